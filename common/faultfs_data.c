@@ -1,0 +1,285 @@
+/* faultfs: the durability record of file data. Per inode (dev, ino) with unsynced changes: its
+ * durable size and, for every 512-byte sector changed since the last successful sync, the
+ * durable bytes it held before (its pre-image) and the id of the last write call that changed
+ * it. At a power loss the record is what lets us put back the old bytes. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "faultfs_int.h"
+
+static ff_inode *inode_find(ff_fs *fs, dev_t dev, ino_t ino)
+{
+    for (ff_inode *in = fs->inodes; in; in = in->next)
+        if (in->dev == dev && in->ino == ino)
+            return in;
+    return NULL;
+}
+
+/* A new O_RDWR descriptor (its own open file description, so that it never shares a flock with
+ * the engine's) of the file open as fd; falls back to dup() without /proc. */
+static int reopen_fd(int fd, const struct stat *st)
+{
+    char proc[64];
+    snprintf(proc, sizeof proc, "/proc/self/fd/%d", fd);
+    int nfd = open(proc, O_RDWR | O_CLOEXEC);
+    if (nfd >= 0) {
+        struct stat st2;
+        if (fstat(nfd, &st2) == 0 && st2.st_dev == st->st_dev && st2.st_ino == st->st_ino)
+            return nfd;
+        close(nfd);
+    }
+    return fcntl(fd, F_DUPFD_CLOEXEC, 0);
+}
+
+ff_inode *ff_inode_get(ff_fs *fs, int fd, const char *path)
+{
+    struct stat st;
+    if (fstat(fd, &st) != 0) {
+        ff_errno(errno, "fstat", path);
+        return NULL;
+    }
+    ff_inode *in = inode_find(fs, st.st_dev, st.st_ino);
+    if (in)
+        return in;
+    in = calloc(1, sizeof *in);
+    if (!in || !(in->path = strdup(path))) {
+        free(in);
+        kv_error(KV_IO, "faultfs(%s): out of memory", path);
+        return NULL;
+    }
+    in->fd = reopen_fd(fd, &st);
+    if (in->fd < 0) {
+        ff_errno(errno, "faultfs reopen", path);
+        free(in->path);
+        free(in);
+        return NULL;
+    }
+    in->dev = st.st_dev;
+    in->ino = st.st_ino;
+    in->durable_size = (uint64_t)st.st_size;
+    if (fs->inodes_tail)
+        fs->inodes_tail->next = in;
+    else
+        fs->inodes = in;
+    fs->inodes_tail = in;
+    return in;
+}
+
+/* The position of sector idx in in->sec, or where it would be inserted. */
+static size_t sec_lower(const ff_inode *in, uint64_t idx)
+{
+    size_t lo = 0, hi = in->nsec;
+    if (hi && in->sec[hi - 1].idx < idx)
+        return hi; /* the common case: appending */
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (in->sec[mid].idx < idx)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+/* The entry of sector idx, created (with its pre-image read from the file) when missing. */
+static ff_sector *sec_get(ff_inode *in, uint64_t idx)
+{
+    size_t i = sec_lower(in, idx);
+    if (i < in->nsec && in->sec[i].idx == idx)
+        return &in->sec[i];
+    ff_sector s = {.idx = idx};
+    uint64_t base = idx * FF_SECTOR;
+    if (base < in->durable_size) {
+        uint64_t left = in->durable_size - base;
+        s.pre_len = left < FF_SECTOR ? (uint32_t)left : FF_SECTOR;
+        if (!(s.pre = calloc(1, s.pre_len)))
+            goto oom;
+        size_t got = 0;
+        while (got < s.pre_len) {
+            ssize_t r = pread(in->fd, s.pre + got, s.pre_len - got, (off_t)(base + got));
+            if (r < 0 && errno == EINTR)
+                continue;
+            if (r < 0) {
+                ff_errno(errno, "faultfs pread", in->path);
+                free(s.pre);
+                return NULL;
+            }
+            if (r == 0)
+                break; /* beyond the end: the rest stays zero */
+            got += (size_t)r;
+        }
+    }
+    if (in->nsec == in->capsec) {
+        size_t cap = in->capsec ? in->capsec * 2 : 16;
+        ff_sector *n = realloc(in->sec, cap * sizeof *n);
+        if (!n) {
+            free(s.pre);
+            goto oom;
+        }
+        in->sec = n;
+        in->capsec = cap;
+    }
+    memmove(&in->sec[i + 1], &in->sec[i], (in->nsec - i) * sizeof *in->sec);
+    in->sec[i] = s;
+    in->nsec++;
+    return &in->sec[i];
+oom:
+    kv_error(KV_IO, "faultfs(%s): out of memory", in->path);
+    return NULL;
+}
+
+/* Notes that sectors [first, last] change in write wid. */
+static kv_status note_range(ff_inode *in, uint64_t first, uint64_t last, uint64_t wid)
+{
+    for (uint64_t idx = first; idx <= last; idx++) {
+        ff_sector *s = sec_get(in, idx);
+        if (!s)
+            return KV_IO;
+        s->wid = wid;
+        s->doomed = false;
+    }
+    return KV_OK;
+}
+
+kv_status ff_inode_note_write(ff_inode *in, uint64_t off, uint64_t n, uint64_t wid)
+{
+    if (n == 0)
+        return KV_OK;
+    return note_range(in, off / FF_SECTOR, (off + n - 1) / FF_SECTOR, wid);
+}
+
+kv_status ff_inode_note_truncate(ff_inode *in, uint64_t cur, uint64_t size, uint64_t wid)
+{
+    /* Growing adds zeros past the old end: nothing durable changes (a lost extension is cut
+     * or zero-filled at the crash anyway). Shrinking cuts durable bytes in [size, min(cur, D)):
+     * sectors in [cur, D) already have entries from the shrink that made cur < D. */
+    uint64_t hi = cur < in->durable_size ? cur : in->durable_size;
+    if (size >= hi)
+        return KV_OK;
+    return note_range(in, size / FF_SECTOR, (hi - 1) / FF_SECTOR, wid);
+}
+
+static void inode_free(ff_inode *in)
+{
+    for (size_t i = 0; i < in->nsec; i++)
+        free(in->sec[i].pre);
+    free(in->sec);
+    if (in->fd >= 0)
+        close(in->fd);
+    free(in->path);
+    free(in);
+}
+
+void ff_inode_synced(ff_fs *fs, ff_inode *in, bool ok, uint64_t size)
+{
+    if (!ok) {
+        /* Linux marks the pages clean after a failed writeback: these bytes will never reach
+         * the disk unless written again. */
+        for (size_t i = 0; i < in->nsec; i++)
+            in->sec[i].doomed = true;
+        return;
+    }
+    size_t k = 0;
+    for (size_t i = 0; i < in->nsec; i++) {
+        if (in->sec[i].doomed)
+            in->sec[k++] = in->sec[i];
+        else
+            free(in->sec[i].pre);
+    }
+    in->nsec = k;
+    in->durable_size = size;
+    if (k)
+        return;
+    ff_inode **pp = &fs->inodes, *prev = NULL;
+    while (*pp != in) {
+        prev = *pp;
+        pp = &(*pp)->next;
+    }
+    *pp = in->next;
+    if (fs->inodes_tail == in)
+        fs->inodes_tail = prev;
+    inode_free(in);
+}
+
+ff_inode *ff_inode_lookup(ff_fs *fs, dev_t dev, ino_t ino)
+{
+    return inode_find(fs, dev, ino);
+}
+
+void ff_inodes_free(ff_fs *fs)
+{
+    ff_inode *in = fs->inodes;
+    while (in) {
+        ff_inode *next = in->next;
+        inode_free(in);
+        in = next;
+    }
+    fs->inodes = fs->inodes_tail = NULL;
+}
+
+/* Whether a pending sector is lost under policy (doomed ones always are). */
+static bool sector_lost(const ff_sector *s, kv_crash_policy policy, uint64_t seed, uint64_t *rng)
+{
+    if (s->doomed || policy == KV_CRASH_LOSE)
+        return true;
+    if (policy == KV_CRASH_RANDOM) {
+        uint64_t h = seed ^ (s->wid * 0xd6e8feb86659fd93ull); /* one fate per write call */
+        return ff_mix(&h) & 1;
+    }
+    return ff_mix(rng) & 1; /* TORN: per sector */
+}
+
+/* Rewrites one inode to a post-crash state: size D or current, each lost sector back to its
+ * pre-image, zero-filled beyond the pre-image up to the chosen size. */
+static kv_status inode_crash(ff_inode *in, kv_crash_policy policy, uint64_t seed, uint64_t *rng)
+{
+    struct stat st;
+    if (fstat(in->fd, &st) != 0)
+        return ff_errno(errno, "faultfs crash: fstat", in->path);
+    uint64_t cur = (uint64_t)st.st_size;
+    uint64_t size = in->durable_size;
+    if (policy != KV_CRASH_LOSE && cur != size && (ff_mix(rng) & 1))
+        size = cur;
+    if (size != cur && ftruncate(in->fd, (off_t)size) != 0)
+        return ff_errno(errno, "faultfs crash: ftruncate", in->path);
+    for (size_t i = 0; i < in->nsec; i++) {
+        const ff_sector *s = &in->sec[i];
+        uint64_t base = s->idx * FF_SECTOR;
+        if (!sector_lost(s, policy, seed, rng) || base >= size)
+            continue;
+        uint8_t buf[FF_SECTOR] = {0};
+        if (s->pre_len)
+            memcpy(buf, s->pre, s->pre_len);
+        size_t len = size - base < FF_SECTOR ? (size_t)(size - base) : FF_SECTOR;
+        size_t done = 0;
+        while (done < len) {
+            ssize_t r = pwrite(in->fd, buf + done, len - done, (off_t)(base + done));
+            if (r < 0 && errno == EINTR)
+                continue;
+            if (r < 0)
+                return ff_errno(errno, "faultfs crash: pwrite", in->path);
+            done += (size_t)r;
+        }
+    }
+    return KV_OK;
+}
+
+kv_status ff_inodes_crash(ff_fs *fs, kv_crash_policy policy, uint64_t seed)
+{
+    kv_status first = KV_OK;
+    uint64_t rng = seed;
+    if (policy != KV_CRASH_KEEP) {
+        for (ff_inode *in = fs->inodes; in; in = in->next) {
+            kv_status s = inode_crash(in, policy, seed, &rng);
+            if (first == KV_OK)
+                first = s;
+        }
+    }
+    ff_inodes_free(fs);
+    return first;
+}

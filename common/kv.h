@@ -1,0 +1,252 @@
+/* kv.h: the one key-value interface of kvlab (DESIGN.md section 2).
+ *
+ * Every engine (btree, lsm, bitcask, wal) and every production peer (leveldb, rocksdb, lmdb,
+ * sqlite) is reached through these calls, chosen by name at kv_open(). Keys are 1 to 65,535
+ * bytes of arbitrary bytes, ordered by memcmp then length; values are 0 to 64 MiB. An engine
+ * may declare lower limits (kv_engine_limits). Sizes out of range return KV_INVALID and write
+ * nothing. All calls are thread-safe on one handle. Errors carry a message: kv_errmsg() on the
+ * calling thread, kv_last_error() on the handle. */
+#ifndef KVLAB_KV_H
+#define KVLAB_KV_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "status.h"
+
+#define KV_MAX_KEY   ((size_t)65535)
+#define KV_MAX_VALUE ((uint64_t)64 << 20)
+
+typedef struct kv_db kv_db;
+typedef struct kv_iter kv_iter;
+typedef struct kv_batch kv_batch;
+typedef struct kv_fs kv_fs;
+
+/* ---- durability modes (DESIGN.md section 3) ---- */
+
+typedef enum kv_durability_kind {
+    KV_DURABILITY_NONE = 0, /* acknowledged in user-space buffers */
+    KV_DURABILITY_OS,       /* acknowledged after write(2) */
+    KV_DURABILITY_INTERVAL, /* write(2); a background fdatasync every interval_ms */
+    KV_DURABILITY_SYNC,     /* fdatasync (and directory fsync) before acknowledging */
+} kv_durability_kind;
+
+typedef struct kv_durability {
+    kv_durability_kind kind;
+    uint32_t interval_ms; /* only for KV_DURABILITY_INTERVAL: 1 to 3,600,000 ms */
+} kv_durability;
+
+/* Bit for each kind in kv_engine_durability_mask(). */
+#define KV_DURABILITY_BIT(kind) (1u << (kind))
+
+/* Parses "none", "os", "interval:MS" (MS a decimal 1..3600000) or "sync".
+ * Errors: KV_INVALID with a message naming the bad text. */
+kv_status kv_durability_parse(const char *text, kv_durability *out);
+
+/* Writes the canonical text of d ("interval:100") into buf (cap bytes, at least 24). Returns buf.
+ */
+char *kv_durability_format(kv_durability d, char *buf, size_t cap);
+
+/* ---- options ---- */
+
+typedef struct kv_option {
+    char *key;
+    char *value;
+} kv_option;
+
+typedef struct kv_options {
+    kv_durability durability; /* default: os */
+    uint64_t cache_size;      /* bytes of block/page cache; 0 = the engine's default */
+    bool create_if_missing;   /* default: true */
+    kv_fs *fs;                /* file system for kvlab engines; NULL = a new posix one. Not
+                                 owned: the caller keeps it alive until kv_close. Peers ignore
+                                 it (they do their own I/O). */
+    kv_option *extra;         /* engine-specific key=value options, owned by the struct */
+    size_t n_extra;
+} kv_options;
+
+/* Sets defaults: durability os, cache_size 0, create_if_missing true, no fs, no extras. */
+void kv_options_init(kv_options *o);
+
+/* Adds an engine-specific option from "key=value" text (copied). A later value for the same
+ * key replaces the earlier one. Errors: KV_INVALID when there is no '=' or the key is empty. */
+kv_status kv_options_set(kv_options *o, const char *key_equals_value);
+
+/* Frees the extras (the struct itself is the caller's). */
+void kv_options_free(kv_options *o);
+
+/* The value of an extra option, or NULL when it is not set. */
+const char *kv_options_get(const kv_options *o, const char *key);
+
+/* Parses an extra option as an unsigned integer with an optional K/M/G suffix (powers of 1024)
+ * into *out; leaves *out unchanged (the default) when the key is not set.
+ * Errors: KV_INVALID naming the key and the bad text, or when outside [min, max]. */
+kv_status kv_options_get_u64(const kv_options *o, const char *key, uint64_t min, uint64_t max,
+                             uint64_t *out);
+
+/* ---- engines ---- */
+
+typedef struct kv_limits {
+    size_t max_key;     /* bytes, at most KV_MAX_KEY */
+    uint64_t max_value; /* bytes, at most KV_MAX_VALUE */
+} kv_limits;
+
+/* Names of all registered engines, NULL-terminated, in registry order (kvlab engines first). */
+const char *const *kv_engine_names(void);
+
+/* Whether an engine of that name is built in. */
+bool kv_engine_exists(const char *name);
+
+/* The engine's declared limits. Errors: KV_INVALID for an unknown engine. */
+kv_status kv_engine_limits(const char *engine, kv_limits *out);
+
+/* Bit set of KV_DURABILITY_BIT(kind) the engine honours, 0 for an unknown engine. */
+unsigned kv_engine_durability_mask(const char *engine);
+
+/* One line saying what the engine is (static string), or NULL for an unknown engine. */
+const char *kv_engine_description(const char *engine);
+
+/* The engine's extra option names with a one-line help each ("name: help"), NULL-terminated;
+ * NULL for an unknown engine. */
+const char *const *kv_engine_option_help(const char *engine);
+
+/* ---- handles ---- */
+
+/* Opens (creating when allowed) the database in directory dir with the named engine, takes the
+ * directory lock (file KVLAB.LOCK, flock), recovers, and returns a handle in *db (free with
+ * kv_close). Errors: KV_INVALID (unknown engine, unknown or bad extra option, NULL args),
+ * KV_NOTSUP (durability mode the engine cannot honour), KV_BUSY (another open handle holds the
+ * directory), KV_NOT_FOUND (missing and !create_if_missing), KV_CORRUPTION, KV_IO. */
+kv_status kv_open(const char *engine, const char *dir, const kv_options *opts, kv_db **db);
+
+/* Makes everything acknowledged durable (every mode), releases the lock, frees the handle (also
+ * on error). NULL is allowed. Errors: KV_IO or KV_POISONED when the final sync failed; the
+ * directory is recoverable anyway. */
+kv_status kv_close(kv_db *db);
+
+/* The engine name of an open handle (static string). */
+const char *kv_db_engine(const kv_db *db);
+
+/* Copies the handle's last error message (set by any call on it that failed with something
+ * other than KV_NOT_FOUND) into buf (cap bytes, NUL-terminated). Returns buf. */
+char *kv_last_error(kv_db *db, char *buf, size_t cap);
+
+/* Stores value (vlen bytes) under key (klen bytes). Errors: KV_INVALID (sizes out of the
+ * engine's limits, nothing written), KV_POISONED, KV_IO, KV_NOSPACE. */
+kv_status kv_put(kv_db *db, const void *key, size_t klen, const void *value, size_t vlen);
+
+/* Looks key up. On KV_OK *value is a malloc'd copy of *vlen bytes (non-NULL even when empty) that
+ * the caller frees with kv_free. Errors: KV_NOT_FOUND, KV_INVALID, KV_CORRUPTION, KV_IO. */
+kv_status kv_get(kv_db *db, const void *key, size_t klen, void **value, size_t *vlen);
+
+/* Like kv_get but copies at most cap bytes into the caller's buf; *vlen is the full length (a
+ * value longer than cap is cut: the caller compares *vlen with cap). */
+kv_status kv_get_into(kv_db *db, const void *key, size_t klen, void *buf, size_t cap, size_t *vlen);
+
+/* Frees a value returned by kv_get. NULL is allowed. */
+void kv_free(void *p);
+
+/* Removes key; KV_OK whether it existed or not (a tombstone, as LevelDB does). Errors as
+ * kv_put. */
+kv_status kv_delete(kv_db *db, const void *key, size_t klen);
+
+/* Applies every operation of b atomically: after any crash all of them or none are visible,
+ * and readers never see half. An empty batch is KV_OK. Errors as kv_put; on KV_INVALID no
+ * operation is applied. */
+kv_status kv_write(kv_db *db, const kv_batch *b);
+
+/* Makes everything acknowledged so far durable (all modes). Errors: KV_IO, KV_POISONED. */
+kv_status kv_sync(kv_db *db);
+
+/* ---- batches (common/batch.c) ---- */
+
+typedef enum kv_op_type { KV_OP_PUT = 1, KV_OP_DELETE = 2 } kv_op_type;
+
+typedef struct kv_batch_op {
+    kv_op_type type;
+    const uint8_t *key; /* points into the batch; valid until the batch changes */
+    size_t klen;
+    const uint8_t *value; /* NULL for deletes */
+    size_t vlen;
+} kv_batch_op;
+
+/* A new empty batch, or NULL when out of memory. Free with kv_batch_free. */
+kv_batch *kv_batch_new(void);
+void kv_batch_free(kv_batch *b);
+void kv_batch_clear(kv_batch *b);
+/* Copy key and value into the batch. Errors: KV_INVALID (klen 0 or above KV_MAX_KEY, vlen
+ * above KV_MAX_VALUE, NULL with non-zero length); the batch is unchanged on error. */
+kv_status kv_batch_put(kv_batch *b, const void *key, size_t klen, const void *value, size_t vlen);
+kv_status kv_batch_delete(kv_batch *b, const void *key, size_t klen);
+/* Number of operations and the i-th (0-based, in insertion order; later ones win). */
+size_t kv_batch_count(const kv_batch *b);
+kv_batch_op kv_batch_get(const kv_batch *b, size_t i);
+/* Sum of key and value bytes of all operations. */
+uint64_t kv_batch_bytes(const kv_batch *b);
+
+/* ---- iterators: an ordered range scan over a consistent snapshot ---- */
+
+/* Creates an iterator over the state at this moment (later writes are not seen). It starts
+ * unpositioned (not valid): call a seek first. Free with kv_iter_free before kv_close.
+ * Errors: KV_IO, KV_CORRUPTION. */
+kv_status kv_iter_new(kv_db *db, kv_iter **out);
+/* Positions at the first key. */
+void kv_iter_seek_first(kv_iter *it);
+/* Positions at the first key >= key. */
+void kv_iter_seek(kv_iter *it, const void *key, size_t klen);
+/* Whether the iterator is at an entry. */
+bool kv_iter_valid(const kv_iter *it);
+/* Moves to the next key in order. Only when valid. */
+void kv_iter_next(kv_iter *it);
+/* The current key and value; valid until the next move or free. Only when valid. */
+const void *kv_iter_key(const kv_iter *it, size_t *klen);
+const void *kv_iter_value(const kv_iter *it, size_t *vlen);
+/* KV_OK, or the error that made the iterator stop early (message in kv_errmsg()). */
+kv_status kv_iter_status(const kv_iter *it);
+void kv_iter_free(kv_iter *it);
+
+/* ---- statistics (DESIGN.md section 7) ---- */
+
+#define KV_STATS_EXTRA_MAX 32
+
+typedef struct kv_stat_counter {
+    char name[40]; /* for example "compactions", "cache_hits", "splits" */
+    uint64_t value;
+} kv_stat_counter;
+
+typedef struct kv_stats {
+    uint64_t user_bytes_written; /* key + value bytes of puts, keys of deletes, since open */
+    uint64_t file_bytes_written; /* bytes written to files, since open */
+    uint64_t file_bytes_read;    /* bytes read from files, since open */
+    uint64_t fsyncs;             /* fsync calls (files and directories), since open */
+    uint64_t fdatasyncs;         /* fdatasync calls, since open */
+    uint64_t commits;            /* acknowledged puts, deletes and batches, since open */
+    uint64_t files;              /* files in the directory now */
+    uint64_t disk_bytes;         /* bytes of those files now */
+    uint64_t live_keys;          /* keys present now (UINT64_MAX when unknown) */
+    uint64_t memory_bytes;       /* heap bytes the engine holds now (best estimate) */
+    kv_stat_counter extra[KV_STATS_EXTRA_MAX];
+    size_t n_extra;
+} kv_stats;
+
+/* Fills *out. Fields an engine cannot know are UINT64_MAX. Errors: KV_IO. */
+kv_status kv_stats_get(kv_db *db, kv_stats *out);
+
+/* Adds an engine-specific counter to s (ignored past KV_STATS_EXTRA_MAX). */
+void kv_stats_add(kv_stats *s, const char *name, uint64_t value);
+
+/* ---- inspection ---- */
+
+/* Verifies every on-disk and in-memory invariant the engine has. KV_OK when all hold; otherwise
+ * KV_CORRUPTION with the first violation as the message (kv_errmsg / kv_last_error). */
+kv_status kv_check(kv_db *db);
+
+/* Prints the on-disk structures field by field with offsets to out, for a student to read.
+ * file: only that file name of the directory (NULL for all); page: only that page or block
+ * number where the engine has pages (-1 for all). Errors: KV_INVALID (no such file or page),
+ * KV_IO, KV_CORRUPTION (printed up to the damage). */
+kv_status kv_dump(kv_db *db, FILE *out, const char *file, int64_t page);
+
+#endif
