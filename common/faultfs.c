@@ -1,7 +1,21 @@
 /* faultfs: the object, its control calls (operation counter, crash point, error injection,
  * policies) and the gate every call passes through. The file calls live in faultfs_file.c, the
  * name calls in faultfs_names.c, the durability record of data in faultfs_data.c and the power
- * loss in faultfs_crash.c. */
+ * loss in faultfs_crash.c.
+ *
+ * The model as implemented, where faultfs.h leaves a choice:
+ *  - RANDOM decides per write call (pwrite or shrinking truncate); a sector written by several
+ *    calls since the last sync follows the last of them (old content or current content, never
+ *    an intermediate one). TORN decides per sector. The size is the durable or the current one.
+ *  - A failed fdatasync/fsync (injected or real) dooms the file's pending sectors: lost at any
+ *    power loss (not at KEEP, a process crash) even if a later sync succeeds, unless written
+ *    again. A failed fsync_dir leaves the directory's operations pending, as they were.
+ *  - A rename between two directories is pending in both; an fsync of either makes it durable
+ *    together with the earlier pending operations of the other (a journal commits in order),
+ *    and at a crash it survives only if it lies in the surviving prefix of both.
+ *  - set_crash_at(n) with n already passed kills the process at the next counted operation.
+ *  - After the crash point every call fails, except close and unmap, which still free.
+ *  - The one mutex is held during each real call, preads included (they are serialized). */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -141,8 +155,17 @@ kv_fs *kv_faultfs_new(const char *scratch_dir)
         return NULL;
     }
     fs->base.vt = &faultfs_vt;
+    fs->real_sync = true;
     pthread_mutex_init(&fs->mu, NULL);
     return &fs->base;
+}
+
+void kv_faultfs_set_real_sync(kv_fs *kfs, bool on)
+{
+    ff_fs *fs = (ff_fs *)kfs;
+    pthread_mutex_lock(&fs->mu);
+    fs->real_sync = on;
+    pthread_mutex_unlock(&fs->mu);
 }
 
 uint64_t kv_faultfs_ops(kv_fs *kfs)

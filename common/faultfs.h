@@ -20,6 +20,14 @@
  * rename, unlink, mkdir, fsync_dir. Reads (pread, size, list, exists, map), close and lock do not
  * count (a crash before a read is the same as a crash after the previous change).
  *
+ * After the crash point every call fails except kv_file_close and kv_file_unmap, which still free
+ * memory; kv_faultfs_set_crash_at(n) with n already passed kills at the next counted operation.
+ * A file fsync does not make the file's directory entry durable; only kv_fs_fsync_dir does. A
+ * rename between two directories is pending in both: it survives a crash only if both
+ * directories' surviving prefixes keep it. Bytes whose fdatasync failed are lost at any power
+ * loss even after a later successful sync (unless written again); KV_CRASH_KEEP keeps them (a
+ * process crash still has the page cache).
+ *
  * Thread-safe (one mutex); engines' background threads may use it. */
 #ifndef KVLAB_FAULTFS_H
 #define KVLAB_FAULTFS_H
@@ -48,6 +56,12 @@ const char *kv_crash_policy_name(kv_crash_policy p);
  * exist before faultfs first touches them count as durable. */
 kv_fs *kv_faultfs_new(const char *scratch_dir);
 
+/* Whether fdatasync/fsync/fsync_dir are also carried out on the real disk (default true). A
+ * crash sweep may turn them off: the durable record, not the disk, decides what survives
+ * kv_faultfs_crash(), so skipping the real call changes no outcome and saves about 0.1 ms per
+ * sync. The operation is still counted and can still fail by injection. */
+void kv_faultfs_set_real_sync(kv_fs *fs, bool on);
+
 /* Operations counted so far (see the operation index above). */
 uint64_t kv_faultfs_ops(kv_fs *fs);
 
@@ -67,11 +81,11 @@ typedef enum kv_fault_kind {
     KV_FAULT_READ,       /* the n-th pread */
 } kv_fault_kind;
 
-/* Makes the n-th call of that kind (counted from now, 1-based) fail with err (EIO or ENOSPC;
- * KV_IO or KV_NOSPACE). A failed pwrite with ENOSPC writes a prefix of its bytes (about half),
- * as a full disk does; a failed fdatasync with EIO drops the unsynced bytes of that file from
- * the durable record for good (they were never made durable: the Linux behaviour). sticky: every
- * later call of that kind fails too, until kv_faultfs_clear_faults(). */
+/* Makes the n-th call of that kind (counted from now, 1-based) fail with err, an errno: EIO (the
+ * call returns KV_IO) or ENOSPC (KV_NOSPACE). A failed pwrite with ENOSPC writes a prefix of its
+ * bytes (about half), as a full disk does; a failed fdatasync with EIO drops the unsynced bytes of
+ * that file from the durable record for good (they were never made durable: the Linux behaviour).
+ * sticky: every later call of that kind fails too, until kv_faultfs_clear_faults(). */
 void kv_faultfs_fail(kv_fs *fs, kv_fault_kind kind, uint64_t n, int err, bool sticky);
 void kv_faultfs_clear_faults(kv_fs *fs);
 

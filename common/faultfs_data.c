@@ -193,8 +193,12 @@ void ff_inode_synced(ff_fs *fs, ff_inode *in, bool ok, uint64_t size)
     }
     in->nsec = k;
     in->durable_size = size;
-    if (k)
-        return;
+    if (!k)
+        ff_inode_drop(fs, in);
+}
+
+void ff_inode_drop(ff_fs *fs, ff_inode *in)
+{
     ff_inode **pp = &fs->inodes, *prev = NULL;
     while (*pp != in) {
         prev = *pp;

@@ -83,7 +83,8 @@ typedef struct ff_fs {
     uint64_t crash_at; /* 0: disarmed */
     uint64_t crash_op; /* the operation number the process died at */
     bool crashed;
-    bool repaired; /* kv_faultfs_crash ran */
+    bool repaired;  /* kv_faultfs_crash ran */
+    bool real_sync; /* carry syncs out on the real disk (default true) */
     uint64_t write_seq;
     ff_fault faults[4];
     ff_inode *inodes, *inodes_tail;
@@ -118,6 +119,8 @@ kv_status ff_inode_note_truncate(ff_inode *in, uint64_t cur, uint64_t size, uint
 /* A sync of the inode succeeded (new durable size size) or failed (ok false: doom the pending
  * sectors). Frees the record when nothing is left to remember. */
 void ff_inode_synced(ff_fs *fs, ff_inode *in, bool ok, uint64_t size);
+/* Forgets one inode record (closing our descriptor): for a file gone for good. */
+void ff_inode_drop(ff_fs *fs, ff_inode *in);
 /* Frees every inode record (closing our descriptors). */
 void ff_inodes_free(ff_fs *fs);
 /* Crash: rewrites every tracked inode to a state the policy allows. Returns the first error. */

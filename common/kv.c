@@ -213,11 +213,6 @@ const char *kv_db_engine(const kv_db *db)
     return db->engine->name;
 }
 
-const char *kv_db_dir(const kv_db *db)
-{
-    return db->dir;
-}
-
 /* ---- data calls ---- */
 
 static kv_status check_key(const kv_db *db, const void *key, size_t klen)
@@ -377,15 +372,6 @@ void kv_iter_free(kv_iter *it)
 }
 
 /* ---- stats and inspection ---- */
-
-void kv_stats_add(kv_stats *s, const char *name, uint64_t value)
-{
-    if (s->n_extra >= KV_STATS_EXTRA_MAX)
-        return;
-    kv_stat_counter *c = &s->extra[s->n_extra++];
-    snprintf(c->name, sizeof c->name, "%s", name);
-    c->value = value;
-}
 
 /* Counts the files of dir and their bytes (one level; the lock file included). */
 static kv_status dir_usage(kv_fs *fs, const char *dir, uint64_t *files, uint64_t *bytes)

@@ -1,6 +1,7 @@
 /* kv_options: the common options and engine-specific key=value extras (DESIGN.md section 2).
  * An unknown extra key is rejected by kv_open, never ignored. */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -96,4 +97,13 @@ kv_status kv_options_get_u64(const kv_options *o, const char *key, uint64_t min,
                         (unsigned long long)min, (unsigned long long)max);
     *out = r;
     return KV_OK;
+}
+
+void kv_stats_add(kv_stats *s, const char *name, uint64_t value)
+{
+    if (s->n_extra >= KV_STATS_EXTRA_MAX)
+        return;
+    kv_stat_counter *c = &s->extra[s->n_extra++];
+    snprintf(c->name, sizeof c->name, "%s", name);
+    c->value = value;
 }
