@@ -110,6 +110,8 @@ kv_status kv_syncer_stop(kv_syncer *s)
 
 kv_status kv_syncer_status(kv_syncer *s)
 {
+    if (!s)
+        return KV_OK;
     pthread_mutex_lock(&s->mu);
     kv_status st = report(s);
     pthread_mutex_unlock(&s->mu);

@@ -19,8 +19,8 @@ kv_syncer *kv_syncer_start(uint32_t interval_ms, kv_syncer_fn fn, void *ctx);
  * first error fn returned, or KV_OK. */
 kv_status kv_syncer_stop(kv_syncer *s);
 
-/* The first error fn returned so far, or KV_OK. kv_syncer_status and kv_syncer_stop copy that
- * error's message to the calling thread (kv_errmsg). */
+/* The first error fn returned so far, or KV_OK (also for s == NULL). kv_syncer_status and
+ * kv_syncer_stop copy that error's message to the calling thread (kv_errmsg). */
 kv_status kv_syncer_status(kv_syncer *s);
 
 #endif
