@@ -1,0 +1,368 @@
+/* Tests of the `wal` engine through kv.h: reads and writes, snapshot iterators under concurrent
+ * writes, checkpoints (manual and automatic) with log truncation, recovery from snapshot plus
+ * log in every durability mode, stats, check, dump, bad options, a damaged snapshot. */
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "faultfs.h"
+#include "testutil.h"
+#include "wal_engine.h"
+#include "wal_test_util.h"
+
+typedef struct env {
+    char *dir;
+} env;
+
+static int setup(void **state)
+{
+    env *e = calloc(1, sizeof *e);
+    e->dir = tu_mkdtemp("wal-engine");
+    *state = e;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    env *e = *state;
+    tu_rmtree(e->dir);
+    free(e->dir);
+    free(e);
+    return 0;
+}
+
+static kv_db *open_db(const char *dir, const char *dur, const char *const *extra)
+{
+    kv_options o;
+    kv_options_init(&o);
+    assert_int_equal(kv_durability_parse(dur, &o.durability), KV_OK);
+    for (size_t i = 0; extra && extra[i]; i++)
+        assert_int_equal(kv_options_set(&o, extra[i]), KV_OK);
+    kv_db *db = NULL;
+    kv_status s = kv_open("wal", dir, &o, &db);
+    if (s != KV_OK)
+        fprintf(stderr, "open: %s\n", kv_errmsg());
+    assert_int_equal(s, KV_OK);
+    kv_options_free(&o);
+    return db;
+}
+
+static uint64_t stat_extra(kv_db *db, const char *name)
+{
+    kv_stats st;
+    assert_int_equal(kv_stats_get(db, &st), KV_OK);
+    for (size_t i = 0; i < st.n_extra; i++)
+        if (!strcmp(st.extra[i].name, name))
+            return st.extra[i].value;
+    fail_msg("no stat %s", name);
+    return 0;
+}
+
+static void put_kv(kv_db *db, int k, int v)
+{
+    char key[32], val[64];
+    int kl = snprintf(key, sizeof key, "key%06d", k);
+    int vl = snprintf(val, sizeof val, "value-%d-%d", k, v);
+    assert_int_equal(kv_put(db, key, (size_t)kl, val, (size_t)vl), KV_OK);
+}
+
+static void expect_kv(kv_db *db, int k, int v)
+{
+    char key[32], val[64];
+    int kl = snprintf(key, sizeof key, "key%06d", k);
+    int vl = snprintf(val, sizeof val, "value-%d-%d", k, v);
+    void *got = NULL;
+    size_t n = 0;
+    kv_status s = kv_get(db, key, (size_t)kl, &got, &n);
+    if (v < 0) {
+        assert_int_equal(s, KV_NOT_FOUND);
+        return;
+    }
+    assert_int_equal(s, KV_OK);
+    assert_int_equal(n, (size_t)vl);
+    assert_memory_equal(got, val, n);
+    kv_free(got);
+}
+
+static void test_basic_and_reopen_every_mode(void **state)
+{
+    env *e = *state;
+    const char *modes[] = {"none", "os", "interval:10", "sync"};
+    int model[300];
+    for (int k = 0; k < 300; k++)
+        model[k] = -1;
+    for (int m = 0; m < 4; m++) {
+        const char *extra[] = {"segment_size=4096", "checkpoint_bytes=20000", NULL};
+        kv_db *db = open_db(e->dir, modes[m], extra);
+        for (int k = 0; k < 300; k++)
+            expect_kv(db, k, model[k]);
+        for (int i = 0; i < 400; i++) {
+            int k = (i * 37 + m * 11) % 300;
+            if (i % 7 == 3) {
+                char key[32];
+                int kl = snprintf(key, sizeof key, "key%06d", k);
+                assert_int_equal(kv_delete(db, key, (size_t)kl), KV_OK);
+                model[k] = -1;
+            } else {
+                put_kv(db, k, i + m * 1000);
+                model[k] = i + m * 1000;
+            }
+        }
+        kv_batch *b = kv_batch_new();
+        for (int k = 0; k < 10; k++) {
+            char key[32], val[64];
+            int kl = snprintf(key, sizeof key, "key%06d", k);
+            int vl = snprintf(val, sizeof val, "value-%d-%d", k, 7);
+            assert_int_equal(kv_batch_put(b, key, (size_t)kl, val, (size_t)vl), KV_OK);
+            model[k] = 7;
+        }
+        assert_int_equal(kv_write(db, b), KV_OK);
+        kv_batch_free(b);
+        assert_true(stat_extra(db, "checkpoints") > 0);
+        assert_int_equal(kv_check(db), KV_OK);
+        for (int k = 0; k < 300; k++)
+            expect_kv(db, k, model[k]);
+        assert_int_equal(kv_close(db), KV_OK);
+    }
+    kv_db *db = open_db(e->dir, "os", NULL);
+    for (int k = 0; k < 300; k++)
+        expect_kv(db, k, model[k]);
+    kv_stats st;
+    assert_int_equal(kv_stats_get(db, &st), KV_OK);
+    uint64_t live = 0;
+    for (int k = 0; k < 300; k++)
+        live += model[k] >= 0;
+    assert_int_equal(st.live_keys, live);
+    assert_true(st.memory_bytes > 0);
+    assert_int_equal(kv_close(db), KV_OK);
+}
+
+static void test_checkpoint_truncates_log(void **state)
+{
+    env *e = *state;
+    const char *extra[] = {"segment_size=4096", "checkpoint_bytes=0", NULL};
+    kv_db *db = open_db(e->dir, "os", extra);
+    for (int i = 0; i < 500; i++)
+        put_kv(db, i, i);
+    uint64_t segs = stat_extra(db, "segments");
+    assert_true(segs > 3);
+    assert_int_equal(stat_extra(db, "checkpoints"), 0);
+    assert_int_equal(wal_engine_checkpoint(db), KV_OK);
+    assert_int_equal(stat_extra(db, "checkpoints"), 1);
+    assert_int_equal(stat_extra(db, "segments"), 1);
+    assert_true(stat_extra(db, "segment_rewrites") >= 1);
+    assert_true(stat_extra(db, "log_bytes") < 200);
+    assert_int_equal(kv_check(db), KV_OK);
+    for (int i = 0; i < 100; i++)
+        put_kv(db, i, i + 1);
+    assert_int_equal(kv_close(db), KV_OK);
+    db = open_db(e->dir, "os", extra);
+    for (int i = 0; i < 500; i++)
+        expect_kv(db, i, i < 100 ? i + 1 : i);
+    assert_int_equal(stat_extra(db, "checkpoint_lsn") > 0, 1);
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    assert_int_equal(kv_dump(db, f, NULL, -1), KV_OK);
+    fclose(f);
+    assert_non_null(strstr(buf, "snapshot SNAPSHOT"));
+    assert_non_null(strstr(buf, "magic=\"KVWALSEG\""));
+    assert_non_null(strstr(buf, "CHECKPOINT"));
+    assert_non_null(strstr(buf, "key(9)=\"key000099\""));
+    free(buf);
+    f = fopen("/dev/null", "w");
+    assert_int_equal(kv_dump(db, f, "SNAPSHOT", -1), KV_OK);
+    assert_int_equal(kv_dump(db, f, "nope.wal", -1), KV_INVALID);
+    assert_int_equal(kv_dump(db, f, NULL, 3), KV_INVALID);
+    fclose(f);
+    assert_int_equal(kv_close(db), KV_OK);
+}
+
+typedef struct writer_arg {
+    kv_db *db;
+    _Atomic int stop;
+} writer_arg;
+
+static void *writer(void *p)
+{
+    writer_arg *w = p;
+    for (int i = 0; !atomic_load(&w->stop) || i < 200; i++) {
+        put_kv(w->db, i % 400, 1000 + i);
+        if (i % 5 == 0) {
+            char key[32];
+            int kl = snprintf(key, sizeof key, "key%06d", (i * 7) % 400);
+            assert_int_equal(kv_delete(w->db, key, (size_t)kl), KV_OK);
+        }
+        if (i > 20000)
+            break;
+    }
+    return NULL;
+}
+
+static void test_iterator_snapshot_under_writes(void **state)
+{
+    env *e = *state;
+    const char *extra[] = {"checkpoint_bytes=30000", "segment_size=8192", NULL};
+    kv_db *db = open_db(e->dir, "os", extra);
+    for (int i = 0; i < 400; i += 2)
+        put_kv(db, i, 0);
+    kv_iter *it;
+    assert_int_equal(kv_iter_new(db, &it), KV_OK);
+    writer_arg w = {db, 0};
+    pthread_t th;
+    pthread_create(&th, NULL, writer, &w);
+    for (int round = 0; round < 5; round++) {
+        int count = 0;
+        for (kv_iter_seek_first(it); kv_iter_valid(it); kv_iter_next(it)) {
+            size_t kl, vl;
+            const char *k = kv_iter_key(it, &kl);
+            const char *v = kv_iter_value(it, &vl);
+            char want[32];
+            int wl = snprintf(want, sizeof want, "key%06d", count * 2);
+            assert_int_equal(kl, (size_t)wl);
+            assert_memory_equal(k, want, kl);
+            char wv[64];
+            int wvl = snprintf(wv, sizeof wv, "value-%d-0", count * 2);
+            assert_int_equal(vl, (size_t)wvl);
+            assert_memory_equal(v, wv, vl);
+            count++;
+        }
+        assert_int_equal(count, 200);
+        kv_iter_seek(it, "key000101", 9);
+        assert_true(kv_iter_valid(it));
+        size_t kl;
+        assert_memory_equal(kv_iter_key(it, &kl), "key000102", 9);
+        assert_int_equal(kv_iter_status(it), KV_OK);
+    }
+    atomic_store(&w.stop, 1);
+    pthread_join(th, NULL);
+    kv_iter_free(it);
+    assert_int_equal(kv_check(db), KV_OK);
+    assert_int_equal(kv_close(db), KV_OK);
+}
+
+static void test_large_values_and_keys(void **state)
+{
+    env *e = *state;
+    const char *extra[] = {"segment_size=65536", NULL};
+    kv_db *db = open_db(e->dir, "sync", extra);
+    size_t vl = (size_t)KV_MAX_VALUE; /* the largest value with the largest key */
+    uint8_t *v = malloc(vl);
+    wt_payload(v, vl, 1, 2);
+    size_t xl = (size_t)3 << 20;
+    uint8_t *k = malloc(KV_MAX_KEY);
+    memset(k, 0xab, KV_MAX_KEY);
+    assert_int_equal(kv_put(db, k, KV_MAX_KEY, v, vl), KV_OK);
+    assert_int_equal(kv_put(db, "e", 1, "", 0), KV_OK);
+    assert_int_equal(wal_engine_checkpoint(db), KV_OK);
+    assert_int_equal(kv_put(db, "x", 1, v, xl), KV_OK);
+    assert_int_equal(kv_close(db), KV_OK);
+    db = open_db(e->dir, "os", extra);
+    void *got;
+    size_t n;
+    assert_int_equal(kv_get(db, k, KV_MAX_KEY, &got, &n), KV_OK);
+    assert_int_equal(n, vl);
+    assert_memory_equal(got, v, vl);
+    kv_free(got);
+    assert_int_equal(kv_get(db, "x", 1, &got, &n), KV_OK);
+    assert_int_equal(n, xl);
+    assert_memory_equal(got, v, xl);
+    kv_free(got);
+    assert_int_equal(kv_get(db, "e", 1, &got, &n), KV_OK);
+    assert_int_equal(n, 0);
+    kv_free(got);
+    assert_int_equal(kv_check(db), KV_OK);
+    /* One byte more is refused, and nothing is written. */
+    assert_int_equal(kv_put(db, "y", 1, v, vl + 1), KV_INVALID);
+    assert_int_equal(kv_get(db, "y", 1, &got, &n), KV_NOT_FOUND);
+    assert_int_equal(kv_close(db), KV_OK);
+    free(v);
+    free(k);
+}
+
+static void test_bad_options(void **state)
+{
+    env *e = *state;
+    const char *bad[] = {"segment_size=100", "recovery=maybe", "checkpoint_bytes=x", "group_max=0",
+                         "nonsense=1"};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        kv_options o;
+        kv_options_init(&o);
+        assert_int_equal(kv_options_set(&o, bad[i]), KV_OK);
+        kv_db *db = NULL;
+        assert_int_equal(kv_open("wal", e->dir, &o, &db), KV_INVALID);
+        kv_options_free(&o);
+    }
+}
+
+static void test_damaged_snapshot(void **state)
+{
+    env *e = *state;
+    kv_db *db = open_db(e->dir, "os", NULL);
+    for (int i = 0; i < 50; i++)
+        put_kv(db, i, i);
+    assert_int_equal(wal_engine_checkpoint(db), KV_OK);
+    assert_int_equal(kv_close(db), KV_OK);
+    char *p = wt_join(e->dir, "SNAPSHOT");
+    wt_flip_byte(p, 100, 0x04);
+    kv_options o;
+    kv_options_init(&o);
+    assert_int_equal(kv_open("wal", e->dir, &o, &db), KV_CORRUPTION);
+    assert_non_null(strstr(kv_errmsg(), "SNAPSHOT: offset"));
+    /* Without the snapshot the log no longer reaches back: refused, never a silent loss. */
+    assert_int_equal(remove(p), 0);
+    assert_int_equal(kv_open("wal", e->dir, &o, &db), KV_CORRUPTION);
+    fprintf(stderr, "expected refusal: %s\n", kv_errmsg());
+    assert_non_null(strstr(kv_errmsg(), "SNAPSHOT"));
+    free(p);
+}
+
+static void test_failed_fsync_in_checkpoint_poisons(void **state)
+{
+    env *e = *state;
+    char *scratch = tu_mkdtemp("wal-engine-scratch");
+    kv_fs *ff = kv_faultfs_new(scratch);
+    kv_options o;
+    kv_options_init(&o);
+    o.fs = ff;
+    kv_db *db;
+    assert_int_equal(kv_open("wal", e->dir, &o, &db), KV_OK);
+    for (int i = 0; i < 20; i++)
+        put_kv(db, i, i);
+    /* The checkpoint's first fdatasync (of the log) fails: never retried, the handle is
+     * poisoned, reads still work, reopening recovers everything acknowledged before. */
+    kv_faultfs_fail(ff, KV_FAULT_SYNC, 1, 5 /* EIO */, false);
+    assert_int_equal(wal_engine_checkpoint(db), KV_IO);
+    char key[] = "zz";
+    assert_int_equal(kv_put(db, key, 2, "v", 1), KV_POISONED);
+    assert_int_equal(kv_sync(db), KV_POISONED);
+    expect_kv(db, 3, 3);
+    assert_int_equal(kv_close(db), KV_POISONED);
+    kv_fs_destroy(ff);
+    db = open_db(e->dir, "os", NULL);
+    for (int i = 0; i < 20; i++)
+        expect_kv(db, i, i);
+    assert_int_equal(kv_check(db), KV_OK);
+    assert_int_equal(kv_close(db), KV_OK);
+    tu_rmtree(scratch);
+    free(scratch);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_basic_and_reopen_every_mode, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_checkpoint_truncates_log, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_iterator_snapshot_under_writes, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_large_values_and_keys, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_bad_options, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_damaged_snapshot, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_failed_fsync_in_checkpoint_poisons, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,654 @@
+/* Unit tests of the segmented log (wal/wal_log.h): round trip across segments, torn tail cut
+ * off and made durable, damage before valid records -> KV_CORRUPTION naming segment and offset,
+ * point-in-time recovery, LSN gaps, truncation (whole segments and the mixed-segment rewrite, an
+ * interrupted rewrite), group commit, poisoning. */
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "faultfs.h"
+#include "testutil.h"
+#include "wal_log_int.h"
+#include "wal_test_util.h"
+
+typedef struct env {
+    char *dir;
+    kv_fs *fs;
+} env;
+
+static int setup(void **state)
+{
+    env *e = calloc(1, sizeof *e);
+    e->dir = tu_mkdtemp("wal-log");
+    e->fs = kv_fs_posix();
+    *state = e;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    env *e = *state;
+    tu_rmtree(e->dir);
+    free(e->dir);
+    kv_fs_destroy(e->fs);
+    free(e);
+    return 0;
+}
+
+static wal_log_options small_opts(void)
+{
+    wal_log_options o;
+    wal_log_options_init(&o);
+    o.segment_size = 4096;
+    return o;
+}
+
+/* Writes batches 0..nb-1 (batch b has 1 + b % 4 records); returns commit LSNs in lsns. */
+static void write_batches(env *e, wal_log_options *o, uint64_t from, uint64_t nb, uint64_t *lsns)
+{
+    wal_log *l;
+    assert_int_equal(wal_log_open(e->fs, e->dir, o, NULL, NULL, &l), KV_OK);
+    for (uint64_t b = from; b < from + nb; b++)
+        assert_int_equal(wt_append(l, b, 1 + b % 4, lsns ? &lsns[b] : NULL), KV_OK);
+    assert_int_equal(wal_log_close(l), KV_OK);
+}
+
+static kv_status reopen(env *e, wal_log_options *o, wt_replay *r)
+{
+    wal_log *l;
+    kv_status s = wal_log_open(e->fs, e->dir, o, wt_collect, r, &l);
+    if (s == KV_OK) {
+        assert_int_equal(wal_log_verify(l), KV_OK);
+        assert_int_equal(wal_log_close(l), KV_OK);
+    }
+    return s;
+}
+
+static void test_round_trip(void **state)
+{
+    env *e = *state;
+    wal_log_options o = small_opts();
+    uint64_t lsns[200];
+    write_batches(e, &o, 0, 200, lsns);
+    size_t nseg;
+    char **segs = wt_segments(e->dir, &nseg);
+    assert_true(nseg > 5);
+    assert_string_equal(segs[0], "00000000000000000001.wal");
+    wt_names_free(segs, nseg);
+    wt_replay r = {0};
+    assert_int_equal(reopen(e, &o, &r), KV_OK);
+    assert_int_equal(r.n, 200);
+    for (uint64_t b = 0; b < 200; b++) {
+        assert_int_equal(r.b[b].commit_lsn, lsns[b]);
+        wt_expect_batch(&r.b[b], b, 1 + b % 4);
+    }
+    wt_replay_free(&r);
+    /* Appending after reopen continues the LSN sequence. */
+    uint64_t more[210];
+    write_batches(e, &o, 200, 10, more);
+    assert_int_equal(more[200], lsns[199] + 2);
+    assert_int_equal(reopen(e, &o, &r), KV_OK);
+    assert_int_equal(r.n, 210);
+    wt_replay_free(&r);
+}
+
+static void test_every_durability_mode(void **state)
+{
+    env *e = *state;
+    const char *modes[] = {"none", "os", "interval:5", "sync"};
+    uint64_t total = 0;
+    for (int m = 0; m < 4; m++) {
+        wal_log_options o = small_opts();
+        assert_int_equal(kv_durability_parse(modes[m], &o.durability), KV_OK);
+        write_batches(e, &o, total, 30, NULL);
+        total += 30;
+        wt_replay r = {0};
+        assert_int_equal(reopen(e, &o, &r), KV_OK);
+        assert_int_equal(r.n, total);
+        for (uint64_t b = 0; b < total; b++)
+            wt_expect_batch(&r.b[b], b, 1 + b % 4);
+        wt_replay_free(&r);
+    }
+}
+
+static char *last_segment(env *e)
+{
+    size_t n;
+    char **segs = wt_segments(e->dir, &n);
+    char *p = wt_join(e->dir, segs[n - 1]);
+    wt_names_free(segs, n);
+    return p;
+}
+
+static void test_torn_tail_cut_and_durable(void **state)
+{
+    env *e = *state;
+    wal_log_options o;
+    wal_log_options_init(&o);
+    write_batches(e, &o, 0, 10, NULL);
+    char *seg = last_segment(e);
+    uint64_t size = wt_file_size(seg);
+    wt_truncate(seg, size - 3); /* the last record is incomplete */
+    /* Open through faultfs, then lose everything not synced: the cut must survive. */
+    char *scratch = tu_mkdtemp("wal-log-scratch");
+    kv_fs *ff = kv_faultfs_new(scratch);
+    wt_replay r = {0};
+    wal_log *l;
+    assert_int_equal(wal_log_open(ff, e->dir, &o, wt_collect, &r, &l), KV_OK);
+    assert_int_equal(r.n, 9);
+    wal_log_stats st;
+    wal_log_get_stats(l, &st);
+    assert_true(st.torn_bytes_cut > 0);
+    uint64_t cut = size - st.torn_bytes_cut - 3;
+    kv_faultfs_set_crash_at(ff, kv_faultfs_ops(ff) + 1);
+    assert_int_equal(kv_faultfs_crash(ff, KV_CRASH_LOSE, 1), KV_OK);
+    wal_log_close(l);
+    kv_fs_destroy(ff);
+    assert_int_equal(wt_file_size(seg), cut);
+    wt_replay_free(&r);
+    assert_int_equal(reopen(e, &o, &r), KV_OK);
+    assert_int_equal(r.n, 9);
+    wt_replay_free(&r);
+    tu_rmtree(scratch);
+    free(scratch);
+    free(seg);
+}
+
+static void test_crc_failing_last_record_cut(void **state)
+{
+    env *e = *state;
+    wal_log_options o;
+    wal_log_options_init(&o);
+    write_batches(e, &o, 0, 10, NULL);
+    char *seg = last_segment(e);
+    wt_flip_byte(seg, wt_file_size(seg) - 1, 0x40); /* CRC of the last COMMIT */
+    wt_replay r = {0};
+    assert_int_equal(reopen(e, &o, &r), KV_OK);
+    assert_int_equal(r.n, 9);
+    wt_replay_free(&r);
+    free(seg);
+}
+
+static void test_uncommitted_tail_cut(void **state)
+{
+    env *e = *state;
+    wal_log_options o;
+    wal_log_options_init(&o);
+    write_batches(e, &o, 0, 5, NULL);
+    char *seg = last_segment(e);
+    uint64_t size = wt_file_size(seg);
+    /* Cut exactly the last COMMIT (17 + 4 bytes): complete PUTs without their COMMIT. */
+    wt_truncate(seg, size - 21);
+    wt_replay r = {0};
+    assert_int_equal(reopen(e, &o, &r), KV_OK);
+    assert_int_equal(r.n, 4);
+    wt_replay_free(&r);
+    /* Appending after the cut must not glue the orphans to the next batch. */
+    write_batches(e, &o, 4, 2, NULL);
+    assert_int_equal(reopen(e, &o, &r), KV_OK);
+    assert_int_equal(r.n, 6);
+    for (uint64_t b = 0; b < 6; b++)
+        wt_expect_batch(&r.b[b], b, 1 + b % 4);
+    wt_replay_free(&r);
+    free(seg);
+}
+
+/* Offset of the record with LSN lsn in the segment file at path. */
+static uint64_t record_offset(const char *path, uint64_t lsn)
+{
+    FILE *f = fopen(path, "rb");
+    assert_non_null(f);
+    uint64_t off = WAL_SEG_HEADER_SIZE;
+    for (;;) {
+        uint8_t h[WAL_REC_HEADER_SIZE];
+        assert_int_equal(fseek(f, (long)off, SEEK_SET), 0);
+        assert_int_equal(fread(h, 1, sizeof h, f), sizeof h);
+        if (kv_get_u64(h + 5) == lsn)
+            break;
+        off += WAL_REC_OVERHEAD + kv_get_u32(h);
+    }
+    fclose(f);
+    return off;
+}
+
+static void test_bad_record_before_good_is_corruption(void **state)
+{
+    env *e = *state;
+    wal_log_options o;
+    wal_log_options_init(&o);
+    uint64_t lsns[20];
+    write_batches(e, &o, 0, 20, lsns);
+    char *seg = last_segment(e);
+    uint64_t off = record_offset(seg, lsns[4] + 1); /* first record of batch 5 */
+    wt_flip_byte(seg, off + WAL_REC_HEADER_SIZE, 0x01);
+    wt_replay r = {0};
+    assert_int_equal(reopen(e, &o, &r), KV_CORRUPTION);
+    char want[64];
+    snprintf(want, sizeof want, "offset %llu:", (unsigned long long)off);
+    assert_non_null(strstr(kv_errmsg(), "00000000000000000001.wal"));
+    assert_non_null(strstr(kv_errmsg(), want));
+    wt_replay_free(&r);
+    /* Point-in-time recovery keeps batches 0..4 and cuts the rest durably. */
+    o.recovery = WAL_RECOVER_POINT_IN_TIME;
+    assert_int_equal(reopen(e, &o, &r), KV_OK);
+    assert_int_equal(r.n, 5);
+    wt_replay_free(&r);
+    o.recovery = WAL_RECOVER_STRICT;
+    assert_int_equal(reopen(e, &o, &r), KV_OK);
+    assert_int_equal(r.n, 5);
+    wt_replay_free(&r);
+    free(seg);
+}
+
+static void test_bad_length_before_good_is_corruption(void **state)
+{
+    env *e = *state;
+    wal_log_options o;
+    wal_log_options_init(&o);
+    uint64_t lsns[20];
+    write_batches(e, &o, 0, 20, lsns);
+    char *seg = last_segment(e);
+    /* A flipped bit makes a record's length reach past the end of the file: it looks cut short,
+     * but valid records follow it, so it is damage in the middle, not a torn tail. */
+    uint64_t off = record_offset(seg, lsns[2] + 1);
+    wt_flip_byte(seg, off + 1, 0x20); /* length += 8 KiB */
+    wt_replay r = {0};
+    assert_int_equal(reopen(e, &o, &r), KV_CORRUPTION);
+    char want[64];
+    snprintf(want, sizeof want, "offset %llu:", (unsigned long long)off);
+    assert_non_null(strstr(kv_errmsg(), want));
+    wt_replay_free(&r);
+    free(seg);
+}
+
+static void test_bad_record_in_older_segment(void **state)
+{
+    env *e = *state;
+    wal_log_options o = small_opts();
+    uint64_t lsns[100];
+    write_batches(e, &o, 0, 100, lsns);
+    size_t n;
+    char **segs = wt_segments(e->dir, &n);
+    assert_true(n >= 3);
+    char *p = wt_join(e->dir, segs[1]);
+    uint64_t size = wt_file_size(p);
+    /* Even the last record of a non-newest segment is damage in the middle. */
+    wt_flip_byte(p, size - 2, 0x10);
+    wt_replay r = {0};
+    assert_int_equal(reopen(e, &o, &r), KV_CORRUPTION);
+    assert_non_null(strstr(kv_errmsg(), segs[1]));
+    wt_replay_free(&r);
+    o.recovery = WAL_RECOVER_POINT_IN_TIME;
+    assert_int_equal(reopen(e, &o, &r), KV_OK);
+    size_t n2;
+    char **segs2 = wt_segments(e->dir, &n2);
+    assert_int_equal(n2, 2);
+    wt_names_free(segs2, n2);
+    assert_true(r.n > 0 && r.n < 100);
+    for (size_t b = 0; b < r.n; b++)
+        wt_expect_batch(&r.b[b], b, 1 + b % 4);
+    wt_replay_free(&r);
+    free(p);
+    wt_names_free(segs, n);
+}
+
+static void test_lsn_gap_between_segments(void **state)
+{
+    env *e = *state;
+    wal_log_options o = small_opts();
+    write_batches(e, &o, 0, 100, NULL);
+    size_t n;
+    char **segs = wt_segments(e->dir, &n);
+    assert_true(n >= 3);
+    char *p = wt_join(e->dir, segs[1]);
+    assert_int_equal(remove(p), 0);
+    wt_replay r = {0};
+    assert_int_equal(reopen(e, &o, &r), KV_CORRUPTION);
+    assert_non_null(strstr(kv_errmsg(), "gap"));
+    assert_non_null(strstr(kv_errmsg(), segs[0]));
+    wt_replay_free(&r);
+    free(p);
+    wt_names_free(segs, n);
+}
+
+static void test_header_damage(void **state)
+{
+    env *e = *state;
+    wal_log_options o = small_opts();
+    write_batches(e, &o, 0, 50, NULL);
+    char *seg = last_segment(e);
+    wt_flip_byte(seg, 3, 0x20); /* magic */
+    wt_replay r = {0};
+    assert_int_equal(reopen(e, &o, &r), KV_CORRUPTION);
+    assert_non_null(strstr(kv_errmsg(), "offset 0"));
+    wt_replay_free(&r);
+    free(seg);
+}
+
+static void test_truncate(void **state)
+{
+    env *e = *state;
+    wal_log_options o = small_opts();
+    uint64_t lsns[120];
+    wal_log *l;
+    assert_int_equal(wal_log_open(e->fs, e->dir, &o, NULL, NULL, &l), KV_OK);
+    for (uint64_t b = 0; b < 120; b++)
+        assert_int_equal(wt_append(l, b, 1 + b % 4, &lsns[b]), KV_OK);
+    wal_log_stats st;
+    wal_log_get_stats(l, &st);
+    uint64_t segs_before = st.segments;
+    /* A non-commit LSN is refused and nothing changes. */
+    assert_int_equal(wal_log_truncate(l, lsns[60] - 1), KV_INVALID);
+    assert_int_equal(wal_log_truncate(l, lsns[119] + 1), KV_INVALID);
+    assert_int_equal(wal_log_truncate(l, lsns[60]), KV_OK);
+    wal_log_get_stats(l, &st);
+    assert_true(st.segments < segs_before);
+    assert_int_equal(st.first_lsn, lsns[60] + 1);
+    assert_int_equal(st.rewrites, 1);
+    assert_int_equal(wal_log_verify(l), KV_OK);
+    char name[32];
+    wal_seg_name(name, lsns[60] + 1);
+    size_t n;
+    char **segs = wt_segments(e->dir, &n);
+    assert_string_equal(segs[0], name);
+    wt_names_free(segs, n);
+    /* Truncating everything rewrites the active segment empty; appends continue. */
+    assert_int_equal(wal_log_truncate(l, lsns[119]), KV_OK);
+    wal_log_get_stats(l, &st);
+    assert_int_equal(st.segments, 1);
+    assert_int_equal(st.first_lsn, lsns[119] + 1);
+    assert_int_equal(wt_append(l, 120, 2, NULL), KV_OK);
+    assert_int_equal(wal_log_close(l), KV_OK);
+    wt_replay r = {0};
+    assert_int_equal(reopen(e, &o, &r), KV_OK);
+    assert_int_equal(r.n, 1);
+    wt_expect_batch(&r.b[0], 120, 2);
+    wt_replay_free(&r);
+}
+
+static void test_interrupted_rewrite(void **state)
+{
+    env *e = *state;
+    wal_log_options o = small_opts();
+    uint64_t lsns[60];
+    wal_log *l;
+    assert_int_equal(wal_log_open(e->fs, e->dir, &o, NULL, NULL, &l), KV_OK);
+    for (uint64_t b = 0; b < 60; b++)
+        assert_int_equal(wt_append(l, b, 1 + b % 4, &lsns[b]), KV_OK);
+    /* Pick a batch end in the middle of a non-newest segment (one with records after it). */
+    size_t n;
+    char **segs = wt_segments(e->dir, &n);
+    assert_true(n >= 3);
+    uint64_t cut = 0;
+    size_t seg = 0;
+    for (size_t i = 1; i + 1 < n && !cut; i++) {
+        uint64_t fa, fb;
+        assert_true(wal_seg_name_parse(segs[i], &fa));
+        assert_true(wal_seg_name_parse(segs[i + 1], &fb));
+        for (int b = 0; b < 60; b++)
+            if (lsns[b] >= fa && lsns[b] < fb - 1) {
+                cut = lsns[b];
+                seg = i;
+            }
+    }
+    assert_true(cut > 0);
+    char *old = wt_join(e->dir, segs[seg]);
+    char *keep = wt_join(e->dir, "saved");
+    wt_copy_file(old, keep);
+    assert_int_equal(wal_log_truncate(l, cut), KV_OK);
+    assert_int_equal(wal_log_close(l), KV_OK);
+    /* As if the crash came between the rename of the new file and the unlink of the old. */
+    assert_int_equal(rename(keep, old), 0);
+    wt_replay r = {0};
+    assert_int_equal(reopen(e, &o, &r), KV_OK);
+    uint64_t b0 = 0;
+    while (lsns[b0] <= cut)
+        b0++;
+    assert_int_equal(r.n, 60 - b0);
+    for (size_t i = 0; i < r.n; i++)
+        wt_expect_batch(&r.b[i], b0 + i, 1 + (b0 + i) % 4);
+    wt_replay_free(&r);
+    size_t n2;
+    char **segs2 = wt_segments(e->dir, &n2);
+    assert_int_equal(n2, n - seg); /* the superseded original is gone */
+    wt_names_free(segs2, n2);
+    wt_names_free(segs, n);
+    free(old);
+    free(keep);
+}
+
+typedef struct thr {
+    wal_log *l;
+    int id;
+} thr;
+
+static void *committer(void *arg)
+{
+    thr *t = arg;
+    for (int i = 0; i < 40; i++)
+        if (wt_append(t->l, (uint64_t)(t->id * 1000 + i), 1 + i % 3, NULL) != KV_OK)
+            return (void *)1;
+    return NULL;
+}
+
+static void test_group_commit_sync(void **state)
+{
+    env *e = *state;
+    wal_log_options o = small_opts();
+    o.durability.kind = KV_DURABILITY_SYNC;
+    wal_log *l;
+    assert_int_equal(wal_log_open(e->fs, e->dir, &o, NULL, NULL, &l), KV_OK);
+    pthread_t th[4];
+    thr t[4];
+    for (int i = 0; i < 4; i++) {
+        t[i] = (thr){l, i};
+        pthread_create(&th[i], NULL, committer, &t[i]);
+    }
+    for (int i = 0; i < 4; i++) {
+        void *rv;
+        pthread_join(th[i], &rv);
+        assert_null(rv);
+    }
+    wal_log_stats st;
+    wal_log_get_stats(l, &st);
+    assert_int_equal(st.items, 160);
+    assert_true(st.groups >= 1 && st.groups <= 160);
+    assert_int_equal(wal_log_close(l), KV_OK);
+    wt_replay r = {0};
+    assert_int_equal(reopen(e, &o, &r), KV_OK);
+    assert_int_equal(r.n, 160);
+    /* Each thread's batches come back in its own order. */
+    int next[4] = {0};
+    for (size_t i = 0; i < r.n; i++) {
+        int found = -1;
+        for (int k = 0; k < 4 && found < 0; k++) {
+            if (next[k] >= 40)
+                continue;
+            uint64_t b = (uint64_t)(k * 1000 + next[k]);
+            size_t want = wt_len(b, 0);
+            if (r.b[i].n == (size_t)(1 + next[k] % 3) && r.b[i].lens[0] == want) {
+                uint8_t buf[4096];
+                wt_payload(buf, want, b, 0);
+                if (!memcmp(buf, r.b[i].payloads[0], want))
+                    found = k;
+            }
+        }
+        assert_true(found >= 0);
+        wt_expect_batch(&r.b[i], (uint64_t)(found * 1000 + next[found]), 1 + next[found] % 3);
+        next[found]++;
+    }
+    wt_replay_free(&r);
+}
+
+static void test_failed_fdatasync_poisons(void **state)
+{
+    env *e = *state;
+    char *scratch = tu_mkdtemp("wal-log-scratch");
+    kv_fs *ff = kv_faultfs_new(scratch);
+    wal_log_options o = small_opts();
+    o.durability.kind = KV_DURABILITY_SYNC;
+    wal_log *l;
+    assert_int_equal(wal_log_open(ff, e->dir, &o, NULL, NULL, &l), KV_OK);
+    assert_int_equal(wt_append(l, 0, 2, NULL), KV_OK);
+    kv_faultfs_fail(ff, KV_FAULT_SYNC, 1, 5 /* EIO */, false);
+    assert_int_equal(wt_append(l, 1, 2, NULL), KV_IO);
+    assert_int_equal(wt_append(l, 2, 2, NULL), KV_POISONED);
+    assert_int_equal(wal_log_sync(l), KV_POISONED);
+    assert_int_equal(wal_log_truncate(l, 1), KV_POISONED);
+    wal_log_stats st;
+    wal_log_get_stats(l, &st);
+    assert_true(st.poisoned);
+    assert_int_equal(wal_log_close(l), KV_POISONED);
+    kv_fs_destroy(ff);
+    /* Reopen rebuilds from the log: batch 0 is there, batch 1 may be. */
+    wt_replay r = {0};
+    assert_int_equal(reopen(e, &o, &r), KV_OK);
+    assert_true(r.n == 1 || r.n == 2);
+    wt_expect_batch(&r.b[0], 0, 2);
+    wt_replay_free(&r);
+    tu_rmtree(scratch);
+    free(scratch);
+}
+
+static void test_interval_syncer_failure_poisons(void **state)
+{
+    env *e = *state;
+    char *scratch = tu_mkdtemp("wal-log-scratch");
+    kv_fs *ff = kv_faultfs_new(scratch);
+    wal_log_options o = small_opts();
+    assert_int_equal(kv_durability_parse("interval:1", &o.durability), KV_OK);
+    wal_log *l;
+    assert_int_equal(wal_log_open(ff, e->dir, &o, NULL, NULL, &l), KV_OK);
+    kv_faultfs_fail(ff, KV_FAULT_SYNC, 1, 5 /* EIO */, false);
+    kv_status s = KV_OK;
+    /* The background fdatasync fails once; the log must end up refusing writes. */
+    for (int i = 0; i < 5000 && s == KV_OK; i++) {
+        s = wt_append(l, (uint64_t)i, 1, NULL);
+        if (s == KV_OK)
+            usleep(1000);
+    }
+    /* The failing fdatasync is the syncer's, or a segment roll's when that comes first (then
+     * this append saw KV_IO): either way every later write is refused. */
+    assert_true(s == KV_POISONED || s == KV_IO);
+    assert_int_equal(wt_append(l, 9999, 1, NULL), KV_POISONED);
+    assert_int_equal(wal_log_close(l), KV_POISONED);
+    kv_fs_destroy(ff);
+    tu_rmtree(scratch);
+    free(scratch);
+}
+
+static void test_none_mode_buffers_until_sync(void **state)
+{
+    env *e = *state;
+    char *scratch = tu_mkdtemp("wal-log-scratch");
+    kv_fs *ff = kv_faultfs_new(scratch);
+    wal_log_options o;
+    wal_log_options_init(&o);
+    o.durability.kind = KV_DURABILITY_NONE;
+    wal_log *l;
+    assert_int_equal(wal_log_open(ff, e->dir, &o, NULL, NULL, &l), KV_OK);
+    for (uint64_t b = 0; b < 10; b++)
+        assert_int_equal(wt_append(l, b, 1 + b % 4, NULL), KV_OK);
+    char *seg = last_segment(e);
+    assert_int_equal(wt_file_size(seg), WAL_SEG_HEADER_SIZE); /* still in user space */
+    assert_int_equal(wal_log_sync(l), KV_OK);
+    assert_true(wt_file_size(seg) > WAL_SEG_HEADER_SIZE);
+    assert_int_equal(wt_append(l, 10, 1, NULL), KV_OK); /* buffered, then lost */
+    kv_faultfs_set_crash_at(ff, kv_faultfs_ops(ff) + 1);
+    assert_int_equal(kv_faultfs_crash(ff, KV_CRASH_LOSE, 3), KV_OK);
+    wal_log_close(l);
+    kv_fs_destroy(ff);
+    wt_replay r = {0};
+    assert_int_equal(reopen(e, &o, &r), KV_OK);
+    assert_int_equal(r.n, 10);
+    wt_replay_free(&r);
+    free(seg);
+    tu_rmtree(scratch);
+    free(scratch);
+}
+
+static void test_enospc_write_poisons_and_recovers(void **state)
+{
+    env *e = *state;
+    char *scratch = tu_mkdtemp("wal-log-scratch");
+    kv_fs *ff = kv_faultfs_new(scratch);
+    wal_log_options o;
+    wal_log_options_init(&o);
+    wal_log *l;
+    assert_int_equal(wal_log_open(ff, e->dir, &o, NULL, NULL, &l), KV_OK);
+    for (uint64_t b = 0; b < 5; b++)
+        assert_int_equal(wt_append(l, b, 3, NULL), KV_OK);
+    /* A full disk writes about half of the group, then fails. */
+    kv_faultfs_fail(ff, KV_FAULT_WRITE, 1, 28 /* ENOSPC */, false);
+    assert_int_equal(wt_append(l, 5, 3, NULL), KV_NOSPACE);
+    assert_int_equal(wt_append(l, 6, 3, NULL), KV_POISONED);
+    assert_int_equal(wal_log_close(l), KV_POISONED);
+    kv_fs_destroy(ff);
+    /* The half-written batch is a torn tail: cut, the five before it are whole. */
+    wt_replay r = {0};
+    assert_int_equal(reopen(e, &o, &r), KV_OK);
+    assert_int_equal(r.n, 5);
+    for (uint64_t b = 0; b < 5; b++)
+        wt_expect_batch(&r.b[b], b, 3);
+    wt_replay_free(&r);
+    tu_rmtree(scratch);
+    free(scratch);
+}
+
+static void test_invalid_arguments(void **state)
+{
+    env *e = *state;
+    wal_log_options o = small_opts();
+    wal_log *l;
+    o.segment_size = 100;
+    assert_int_equal(wal_log_open(e->fs, e->dir, &o, NULL, NULL, &l), KV_INVALID);
+    o = small_opts();
+    assert_int_equal(wal_log_open(e->fs, e->dir, &o, NULL, NULL, &l), KV_OK);
+    wal_record rec = {WAL_REC_COMMIT, NULL, 0};
+    assert_int_equal(wal_log_append_batch(l, &rec, 1, NULL, NULL, NULL), KV_INVALID);
+    assert_int_equal(wal_log_append_batch(l, &rec, 0, NULL, NULL, NULL), KV_INVALID);
+    /* A record larger than a segment still goes in whole. */
+    size_t big = 20000;
+    uint8_t *p = calloc(1, big);
+    wal_slice sl = {p, big};
+    wal_record r2 = {WAL_REC_PUT, &sl, 1};
+    assert_int_equal(wal_log_append_batch(l, &r2, 1, NULL, NULL, NULL), KV_OK);
+    assert_int_equal(wal_log_close(l), KV_OK);
+    free(p);
+    wt_replay r = {0};
+    assert_int_equal(reopen(e, &o, &r), KV_OK);
+    assert_int_equal(r.n, 1);
+    assert_int_equal(r.b[0].lens[0], big);
+    wt_replay_free(&r);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_round_trip, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_every_durability_mode, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_torn_tail_cut_and_durable, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_crc_failing_last_record_cut, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_uncommitted_tail_cut, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_bad_record_before_good_is_corruption, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_bad_length_before_good_is_corruption, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_bad_record_in_older_segment, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_lsn_gap_between_segments, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_header_damage, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_truncate, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_interrupted_rewrite, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_group_commit_sync, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_failed_fdatasync_poisons, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_interval_syncer_failure_poisons, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_none_mode_buffers_until_sync, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_enospc_write_poisons_and_recovers, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_invalid_arguments, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,341 @@
+/* wal_log.c: opening and closing the log, batches through group commit (LevelDB's
+ * DBImpl::Write leader/follower queue: one write(2) and at most one fdatasync per group), the
+ * `none` user-space buffer, the `interval:MS` background fdatasync, and stats. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "wal_log_int.h"
+
+typedef struct gc_item {
+    const wal_record *recs;
+    size_t n;
+    wal_apply_fn apply;
+    void *actx;
+    uint64_t commit_lsn;
+} gc_item;
+
+void wal_log_options_init(wal_log_options *o)
+{
+    memset(o, 0, sizeof *o);
+    o->segment_size = (uint64_t)64 << 20;
+    o->durability.kind = KV_DURABILITY_OS;
+    o->recovery = WAL_RECOVER_STRICT;
+    o->buffer_bytes = (uint64_t)256 << 10;
+    o->group_max_items = 128;
+    o->group_max_bytes = (size_t)1 << 20;
+    o->start_lsn = 1;
+}
+
+static uint64_t payload_len(const wal_record *r)
+{
+    uint64_t n = 0;
+    for (size_t i = 0; i < r->nparts; i++)
+        n += r->parts[i].len;
+    return n;
+}
+
+static kv_status poisoned_error(wal_log *l)
+{
+    return kv_error(KV_POISONED, "wal %s: poisoned by an earlier failure (reopen to recover): %s",
+                    l->dir, l->poison_msg);
+}
+
+/* Starts a new segment at next_lsn after making the current one durable (mu held). */
+static kv_status roll_locked(wal_log *l)
+{
+    kv_status s = wal_sync_locked(l);
+    if (s != KV_OK)
+        return s;
+    wal_wait_syncers(l);
+    kv_file *nf = NULL;
+    s = wal_seg_create(l, l->next_lsn, 0, NULL, 0, 0, &nf);
+    if (s == KV_OK)
+        s = wal_segs_push(l, (wal_seg){l->next_lsn, l->next_lsn - 1, WAL_SEG_HEADER_SIZE});
+    if (s != KV_OK) {
+        kv_file_close(nf);
+        return wal_poison_locked(l, s);
+    }
+    kv_file_close(l->active);
+    l->active = nf;
+    l->synced_seq = ++l->write_seq;
+    atomic_fetch_add(&l->bytes, WAL_SEG_HEADER_SIZE);
+    return KV_OK;
+}
+
+/* Encodes one record at the end of b with LSN lsn. */
+static bool encode_rec(kv_buf *b, uint64_t salt, uint8_t type, uint64_t lsn, const wal_slice *parts,
+                       size_t nparts, uint32_t len)
+{
+    if (!kv_buf_reserve(b, (size_t)WAL_REC_OVERHEAD + len))
+        return false;
+    uint8_t *start = b->data + b->len;
+    wal_rec_header_encode(start, len, type, lsn);
+    size_t at = WAL_REC_HEADER_SIZE;
+    for (size_t i = 0; i < nparts; i++) {
+        if (parts[i].len)
+            memcpy(start + at, parts[i].data, parts[i].len);
+        at += parts[i].len;
+    }
+    kv_put_u32(start + at, wal_rec_crc(salt, start, len));
+    b->len += at + 4;
+    return true;
+}
+
+/* The group commit write function: runs on the leader, one group at a time. */
+static kv_status group_write(void *ctx, void *const *items, size_t n, bool sync)
+{
+    wal_log *l = ctx;
+    pthread_mutex_lock(&l->mu);
+    kv_status s = KV_OK;
+    if (l->poisoned) {
+        s = poisoned_error(l);
+        goto out;
+    }
+    uint64_t total = 0;
+    for (size_t i = 0; i < n; i++) {
+        const gc_item *it = items[i];
+        for (size_t j = 0; j < it->n; j++)
+            total += WAL_REC_OVERHEAD + payload_len(&it->recs[j]);
+        total += WAL_REC_OVERHEAD + 4;
+    }
+    wal_seg *a = &l->segs[l->nsegs - 1];
+    uint64_t logical = a->size + l->nbuf.len;
+    if (logical > WAL_SEG_HEADER_SIZE && logical + total > l->opt.segment_size) {
+        if ((s = roll_locked(l)) != KV_OK)
+            goto out;
+        a = &l->segs[l->nsegs - 1];
+    }
+    bool none = l->opt.durability.kind == KV_DURABILITY_NONE;
+    kv_buf *b = none ? &l->nbuf : &l->wbuf;
+    if (!none)
+        b->len = 0;
+    size_t before = b->len;
+    uint64_t lsn = l->next_lsn;
+    for (size_t i = 0; i < n; i++) {
+        gc_item *it = items[i];
+        bool ok = true;
+        for (size_t j = 0; j < it->n && ok; j++)
+            ok = encode_rec(b, l->salt, it->recs[j].type, lsn++, it->recs[j].parts,
+                            it->recs[j].nparts, (uint32_t)payload_len(&it->recs[j]));
+        uint8_t cnt[4];
+        kv_put_u32(cnt, (uint32_t)it->n);
+        wal_slice cs = {cnt, 4};
+        it->commit_lsn = lsn;
+        if (!ok || !encode_rec(b, l->salt, WAL_REC_COMMIT, lsn++, &cs, 1, 4)) {
+            b->len = before;
+            s = kv_error(KV_IO, "wal: out of memory encoding a group of %llu bytes",
+                         (unsigned long long)total);
+            goto out; /* nothing was written: the log stays usable */
+        }
+    }
+    if (none) {
+        if (l->nbuf.len >= l->opt.buffer_bytes)
+            s = wal_flush_locked(l);
+    } else {
+        s = kv_file_pwrite(l->active, b->data, b->len, a->size);
+        if (s == KV_OK) {
+            a->size += b->len;
+            l->write_seq++;
+        } else {
+            wal_poison_locked(l, s);
+        }
+    }
+    if (s == KV_OK && sync)
+        s = wal_sync_locked(l);
+    if (s != KV_OK)
+        goto out;
+    l->next_lsn = lsn;
+    a->last_lsn = lsn - 1;
+    atomic_fetch_add(&l->bytes, total);
+    if (b == &l->wbuf && b->cap > ((size_t)8 << 20)) {
+        kv_buf_free(b); /* do not keep a huge batch's buffer */
+    }
+    for (size_t i = 0; i < n; i++) {
+        gc_item *it = items[i];
+        if (it->apply)
+            it->apply(it->actx, it->commit_lsn);
+    }
+out:
+    pthread_mutex_unlock(&l->mu);
+    return s;
+}
+
+kv_status wal_log_append_batch(wal_log *l, const wal_record *recs, size_t n, wal_apply_fn apply,
+                               void *apply_ctx, uint64_t *commit_lsn)
+{
+    if (n == 0 || !recs)
+        return kv_error(KV_INVALID, "wal: empty batch");
+    uint64_t bytes = 0;
+    for (size_t i = 0; i < n; i++) {
+        uint8_t t = recs[i].type;
+        if (t != WAL_REC_PUT && t != WAL_REC_DELETE && t != WAL_REC_CHECKPOINT)
+            return kv_error(KV_INVALID, "wal: record %zu has type %u (PUT, DELETE, CHECKPOINT)", i,
+                            t);
+        uint64_t len = payload_len(&recs[i]);
+        if (len > WAL_MAX_PAYLOAD)
+            return kv_error(KV_INVALID, "wal: record %zu payload of %llu bytes (at most %u)", i,
+                            (unsigned long long)len, WAL_MAX_PAYLOAD);
+        bytes += len + WAL_REC_OVERHEAD;
+    }
+    gc_item it = {recs, n, apply, apply_ctx, 0};
+    bool sync = l->opt.durability.kind == KV_DURABILITY_SYNC;
+    kv_status s = kv_group_commit_submit(l->gc, &it, (size_t)bytes, sync);
+    if (s == KV_OK && commit_lsn)
+        *commit_lsn = it.commit_lsn;
+    return s;
+}
+
+kv_status wal_log_sync(wal_log *l)
+{
+    pthread_mutex_lock(&l->mu);
+    kv_status s = l->poisoned ? poisoned_error(l) : wal_sync_locked(l);
+    pthread_mutex_unlock(&l->mu);
+    return s;
+}
+
+void wal_log_poison(wal_log *l, const char *reason)
+{
+    pthread_mutex_lock(&l->mu);
+    if (!l->poisoned) {
+        l->poisoned = true;
+        snprintf(l->poison_msg, sizeof l->poison_msg, "%s", reason);
+    }
+    pthread_mutex_unlock(&l->mu);
+}
+
+/* The `interval:MS` syncer: fdatasync of the active segment without holding mu, so that
+ * committers keep writing meanwhile. */
+static kv_status bg_sync(void *ctx)
+{
+    wal_log *l = ctx;
+    pthread_mutex_lock(&l->mu);
+    if (l->poisoned) {
+        kv_status p = poisoned_error(l);
+        pthread_mutex_unlock(&l->mu);
+        return p;
+    }
+    if (l->synced_seq == l->write_seq) {
+        pthread_mutex_unlock(&l->mu);
+        return KV_OK;
+    }
+    uint64_t seq = l->write_seq;
+    kv_file *f = l->active;
+    l->syncing++;
+    pthread_mutex_unlock(&l->mu);
+    kv_status s = kv_file_fdatasync(f);
+    pthread_mutex_lock(&l->mu);
+    l->syncing--;
+    if (s == KV_OK && seq > l->synced_seq)
+        l->synced_seq = seq;
+    if (s != KV_OK)
+        wal_poison_locked(l, s);
+    pthread_cond_broadcast(&l->cv);
+    pthread_mutex_unlock(&l->mu);
+    return s;
+}
+
+static void log_free(wal_log *l)
+{
+    kv_file_close(l->active);
+    kv_group_commit_free(l->gc);
+    kv_buf_free(&l->nbuf);
+    kv_buf_free(&l->wbuf);
+    free(l->segs);
+    free(l->dir);
+    pthread_mutex_destroy(&l->mu);
+    pthread_cond_destroy(&l->cv);
+    free(l);
+}
+
+kv_status wal_log_open(kv_fs *fs, const char *dir, const wal_log_options *opts,
+                       wal_replay_fn replay, void *ctx, wal_log **out)
+{
+    wal_log_options o;
+    if (opts)
+        o = *opts;
+    else
+        wal_log_options_init(&o);
+    if (!fs || !dir || !out)
+        return kv_error(KV_INVALID, "wal_log_open: missing argument");
+    if (o.segment_size < 4096 || o.group_max_items < 1 || o.group_max_bytes < 1 ||
+        o.start_lsn < 1 || o.start_lsn > UINT64_MAX / 2)
+        return kv_error(KV_INVALID,
+                        "wal_log_open: bad options (segment_size >= 4096, group caps >= 1, "
+                        "start_lsn >= 1)");
+    wal_log *l = calloc(1, sizeof *l);
+    if (!l || !(l->dir = strdup(dir))) {
+        free(l);
+        return kv_error(KV_IO, "wal: out of memory");
+    }
+    l->fs = fs;
+    l->opt = o;
+    pthread_mutex_init(&l->mu, NULL);
+    pthread_cond_init(&l->cv, NULL);
+    kv_status s = wal_recover(l, replay, ctx);
+    if (s == KV_OK) {
+        uint64_t b = 0;
+        for (size_t i = 0; i < l->nsegs; i++)
+            b += l->segs[i].size;
+        atomic_store(&l->bytes, b);
+        l->gc = kv_group_commit_new(group_write, l, o.group_max_items, o.group_max_bytes);
+        if (!l->gc)
+            s = kv_error(KV_IO, "wal: out of memory");
+    }
+    if (s == KV_OK && o.durability.kind == KV_DURABILITY_INTERVAL) {
+        l->syncer = kv_syncer_start(o.durability.interval_ms, bg_sync, l);
+        if (!l->syncer)
+            s = kv_error_wrap(KV_IO, "wal: cannot start the interval syncer");
+    }
+    if (s != KV_OK) {
+        log_free(l);
+        return s;
+    }
+    *out = l;
+    return KV_OK;
+}
+
+kv_status wal_log_close(wal_log *l)
+{
+    if (!l)
+        return KV_OK;
+    kv_status s = KV_OK;
+    if (l->syncer) {
+        s = kv_syncer_stop(l->syncer);
+        l->syncer = NULL;
+    }
+    pthread_mutex_lock(&l->mu);
+    kv_status t = l->poisoned ? poisoned_error(l) : wal_sync_locked(l);
+    pthread_mutex_unlock(&l->mu);
+    if (s == KV_OK || t != KV_OK)
+        s = t;
+    log_free(l);
+    return s;
+}
+
+void wal_log_get_stats(wal_log *l, wal_log_stats *st)
+{
+    memset(st, 0, sizeof *st);
+    pthread_mutex_lock(&l->mu);
+    st->segments = l->nsegs;
+    st->bytes = atomic_load(&l->bytes);
+    st->first_lsn = l->nsegs ? l->segs[0].first_lsn : l->next_lsn;
+    st->last_lsn = l->next_lsn - 1;
+    st->salt = l->salt;
+    st->torn_bytes_cut = l->torn_cut;
+    st->truncations = l->truncations;
+    st->rewrites = l->rewrites;
+    st->segments_created = l->created;
+    st->poisoned = l->poisoned;
+    pthread_mutex_unlock(&l->mu);
+    unsigned long long g = 0, it = 0;
+    if (l->gc)
+        kv_group_commit_counts(l->gc, &g, &it);
+    st->groups = g;
+    st->items = it;
+}
+
+uint64_t wal_log_bytes(wal_log *l)
+{
+    return atomic_load(&l->bytes);
+}
