@@ -1,0 +1,263 @@
+/* gnuplot plots of a benchmark (report.h): data files plus one script, rendered as SVG and
+ * PNG: throughput per workload per engine, throughput against durability mode (write
+ * workloads), latency percentiles per workload, write and space amplification. Log scales
+ * where figures span decades. The null engine is left out (it is in the overhead table). */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bench_null.h"
+#include "report.h"
+
+#define MAX_ENGINES 32
+
+/* Distinct engines of rows (null excluded), in first-seen order. */
+static size_t engines_of(const bench_row *rows, size_t n, const char **out)
+{
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (!strcmp(rows[i].engine, BENCH_NULL_NAME))
+            continue;
+        bool seen = false;
+        for (size_t j = 0; j < k && !seen; j++)
+            seen = !strcmp(out[j], rows[i].engine);
+        if (!seen && k < MAX_ENGINES)
+            out[k++] = rows[i].engine;
+    }
+    return k;
+}
+
+static const bench_row *find(const bench_row *rows, size_t n, const bench_row *group,
+                             const char *engine)
+{
+    for (size_t i = 0; i < n; i++)
+        if (report_same_group(&rows[i], group) && !strcmp(rows[i].engine, engine) && !rows[i].na &&
+            rows[i].ops)
+            return &rows[i];
+    return NULL;
+}
+
+typedef double (*metric_fn)(const bench_row *r);
+static double m_ops(const bench_row *r)
+{
+    return r->ops_per_sec;
+}
+static double m_wamp(const bench_row *r)
+{
+    return r->write_amp;
+}
+static double m_samp(const bench_row *r)
+{
+    return r->space_amp;
+}
+
+static void value(FILE *f, double v, bool log)
+{
+    if (isnan(v) || (log && v <= 0))
+        fputs(" ?", f);
+    else
+        fprintf(f, " %.6g", v);
+}
+
+/* 0 none, 1 os, 2 interval:MS, 3 sync. */
+static int mode_rank(const char *mode)
+{
+    if (!strcmp(mode, "none"))
+        return 0;
+    if (!strcmp(mode, "os"))
+        return 1;
+    if (!strncmp(mode, "interval", 8))
+        return 2;
+    return 3;
+}
+
+/* A table with one line per group (filtered) and one column per engine. Returns the lines. */
+static size_t write_group_table(const char *path, const bench_row *rows, size_t n, const char **eng,
+                                size_t ne, metric_fn m, bool writes_only, bool log)
+{
+    FILE *f = fopen(path, "w");
+    if (!f)
+        return 0;
+    size_t groups[256], lines = 0;
+    size_t ng = report_groups(rows, n, groups, 256);
+    fprintf(f, "group");
+    for (size_t e = 0; e < ne; e++)
+        fprintf(f, " %s", eng[e]);
+    fprintf(f, "\n");
+    /* The durability plot orders its groups by mode: none, os, interval, sync. */
+    for (int pass = 0; pass < (writes_only ? 4 : 1); pass++)
+        for (size_t g = 0; g < ng; g++) {
+            const bench_row *gr = &rows[groups[g]];
+            if (writes_only &&
+                (!report_is_write_workload(gr->workload) || mode_rank(gr->durability) != pass))
+                continue;
+            bool any = false;
+            for (size_t e = 0; e < ne; e++) {
+                const bench_row *r = find(rows, n, gr, eng[e]);
+                any |= r && !isnan(m(r)) && (!log || m(r) > 0);
+            }
+            if (!any)
+                continue;
+            if (writes_only)
+                fprintf(f, "%s/%s/t%u", gr->durability, gr->workload, gr->threads);
+            else
+                fprintf(f, "%s/%s/t%u", gr->workload, gr->durability, gr->threads);
+            for (size_t e = 0; e < ne; e++) {
+                const bench_row *r = find(rows, n, gr, eng[e]);
+                value(f, r ? m(r) : NAN, log);
+            }
+            fprintf(f, "\n");
+            lines++;
+        }
+    fclose(f);
+    return lines;
+}
+
+static void histogram_plot(FILE *gp, const char *dat, const char *title, const char *ylabel,
+                           bool log, size_t columns)
+{
+    fprintf(gp, "set title '%s'\nset ylabel '%s'\n%s\n", title, ylabel,
+            log ? "set logscale y" : "unset logscale y");
+    fprintf(gp, "plot for [i=2:%zu] '%s' using i:xtic(1) title columnheader(i)\n", columns + 1,
+            dat);
+}
+
+static const char *const common_style = "set datafile missing '?'\n"
+                                        "set style data histograms\n"
+                                        "set style histogram clustered gap 1\n"
+                                        "set style fill solid 0.85 border -1\n"
+                                        "set boxwidth 0.9\n"
+                                        "set xtics rotate by -30 scale 0\n"
+                                        "set key outside right top\n"
+                                        "set grid ytics\n"
+                                        "set yrange [*:*]\n";
+
+static void terminal(FILE *gp, bool svg, const char *name, int w, int h)
+{
+    if (svg)
+        fprintf(gp,
+                "set terminal svg size %d,%d dynamic noenhanced background rgb 'white' "
+                "font 'sans,11'\n",
+                w, h);
+    else
+        fprintf(gp, "set terminal pngcairo size %d,%d noenhanced font 'sans,10'\n", w, h);
+    fprintf(gp, "set output '%s.%s'\n", name, svg ? "svg" : "png");
+}
+
+bool report_plots(const char *dir, report_ctx *ctx, const bench_row *rows, size_t n)
+{
+    ctx->plots_made = false;
+    if (system("command -v gnuplot >/dev/null 2>&1") != 0) {
+        snprintf(ctx->plots_note, sizeof ctx->plots_note,
+                 "gnuplot was not found, so there are no plots (install gnuplot-nox)");
+        return false;
+    }
+    if (strchr(dir, '\'')) {
+        snprintf(ctx->plots_note, sizeof ctx->plots_note,
+                 "no plots: the output directory name contains a quote");
+        return false;
+    }
+    const char *eng[MAX_ENGINES];
+    size_t ne = engines_of(rows, n, eng);
+    if (ne == 0) {
+        snprintf(ctx->plots_note, sizeof ctx->plots_note, "no plots: only the null engine ran");
+        return false;
+    }
+    char path[2048];
+    snprintf(path, sizeof path, "%s/throughput.dat", dir);
+    size_t l_tp = write_group_table(path, rows, n, eng, ne, m_ops, false, true);
+    snprintf(path, sizeof path, "%s/durability.dat", dir);
+    size_t l_du = write_group_table(path, rows, n, eng, ne, m_ops, true, true);
+    snprintf(path, sizeof path, "%s/write_amp.dat", dir);
+    size_t l_wa = write_group_table(path, rows, n, eng, ne, m_wamp, false, true);
+    snprintf(path, sizeof path, "%s/space_amp.dat", dir);
+    size_t l_sa = write_group_table(path, rows, n, eng, ne, m_samp, false, false);
+
+    /* Latency tables: one per group, one line per engine. */
+    size_t groups[256];
+    size_t ng = report_groups(rows, n, groups, 256);
+    bool lat_ok[256] = {false};
+    for (size_t g = 0; g < ng; g++) {
+        char slug[160];
+        report_group_slug(&rows[groups[g]], slug, sizeof slug);
+        snprintf(path, sizeof path, "%s/latency-%s.dat", dir, slug);
+        FILE *f = fopen(path, "w");
+        if (!f)
+            continue;
+        fprintf(f, "engine p50 p90 p99 p99.9 max\n");
+        for (size_t e = 0; e < ne; e++) {
+            const bench_row *r = find(rows, n, &rows[groups[g]], eng[e]);
+            if (!r)
+                continue;
+            fprintf(f, "%s", eng[e]);
+            value(f, r->p50_us, true);
+            value(f, r->p90_us, true);
+            value(f, r->p99_us, true);
+            value(f, r->p999_us, true);
+            value(f, r->max_us, true);
+            fprintf(f, "\n");
+            lat_ok[g] = true;
+        }
+        fclose(f);
+    }
+
+    snprintf(path, sizeof path, "%s/plots.gp", dir);
+    FILE *gp = fopen(path, "w");
+    if (!gp) {
+        snprintf(ctx->plots_note, sizeof ctx->plots_note, "no plots: cannot write %.400s", path);
+        return false;
+    }
+    fprintf(gp, "# Generated by kvlab bench: gnuplot plots.gp (in this directory)\n%s",
+            common_style);
+    for (int svg = 1; svg >= 0; svg--) {
+        if (l_tp) {
+            terminal(gp, svg, "throughput", 1100, 520);
+            histogram_plot(gp, "throughput.dat", "Throughput per workload (log scale)",
+                           "operations per second", true, ne);
+        }
+        if (l_du) {
+            terminal(gp, svg, "durability", 1000, 480);
+            histogram_plot(gp, "durability.dat",
+                           "Write throughput against durability mode (log scale)",
+                           "operations per second", true, ne);
+        }
+        if (l_wa || l_sa) {
+            terminal(gp, svg, "amplification", 1100, 900);
+            fprintf(gp, "set multiplot layout 2,1\n");
+            if (l_wa)
+                histogram_plot(gp, "write_amp.dat",
+                               "Write amplification (file bytes written / user bytes, log scale)",
+                               "ratio", true, ne);
+            if (l_sa)
+                histogram_plot(gp, "space_amp.dat",
+                               "Space amplification (disk bytes / live logical bytes)", "ratio",
+                               false, ne);
+            fprintf(gp, "unset multiplot\n");
+        }
+        for (size_t g = 0; g < ng; g++) {
+            if (!lat_ok[g])
+                continue;
+            char slug[160], name[200], dat[220], title[300];
+            const bench_row *gr = &rows[groups[g]];
+            report_group_slug(gr, slug, sizeof slug);
+            snprintf(name, sizeof name, "latency-%s", slug);
+            snprintf(dat, sizeof dat, "latency-%s.dat", slug);
+            snprintf(title, sizeof title, "Latency percentiles: %s, %s, %u thread%s (log scale)",
+                     gr->workload, gr->durability, gr->threads, gr->threads > 1 ? "s" : "");
+            terminal(gp, svg, name, 900, 450);
+            histogram_plot(gp, dat, title, "microseconds", true, 5);
+        }
+    }
+    fclose(gp);
+    char cmd[2300];
+    snprintf(cmd, sizeof cmd, "cd '%s' && gnuplot plots.gp > plots.log 2>&1", dir);
+    if (system(cmd) != 0) {
+        snprintf(ctx->plots_note, sizeof ctx->plots_note,
+                 "gnuplot failed; its messages are in plots.log");
+        return false;
+    }
+    ctx->plots_made = true;
+    ctx->plots_note[0] = '\0';
+    return true;
+}

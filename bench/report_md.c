@@ -1,0 +1,256 @@
+/* report.md (report.h): what ran, on what, how it was measured, the figures and the plots. */
+#include <math.h>
+#include <string.h>
+
+#include "bench_null.h"
+#include "cli.h"
+#include "clock.h"
+#include "report.h"
+
+static void fig(FILE *f, double v, const char *fmt)
+{
+    if (isnan(v))
+        fputs(" – |", f);
+    else {
+        fputc(' ', f);
+        fprintf(f, fmt, v);
+        fputs(" |", f);
+    }
+}
+
+static void machine_section(FILE *f, const report_ctx *c)
+{
+    const machine_info *m = c->machine;
+    char mem[32];
+    fprintf(f, "## Machine\n\n| | |\n|---|---|\n");
+    fprintf(f, "| CPU | %s |\n| cores | %u |\n| memory | %s |\n| kernel | %s |\n", m->cpu, m->cores,
+            cli_human_bytes(m->mem_bytes, mem, sizeof mem), m->kernel);
+    fprintf(f, "| file system of the bench directory | %s (%s) |\n", m->fs_type, m->fs_source);
+    if (m->probes)
+        fprintf(f,
+                "| fdatasync latency (4 KiB pwrite + fdatasync, %u probes) | p50 %.1f µs, "
+                "p99 %.1f µs, max %.1f µs: at most ~%.0f synchronous commits/s per thread "
+                "without group commit |\n",
+                m->probes, m->fdatasync_p50_us, m->fdatasync_p99_us, m->fdatasync_max_us,
+                m->fdatasync_p50_us > 0 ? 1e6 / m->fdatasync_p50_us : 0.0);
+    else
+        fprintf(f, "| fdatasync latency | not measured%s%s |\n", m->probe_error[0] ? ": " : "",
+                m->probe_error);
+    fprintf(f, "| compiler | %s |\n| allocator | %s |\n\n", m->compiler, m->allocator);
+    if (m->fs_in_memory)
+        fprintf(f,
+                "**Warning: the bench directory is on an in-memory file system (%s): "
+                "fsync costs nothing there, so durability `sync` figures are not those of "
+                "a disk.**\n\n",
+                m->fs_type);
+}
+
+static void method_section(FILE *f, const report_ctx *c)
+{
+    const bench_cfg *g = c->cfg;
+    fprintf(f,
+            "## Method\n\n"
+            "- Keys are %llu bytes (the record number in zero-padded decimal, so key order is "
+            "number order), values %llu bytes determined by (key, version): the version and a key "
+            "tag in "
+            "the first 8 bytes, then a slice of a 64 KiB pool of random bytes (incompressible, "
+            "as db_bench's values come from a random buffer). Every read checks "
+            "that the value is one written for that key (and the latest one when 1 thread "
+            "runs); a wrong value aborts the benchmark.\n"
+            "- Each run uses a fresh database directory. fillseq, fillrandom and fillsync start "
+            "empty. Every other workload first loads %llu records (random order, batches of "
+            "256, durability os; unmeasured), closes the database and reopens it in the "
+            "measured mode, so every run starts from the same state whatever ran before.\n"
+            "- fillrandom and fillsync put every key exactly once in a seeded random order; "
+            "fillsync (%llu ops) always runs in durability `sync`. YCSB: the request "
+            "distribution is YCSB's scrambled zipfian (Gray et al.'s generator, theta 0.99, "
+            "over 10^10 ranks with the FNV-64 hash of the rank taken modulo the key count), "
+            "`latest` for D; an update writes a whole new value; E scans 1 to 100 records "
+            "(uniform) from a zipfian key; %llu measured ops (ycsb-e: %llu).\n"
+            "- Throughput is operations / wall time of the measured phase; MB/s counts key + "
+            "value bytes moved (MB = 2^20 bytes). Latency is of the engine calls only, per "
+            "thread in log-bucketed histograms (< 1%% error), merged.\n"
+            "- Write amplification = file bytes written / user bytes written (key + value of "
+            "puts, keys of deletes) during the measured phase. kvlab engines: the counters of "
+            "kvlab's fs layer (kv_stats). Peers do their own I/O: /proc/self/io `wchar` "
+            "around the phase (write-like system calls; mmap stores are not in it). Space "
+            "amplification = bytes of the files in the directory after kv_close (per file "
+            "min(size, blocks x 512)) / live logical bytes (live records x (key + value)).\n"
+            "- fsyncs/op: fsync + fdatasync calls (kv_stats) for kvlab engines; for peers the "
+            "fsync, fdatasync, sync_file_range and msync calls counted by wrappers that the "
+            "kvlab executable interposes (dlsym(RTLD_NEXT)).\n"
+            "- Peak memory: the highest jemalloc `stats.allocated` (resident set size in a "
+            "sanitizer build) sampled every 10 ms during open + measured phase, minus the "
+            "value before the open. LMDB's memory map is page cache, not heap.\n"
+            "- The `null` engine does nothing; its time per op is the harness's own cost (best "
+            "of 5 repetitions: its runs last milliseconds, so one preemption would double "
+            "them).\n"
+            "- Clock: %s.\n\n",
+            (unsigned long long)g->key_size, (unsigned long long)g->value_size,
+            (unsigned long long)g->num, (unsigned long long)g->sync_ops, (unsigned long long)g->ops,
+            (unsigned long long)g->scan_ops, bench_clock_name());
+}
+
+static void group_table(FILE *f, const bench_row *rows, size_t n, const bench_row *gr)
+{
+    fprintf(f, "### %s, durability %s, %u thread%s\n\n", gr->workload, gr->durability, gr->threads,
+            gr->threads > 1 ? "s" : "");
+    fprintf(f, "| engine | ops | ops/s | MB/s | p50 µs | p90 µs | p99 µs | p99.9 µs | max µs | "
+               "write amp | space amp | fsyncs/op | peak mem |\n");
+    fprintf(f, "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n");
+    for (size_t i = 0; i < n; i++) {
+        const bench_row *r = &rows[i];
+        if (!report_same_group(r, gr))
+            continue;
+        if (r->na) {
+            fprintf(f, "| %s | n/a: %s |||||||||||| \n", r->engine, r->note);
+            continue;
+        }
+        char mem[32];
+        fprintf(f, "| %s%s | %llu |", r->engine, r->note[0] ? " *" : "",
+                (unsigned long long)r->ops);
+        fig(f, r->ops_per_sec, "%.0f");
+        fig(f, r->mb_per_sec, "%.2f");
+        fig(f, r->p50_us, "%.2f");
+        fig(f, r->p90_us, "%.2f");
+        fig(f, r->p99_us, "%.2f");
+        fig(f, r->p999_us, "%.2f");
+        fig(f, r->max_us, "%.1f");
+        fig(f, r->write_amp, "%.2f");
+        fig(f, r->space_amp, "%.2f");
+        fig(f, r->fsyncs_per_op, "%.3f");
+        fprintf(f, " %s |\n", cli_human_bytes(r->peak_mem_bytes, mem, sizeof mem));
+    }
+    for (size_t i = 0; i < n; i++)
+        if (report_same_group(&rows[i], gr) && !rows[i].na && rows[i].note[0])
+            fprintf(f, "\n\\* %s: %s (the figures cover the operations done).\n", rows[i].engine,
+                    rows[i].note);
+    fprintf(f, "\n");
+}
+
+static const bench_row *find(const bench_row *rows, size_t n, const bench_row *gr,
+                             const char *engine)
+{
+    for (size_t i = 0; i < n; i++)
+        if (report_same_group(&rows[i], gr) && !strcmp(rows[i].engine, engine) && !rows[i].na &&
+            rows[i].ops_per_sec > 0)
+            return &rows[i];
+    return NULL;
+}
+
+static void ratio_section(FILE *f, const report_ctx *c, const bench_row *rows, size_t n,
+                          const size_t *groups, size_t ng)
+{
+    const bench_cfg *g = c->cfg;
+    const char *own[BENCH_MAX_ENGINES], *peers[BENCH_MAX_ENGINES];
+    size_t no = 0, np = 0;
+    for (size_t e = 0; e < g->n_engines; e++) {
+        if (!strcmp(g->engines[e], BENCH_NULL_NAME))
+            continue;
+        if (bench_is_peer(g->engines[e]))
+            peers[np++] = g->engines[e];
+        else
+            own[no++] = g->engines[e];
+    }
+    fprintf(f, "## kvlab engines against the peers\n\n");
+    if (!no || !np) {
+        fprintf(f, "No ratio: this run had %s.\n\n",
+                !no && !np ? "neither kvlab engines nor peers"
+                           : (!no ? "no kvlab engine" : "no peer"));
+        return;
+    }
+    fprintf(f, "Throughput of each kvlab engine divided by each peer's in the same workload, "
+               "mode and thread count (above 1: the kvlab engine is faster).\n\n");
+    fprintf(f, "| workload | kvlab engine |");
+    for (size_t p = 0; p < np; p++)
+        fprintf(f, " / %s |", peers[p]);
+    fprintf(f, "\n|---|---|");
+    for (size_t p = 0; p < np; p++)
+        fprintf(f, "--:|");
+    fprintf(f, "\n");
+    for (size_t k = 0; k < ng; k++) {
+        const bench_row *gr = &rows[groups[k]];
+        for (size_t o = 0; o < no; o++) {
+            const bench_row *a = find(rows, n, gr, own[o]);
+            fprintf(f, "| %s %s t%u | %s |", gr->workload, gr->durability, gr->threads, own[o]);
+            for (size_t p = 0; p < np; p++) {
+                const bench_row *b = find(rows, n, gr, peers[p]);
+                if (a && b)
+                    fprintf(f, " %.2f |", a->ops_per_sec / b->ops_per_sec);
+                else
+                    fprintf(f, " n/a |");
+            }
+            fprintf(f, "\n");
+        }
+    }
+    fprintf(f, "\n");
+}
+
+static void overhead_section(FILE *f, const bench_row *rows, size_t n)
+{
+    overhead_row ov[256];
+    size_t k = report_overhead(rows, n, ov, 256);
+    fprintf(f, "## Harness overhead\n\n");
+    if (!k) {
+        fprintf(f, "Not measured: the run needs the `null` engine and at least one other "
+                   "engine in the same workload.\n\n");
+        return;
+    }
+    fprintf(f, "Time per operation of the `null` engine (the harness alone: keys, values, "
+               "checks, clocks, histograms) against the fastest engine's in the same "
+               "workload. The target is at most 5%%.\n\n");
+    fprintf(f, "| workload | null µs/op | fastest engine | its µs/op | overhead |\n"
+               "|---|--:|---|--:|--:|\n");
+    for (size_t i = 0; i < k; i++)
+        fprintf(f, "| %s %s t%u | %.3f | %s | %.3f | %.1f%%%s |\n", ov[i].workload,
+                ov[i].durability, ov[i].threads, ov[i].null_us, ov[i].fastest, ov[i].fastest_us,
+                ov[i].percent, ov[i].percent > 5.0 ? " (above 5%)" : "");
+    fprintf(f, "\n");
+}
+
+static void plots_section(FILE *f, const report_ctx *c, const bench_row *rows, const size_t *groups,
+                          size_t ng)
+{
+    fprintf(f, "## Plots\n\n");
+    if (!c->plots_made) {
+        fprintf(f, "%s.\n\n", c->plots_note[0] ? c->plots_note : "No plots");
+        return;
+    }
+    fprintf(f, "Each plot is also in PNG next to the SVG. `plots.gp` re-renders them.\n\n");
+    fprintf(f, "![Throughput per workload](throughput.svg)\n\n");
+    fprintf(f, "![Throughput against durability mode](durability.svg)\n\n");
+    fprintf(f, "![Write and space amplification](amplification.svg)\n\n");
+    for (size_t k = 0; k < ng; k++) {
+        char slug[160];
+        report_group_slug(&rows[groups[k]], slug, sizeof slug);
+        fprintf(f, "![Latency %s](latency-%s.svg)\n\n", slug, slug);
+    }
+}
+
+bool report_md_write(const char *path, const report_ctx *c, const bench_row *rows, size_t n)
+{
+    FILE *f = fopen(path, "w");
+    if (!f)
+        return false;
+    fprintf(f, "# kvlab benchmark report\n\n");
+    fprintf(f, "- started: %s, %.0f s in all\n- git commit: `%s`\n- command: `%s`\n\n",
+            c->started_utc, c->total_seconds, c->commit, c->cfg->cmdline);
+    if (c->error)
+        fprintf(f,
+                "**The benchmark stopped early: %s.** The tables hold the runs before "
+                "it.\n\n",
+                c->error);
+    machine_section(f, c);
+    method_section(f, c);
+    size_t groups[256];
+    size_t ng = report_groups(rows, n, groups, 256);
+    fprintf(f, "## Results\n\nFiles: `results.csv` (one row per run), `results.json` (the same "
+               "with raw counters, engine counters, machine and options).\n\n");
+    for (size_t k = 0; k < ng; k++)
+        group_table(f, rows, n, &rows[groups[k]]);
+    ratio_section(f, c, rows, n, groups, ng);
+    overhead_section(f, rows, n);
+    plots_section(f, c, rows, groups, ng);
+    int bad = ferror(f);
+    return fclose(f) == 0 && !bad;
+}

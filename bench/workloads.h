@@ -1,0 +1,107 @@
+/* The benchmark workloads: LevelDB's db_bench set and YCSB's core workloads A to F
+ * (Cooper et al., SoCC 2010, with the proportions of YCSB's workloads/workload[a-f] files),
+ * and the per-thread loops that run them against a target (an open kv_db or the null engine). */
+#ifndef KVLAB_BENCH_WORKLOADS_H
+#define KVLAB_BENCH_WORKLOADS_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "histogram.h"
+#include "keyval.h"
+#include "kv.h"
+#include "zipf.h"
+
+typedef enum wl_kind {
+    WL_FILLSEQ,      /* put every key once in key order, into an empty database */
+    WL_FILLRANDOM,   /* put every key once in a random order (a permutation) */
+    WL_OVERWRITE,    /* put uniformly random existing keys (new versions) */
+    WL_READRANDOM,   /* get uniformly random existing keys; check each value */
+    WL_READSEQ,      /* iterate in key order; check each record */
+    WL_READMISSING,  /* get absent keys (an existing key plus a '.' byte, as db_bench) */
+    WL_SEEKRANDOM,   /* new iterator, seek to a random existing key, read that record */
+    WL_DELETERANDOM, /* delete every key once in a random order */
+    WL_FILLSYNC,     /* fillrandom of fewer keys, always in durability sync (db_bench) */
+    WL_YCSB,         /* a YCSB mix (proportions below) after a load phase */
+} wl_kind;
+
+typedef enum wl_dist { DIST_UNIFORM, DIST_ZIPFIAN, DIST_LATEST } wl_dist;
+
+typedef struct wl_def {
+    const char *name;
+    wl_kind kind;
+    bool needs_load; /* records are loaded (unmeasured) before the measured phase */
+    const char *help;
+    /* YCSB operation proportions (sum 1) and request distribution. */
+    double read, update, insert, scan, rmw;
+    wl_dist dist;
+} wl_def;
+
+/* Every workload, NULL-name terminated, in the order kvlab bench --help lists them. */
+extern const wl_def wl_table[];
+
+/* The workload named name, or NULL. */
+const wl_def *wl_find(const char *name);
+
+/* YCSB's maximum scan length (workload E: uniform in [1, 100]). */
+#define WL_MAX_SCAN 100
+
+/* What the threads of one run share. The version array holds, per record index, the number of
+ * versions issued (0: never written); ins_acked flags the records inserted during the run. */
+typedef struct wl_shared {
+    const wl_def *wl;
+    kv_db *db; /* NULL for the null engine */
+    bool null;
+    size_t key_size, value_size;
+    uint64_t records;  /* records present at the start (loaded) */
+    uint64_t capacity; /* size of versions: records + the most inserts a run can do */
+    _Atomic uint32_t *versions;
+    _Atomic uint8_t *ins_acked; /* [max_inserts]: set once an insert is acknowledged */
+    uint64_t max_inserts;       /* inserts the run may do (YCSB D and E: its ops), else 0 */
+    _Atomic uint64_t ins_next;  /* next record index to insert */
+    uint64_t zipf_items;        /* key space of the scrambled zipfian (YCSB's expected keys) */
+    zipf_gen latest_base;       /* zipfian over records, copied to each thread for 'latest' */
+    kvb_perm perm;              /* fill and delete order */
+    unsigned threads;
+    uint32_t fixed_version; /* read-only workloads: every record has this version (1), so the
+                               checks need not load versions[] (a cache miss per read) */
+    uint64_t seed;
+    _Atomic int stop; /* set on error or time limit: threads finish early */
+    _Atomic int failed;
+    char error[1024]; /* the first error (set once, under failed) */
+} wl_shared;
+
+/* One thread's state. */
+typedef struct wl_thread {
+    wl_shared *sh;
+    unsigned id;
+    uint64_t first, count; /* this thread's slice of the operations */
+    bench_rng rng;
+    zipf_scrambled zs;
+    zipf_gen latest;
+    kv_histogram *hist;
+    uint64_t bytes;            /* key + value bytes moved by completed operations */
+    _Atomic uint64_t done;     /* operations completed (for progress and the time limit) */
+    uint8_t *key, *key2, *val; /* scratch: key_size + 1, key_size + 1, value_size bytes */
+    kv_batch *batch;           /* for the load phase */
+} wl_thread;
+
+/* Allocates the thread's scratch buffers and histogram. Returns false when out of memory. */
+bool wl_thread_init(wl_thread *t, wl_shared *sh, unsigned id, uint64_t first, uint64_t count);
+void wl_thread_free(wl_thread *t);
+
+/* Runs the thread's slice of the measured workload. Returns 0, or -1 after recording the first
+ * error in sh->error and setting sh->stop. */
+int wl_thread_run(wl_thread *t);
+
+/* Loads records [first, first + count) of the permutation sh->perm as version 1 with batches
+ * of up to 256 puts or 1 MiB (the unmeasured load phase). Returns 0 or -1 (error in
+ * sh->error). */
+int wl_load(wl_thread *t);
+
+/* Records the first error of a run (printf-style) and tells every thread to stop. */
+void wl_fail(wl_shared *sh, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+#endif

@@ -1,0 +1,168 @@
+/* bench/bench_opts.c: kvlab bench's flags (defaults, lists, suffixes, every rejected value
+ * with its one-line message) and the run plan (the matrix, fillsync always in sync, the
+ * default suite). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "bench.h"
+
+static bench_cfg cfg;
+static char err[512];
+
+static int parse(int argc, char **argv)
+{
+    err[0] = '\0';
+    return bench_parse_args(argc, argv, &cfg, err, sizeof err);
+}
+
+static bool has_engine(const char *name)
+{
+    for (size_t i = 0; i < cfg.n_engines; i++)
+        if (!strcmp(cfg.engines[i], name))
+            return true;
+    return false;
+}
+
+static void test_defaults(void **state)
+{
+    (void)state;
+    assert_int_equal(parse(0, NULL), 0);
+    assert_true(has_engine("null"));
+    const char *const *names = kv_engine_names();
+    for (size_t i = 0; names[i]; i++)
+        assert_true(has_engine(names[i]));
+    assert_int_equal(cfg.n_workloads, 2);
+    assert_string_equal(cfg.workloads[0], "fillseq");
+    assert_int_equal(cfg.n_threads, 1);
+    assert_int_equal(cfg.threads[0], 1);
+    assert_int_equal(cfg.n_durability, 1);
+    assert_int_equal(cfg.durability[0].kind, KV_DURABILITY_OS);
+    assert_true(cfg.num == 100000 && cfg.ops == 100000);
+    assert_true(cfg.key_size == 16 && cfg.value_size == 100);
+    assert_true(cfg.sync_ops == 1000 && cfg.scan_ops == 10000);
+    assert_false(cfg.dir_given);
+    assert_string_equal(cfg.out, "results/latest");
+    assert_true(cfg.max_seconds == 0);
+}
+
+static void test_values(void **state)
+{
+    (void)state;
+    char *v[] = {"--engines",     "null",   "--workloads",  "ycsb-a,fillsync",
+                 "--threads",     "1,2,8",  "--durability", "os,sync,interval:50",
+                 "--num",         "20k",    "--ops",        "5000",
+                 "--key-size",    "24",     "--value-size", "1K",
+                 "--cache-size",  "64M",    "--seed",       "7",
+                 "--dir",         "/tmp/x", "--out",        "o",
+                 "--max-seconds", "30",     "--keep",       "--no-plots"};
+    assert_int_equal(parse((int)(sizeof v / sizeof *v), v), 0);
+    assert_int_equal(cfg.n_engines, 1);
+    assert_int_equal(cfg.n_workloads, 2);
+    assert_int_equal(cfg.n_threads, 3);
+    assert_int_equal(cfg.threads[2], 8);
+    assert_int_equal(cfg.n_durability, 3);
+    assert_int_equal(cfg.durability[2].kind, KV_DURABILITY_INTERVAL);
+    assert_int_equal(cfg.durability[2].interval_ms, 50);
+    assert_true(cfg.num == 20000 && cfg.ops == 5000 && cfg.key_size == 24);
+    assert_true(cfg.value_size == 1024 && cfg.cache_size == 64ull << 20 && cfg.seed == 7);
+    assert_true(cfg.dir_given && !strcmp(cfg.dir, "/tmp/x") && !strcmp(cfg.out, "o"));
+    assert_true(cfg.max_seconds == 30 && cfg.keep && cfg.no_plots);
+    assert_non_null(strstr(cfg.cmdline, "kvlab bench --engines null"));
+
+    run_spec *plan;
+    size_t n;
+    assert_true(bench_plan(&cfg, &plan, &n, err, sizeof err));
+    /* ycsb-a: 3 modes x 3 thread counts; fillsync: once per thread count, in sync. */
+    assert_int_equal(n, 9 + 3);
+    size_t sync_runs = 0;
+    for (size_t i = 0; i < n; i++) {
+        assert_string_equal(plan[i].engine, "null");
+        if (!strcmp(plan[i].wl->name, "fillsync")) {
+            assert_int_equal(plan[i].durability.kind, KV_DURABILITY_SYNC);
+            assert_true(plan[i].records == 0 && plan[i].ops == cfg.sync_ops);
+            sync_runs++;
+        } else {
+            assert_true(plan[i].records == 20000 && plan[i].ops == 5000);
+        }
+    }
+    assert_int_equal(sync_runs, 3);
+    free(plan);
+}
+
+static void expect_error(int argc, char **argv, const char *want)
+{
+    assert_int_equal(parse(argc, argv), 2);
+    if (!strstr(err, want))
+        fail_msg("error '%s' does not contain '%s'", err, want);
+    assert_null(strchr(err, '\n'));
+}
+
+static void test_errors(void **state)
+{
+    (void)state;
+    expect_error(1, (char *[]){"--foo"}, "unknown flag --foo");
+    expect_error(2, (char *[]){"--num", "abc"}, "--num: 'abc' is not a number");
+    expect_error(2, (char *[]){"--num", "0"}, "--num: 0 is outside");
+    expect_error(2, (char *[]){"--threads", "0"}, "--threads: 0 is outside");
+    expect_error(2, (char *[]){"--threads", "1,,2"}, "--threads: empty item");
+    expect_error(2, (char *[]){"--durability", "fast"}, "--durability:");
+    expect_error(2, (char *[]){"--durability", "interval:0"}, "--durability:");
+    expect_error(2, (char *[]){"--engines", "nosuch"}, "unknown engine 'nosuch'");
+    expect_error(2, (char *[]){"--workloads", "ycsb-z"}, "unknown workload 'ycsb-z'");
+    expect_error(2, (char *[]){"--key-size", "70000"}, "--key-size:");
+    expect_error(2, (char *[]){"--value-size", "1G"}, "--value-size:");
+    expect_error(3, (char *[]){"--default", "--workloads", "fillseq"},
+                 "--workloads cannot be combined with --default");
+    expect_error(4, (char *[]){"--engines", "null", "-o", "bloom_bits=3"},
+                 "no chosen engine has that option");
+    expect_error(4, (char *[]){"--engines", "null", "-o", "novalue"}, "want KEY=VALUE");
+    expect_error(1, (char *[]){"--engines"}, "needs a value");
+    assert_int_equal(parse(1, (char *[]){"--help"}), 1);
+}
+
+static void test_plan(void **state)
+{
+    (void)state;
+    run_spec *plan;
+    size_t n;
+    /* Keys too short to number the records. */
+    assert_int_equal(parse(6, (char *[]){"--engines", "null", "--num", "1000", "--key-size", "3"}),
+                     0);
+    assert_false(bench_plan(&cfg, &plan, &n, err, sizeof err));
+    assert_non_null(strstr(err, "--key-size 3 cannot number"));
+    /* The default suite: 7 workloads in os with 1 thread, fillsync in sync with 1 and 8. */
+    assert_int_equal(parse(3, (char *[]){"--default", "--engines", "null"}), 0);
+    assert_true(cfg.is_default && cfg.num == 200000 && cfg.max_seconds > 0);
+    assert_true(bench_plan(&cfg, &plan, &n, err, sizeof err));
+    assert_int_equal(n, 9);
+    unsigned fs_threads = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (!strcmp(plan[i].wl->name, "fillsync")) {
+            assert_int_equal(plan[i].durability.kind, KV_DURABILITY_SYNC);
+            fs_threads += plan[i].threads;
+        } else {
+            assert_int_equal(plan[i].durability.kind, KV_DURABILITY_OS);
+            assert_int_equal(plan[i].threads, 1);
+        }
+        if (!strcmp(plan[i].wl->name, "ycsb-e"))
+            assert_true(plan[i].ops == cfg.scan_ops && plan[i].records == cfg.num);
+    }
+    assert_int_equal(fs_threads, 9);
+    free(plan);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_defaults),
+        cmocka_unit_test(test_values),
+        cmocka_unit_test(test_errors),
+        cmocka_unit_test(test_plan),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
