@@ -1,0 +1,369 @@
+/* btree_int.h: internal structures of the btree engine (docs/btree.md).
+ *
+ * A paged B+tree (DDIA ch. 3, "B-Trees") in one data file of fixed-size pages (btree.db) with a
+ * physical write-ahead log (btree.wal) of page images grouped per atomic change and closed by a
+ * commit record, as SQLite's WAL commit frames and InnoDB's mini-transactions do.
+ *
+ * Concurrency: one writer at a time (wmu), a reader-writer lock on the tree (readers share it,
+ * the writer takes it exclusively while it changes pages and write(2)s the log group; every
+ * fdatasync happens with the tree lock released). Iterators see a snapshot through saved page
+ * versions (snap.c). Nothing in this header is public API. */
+#ifndef KVLAB_BTREE_INT_H
+#define KVLAB_BTREE_INT_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "coding.h"
+#include "crc.h"
+#include "group_commit.h"
+#include "kv_engine.h"
+#include "syncer.h"
+
+#define BT_DATA_FILE  "btree.db"
+#define BT_LOG_FILE   "btree.wal"
+#define BT_META_MAGIC "KVLBTREE" /* 8 bytes at offset 0 of page 0 */
+#define BT_LOG_MAGIC  "KVLBWAL1" /* 8 bytes at offset 0 of the log */
+#define BT_VERSION    1
+
+#define BT_HDR      24   /* bytes of the header of every page but page 0 */
+#define BT_META_LEN 72   /* bytes of page 0 that hold fields (the rest is zero) */
+#define BT_LOG_HDR  64   /* bytes of the log header */
+#define BT_REC_HDR  32   /* bytes of a log record header */
+#define BT_MAX_KEY  1000 /* declared key limit: a quarter of a 4 KiB page minus headers */
+#define BT_MIN_PS   4096
+#define BT_MAX_PS   65536
+#define BT_NONE_BUF (1u << 20) /* bytes of log buffered in user space in `none` mode */
+
+/* Page types (byte 4 of a page). */
+enum { BT_LEAF = 1, BT_INTERNAL = 2, BT_OVERFLOW = 3, BT_FREE = 4 };
+/* Log record types. */
+/* Log record types: a full page image, a commit, a delta (byte ranges of a page that has a full
+ * image earlier in the same log generation). */
+enum { BT_REC_PAGE = 1, BT_REC_COMMIT = 2, BT_REC_DELTA = 3 };
+
+/* ---- page header accessors (see docs/btree.md "Page formats") ----
+ * 0 u32 crc (of bytes 4..page_size)   4 u8 type   5 u8 level (0 = leaf)   6 u16 nslots
+ * 8 u32 pgno   12 u32 content start (cells fill [content, page_size)); overflow: data bytes
+ * 16 u32 link: internal = leftmost child, overflow = next page, free = next free page
+ * 20 u32 reserved (0)   24.. slot array: u16 cell offset per slot, in key order. */
+static inline uint8_t pg_type(const uint8_t *p)
+{
+    return p[4];
+}
+static inline uint8_t pg_level(const uint8_t *p)
+{
+    return p[5];
+}
+static inline uint16_t pg_n(const uint8_t *p)
+{
+    return kv_get_u16(p + 6);
+}
+static inline uint32_t pg_pgno(const uint8_t *p)
+{
+    return kv_get_u32(p + 8);
+}
+static inline uint32_t pg_content(const uint8_t *p)
+{
+    return kv_get_u32(p + 12);
+}
+static inline uint32_t pg_link(const uint8_t *p)
+{
+    return kv_get_u32(p + 16);
+}
+static inline void pg_set_link(uint8_t *p, uint32_t v)
+{
+    kv_put_u32(p + 16, v);
+}
+static inline uint32_t pg_slot(const uint8_t *p, unsigned i)
+{
+    return kv_get_u16(p + BT_HDR + 2 * i);
+}
+/* Leaf cell: u16 klen | u8 flags (1 = value in overflow pages) | u32 vlen | key | value or
+ * u32 first overflow page. Internal cell: u16 klen | u32 child | key. */
+static inline const uint8_t *cell_key(const uint8_t *p, unsigned i, size_t *klen)
+{
+    const uint8_t *c = p + pg_slot(p, i);
+    *klen = kv_get_u16(c);
+    return c + (pg_type(p) == BT_LEAF ? 7 : 6);
+}
+static inline uint32_t cell_child(const uint8_t *p, unsigned i)
+{
+    return kv_get_u32(p + pg_slot(p, i) + 2);
+}
+/* The child at position c (0 = leftmost link, c = cell c-1's child). */
+static inline uint32_t child_at(const uint8_t *p, unsigned c)
+{
+    return c == 0 ? pg_link(p) : cell_child(p, c - 1);
+}
+/* Bytes of the cell at slot i of a leaf or internal page (header, key, inline value or the
+ * 4-byte overflow page number). */
+size_t bt_cell_size(const uint8_t *p, unsigned i);
+
+/* A cell to place in a page: len bytes at p. */
+typedef struct bt_cell {
+    const uint8_t *p;
+    uint32_t len;
+} bt_cell;
+
+/* Page helpers (page.c): the slotted page of SQLite's b-tree pages; ps is the page size in
+ * bytes everywhere. */
+/* Zeroes a page of ps bytes and writes the header of page pgno (type BT_*, level 0 = leaf). */
+void bt_pg_init(uint8_t *p, uint32_t ps, uint32_t pgno, int type, int level);
+/* Free bytes between the slot array and the cells. */
+size_t bt_pg_free(const uint8_t *p);
+/* Bytes used by cells and slots (compared with the fill bound, a quarter of ps - 24). */
+size_t bt_pg_used(const uint8_t *p, uint32_t ps);
+/* First slot whose key is >= key (leaf); sets *found when equal. */
+unsigned bt_pg_lower_bound(const uint8_t *p, const void *key, size_t klen, bool *found);
+/* Number of keys <= key (internal: the child position to descend to). */
+unsigned bt_pg_upper_bound(const uint8_t *p, const void *key, size_t klen);
+/* Inserts a cell of len bytes as slot idx; the caller checked bt_pg_free(p) >= len + 2. */
+void bt_pg_insert_cell(uint8_t *p, unsigned idx, const uint8_t *cell, size_t len);
+/* Removes slot idx and closes the hole (the page stays compact). */
+void bt_pg_remove_cell(uint8_t *p, unsigned idx, uint32_t ps);
+/* Rebuilds p from cells (which must not point into p). */
+void bt_pg_build(uint8_t *p, uint32_t ps, uint32_t pgno, int type, int level, uint32_t link,
+                 const bt_cell *cells, size_t n);
+/* Fills the CRC field of page pgno (page 0: the meta layout). */
+void bt_pg_seal(uint8_t *p, uint32_t ps, uint32_t pgno);
+/* Whether page pgno's CRC field matches its bytes. */
+bool bt_pg_crc_ok(const uint8_t *p, uint32_t ps, uint32_t pgno);
+/* Structural check of a page read from disk; NULL when fine, else a static reason. */
+const char *bt_pg_sane(const uint8_t *p, uint32_t ps, uint32_t pgno);
+
+/* ---- meta page (page 0) ----
+ * 0 magic[8]  8 u32 version  12 u32 page_size  16 u32 root  20 u32 height (1 = root is a
+ * leaf)  24 u32 hwm (pages [0, hwm) exist)  28 u32 free_head  32 u64 key_count
+ * 40 u64 free_count  48 u64 last_lsn (group that wrote this image)  56 u64 checkpoint_lsn
+ * 64 u32 crc of bytes [0, 64) and [68, page_size)  68.. zero. */
+typedef struct bt_meta {
+    uint32_t page_size, root, height, hwm, free_head;
+    uint64_t key_count, free_count, last_lsn, checkpoint_lsn;
+} bt_meta;
+
+/* Writes m as page 0 (ps bytes, sealed with its CRC). */
+void bt_meta_encode(const bt_meta *m, uint8_t *p, uint32_t ps);
+/* Decodes and validates page 0. Errors: KV_CORRUPTION naming path. */
+kv_status bt_meta_decode(const uint8_t *p, uint32_t ps, const char *path, bt_meta *m);
+
+/* ---- buffer pool (pool.c): CLOCK over frames, hash on page number ---- */
+typedef struct bt_frame {
+    uint32_t pgno; /* UINT32_MAX when empty */
+    _Atomic int pins;
+    _Atomic uint8_t ref;
+    bool dirty;         /* changed since the last checkpoint: never evicted (no-steal) */
+    uint64_t txn_mark;  /* the group that last touched it */
+    uint64_t mod_epoch; /* epoch of the group that produced this version (0 = unknown/old) */
+    struct bt_frame *hnext;
+    uint8_t *data;
+} bt_frame;
+
+typedef struct bt_pool {
+    pthread_rwlock_t lock;
+    uint32_t ps;
+    size_t budget; /* frames */
+    bt_frame **frames;
+    size_t nframes, cap;
+    bt_frame **buckets;
+    size_t nbuckets; /* power of two */
+    size_t hand;
+    size_t ndirty;
+    kv_file *file;
+    const char *path;
+    _Atomic uint64_t misses, evictions;
+    /* Hits are counted in 16 cache-line-sized shards picked per thread, so that many readers do
+     * not all increment one shared counter. */
+    struct {
+        _Atomic uint64_t n;
+        char pad[56];
+    } hits[16];
+} bt_pool;
+
+/* Counts n cache hits. */
+void bt_pool_count_hits(bt_pool *p, uint64_t n);
+/* Cache hits so far. */
+uint64_t bt_pool_hits(bt_pool *p);
+
+/* Sets up a pool of `bytes` bytes (at least 16 frames of ps bytes) over the data file (not
+ * owned; path names it in messages). Errors: KV_IO when out of memory. */
+kv_status bt_pool_init(bt_pool *p, uint32_t ps, uint64_t bytes, kv_file *file, const char *path);
+/* Frees every frame (none may be pinned). */
+void bt_pool_free(bt_pool *p);
+/* Returns page pgno pinned (read and CRC-checked on a miss); unpin with pool_unpin. Errors:
+ * KV_IO (read failed, out of memory), KV_CORRUPTION (short file, CRC or structure mismatch,
+ * naming the file, page and offset). */
+kv_status bt_pool_get(bt_pool *p, uint32_t pgno, bt_frame **out);
+/* Returns a pinned zeroed frame for a page that is not on disk yet (pgno >= old hwm). */
+kv_status bt_pool_new(bt_pool *p, uint32_t pgno, bt_frame **out);
+/* Releases a pin of bt_pool_get/bt_pool_new (NULL allowed). */
+static inline void pool_unpin(bt_frame *f)
+{
+    if (f)
+        atomic_fetch_sub_explicit(&f->pins, 1, memory_order_release);
+}
+/* Marks f dirty (changed since the last checkpoint: not evictable) or clean. */
+void bt_pool_set_dirty(bt_pool *p, bt_frame *f, bool dirty);
+/* Removes f from the pool (rollback of a page that never existed). */
+void bt_pool_drop(bt_pool *p, bt_frame *f);
+/* With the pool's read lock held by the caller (so nothing can be evicted): the cached frame
+ * of pgno with its reference bit set, or NULL. No pin is needed while the lock is held. */
+bt_frame *bt_pool_find_locked(bt_pool *p, uint32_t pgno);
+/* The cached frame of pgno or NULL (no pin, caller excludes writers and evictors). */
+bt_frame *bt_pool_peek(bt_pool *p, uint32_t pgno);
+
+/* ---- snapshots (snap.c): saved page versions for iterators ---- */
+typedef struct bt_ver {
+    uint32_t pgno;
+    uint64_t until; /* visible to snapshots with epoch < until */
+    struct bt_ver *next;
+    uint8_t data[];
+} bt_ver;
+
+typedef struct bt_vstore {
+    pthread_mutex_t mu;
+    bt_ver **buckets;
+    size_t nbuckets;
+    size_t count;
+    uint64_t *live; /* epochs of live iterators */
+    size_t nlive, cap;
+    _Atomic uint64_t max_live_plus1; /* 0 when no iterator lives */
+} bt_vstore;
+
+/* ---- the open group (txn.c): pages touched by the current atomic change ---- */
+typedef struct bt_touch {
+    bt_frame *f;
+    uint8_t *before; /* NULL for a page created in this group */
+    bool was_dirty;
+    uint64_t old_epoch;
+} bt_touch;
+
+typedef struct bt_txn {
+    bt_touch *t;
+    size_t n, cap;
+    uint8_t **spare; /* reusable before-image buffers */
+    size_t nspare, capspare;
+    bt_meta meta_before;
+    uint64_t id;
+    uint64_t epoch; /* the epoch this group will publish */
+} bt_txn;
+
+typedef struct bt_db {
+    kv_db base;
+    kv_fs *fs;
+    char *dir, *data_path, *log_path;
+    kv_file *data, *log;
+    uint32_t ps;
+    size_t usable, max_cell, fill_min;
+    kv_durability dur;
+    uint64_t checkpoint_bytes;
+    uint64_t cache_bytes;
+
+    pthread_rwlock_t tree;
+    pthread_mutex_t wmu;
+    bt_meta meta;
+    bool meta_dirty;
+    bt_pool pool;
+    bt_txn txn;
+
+    /* log */
+    uint64_t log_gen, log_end, next_lsn, log_start_lsn, ckpt_lsn;
+    kv_buf rec;     /* the group being built */
+    kv_buf pending; /* `none` mode: bytes not yet written, starting at file offset pend_off */
+    uint64_t pend_off;
+    kv_group_commit *gc;
+    kv_syncer *syncer;
+    _Atomic bool poisoned;
+
+    _Atomic uint64_t epoch;
+    bt_vstore vs;
+
+    /* scratch for splits and merges */
+    uint8_t *sc[4];
+    bt_cell *cl[2];
+    size_t clcap;
+
+    _Atomic uint64_t splits, merges, borrows, checkpoints, groups, allocs, frees, records;
+} bt_db;
+
+/* txn.c */
+/* Opens a group: remembers the meta page, picks the epoch the group will publish. */
+void bt_txn_begin(bt_db *db);
+/* Records f as changed by this group (before-image, dirty, snapshot version). */
+/* is_new: the page did not exist before (no before-image). Errors: KV_IO (out of memory). */
+kv_status bt_txn_touch(bt_db *db, bt_frame *f, bool is_new);
+/* Puts every touched page and the meta page back as they were at bt_txn_begin. */
+void bt_txn_rollback(bt_db *db);
+/* Closes a group that was logged (the before-images go back to the spare list). */
+void bt_txn_end(bt_db *db);
+/* Frees the group's memory. */
+void bt_txn_free(bt_txn *t);
+
+/* tree.c */
+typedef struct bt_op {
+    int type; /* KV_OP_PUT or KV_OP_DELETE */
+    const uint8_t *key;
+    size_t klen;
+    const uint8_t *val;
+    size_t vlen;
+} bt_op;
+/* Applies one put or delete inside the open group (tree lock held exclusively): splits,
+ * borrows, merges, root growth and shrinkage, overflow chains, free list. Errors: KV_IO,
+ * KV_CORRUPTION, KV_NOSPACE (page numbers exhausted); the caller rolls the group back. */
+kv_status bt_tree_apply(bt_db *db, const bt_op *op);
+/* Reads the value of the leaf cell at slot i of p (malloc'd copy in *out). */
+kv_status bt_tree_read_value(bt_db *db, const uint8_t *p, unsigned i, void **out, size_t *vlen);
+/* Looks key up (tree lock held shared); *val is a malloc'd copy of *vlen bytes. Errors:
+ * KV_NOT_FOUND, KV_IO, KV_CORRUPTION. */
+kv_status bt_tree_get(bt_db *db, const void *key, size_t klen, void **val, size_t *vlen);
+
+/* wal.c (format: docs/btree.md section 4; SQLite's WAL frames, InnoDB's mini-transactions) */
+/* Logs the open group: a full image (first change since the checkpoint) or a delta of every
+ * touched page, the meta page, a COMMIT; one write(2) (`none`: into the user-space buffer).
+ * Errors: KV_IO, KV_NOSPACE (the caller poisons the handle). */
+kv_status bt_wal_commit_group(bt_db *db);
+/* Writes the `none` mode buffer to the log. Errors: KV_IO, KV_NOSPACE. */
+kv_status bt_wal_flush_pending(bt_db *db);
+/* Starts a new log generation: header (generation + 1) written and fdatasync'd, then the old
+ * records cut. Only after the data file is durable. Errors: KV_IO, KV_NOSPACE. */
+kv_status bt_wal_reset(bt_db *db);
+/* Creates dir/btree.wal holding only a header (atomic replace). Errors: KV_IO, KV_NOSPACE. */
+kv_status bt_wal_create(kv_fs *fs, const char *dir, uint32_t ps, uint64_t gen, uint64_t lsn);
+/* Replays every complete group of the log into the data file, fdatasyncs it and resets the log
+ * (recovery). Sets db->log_gen and db->next_lsn. */
+kv_status bt_wal_recover(bt_db *db);
+/* Prints the log's header, groups and records with offsets (dump). Errors: KV_IO,
+ * KV_CORRUPTION (bad header). */
+kv_status bt_wal_dump(bt_db *db, FILE *out);
+
+/* snap.c */
+/* Sets up an empty version store. Errors: KV_IO (out of memory). */
+kv_status bt_vs_init(bt_vstore *v);
+/* Frees every saved version. */
+void bt_vs_free(bt_vstore *v);
+/* Saves the current image of a page before the group of epoch `until` changes it. */
+/* Errors: KV_IO (out of memory). */
+kv_status bt_vs_save(bt_vstore *v, uint32_t pgno, const uint8_t *img, uint32_t ps, uint64_t until);
+/* The engine's iter_new: a snapshot iterator (free with kv_iter_free). Errors: KV_IO. */
+kv_status bt_iter_new(kv_db *kdb, kv_iter **out);
+
+/* engine.c */
+/* Checkpoint (writer mutex held): fdatasync log, write dirty pages and the meta page, fdatasync
+ * data, reset the log. Errors: KV_IO, KV_NOSPACE, KV_POISONED (the handle is then poisoned). */
+kv_status bt_checkpoint(bt_db *db);
+/* Poisons the handle when s is an I/O error; returns s. */
+kv_status bt_poison(bt_db *db, kv_status s);
+/* Reads page pgno (ps bytes) from the data file into buf, unchecked. Errors: KV_IO,
+ * KV_CORRUPTION (short file). */
+kv_status bt_read_page_disk(bt_db *db, uint32_t pgno, uint8_t *buf);
+
+/* check.c */
+/* The engine's kv_check: KV_OK or KV_CORRUPTION with the first violation. */
+kv_status bt_check(kv_db *kdb);
+/* The engine's kv_dump (file "btree.db" or "btree.wal" or NULL; page -1 for all). Errors:
+ * KV_INVALID (no such file or page), KV_IO, KV_CORRUPTION. */
+kv_status bt_dump(kv_db *kdb, FILE *out, const char *file, int64_t page);
+
+#endif

@@ -1,0 +1,477 @@
+/* engine.c: the btree engine's kv_engine vtable: open and recovery, the write path with group
+ * commit, the durability modes, checkpoints and close (docs/btree.md).
+ *
+ * Write path: a put, a delete or a batch becomes an item; in `sync` mode items go through the
+ * group-commit queue (common/group_commit.h) so that concurrent committers share one fdatasync
+ * of the log; in the other modes the writer applies its item alone. Applying takes the writer
+ * mutex, then the tree lock exclusively, changes the pages, and write(2)s the group's page
+ * images and commit record to the log (`none`: to a user-space buffer); the tree lock is
+ * released before any fdatasync, so readers never wait for one.
+ *
+ * Checkpoint (DDIA ch. 3 "Making B-trees reliable"; SQLite's WAL checkpoint): fdatasync the log,
+ * write every dirty page and the meta page to the data file, fdatasync the data file, and only
+ * then reset the log with a new generation and fdatasync it. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "btree_int.h"
+
+#define DEFAULT_CACHE      ((uint64_t)64 << 20)
+#define DEFAULT_CHECKPOINT ((uint64_t)64 << 20)
+
+static const char *const option_help[] = {
+    "page_size: bytes per page, a power of two from 4096 to 65536 (default 4096; fixed at "
+    "creation)",
+    "checkpoint_bytes: log size in bytes that triggers a checkpoint (default 64M)",
+    NULL,
+};
+
+kv_status bt_poison(bt_db *db, kv_status s)
+{
+    if (s != KV_OK && s != KV_NOT_FOUND && s != KV_INVALID)
+        atomic_store(&db->poisoned, true);
+    return s;
+}
+
+static kv_status poisoned_error(bt_db *db)
+{
+    return kv_error(KV_POISONED, "%s: an earlier write or fsync failed; reopen to recover",
+                    db->log_path);
+}
+
+kv_status bt_read_page_disk(bt_db *db, uint32_t pgno, uint8_t *buf)
+{
+    return kv_file_read_exact(db->data, buf, db->ps, (uint64_t)pgno * db->ps);
+}
+
+/* ---- checkpoint ---- */
+
+static int cmp_frame(const void *a, const void *b)
+{
+    uint32_t x = (*(bt_frame *const *)a)->pgno, y = (*(bt_frame *const *)b)->pgno;
+    return x < y ? -1 : x > y;
+}
+
+kv_status bt_checkpoint(bt_db *db)
+{
+    if (atomic_load(&db->poisoned))
+        return poisoned_error(db);
+    if (!db->meta_dirty && db->pool.ndirty == 0 && db->log_end == BT_LOG_HDR)
+        return KV_OK; /* nothing since the last checkpoint */
+    kv_status s = bt_wal_flush_pending(db);
+    if (s == KV_OK)
+        s = kv_file_fdatasync(db->log); /* every image is durable before any data page moves */
+    if (s != KV_OK)
+        return bt_poison(db, s);
+    bt_pool *p = &db->pool;
+    pthread_rwlock_rdlock(&p->lock);
+    size_t n = 0, cap = p->ndirty ? p->ndirty : 1;
+    bt_frame **list = malloc(cap * sizeof *list);
+    for (size_t i = 0; list && i < p->nframes; i++) {
+        bt_frame *f = p->frames[i];
+        if (f->dirty && n < cap) {
+            atomic_fetch_add(&f->pins, 1);
+            list[n++] = f;
+        }
+    }
+    pthread_rwlock_unlock(&p->lock);
+    if (!list)
+        return bt_poison(db, kv_error(KV_IO, "btree: out of memory for a checkpoint"));
+    qsort(list, n, sizeof *list, cmp_frame);
+    /* Each page is sealed with its CRC in a copy: readers may be reading the frame. */
+    uint8_t *copy = malloc(db->ps);
+    if (!copy)
+        s = kv_error(KV_IO, "btree: out of memory for a checkpoint");
+    for (size_t i = 0; i < n && s == KV_OK; i++) {
+        memcpy(copy, list[i]->data, db->ps);
+        bt_pg_seal(copy, db->ps, list[i]->pgno);
+        s = kv_file_pwrite(db->data, copy, db->ps, (uint64_t)list[i]->pgno * db->ps);
+    }
+    free(copy);
+    if (s == KV_OK && db->meta_dirty) {
+        uint8_t *m = malloc(db->ps);
+        if (!m) {
+            s = kv_error(KV_IO, "btree: out of memory for a checkpoint");
+        } else {
+            pthread_rwlock_rdlock(&db->tree);
+            bt_meta meta = db->meta;
+            pthread_rwlock_unlock(&db->tree);
+            bt_meta_encode(&meta, m, db->ps);
+            s = kv_file_pwrite(db->data, m, db->ps, 0);
+            free(m);
+        }
+    }
+    if (s == KV_OK)
+        s = kv_file_fdatasync(db->data);
+    if (s == KV_OK) {
+        db->ckpt_lsn = db->next_lsn - 1;
+        s = bt_wal_reset(db); /* only now: the data file holds every logged image */
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (s == KV_OK)
+            bt_pool_set_dirty(p, list[i], false);
+        pool_unpin(list[i]);
+    }
+    free(list);
+    if (s != KV_OK)
+        return bt_poison(db, s);
+    db->meta_dirty = false;
+    atomic_fetch_add_explicit(&db->checkpoints, 1, memory_order_relaxed);
+    return KV_OK;
+}
+
+/* ---- the write path ---- */
+
+typedef struct bt_item {
+    const bt_op *op;   /* a single put or delete, or */
+    const kv_batch *b; /* a batch */
+} bt_item;
+
+static kv_status apply_one(bt_db *db, const bt_item *it)
+{
+    if (it->op)
+        return bt_tree_apply(db, it->op);
+    size_t n = kv_batch_count(it->b);
+    for (size_t i = 0; i < n; i++) {
+        kv_batch_op bo = kv_batch_get(it->b, i);
+        bt_op op = {bo.type, bo.key, bo.klen, bo.value, bo.vlen};
+        kv_status s = bt_tree_apply(db, &op);
+        if (s != KV_OK)
+            return s;
+    }
+    return KV_OK;
+}
+
+/* Applies items as one log group. Writer mutex held. */
+static kv_status apply_items(bt_db *db, void *const *items, size_t n)
+{
+    if (atomic_load(&db->poisoned))
+        return poisoned_error(db);
+    pthread_rwlock_wrlock(&db->tree);
+    bt_txn_begin(db);
+    kv_status s = KV_OK;
+    for (size_t i = 0; i < n && s == KV_OK; i++)
+        s = apply_one(db, items[i]);
+    if (s == KV_OK) {
+        s = bt_wal_commit_group(db);
+        if (s != KV_OK)
+            bt_poison(db, s); /* a failed log write: the tail may hold part of the group */
+    }
+    if (s != KV_OK) {
+        bt_txn_rollback(db);
+    } else {
+        bt_txn_end(db);
+        atomic_store(&db->epoch, db->txn.epoch);
+    }
+    pthread_rwlock_unlock(&db->tree);
+    return s;
+}
+
+static kv_status group_write(void *ctx, void *const *items, size_t n, bool sync)
+{
+    bt_db *db = ctx;
+    pthread_mutex_lock(&db->wmu);
+    kv_status s = apply_items(db, items, n);
+    if (s == KV_OK && sync)
+        s = bt_poison(db, kv_file_fdatasync(db->log));
+    if (s == KV_OK && (db->log_end >= BT_LOG_HDR + db->checkpoint_bytes ||
+                       (uint64_t)db->pool.ndirty * db->ps > db->cache_bytes / 2))
+        s = bt_checkpoint(db);
+    pthread_mutex_unlock(&db->wmu);
+    return s;
+}
+
+static kv_status submit(bt_db *db, bt_item *it, size_t bytes)
+{
+    if (db->gc)
+        return kv_group_commit_submit(db->gc, it, bytes, true);
+    void *items[1] = {it};
+    return group_write(db, items, 1, false);
+}
+
+static kv_status bt_put(kv_db *kdb, const void *key, size_t klen, const void *value, size_t vlen)
+{
+    bt_op op = {KV_OP_PUT, key, klen, value, vlen};
+    bt_item it = {&op, NULL};
+    return submit((bt_db *)kdb, &it, klen + vlen);
+}
+
+static kv_status bt_del(kv_db *kdb, const void *key, size_t klen)
+{
+    bt_op op = {KV_OP_DELETE, key, klen, NULL, 0};
+    bt_item it = {&op, NULL};
+    return submit((bt_db *)kdb, &it, klen);
+}
+
+static kv_status bt_write(kv_db *kdb, const kv_batch *b)
+{
+    bt_item it = {NULL, b};
+    return submit((bt_db *)kdb, &it, kv_batch_bytes(b));
+}
+
+static kv_status bt_get(kv_db *kdb, const void *key, size_t klen, void **value, size_t *vlen)
+{
+    bt_db *db = (bt_db *)kdb;
+    pthread_rwlock_rdlock(&db->tree);
+    kv_status s = bt_tree_get(db, key, klen, value, vlen);
+    pthread_rwlock_unlock(&db->tree);
+    return s;
+}
+
+static kv_status bt_sync(kv_db *kdb)
+{
+    bt_db *db = (bt_db *)kdb;
+    pthread_mutex_lock(&db->wmu);
+    kv_status s = atomic_load(&db->poisoned) ? poisoned_error(db) : bt_wal_flush_pending(db);
+    if (s == KV_OK)
+        s = kv_file_fdatasync(db->log);
+    pthread_mutex_unlock(&db->wmu);
+    return bt_poison(db, s);
+}
+
+static kv_status syncer_fn(void *ctx)
+{
+    bt_db *db = ctx;
+    if (atomic_load(&db->poisoned))
+        return poisoned_error(db);
+    return bt_poison(db, kv_file_fdatasync(db->log));
+}
+
+/* ---- open and close ---- */
+
+static void free_db(bt_db *db)
+{
+    kv_group_commit_free(db->gc);
+    kv_file_close(db->data);
+    kv_file_close(db->log);
+    bt_pool_free(&db->pool);
+    bt_txn_free(&db->txn);
+    bt_vs_free(&db->vs);
+    kv_buf_free(&db->rec);
+    kv_buf_free(&db->pending);
+    for (int i = 0; i < 4; i++)
+        free(db->sc[i]);
+    free(db->cl[0]);
+    free(db->cl[1]);
+    pthread_rwlock_destroy(&db->tree);
+    pthread_mutex_destroy(&db->wmu);
+    free(db->dir);
+    free(db->data_path);
+    free(db->log_path);
+    free(db);
+}
+
+static kv_status bt_close(kv_db *kdb)
+{
+    bt_db *db = (bt_db *)kdb;
+    kv_status s = kv_syncer_stop(db->syncer);
+    db->syncer = NULL;
+    pthread_mutex_lock(&db->wmu);
+    kv_status c = atomic_load(&db->poisoned) ? poisoned_error(db) : bt_checkpoint(db);
+    pthread_mutex_unlock(&db->wmu);
+    if (c != KV_OK)
+        s = c;
+    free_db(db);
+    return s;
+}
+
+/* Creates a fresh database: meta page and an empty root leaf, then the log. */
+static kv_status create_files(kv_fs *fs, const char *dir, uint32_t ps)
+{
+    uint8_t *buf = calloc(2, ps);
+    if (!buf)
+        return kv_error(KV_IO, "btree: out of memory");
+    bt_meta m = {.page_size = ps, .root = 1, .height = 1, .hwm = 2};
+    bt_meta_encode(&m, buf, ps);
+    bt_pg_init(buf + ps, ps, 1, BT_LEAF, 0);
+    bt_pg_seal(buf + ps, ps, 1);
+    kv_status s = kv_fs_replace_file(fs, dir, BT_DATA_FILE, buf, 2 * (size_t)ps);
+    free(buf);
+    if (s == KV_OK)
+        s = bt_wal_create(fs, dir, ps, 1, 1);
+    return s;
+}
+
+static kv_status parse_options(const kv_options *opts, uint64_t *ps, uint64_t *ckpt, bool *ps_set)
+{
+    *ps = BT_MIN_PS;
+    *ckpt = DEFAULT_CHECKPOINT;
+    *ps_set = kv_options_get(opts, "page_size") != NULL;
+    kv_status s = kv_options_get_u64(opts, "page_size", BT_MIN_PS, BT_MAX_PS, ps);
+    if (s == KV_OK && (*ps & (*ps - 1)))
+        s = kv_error(KV_INVALID, "option page_size=%llu: not a power of two",
+                     (unsigned long long)*ps);
+    if (s == KV_OK)
+        s = kv_options_get_u64(opts, "checkpoint_bytes", 1, (uint64_t)1 << 40, ckpt);
+    return s;
+}
+
+static kv_status bt_open(const char *dir, kv_fs *fs, const kv_options *opts, kv_db **out)
+{
+    uint64_t ps64, ckpt;
+    bool ps_set;
+    kv_status s = parse_options(opts, &ps64, &ckpt, &ps_set);
+    if (s != KV_OK)
+        return s;
+    bt_db *db = calloc(1, sizeof *db);
+    if (!db)
+        return kv_error(KV_IO, "btree: out of memory");
+    pthread_rwlock_init(&db->tree, NULL);
+    pthread_mutex_init(&db->wmu, NULL);
+    db->fs = fs;
+    db->dur = opts->durability;
+    db->checkpoint_bytes = ckpt;
+    db->cache_bytes = opts->cache_size ? opts->cache_size : DEFAULT_CACHE;
+    db->dir = strdup(dir);
+    db->data_path = kv_path_join(dir, BT_DATA_FILE);
+    db->log_path = kv_path_join(dir, BT_LOG_FILE);
+    if (!db->dir || !db->data_path || !db->log_path || bt_vs_init(&db->vs) != KV_OK) {
+        s = kv_error(KV_IO, "btree: out of memory");
+        goto fail;
+    }
+    bool exists;
+    /* A creation that crashed before its rename leaves a .tmp behind: it holds nothing. */
+    const char *tmps[] = {BT_DATA_FILE ".tmp", BT_LOG_FILE ".tmp"};
+    for (int i = 0; i < 2; i++) {
+        char *t = kv_path_join(dir, tmps[i]);
+        if (t && kv_fs_exists(fs, t, &exists) == KV_OK && exists)
+            kv_fs_unlink(fs, t);
+        free(t);
+    }
+    if ((s = kv_fs_exists(fs, db->data_path, &exists)) != KV_OK)
+        goto fail;
+    if (!exists && (s = create_files(fs, dir, (uint32_t)ps64)) != KV_OK)
+        goto fail;
+    if ((s = kv_fs_open(fs, db->data_path, KV_FS_WRITE, &db->data)) != KV_OK)
+        goto fail;
+    uint8_t head[BT_META_LEN];
+    if ((s = kv_file_read_exact(db->data, head, sizeof head, 0)) != KV_OK) {
+        if (s == KV_CORRUPTION)
+            s = kv_error(KV_CORRUPTION, "%s: offset 0: meta page missing", db->data_path);
+        goto fail;
+    }
+    db->ps = kv_get_u32(head + 12);
+    if (memcmp(head, BT_META_MAGIC, 8) || db->ps < BT_MIN_PS || db->ps > BT_MAX_PS ||
+        (db->ps & (db->ps - 1))) {
+        s = kv_error(KV_CORRUPTION, "%s: offset 0: bad magic or page size", db->data_path);
+        goto fail;
+    }
+    if (ps_set && db->ps != ps64) {
+        s = kv_error(KV_INVALID, "%s: page_size=%llu given, but the database has %u-byte pages",
+                     dir, (unsigned long long)ps64, db->ps);
+        goto fail;
+    }
+    if ((s = kv_fs_exists(fs, db->log_path, &exists)) != KV_OK)
+        goto fail;
+    if (!exists && (s = bt_wal_create(fs, dir, db->ps, 1, 1)) != KV_OK)
+        goto fail;
+    if ((s = kv_fs_open(fs, db->log_path, KV_FS_WRITE, &db->log)) != KV_OK)
+        goto fail;
+    db->usable = db->ps - BT_HDR;
+    db->max_cell = db->usable / 4 - 2;
+    db->fill_min = db->usable / 4;
+    db->clcap = 2 * (db->ps / 8) + 8;
+    for (int i = 0; i < 4; i++)
+        db->sc[i] = malloc(db->ps);
+    db->cl[0] = malloc(db->clcap * sizeof(bt_cell));
+    db->cl[1] = malloc(db->clcap * sizeof(bt_cell));
+    if (!db->sc[0] || !db->sc[1] || !db->sc[2] || !db->sc[3] || !db->cl[0] || !db->cl[1]) {
+        s = kv_error(KV_IO, "btree: out of memory");
+        goto fail;
+    }
+    if ((s = bt_pool_init(&db->pool, db->ps, db->cache_bytes, db->data, db->data_path)) != KV_OK)
+        goto fail;
+    if ((s = bt_wal_recover(db)) != KV_OK)
+        goto fail;
+    uint8_t *m = db->sc[0];
+    if ((s = bt_read_page_disk(db, 0, m)) != KV_OK ||
+        (s = bt_meta_decode(m, db->ps, db->data_path, &db->meta)) != KV_OK)
+        goto fail;
+    uint64_t size;
+    if ((s = kv_file_size(db->data, &size)) != KV_OK)
+        goto fail;
+    if (size < (uint64_t)db->meta.hwm * db->ps) {
+        s = kv_error(KV_CORRUPTION, "%s: %llu bytes, but the meta page counts %u pages",
+                     db->data_path, (unsigned long long)size, db->meta.hwm);
+        goto fail;
+    }
+    if (db->next_lsn <= db->meta.last_lsn)
+        db->next_lsn = db->meta.last_lsn + 1;
+    db->ckpt_lsn = db->meta.last_lsn;
+    atomic_store(&db->epoch, 1);
+    if (db->dur.kind == KV_DURABILITY_SYNC &&
+        !(db->gc = kv_group_commit_new(group_write, db, 1024, (size_t)4 << 20))) {
+        s = kv_error(KV_IO, "btree: out of memory for the group-commit queue");
+        goto fail;
+    }
+    if (db->dur.kind == KV_DURABILITY_INTERVAL &&
+        !(db->syncer = kv_syncer_start(db->dur.interval_ms, syncer_fn, db))) {
+        s = KV_IO;
+        goto fail;
+    }
+    *out = &db->base;
+    return KV_OK;
+fail:
+    free_db(db);
+    return s;
+}
+
+static kv_status bt_stats(kv_db *kdb, kv_stats *out)
+{
+    bt_db *db = (bt_db *)kdb;
+    pthread_rwlock_rdlock(&db->tree);
+    bt_meta m = db->meta;
+    pthread_rwlock_unlock(&db->tree);
+    out->live_keys = m.key_count;
+    pthread_mutex_lock(&db->vs.mu);
+    size_t nver = db->vs.count;
+    pthread_mutex_unlock(&db->vs.mu);
+    pthread_rwlock_rdlock(&db->pool.lock);
+    size_t nframes = db->pool.nframes;
+    pthread_rwlock_unlock(&db->pool.lock);
+    out->memory_bytes = (uint64_t)(nframes + nver + 4) * db->ps;
+    kv_stats_add(out, "splits", atomic_load(&db->splits));
+    kv_stats_add(out, "merges", atomic_load(&db->merges));
+    kv_stats_add(out, "borrows", atomic_load(&db->borrows));
+    kv_stats_add(out, "checkpoints", atomic_load(&db->checkpoints));
+    kv_stats_add(out, "log_groups", atomic_load(&db->groups));
+    kv_stats_add(out, "log_records", atomic_load(&db->records));
+    kv_stats_add(out, "pages_allocated", atomic_load(&db->allocs));
+    kv_stats_add(out, "pages_freed", atomic_load(&db->frees));
+    kv_stats_add(out, "cache_hits", bt_pool_hits(&db->pool));
+    kv_stats_add(out, "cache_misses", atomic_load(&db->pool.misses));
+    kv_stats_add(out, "cache_evictions", atomic_load(&db->pool.evictions));
+    kv_stats_add(out, "height", m.height);
+    kv_stats_add(out, "pages", m.hwm);
+    kv_stats_add(out, "free_pages", m.free_count);
+    kv_stats_add(out, "snapshot_versions", nver);
+    if (db->gc) {
+        unsigned long long g, i;
+        kv_group_commit_counts(db->gc, &g, &i);
+        kv_stats_add(out, "commit_groups", g);
+        kv_stats_add(out, "commit_items", i);
+    }
+    return KV_OK;
+}
+
+const kv_engine kv_engine_btree = {
+    .name = "btree",
+    .description = "paged B+tree with a buffer pool and a physical write-ahead log of page "
+                   "images (atomic multi-page changes, checkpoints)",
+    .option_help = option_help,
+    .limits = {BT_MAX_KEY, KV_MAX_VALUE},
+    .durability_mask = KV_DURABILITY_BIT(KV_DURABILITY_NONE) | KV_DURABILITY_BIT(KV_DURABILITY_OS) |
+                       KV_DURABILITY_BIT(KV_DURABILITY_INTERVAL) |
+                       KV_DURABILITY_BIT(KV_DURABILITY_SYNC),
+    .open = bt_open,
+    .close = bt_close,
+    .put = bt_put,
+    .get = bt_get,
+    .del = bt_del,
+    .write = bt_write,
+    .iter_new = bt_iter_new,
+    .sync = bt_sync,
+    .stats = bt_stats,
+    .check = bt_check,
+    .dump = bt_dump,
+};

@@ -1,0 +1,218 @@
+/* page.c: the slotted page format of the btree engine (docs/btree.md "Page formats").
+ *
+ * A leaf or internal page keeps a slot array (u16 cell offsets in key order) growing up from
+ * the 24-byte header and cells packed at the end of the page, growing down, as in SQLite's
+ * b-tree pages. Pages are kept compact (no holes): a removed cell is closed up at once, so the
+ * free space is always the gap between the slot array and the first cell. */
+#include <string.h>
+
+#include "btree_int.h"
+
+size_t bt_cell_size(const uint8_t *p, unsigned i)
+{
+    const uint8_t *c = p + pg_slot(p, i);
+    size_t klen = kv_get_u16(c);
+    if (pg_type(p) == BT_INTERNAL)
+        return 6 + klen;
+    return 7 + klen + (c[2] ? 4 : kv_get_u32(c + 3));
+}
+
+void bt_pg_init(uint8_t *p, uint32_t ps, uint32_t pgno, int type, int level)
+{
+    memset(p, 0, ps);
+    p[4] = (uint8_t)type;
+    p[5] = (uint8_t)level;
+    kv_put_u32(p + 8, pgno);
+    kv_put_u32(p + 12, ps);
+}
+
+size_t bt_pg_free(const uint8_t *p)
+{
+    return pg_content(p) - (BT_HDR + 2u * pg_n(p));
+}
+
+size_t bt_pg_used(const uint8_t *p, uint32_t ps)
+{
+    return (ps - pg_content(p)) + 2u * pg_n(p);
+}
+
+unsigned bt_pg_lower_bound(const uint8_t *p, const void *key, size_t klen, bool *found)
+{
+    unsigned lo = 0, hi = pg_n(p);
+    *found = false;
+    while (lo < hi) {
+        unsigned mid = (lo + hi) / 2;
+        size_t ml;
+        const uint8_t *mk = cell_key(p, mid, &ml);
+        int c = kv_key_cmp(mk, ml, key, klen);
+        if (c < 0) {
+            lo = mid + 1;
+        } else {
+            if (c == 0)
+                *found = true;
+            hi = mid;
+        }
+    }
+    return lo;
+}
+
+unsigned bt_pg_upper_bound(const uint8_t *p, const void *key, size_t klen)
+{
+    unsigned lo = 0, hi = pg_n(p);
+    while (lo < hi) {
+        unsigned mid = (lo + hi) / 2;
+        size_t ml;
+        const uint8_t *mk = cell_key(p, mid, &ml);
+        if (kv_key_cmp(mk, ml, key, klen) <= 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+void bt_pg_insert_cell(uint8_t *p, unsigned idx, const uint8_t *cell, size_t len)
+{
+    unsigned n = pg_n(p);
+    uint32_t content = pg_content(p) - (uint32_t)len;
+    memcpy(p + content, cell, len);
+    uint8_t *slots = p + BT_HDR;
+    memmove(slots + 2 * (idx + 1), slots + 2 * idx, 2u * (n - idx));
+    kv_put_u16(slots + 2 * idx, (uint16_t)content);
+    kv_put_u16(p + 6, (uint16_t)(n + 1));
+    kv_put_u32(p + 12, content);
+}
+
+void bt_pg_remove_cell(uint8_t *p, unsigned idx, uint32_t ps)
+{
+    (void)ps;
+    unsigned n = pg_n(p);
+    uint32_t off = pg_slot(p, idx);
+    uint32_t len = (uint32_t)bt_cell_size(p, idx);
+    uint32_t content = pg_content(p);
+    /* Close the hole: cells below off move up by len. */
+    memmove(p + content + len, p + content, off - content);
+    uint8_t *slots = p + BT_HDR;
+    memmove(slots + 2 * idx, slots + 2 * (idx + 1), 2u * (n - idx - 1));
+    n--;
+    for (unsigned i = 0; i < n; i++) {
+        uint32_t o = kv_get_u16(slots + 2 * i);
+        if (o < off)
+            kv_put_u16(slots + 2 * i, (uint16_t)(o + len));
+    }
+    kv_put_u16(p + 6, (uint16_t)n);
+    kv_put_u32(p + 12, content + len);
+}
+
+void bt_pg_build(uint8_t *p, uint32_t ps, uint32_t pgno, int type, int level, uint32_t link,
+                 const bt_cell *cells, size_t n)
+{
+    bt_pg_init(p, ps, pgno, type, level);
+    pg_set_link(p, link);
+    uint32_t content = ps;
+    for (size_t i = 0; i < n; i++) {
+        content -= cells[i].len;
+        memcpy(p + content, cells[i].p, cells[i].len);
+        kv_put_u16(p + BT_HDR + 2 * i, (uint16_t)content);
+    }
+    kv_put_u16(p + 6, (uint16_t)n);
+    kv_put_u32(p + 12, content);
+}
+
+static uint32_t page_crc(const uint8_t *p, uint32_t ps, uint32_t pgno)
+{
+    if (pgno == 0)
+        return kv_crc32_extend(kv_crc32(p, 64), p + 68, ps - 68);
+    return kv_crc32(p + 4, ps - 4);
+}
+
+void bt_pg_seal(uint8_t *p, uint32_t ps, uint32_t pgno)
+{
+    kv_put_u32(p + (pgno == 0 ? 64 : 0), page_crc(p, ps, pgno));
+}
+
+bool bt_pg_crc_ok(const uint8_t *p, uint32_t ps, uint32_t pgno)
+{
+    return kv_get_u32(p + (pgno == 0 ? 64 : 0)) == page_crc(p, ps, pgno);
+}
+
+const char *bt_pg_sane(const uint8_t *p, uint32_t ps, uint32_t pgno)
+{
+    uint8_t t = pg_type(p);
+    if (t < BT_LEAF || t > BT_FREE)
+        return "unknown page type";
+    if (pg_pgno(p) != pgno)
+        return "page number field does not match its position";
+    if (t == BT_OVERFLOW)
+        return pg_content(p) <= ps - BT_HDR ? NULL : "overflow data length too large";
+    if (t == BT_FREE)
+        return NULL;
+    uint32_t content = pg_content(p);
+    unsigned n = pg_n(p);
+    if (content > ps || BT_HDR + 2u * n > content)
+        return "slot array overlaps the cells";
+    if ((t == BT_LEAF) != (pg_level(p) == 0))
+        return "page type does not match its level";
+    size_t total = 0;
+    for (unsigned i = 0; i < n; i++) {
+        uint32_t o = pg_slot(p, i);
+        if (o < content || o + 7 > ps)
+            return "slot points outside the cell area";
+        size_t klen = kv_get_u16(p + o);
+        size_t len =
+            t == BT_INTERNAL ? 6 + klen : 7 + klen + (p[o + 2] ? 4 : kv_get_u32(p + o + 3));
+        if (klen == 0 || o + len > ps)
+            return "cell runs past the end of the page";
+        total += len;
+    }
+    if (total != ps - content)
+        return "cells do not fill the cell area exactly";
+    return NULL;
+}
+
+void bt_meta_encode(const bt_meta *m, uint8_t *p, uint32_t ps)
+{
+    memset(p, 0, ps);
+    memcpy(p, BT_META_MAGIC, 8);
+    kv_put_u32(p + 8, BT_VERSION);
+    kv_put_u32(p + 12, m->page_size);
+    kv_put_u32(p + 16, m->root);
+    kv_put_u32(p + 20, m->height);
+    kv_put_u32(p + 24, m->hwm);
+    kv_put_u32(p + 28, m->free_head);
+    kv_put_u64(p + 32, m->key_count);
+    kv_put_u64(p + 40, m->free_count);
+    kv_put_u64(p + 48, m->last_lsn);
+    kv_put_u64(p + 56, m->checkpoint_lsn);
+    bt_pg_seal(p, ps, 0);
+}
+
+kv_status bt_meta_decode(const uint8_t *p, uint32_t ps, const char *path, bt_meta *m)
+{
+    if (memcmp(p, BT_META_MAGIC, 8))
+        return kv_error(KV_CORRUPTION, "%s: offset 0: bad magic (not a btree data file)", path);
+    if (kv_get_u32(p + 8) != BT_VERSION)
+        return kv_error(KV_CORRUPTION, "%s: offset 8: unsupported version %u", path,
+                        kv_get_u32(p + 8));
+    if (kv_get_u32(p + 12) != ps)
+        return kv_error(KV_CORRUPTION, "%s: offset 12: page size %u, expected %u", path,
+                        kv_get_u32(p + 12), ps);
+    if (!bt_pg_crc_ok(p, ps, 0))
+        return kv_error(KV_CORRUPTION, "%s: offset 64: meta page crc mismatch", path);
+    m->page_size = ps;
+    m->root = kv_get_u32(p + 16);
+    m->height = kv_get_u32(p + 20);
+    m->hwm = kv_get_u32(p + 24);
+    m->free_head = kv_get_u32(p + 28);
+    m->key_count = kv_get_u64(p + 32);
+    m->free_count = kv_get_u64(p + 40);
+    m->last_lsn = kv_get_u64(p + 48);
+    m->checkpoint_lsn = kv_get_u64(p + 56);
+    if (m->hwm < 2 || m->root == 0 || m->root >= m->hwm || m->height < 1 || m->height > 64 ||
+        m->free_head >= m->hwm)
+        return kv_error(KV_CORRUPTION,
+                        "%s: offset 16: meta fields out of range (root %u, "
+                        "height %u, hwm %u, free head %u)",
+                        path, m->root, m->height, m->hwm, m->free_head);
+    return KV_OK;
+}

@@ -1,0 +1,694 @@
+/* Unit tests of the btree engine: page layout, splits up to height 3, merges back to height 1,
+ * free-list reuse, overflow chains, snapshot iterators, a randomized differential test against
+ * a model, durability modes across reopen, dump output. */
+#include "bt_testlib.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <sched.h>
+
+#include "btree_int.h"
+#include "faultfs.h"
+
+/* ---- page layout (page.c directly) ---- */
+
+static void test_page_layout(void **state)
+{
+    (void)state;
+    uint32_t ps = 4096;
+    uint8_t *p = malloc(ps);
+    bt_pg_init(p, ps, 7, BT_LEAF, 0);
+    assert_int_equal(pg_type(p), BT_LEAF);
+    assert_int_equal(pg_pgno(p), 7);
+    assert_int_equal(pg_n(p), 0);
+    assert_int_equal(bt_pg_free(p), ps - BT_HDR);
+    uint8_t cell[64];
+    const char *keys[] = {"m", "c", "x", "a"};
+    for (int i = 0; i < 4; i++) {
+        size_t kl = strlen(keys[i]);
+        kv_put_u16(cell, (uint16_t)kl);
+        cell[2] = 0;
+        kv_put_u32(cell + 3, 2);
+        memcpy(cell + 7, keys[i], kl);
+        memcpy(cell + 7 + kl, "vv", 2);
+        bool found;
+        unsigned at = bt_pg_lower_bound(p, keys[i], kl, &found);
+        assert_false(found);
+        bt_pg_insert_cell(p, at, cell, 7 + kl + 2);
+    }
+    assert_int_equal(pg_n(p), 4);
+    assert_int_equal(bt_pg_used(p, ps), 4 * (7 + 1 + 2) + 4 * 2);
+    /* Slots are in key order: a c m x. */
+    const char *order = "acmx";
+    for (unsigned i = 0; i < 4; i++) {
+        size_t kl;
+        const uint8_t *k = cell_key(p, i, &kl);
+        assert_int_equal(kl, 1);
+        assert_int_equal(k[0], order[i]);
+    }
+    bool found;
+    assert_int_equal(bt_pg_lower_bound(p, "m", 1, &found), 2);
+    assert_true(found);
+    assert_int_equal(bt_pg_lower_bound(p, "n", 1, &found), 3);
+    assert_false(found);
+    /* Remove "c": the page stays compact and sane. */
+    bt_pg_remove_cell(p, 1, ps);
+    assert_int_equal(pg_n(p), 3);
+    assert_null(bt_pg_sane(p, ps, 7));
+    assert_int_equal(pg_content(p), ps - 3 * 10);
+    bt_pg_seal(p, ps, 7);
+    assert_true(bt_pg_crc_ok(p, ps, 7));
+    p[100] ^= 1;
+    assert_false(bt_pg_crc_ok(p, ps, 7));
+    /* Meta page round trip. */
+    bt_meta m = {.page_size = ps,
+                 .root = 3,
+                 .height = 2,
+                 .hwm = 9,
+                 .free_head = 4,
+                 .key_count = 42,
+                 .free_count = 1,
+                 .last_lsn = 77,
+                 .checkpoint_lsn = 70};
+    bt_meta_encode(&m, p, ps);
+    bt_meta d;
+    assert_int_equal(bt_meta_decode(p, ps, "x", &d), KV_OK);
+    assert_int_equal(d.root, 3);
+    assert_int_equal(d.key_count, 42);
+    assert_int_equal(d.last_lsn, 77);
+    p[20] ^= 1;
+    assert_int_equal(bt_meta_decode(p, ps, "x", &d), KV_CORRUPTION);
+    free(p);
+}
+
+/* ---- splits, merges, free-list reuse ---- */
+
+static void fill(kv_db *db, unsigned from, unsigned to, size_t vlen, unsigned ver)
+{
+    uint8_t *v = malloc(vlen + 1);
+    char k[32];
+    for (unsigned i = from; i < to; i++) {
+        bt_val(v, vlen, i, ver);
+        assert_int_equal(kv_put(db, k, bt_key(k, i), v, vlen), KV_OK);
+    }
+    free(v);
+}
+
+static void expect(kv_db *db, unsigned from, unsigned to, size_t vlen, unsigned ver)
+{
+    uint8_t *v = malloc(vlen + 1);
+    char k[32];
+    for (unsigned i = from; i < to; i++) {
+        void *got;
+        size_t n;
+        bt_val(v, vlen, i, ver);
+        assert_int_equal(kv_get(db, k, bt_key(k, i), &got, &n), KV_OK);
+        assert_int_equal(n, vlen);
+        assert_memory_equal(got, v, vlen);
+        kv_free(got);
+    }
+    free(v);
+}
+
+static void test_split_merge_reuse(void **state)
+{
+    (void)state;
+    char *dir = tu_mkdtemp("btree-split");
+    kv_db *db;
+    assert_int_equal(bt_open_opts(dir, "none", NULL, 0, &db, "page_size=4096", NULL), KV_OK);
+    /* 900-byte values: 4 per leaf; height 3 after a few hundred keys. */
+    const unsigned N = 1200;
+    fill(db, 0, N, 900, 1);
+    assert_true(bt_stat(db, "height") >= 3);
+    assert_true(bt_stat(db, "splits") > 0);
+    bt_assert_check(db);
+    expect(db, 0, N, 900, 1);
+    uint64_t pages = bt_stat(db, "pages");
+    /* Delete every key but 3: merges shrink the tree to height 1. */
+    char k[32];
+    for (unsigned i = 0; i < N - 3; i++) {
+        assert_int_equal(kv_delete(db, k, bt_key(k, i)), KV_OK);
+        if (i % 97 == 0)
+            bt_assert_check(db);
+    }
+    bt_assert_check(db);
+    assert_int_equal(bt_stat(db, "height"), 1);
+    assert_true(bt_stat(db, "merges") > 0);
+    assert_true(bt_stat(db, "free_pages") > 0);
+    expect(db, N - 3, N, 900, 1);
+    void *v;
+    size_t n;
+    assert_int_equal(kv_get(db, k, bt_key(k, 5), &v, &n), KV_NOT_FOUND);
+    /* Refill: freed pages are reused, the file does not grow. */
+    fill(db, 0, N - 3, 900, 2);
+    bt_assert_check(db);
+    assert_int_equal(bt_stat(db, "pages"), pages);
+    expect(db, 0, N - 3, 900, 2);
+    assert_int_equal(kv_close(db), KV_OK);
+    /* Reopen: everything is there, check passes. */
+    assert_int_equal(bt_open_opts(dir, "os", NULL, 0, &db, NULL), KV_OK);
+    bt_assert_check(db);
+    expect(db, 0, N - 3, 900, 2);
+    expect(db, N - 3, N, 900, 1);
+    assert_int_equal(kv_close(db), KV_OK);
+    tu_rmtree(dir);
+    free(dir);
+}
+
+/* Small values with a tiny cache: eviction, many checkpoints, borrow and merge paths. */
+static void test_small_cache_random_deletes(void **state)
+{
+    (void)state;
+    char *dir = tu_mkdtemp("btree-cache");
+    kv_db *db;
+    assert_int_equal(bt_open_opts(dir, "os", NULL, 64 * 1024, &db, "checkpoint_bytes=256K", NULL),
+                     KV_OK);
+    const unsigned N = 4000;
+    fill(db, 0, N, 60, 1);
+    assert_true(bt_stat(db, "cache_evictions") > 0);
+    assert_true(bt_stat(db, "checkpoints") > 0);
+    bt_assert_check(db);
+    tu_rng r = {tu_seed(11)};
+    char k[32];
+    for (unsigned i = 0; i < N; i++) {
+        unsigned j = (unsigned)tu_below(&r, N);
+        assert_int_equal(kv_delete(db, k, bt_key(k, j)), KV_OK);
+    }
+    bt_assert_check(db);
+    assert_true(bt_stat(db, "borrows") + bt_stat(db, "merges") > 0);
+    assert_int_equal(kv_close(db), KV_OK);
+    tu_rmtree(dir);
+    free(dir);
+}
+
+/* 64 KiB pages (the largest): slot offsets and cell areas reach the end of the page. */
+static void test_large_pages(void **state)
+{
+    (void)state;
+    char *dir = tu_mkdtemp("btree-64k");
+    kv_db *db;
+    assert_int_equal(bt_open_opts(dir, "os", NULL, 0, &db, "page_size=65536", NULL), KV_OK);
+    const unsigned N = 30000;
+    fill(db, 0, N, 12, 1);
+    fill(db, 0, 40, 20000, 2); /* inline up to 16 KiB, these go to overflow pages */
+    assert_true(bt_stat(db, "height") >= 2);
+    bt_assert_check(db);
+    char k[32];
+    for (unsigned i = 0; i < N; i += 2)
+        assert_int_equal(kv_delete(db, k, bt_key(k, i)), KV_OK);
+    bt_assert_check(db);
+    assert_int_equal(kv_close(db), KV_OK);
+    assert_int_equal(bt_open_opts(dir, "os", NULL, 0, &db, NULL), KV_OK);
+    bt_assert_check(db);
+    expect(db, 39, 40, 20000, 2);
+    expect(db, 1001, 1002, 12, 1);
+    void *v;
+    size_t n;
+    assert_int_equal(kv_get(db, k, bt_key(k, 1000), &v, &n), KV_NOT_FOUND);
+    assert_int_equal(kv_close(db), KV_OK);
+    tu_rmtree(dir);
+    free(dir);
+}
+
+/* ---- overflow values ---- */
+
+static void test_overflow_values(void **state)
+{
+    (void)state;
+    char *dir = tu_mkdtemp("btree-ovfl");
+    kv_db *db;
+    assert_int_equal(bt_open_opts(dir, "sync", NULL, 0, &db, NULL), KV_OK);
+    size_t big = (3u << 20) + 123;
+    uint8_t *v = malloc(big);
+    bt_val(v, big, 1, 1);
+    assert_int_equal(kv_put(db, "big", 3, v, big), KV_OK);
+    assert_int_equal(kv_put(db, "a", 1, "x", 1), KV_OK);
+    bt_assert_check(db);
+    void *got;
+    size_t n;
+    assert_int_equal(kv_get(db, "big", 3, &got, &n), KV_OK);
+    assert_int_equal(n, big);
+    assert_memory_equal(got, v, big);
+    kv_free(got);
+    uint64_t pages = bt_stat(db, "pages");
+    /* Overwrite with a smaller big value: the old chain is freed and reused. */
+    bt_val(v, big / 2, 2, 2);
+    assert_int_equal(kv_put(db, "big", 3, v, big / 2), KV_OK);
+    bt_assert_check(db);
+    assert_true(bt_stat(db, "free_pages") > 0);
+    assert_int_equal(bt_stat(db, "pages"), pages);
+    assert_int_equal(kv_close(db), KV_OK);
+    assert_int_equal(bt_open_opts(dir, "sync", NULL, 0, &db, NULL), KV_OK);
+    assert_int_equal(kv_get(db, "big", 3, &got, &n), KV_OK);
+    assert_int_equal(n, big / 2);
+    assert_memory_equal(got, v, big / 2);
+    kv_free(got);
+    assert_int_equal(kv_delete(db, "big", 3), KV_OK);
+    bt_assert_check(db);
+    assert_int_equal(kv_get(db, "big", 3, &got, &n), KV_NOT_FOUND);
+    assert_int_equal(kv_close(db), KV_OK);
+    free(v);
+    tu_rmtree(dir);
+    free(dir);
+}
+
+/* ---- limits and options ---- */
+
+static void test_limits_and_options(void **state)
+{
+    (void)state;
+    char *dir = tu_mkdtemp("btree-limits");
+    kv_db *db;
+    assert_int_equal(bt_open_opts(dir, "os", NULL, 0, &db, "page_size=5000", NULL), KV_INVALID);
+    assert_int_equal(bt_open_opts(dir, "os", NULL, 0, &db, "page_size=8192", NULL), KV_OK);
+    kv_limits lim;
+    assert_int_equal(kv_engine_limits("btree", &lim), KV_OK);
+    uint8_t key[BT_MAX_KEY + 1];
+    memset(key, 'k', sizeof key);
+    assert_int_equal(kv_put(db, key, BT_MAX_KEY, "v", 1), KV_OK);
+    assert_int_equal(kv_put(db, key, BT_MAX_KEY + 1, "v", 1), KV_INVALID);
+    assert_int_equal(kv_close(db), KV_OK);
+    /* The page size is fixed at creation. */
+    assert_int_equal(bt_open_opts(dir, "os", NULL, 0, &db, "page_size=4096", NULL), KV_INVALID);
+    assert_int_equal(bt_open_opts(dir, "os", NULL, 0, &db, NULL), KV_OK);
+    assert_int_equal(kv_put(db, key, 700, "v", 1), KV_OK);
+    bt_assert_check(db);
+    assert_int_equal(kv_close(db), KV_OK);
+    tu_rmtree(dir);
+    free(dir);
+}
+
+/* ---- randomized differential test against a model, with iterators and reopen ---- */
+
+#define MK 600
+typedef struct model {
+    int present[MK];
+    unsigned ver[MK];
+    size_t len[MK];
+} model;
+
+static size_t vlen_of(unsigned i, unsigned ver)
+{
+    unsigned r = (i * 131 + ver * 17) % 100;
+    return r < 5 ? 5000 + r * 100 : r < 10 ? 0 : r * 3;
+}
+
+static void model_compare(kv_db *db, const model *m)
+{
+    kv_iter *it;
+    assert_int_equal(kv_iter_new(db, &it), KV_OK);
+    kv_iter_seek_first(it);
+    uint8_t *buf = malloc(20000);
+    for (unsigned i = 0; i < MK; i++) {
+        if (!m->present[i])
+            continue;
+        assert_true(kv_iter_valid(it));
+        char k[32];
+        size_t kl = bt_key(k, i), gl, vl;
+        const void *gk = kv_iter_key(it, &gl);
+        assert_int_equal(gl, kl);
+        assert_memory_equal(gk, k, kl);
+        const void *gv = kv_iter_value(it, &vl);
+        assert_int_equal(vl, m->len[i]);
+        bt_val(buf, vl, i, m->ver[i]);
+        assert_memory_equal(gv, buf, vl);
+        kv_iter_next(it);
+    }
+    assert_false(kv_iter_valid(it));
+    assert_int_equal(kv_iter_status(it), KV_OK);
+    kv_iter_free(it);
+    free(buf);
+}
+
+static void test_random_differential(void **state)
+{
+    (void)state;
+    char *dir = tu_mkdtemp("btree-diff");
+    kv_db *db;
+    const char *modes[] = {"none", "os", "interval:5", "sync"};
+    model *m = calloc(1, sizeof *m);
+    tu_rng r = {tu_seed(7)};
+    uint8_t *buf = malloc(20000);
+    kv_batch *b = kv_batch_new();
+    for (int round = 0; round < 8; round++) {
+        assert_int_equal(
+            bt_open_opts(dir, modes[round % 4], NULL, 256 * 1024, &db, "checkpoint_bytes=1M", NULL),
+            KV_OK);
+        for (int op = 0; op < 1500; op++) {
+            unsigned i = (unsigned)tu_below(&r, MK), what = (unsigned)tu_below(&r, 10);
+            char k[32];
+            size_t kl = bt_key(k, i);
+            if (what < 5) {
+                unsigned ver = m->ver[i] + 1;
+                size_t vl = vlen_of(i, ver);
+                bt_val(buf, vl, i, ver);
+                assert_int_equal(kv_put(db, k, kl, buf, vl), KV_OK);
+                m->present[i] = 1, m->ver[i] = ver, m->len[i] = vl;
+            } else if (what < 8) {
+                assert_int_equal(kv_delete(db, k, kl), KV_OK);
+                m->present[i] = 0;
+            } else {
+                kv_batch_clear(b);
+                for (int j = 0; j < 5; j++) {
+                    unsigned x = (unsigned)tu_below(&r, MK);
+                    char kk[32];
+                    size_t kkl = bt_key(kk, x);
+                    if (tu_below(&r, 3)) {
+                        unsigned ver = m->ver[x] + 1;
+                        size_t vl = vlen_of(x, ver);
+                        bt_val(buf, vl, x, ver);
+                        assert_int_equal(kv_batch_put(b, kk, kkl, buf, vl), KV_OK);
+                        m->present[x] = 1, m->ver[x] = ver, m->len[x] = vl;
+                    } else {
+                        assert_int_equal(kv_batch_delete(b, kk, kkl), KV_OK);
+                        m->present[x] = 0;
+                    }
+                }
+                assert_int_equal(kv_write(db, b), KV_OK);
+            }
+            if (op % 500 == 0)
+                model_compare(db, m);
+        }
+        bt_assert_check(db);
+        model_compare(db, m);
+        assert_int_equal(kv_close(db), KV_OK);
+    }
+    assert_int_equal(bt_open_opts(dir, "os", NULL, 0, &db, NULL), KV_OK);
+    model_compare(db, m);
+    bt_assert_check(db);
+    assert_int_equal(kv_close(db), KV_OK);
+    kv_batch_free(b);
+    free(buf);
+    free(m);
+    tu_rmtree(dir);
+    free(dir);
+}
+
+/* ---- snapshot iterator: writers change, split and merge pages under a live iterator ---- */
+
+static void test_iterator_snapshot(void **state)
+{
+    (void)state;
+    char *dir = tu_mkdtemp("btree-snap");
+    kv_db *db;
+    assert_int_equal(bt_open_opts(dir, "os", NULL, 128 * 1024, &db, "checkpoint_bytes=64K", NULL),
+                     KV_OK);
+    fill(db, 0, 2000, 100, 1);
+    kv_iter *it;
+    assert_int_equal(kv_iter_new(db, &it), KV_OK);
+    /* Change everything after the snapshot: overwrite, delete half, add new keys. */
+    fill(db, 0, 2000, 150, 2);
+    char k[32];
+    for (unsigned i = 0; i < 2000; i += 2)
+        assert_int_equal(kv_delete(db, k, bt_key(k, i)), KV_OK);
+    fill(db, 5000, 6000, 30, 3);
+    assert_true(bt_stat(db, "snapshot_versions") > 0);
+    kv_iter_seek(it, "k00000100", 9);
+    uint8_t v[200];
+    for (unsigned i = 100; i < 2000; i++) {
+        assert_true(kv_iter_valid(it));
+        size_t kl, vl;
+        const void *gk = kv_iter_key(it, &kl);
+        assert_int_equal(kl, bt_key(k, i));
+        assert_memory_equal(gk, k, kl);
+        const void *gv = kv_iter_value(it, &vl);
+        assert_int_equal(vl, 100);
+        bt_val(v, 100, i, 1);
+        assert_memory_equal(gv, v, 100);
+        kv_iter_next(it);
+    }
+    assert_false(kv_iter_valid(it));
+    kv_iter_free(it);
+    assert_int_equal(bt_stat(db, "snapshot_versions"), 0);
+    bt_assert_check(db);
+    assert_int_equal(kv_close(db), KV_OK);
+    tu_rmtree(dir);
+    free(dir);
+}
+
+/* ---- a failure inside a change rolls the whole group back (in-memory atomicity) ---- */
+
+static void test_failed_read_rolls_back_batch(void **state)
+{
+    (void)state;
+    char *root = tu_mkdtemp("btree-rollback");
+    char dir[600], scratch[600];
+    snprintf(dir, sizeof dir, "%s/db", root);
+    snprintf(scratch, sizeof scratch, "%s/scratch", root);
+    kv_fs *fs = kv_faultfs_new(scratch);
+    assert_non_null(fs);
+    kv_db *db;
+    /* A 64 KiB cache over ~1 MiB of pages: most leaves must be read from disk. */
+    assert_int_equal(bt_open_opts(dir, "os", fs, 64 * 1024, &db, "checkpoint_bytes=64K", NULL),
+                     KV_OK);
+    fill(db, 0, 3000, 300, 1);
+    bt_assert_check(db);
+    uint64_t before = bt_stat(db, "log_groups");
+    kv_batch *b = kv_batch_new();
+    uint8_t v[300];
+    char k[32];
+    for (unsigned i = 0; i < 3000; i += 300) {
+        bt_val(v, 300, i, 2);
+        assert_int_equal(kv_batch_put(b, k, bt_key(k, i), v, 300), KV_OK);
+    }
+    assert_int_equal(kv_batch_delete(b, k, bt_key(k, 7)), KV_OK);
+    /* The 4th page read from now fails: the batch is half applied when it hits it. */
+    kv_faultfs_fail(fs, KV_FAULT_READ, 4, EIO, false);
+    assert_int_equal(kv_write(db, b), KV_IO);
+    kv_faultfs_clear_faults(fs);
+    assert_int_equal(bt_stat(db, "log_groups"), before);
+    /* Nothing of the batch is visible; the tree is intact; the handle is not poisoned. */
+    expect(db, 0, 3000, 300, 1);
+    bt_assert_check(db);
+    assert_int_equal(kv_write(db, b), KV_OK);
+    for (unsigned i = 0; i < 3000; i += 300)
+        expect(db, i, i + 1, 300, 2);
+    void *got;
+    size_t n;
+    assert_int_equal(kv_get(db, k, bt_key(k, 7), &got, &n), KV_NOT_FOUND);
+    bt_assert_check(db);
+    assert_int_equal(kv_close(db), KV_OK);
+    kv_batch_free(b);
+    kv_fs_destroy(fs);
+    tu_rmtree(root);
+    free(root);
+}
+
+/* ---- many threads: writers (group commit), readers, iterators, evictions, checkpoints ---- */
+
+#define CT_KEYS 800
+typedef struct ct_shared {
+    kv_db *db;
+    _Atomic int stop;
+    unsigned ver[2][CT_KEYS]; /* final versions per writer (0 = deleted) */
+    _Atomic int bad;
+    int ops; /* per writer */
+} ct_shared;
+
+typedef struct ct_arg {
+    ct_shared *sh;
+    int id;
+} ct_arg;
+
+/* Writer id owns keys with i % 2 == id; value = version repeated. */
+static void *ct_writer(void *p)
+{
+    ct_arg *a = p;
+    tu_rng r = {(uint64_t)a->id + 100};
+    uint8_t v[600];
+    char k[32];
+    for (int op = 0; op < a->sh->ops; op++) {
+        unsigned i = (unsigned)tu_below(&r, CT_KEYS / 2) * 2 + (unsigned)a->id;
+        unsigned *ver = &a->sh->ver[a->id][i];
+        if (tu_below(&r, 4) == 0) {
+            if (kv_delete(a->sh->db, k, bt_key(k, i)) != KV_OK)
+                a->sh->bad = 1;
+            *ver = 0;
+        } else {
+            unsigned nv = (unsigned)op + 1;
+            size_t vl = 50 + nv % 500;
+            bt_val(v, vl, i, nv);
+            if (kv_put(a->sh->db, k, bt_key(k, i), v, vl) != KV_OK)
+                a->sh->bad = 1;
+            *ver = nv;
+        }
+    }
+    return NULL;
+}
+
+/* A value is valid when it is bt_val(i, ver) for some ver with length 50 + ver % 500. */
+static bool ct_valid(unsigned i, const uint8_t *v, size_t vl)
+{
+    if (vl < 50 || vl >= 550)
+        return false;
+    for (unsigned ver = (unsigned)vl - 50; ver <= 1500; ver += 500) {
+        uint8_t want[600];
+        bt_val(want, vl, i, ver);
+        if (ver && !memcmp(want, v, vl))
+            return true;
+    }
+    return false;
+}
+
+static void *ct_reader(void *p)
+{
+    ct_shared *sh = p;
+    tu_rng r = {7};
+    char k[32];
+    while (!sh->stop) {
+        unsigned i = (unsigned)tu_below(&r, CT_KEYS);
+        void *v;
+        size_t n;
+        kv_status s = kv_get(sh->db, k, bt_key(k, i), &v, &n);
+        if (s == KV_OK) {
+            if (!ct_valid(i, v, n))
+                sh->bad = 2;
+            kv_free(v);
+        } else if (s != KV_NOT_FOUND) {
+            sh->bad = 3;
+        }
+        sched_yield(); /* two cores shared with the writers */
+    }
+    return NULL;
+}
+
+static void *ct_scanner(void *p)
+{
+    ct_shared *sh = p;
+    while (!sh->stop) {
+        kv_iter *it;
+        if (kv_iter_new(sh->db, &it) != KV_OK) {
+            sh->bad = 4;
+            return NULL;
+        }
+        char prev[32] = "";
+        size_t prevl = 0;
+        for (kv_iter_seek_first(it); kv_iter_valid(it); kv_iter_next(it)) {
+            size_t kl, vl;
+            const char *key = kv_iter_key(it, &kl);
+            const uint8_t *v = kv_iter_value(it, &vl);
+            unsigned i = 0;
+            for (size_t d = 1; d < 9 && d < kl; d++)
+                i = i * 10 + (unsigned)(key[d] - '0');
+            if (kl != 9 || kv_key_cmp(prev, prevl, key, kl) >= 0 || !ct_valid(i, v, vl))
+                sh->bad = 5;
+            memcpy(prev, key, kl);
+            prevl = kl;
+        }
+        if (kv_iter_status(it) != KV_OK)
+            sh->bad = 6;
+        kv_iter_free(it);
+        sched_yield();
+    }
+    return NULL;
+}
+
+static void run_threads(const char *mode, int ops)
+{
+    char *dir = tu_mkdtemp("btree-threads");
+    ct_shared *sh = calloc(1, sizeof *sh);
+    sh->ops = ops;
+    assert_int_equal(
+        bt_open_opts(dir, mode, NULL, 128 * 1024, &sh->db, "checkpoint_bytes=64K", NULL), KV_OK);
+    pthread_t w[2], rd[2], sc;
+    ct_arg args[2] = {{sh, 0}, {sh, 1}};
+    for (int i = 0; i < 2; i++)
+        pthread_create(&rd[i], NULL, ct_reader, sh);
+    pthread_create(&sc, NULL, ct_scanner, sh);
+    for (int i = 0; i < 2; i++)
+        pthread_create(&w[i], NULL, ct_writer, &args[i]);
+    for (int i = 0; i < 2; i++)
+        pthread_join(w[i], NULL);
+    sh->stop = 1;
+    for (int i = 0; i < 2; i++)
+        pthread_join(rd[i], NULL);
+    pthread_join(sc, NULL);
+    assert_int_equal(sh->bad, 0);
+    bt_assert_check(sh->db);
+    assert_int_equal(kv_close(sh->db), KV_OK);
+    assert_int_equal(bt_open_opts(dir, "os", NULL, 0, &sh->db, NULL), KV_OK);
+    char k[32];
+    uint8_t want[600];
+    for (unsigned i = 0; i < CT_KEYS; i++) {
+        unsigned ver = sh->ver[i % 2][i];
+        void *v;
+        size_t n;
+        kv_status s = kv_get(sh->db, k, bt_key(k, i), &v, &n);
+        if (!ver) {
+            assert_int_equal(s, KV_NOT_FOUND);
+            continue;
+        }
+        assert_int_equal(s, KV_OK);
+        assert_int_equal(n, 50 + ver % 500);
+        bt_val(want, n, i, ver);
+        assert_memory_equal(v, want, n);
+        kv_free(v);
+    }
+    bt_assert_check(sh->db);
+    assert_int_equal(kv_close(sh->db), KV_OK);
+    free(sh);
+    tu_rmtree(dir);
+    free(dir);
+}
+
+static void test_threads_readers_writers_iterators(void **state)
+{
+    (void)state;
+    run_threads("sync", 150); /* every commit waits for an fdatasync: keep it short */
+    run_threads("none", 1500);
+}
+
+/* ---- dump ---- */
+
+static void test_dump(void **state)
+{
+    (void)state;
+    char *dir = tu_mkdtemp("btree-dump");
+    kv_db *db;
+    assert_int_equal(bt_open_opts(dir, "os", NULL, 0, &db, NULL), KV_OK);
+    assert_int_equal(kv_put(db, "hello", 5, "world", 5), KV_OK);
+    char *text = NULL;
+    size_t len = 0;
+    FILE *out = open_memstream(&text, &len);
+    assert_int_equal(kv_dump(db, out, NULL, -1), KV_OK);
+    fclose(out);
+    assert_non_null(strstr(text, "page 0 (meta)"));
+    assert_non_null(strstr(text, "generation"));
+    assert_non_null(strstr(text, "commit"));
+    free(text);
+    assert_int_equal(kv_close(db), KV_OK);
+    /* After close (checkpoint) the leaf on disk holds the key. */
+    assert_int_equal(bt_open_opts(dir, "os", NULL, 0, &db, NULL), KV_OK);
+    out = open_memstream(&text, &len);
+    assert_int_equal(kv_dump(db, out, "btree.db", 1), KV_OK);
+    fclose(out);
+    assert_non_null(strstr(text, "\"hello\""));
+    assert_non_null(strstr(text, "\"world\""));
+    free(text);
+    out = open_memstream(&text, &len);
+    assert_int_equal(kv_dump(db, out, "btree.db", 99), KV_INVALID);
+    assert_int_equal(kv_dump(db, out, "nope", -1), KV_INVALID);
+    fclose(out);
+    free(text);
+    assert_int_equal(kv_close(db), KV_OK);
+    tu_rmtree(dir);
+    free(dir);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_page_layout),
+        cmocka_unit_test(test_split_merge_reuse),
+        cmocka_unit_test(test_small_cache_random_deletes),
+        cmocka_unit_test(test_overflow_values),
+        cmocka_unit_test(test_large_pages),
+        cmocka_unit_test(test_limits_and_options),
+        cmocka_unit_test(test_random_differential),
+        cmocka_unit_test(test_iterator_snapshot),
+        cmocka_unit_test(test_failed_read_rolls_back_batch),
+        cmocka_unit_test(test_threads_readers_writers_iterators),
+        cmocka_unit_test(test_dump),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
