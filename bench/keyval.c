@@ -104,49 +104,34 @@ bool kvb_key_parse(const void *key, size_t klen, size_t key_size, uint64_t *idx)
     return true;
 }
 
-static inline uint64_t mix(uint64_t z)
-{
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
-}
-
 /* ---- values: a stamped slice of a random pool (db_bench's RandomGenerator idea) ---- */
 
-#define POOL_SIZE (1u << 16)
-#define POOL_MASK (POOL_SIZE - 1)
-
-static uint8_t pool[POOL_SIZE];
+uint8_t kvb_pool[2 * KVB_POOL_SIZE];
 static pthread_once_t pool_once = PTHREAD_ONCE_INIT;
 
+/* The pool's second half repeats the first, so a slice of up to KVB_POOL_SIZE bytes starting
+ * anywhere in the first half is contiguous (one memcpy or memcmp, no wrap). */
 static void pool_init(void)
 {
     uint64_t s = 0x243f6a8885a308d3ull;
-    for (size_t i = 0; i < POOL_SIZE; i += 8) {
-        uint64_t w = mix(s += 0x9e3779b97f4a7c15ull);
-        memcpy(pool + i, &w, 8);
+    for (size_t i = 0; i < KVB_POOL_SIZE; i += 8) {
+        uint64_t w = kvb_mix(s += 0x9e3779b97f4a7c15ull);
+        memcpy(kvb_pool + i, &w, 8);
     }
+    memcpy(kvb_pool + KVB_POOL_SIZE, kvb_pool, KVB_POOL_SIZE);
 }
 
-/* Where the filler of (idx, version) starts in the pool. */
-static inline size_t pool_offset(uint64_t idx, uint32_t version)
+void kvb_init(void)
 {
-    return (size_t)(mix(idx * 0x9e3779b97f4a7c15ull ^ ((uint64_t)version << 40) ^ version) &
-                    POOL_MASK);
-}
-
-/* The 4-byte key tag of idx. */
-static inline uint32_t key_tag(uint64_t idx)
-{
-    return (uint32_t)mix(idx + 0x632be59bd9b4e019ull);
+    pthread_once(&pool_once, pool_init);
 }
 
 /* Copies n bytes of the pool from off (wrapping) into out. */
 static void pool_copy(uint8_t *out, size_t off, size_t n)
 {
     while (n) {
-        size_t k = POOL_SIZE - off < n ? POOL_SIZE - off : n;
-        memcpy(out, pool + off, k);
+        size_t k = KVB_POOL_SIZE - off < n ? KVB_POOL_SIZE - off : n;
+        memcpy(out, kvb_pool + off, k);
         out += k;
         n -= k;
         off = 0;
@@ -157,8 +142,8 @@ static void pool_copy(uint8_t *out, size_t off, size_t n)
 static bool pool_equal(const uint8_t *in, size_t off, size_t n)
 {
     while (n) {
-        size_t k = POOL_SIZE - off < n ? POOL_SIZE - off : n;
-        if (memcmp(in, pool + off, k))
+        size_t k = KVB_POOL_SIZE - off < n ? KVB_POOL_SIZE - off : n;
+        if (memcmp(in, kvb_pool + off, k))
             return false;
         in += k;
         n -= k;
@@ -167,44 +152,30 @@ static bool pool_equal(const uint8_t *in, size_t off, size_t n)
     return true;
 }
 
-static inline void put32(uint8_t *b, uint32_t v)
-{
-    b[0] = (uint8_t)v;
-    b[1] = (uint8_t)(v >> 8);
-    b[2] = (uint8_t)(v >> 16);
-    b[3] = (uint8_t)(v >> 24);
-}
-
-static inline uint32_t get32(const uint8_t *b)
-{
-    return (uint32_t)b[0] | (uint32_t)b[1] << 8 | (uint32_t)b[2] << 16 | (uint32_t)b[3] << 24;
-}
-
 void kvb_value(uint8_t *buf, size_t vlen, uint64_t idx, uint32_t version)
 {
-    pthread_once(&pool_once, pool_init);
+    kvb_init();
     if (vlen < KVB_STAMP) {
-        pool_copy(buf, pool_offset(idx, 0), vlen);
+        pool_copy(buf, kvb_pool_offset(idx, 0), vlen);
         return;
     }
-    put32(buf, version);
-    put32(buf + 4, key_tag(idx));
-    pool_copy(buf + KVB_STAMP, pool_offset(idx, version), vlen - KVB_STAMP);
+    kvb_stamp(buf, idx, version);
+    pool_copy(buf + KVB_STAMP, kvb_pool_offset(idx, version), vlen - KVB_STAMP);
 }
 
 bool kvb_value_check(const void *v, size_t vlen, size_t want_len, uint64_t idx, uint32_t *version)
 {
     const uint8_t *b = v;
-    pthread_once(&pool_once, pool_init);
+    kvb_init();
     if (vlen != want_len)
         return false;
     if (vlen < KVB_STAMP) {
         *version = 0;
-        return pool_equal(b, pool_offset(idx, 0), vlen);
+        return pool_equal(b, kvb_pool_offset(idx, 0), vlen);
     }
-    uint32_t ver = get32(b);
-    if (get32(b + 4) != key_tag(idx) ||
-        !pool_equal(b + KVB_STAMP, pool_offset(idx, ver), vlen - KVB_STAMP))
+    uint32_t ver;
+    if (!kvb_stamp_check(b, idx, &ver) ||
+        !pool_equal(b + KVB_STAMP, kvb_pool_offset(idx, ver), vlen - KVB_STAMP))
         return false;
     *version = ver;
     return true;
@@ -219,7 +190,7 @@ void kvb_perm_init(kvb_perm *p, uint64_t n, uint64_t seed)
     p->half_bits = bits / 2;
     p->half_mask = (1ull << p->half_bits) - 1;
     for (int i = 0; i < 4; i++)
-        p->keys[i] = mix(seed + 0x9e3779b97f4a7c15ull * (uint64_t)(i + 1));
+        p->keys[i] = kvb_mix(seed + 0x9e3779b97f4a7c15ull * (uint64_t)(i + 1));
 }
 
 static uint64_t feistel(const kvb_perm *p, uint64_t x)
@@ -227,7 +198,7 @@ static uint64_t feistel(const kvb_perm *p, uint64_t x)
     uint64_t l = x >> p->half_bits, r = x & p->half_mask;
     for (int i = 0; i < 4; i++) {
         uint64_t nl = r;
-        r = l ^ (mix(r ^ p->keys[i]) & p->half_mask);
+        r = l ^ (kvb_mix(r ^ p->keys[i]) & p->half_mask);
         l = nl;
     }
     return l << p->half_bits | r;

@@ -89,6 +89,8 @@ static void *worker_main(void *arg)
     w->start_ns = now_ns();
     w->rc = w->load ? wl_load(w->t) : wl_thread_run(w->t);
     w->end_ns = now_ns();
+    if (!w->load)
+        wl_thread_finish(w->t); /* latencies into the histogram, off the clock */
     return NULL;
 }
 
@@ -111,7 +113,7 @@ static int run_threads(wl_shared *sh, wl_thread *ts, unsigned n, bool load, uint
     uint64_t mem0 = monitor_memory_now();
     for (unsigned i = 0; i < n; i++) {
         uint64_t count = total / n + (i < total % n ? 1 : 0);
-        if (!wl_thread_init(&ts[i], sh, i, first, count))
+        if (!wl_thread_init(&ts[i], sh, i, first, count, load))
             wl_fail(sh, "out of memory for thread %u", i);
         first += count;
         w[i] = (worker){&ts[i], &g, load, 0, 0, 0, 0};
@@ -308,7 +310,7 @@ int bench_run(const bench_cfg *cfg, const run_spec *rs, bench_row *row, char *er
     unsigned nt = rs->threads;
     wl_thread *ts = calloc(nt, sizeof *ts);
     int rc = 0;
-    if (!sh.versions || !sh.ins_acked || !ts)
+    if (!sh.versions || !sh.ins_acked || !ts || !wl_keytab_init(&sh))
         rc = fail_run(err, cap, rs, "setup", "out of memory");
 
     kv_options o;
@@ -425,6 +427,7 @@ int bench_run(const bench_cfg *cfg, const run_spec *rs, bench_row *row, char *er
     free(ts);
     free(sh.versions);
     free(sh.ins_acked);
+    free(sh.keytab);
     kv_options_free(&o);
     return rc;
 }

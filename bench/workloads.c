@@ -1,7 +1,18 @@
-/* The per-thread loops of every workload (workloads.h). Latency covers only the engine calls of
- * an operation (for read-modify-write: the get and the put); key and value generation and
- * value checks run outside it but inside the run's wall time, so the null engine's throughput
- * shows the harness's whole cost. */
+/* The per-thread loops of every workload (workloads.h).
+ *
+ * Cheap harness, same checks: the keys of a thread's operations (and YCSB's choice of
+ * operation and scan length) are drawn before the measured phase into the thread's plan, so
+ * the loop reads them from memory instead of running a Feistel permutation, a zipfian draw or
+ * a decimal formatter. Values are made and checked inline (keyval.h: a stamp store or compare
+ * and a 16-byte-wide copy or compare of the pool: every byte is still checked). One clock read per
+ * operation: the latency of an operation is the time from the previous operation's end to its own
+ * end, so it is the engine call(s) plus the harness's work for one operation (taking its key from
+ * the plan, checking the value read, keeping the latency: the null engine's p50 shows how much).
+ * Two reads would exclude that work but cost one more TSC read per operation: 10 to 15 ns on the
+ * development VM, 2 to 3.5% of a 0.44 us LMDB read, more than the work it would exclude. Latencies
+ * go into an array and into the histogram after the run's clock has stopped (wl_thread_finish).
+ * Everything runs inside the run's wall time, so the null engine's throughput shows the harness's
+ * whole cost. */
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -54,7 +65,87 @@ const wl_def *wl_find(const char *name)
 
 /* ---- threads ---- */
 
-bool wl_thread_init(wl_thread *t, wl_shared *sh, unsigned id, uint64_t first, uint64_t count)
+/* YCSB operations of the plan. */
+typedef enum wl_op { OP_READ, OP_UPDATE, OP_INSERT, OP_SCAN, OP_RMW } wl_op;
+
+bool wl_keytab_init(wl_shared *sh)
+{
+    sh->keytab = NULL;
+    if (sh->wl->kind != WL_READSEQ && sh->wl->kind != WL_SEEKRANDOM && !(sh->wl->scan > 0))
+        return true;
+    if (sh->capacity > WL_PLAN_MAX_BYTES / (sh->key_size ? sh->key_size : 1))
+        return true; /* too big: keys are formatted as needed */
+    sh->keytab = malloc(sh->capacity * sh->key_size + 1);
+    if (!sh->keytab)
+        return false;
+    for (uint64_t i = 0; i < sh->capacity; i++)
+        kvb_key(sh->keytab + i * sh->key_size, sh->key_size, i);
+    return true;
+}
+
+static uint64_t next_key(wl_thread *t);
+
+/* Draws the thread's operations (wl_thread.plan_*). Returns false when out of memory. */
+static bool plan_init(wl_thread *t)
+{
+    wl_shared *sh = t->sh;
+    const wl_def *w = sh->wl;
+    size_t ks = sh->key_size;
+    uint64_t n = t->count;
+    if (n == 0 || w->kind == WL_READSEQ || w->dist == DIST_LATEST ||
+        n > WL_PLAN_MAX_BYTES / (sizeof(uint64_t) + ks + 2))
+        return true;
+    t->plan_idx = malloc(n * sizeof *t->plan_idx);
+    t->plan_key = malloc(n * ks + 1);
+    if (w->kind == WL_YCSB)
+        t->plan_op = malloc(n);
+    if (w->scan > 0)
+        t->plan_len = malloc(n);
+    if (!t->plan_idx || !t->plan_key || (w->kind == WL_YCSB && !t->plan_op) ||
+        (w->scan > 0 && !t->plan_len))
+        return false;
+    for (uint64_t j = 0; j < n; j++) {
+        uint64_t i = t->first + j, idx = 0;
+        switch (w->kind) {
+        case WL_FILLSEQ:
+            idx = i;
+            break;
+        case WL_FILLRANDOM:
+        case WL_FILLSYNC:
+        case WL_DELETERANDOM:
+            idx = kvb_perm_at(&sh->perm, i);
+            break;
+        case WL_YCSB: {
+            /* The same draws, in the same order, as drawing during the run. */
+            double u = rng_double(&t->rng);
+            wl_op op = u < w->read                                     ? OP_READ
+                       : u < w->read + w->update                       ? OP_UPDATE
+                       : u < w->read + w->update + w->insert           ? OP_INSERT
+                       : u < w->read + w->update + w->insert + w->scan ? OP_SCAN
+                                                                       : OP_RMW;
+            t->plan_op[j] = (uint8_t)op;
+            if (op == OP_SCAN)
+                t->plan_len[j] = (uint8_t)(1 + rng_below(&t->rng, WL_MAX_SCAN));
+            if (op == OP_INSERT)
+                idx = 0; /* the index is taken at run time */
+            else if (w->dist == DIST_ZIPFIAN)
+                idx = zipf_scrambled_next(&t->zs, &t->rng);
+            else
+                idx = rng_below(&t->rng, sh->records);
+            break;
+        }
+        default: /* overwrite, readrandom, readmissing, seekrandom: uniform over the records */
+            idx = rng_below(&t->rng, sh->records);
+            break;
+        }
+        t->plan_idx[j] = idx;
+        kvb_key(t->plan_key + j * ks, ks, idx);
+    }
+    return true;
+}
+
+bool wl_thread_init(wl_thread *t, wl_shared *sh, unsigned id, uint64_t first, uint64_t count,
+                    bool load)
 {
     memset(t, 0, sizeof *t);
     t->sh = sh;
@@ -66,11 +157,19 @@ bool wl_thread_init(wl_thread *t, wl_shared *sh, unsigned id, uint64_t first, ui
     zipf_scrambled_init(&t->zs, sh->zipf_items ? sh->zipf_items : 1);
     t->latest = sh->latest_base;
     bench_clock_init();
+    kvb_init();
     t->hist = kv_histogram_new();
     t->key = malloc(sh->key_size + 1);
     t->key2 = malloc(sh->key_size + 1);
     t->val = malloc(sh->value_size ? sh->value_size : 1);
-    return t->hist && t->key && t->key2 && t->val;
+    if (!t->hist || !t->key || !t->key2 || !t->val)
+        return false;
+    if (load)
+        return true;
+    if (count && count <= WL_PLAN_MAX_BYTES / sizeof *t->lat &&
+        !(t->lat = malloc(count * sizeof *t->lat)))
+        return false;
+    return plan_init(t);
 }
 
 void wl_thread_free(wl_thread *t)
@@ -79,6 +178,11 @@ void wl_thread_free(wl_thread *t)
     free(t->key);
     free(t->key2);
     free(t->val);
+    free(t->plan_idx);
+    free(t->plan_key);
+    free(t->plan_op);
+    free(t->plan_len);
+    free(t->lat);
     kv_batch_free(t->batch);
     memset(t, 0, sizeof *t);
 }
@@ -95,10 +199,28 @@ void wl_fail(wl_shared *sh, const char *fmt, ...)
     atomic_store(&sh->stop, 1);
 }
 
-/* Operation latencies are kept in clock ticks and converted when recorded. */
-static inline uint64_t now_ns(void)
+/* Keeps the latency of operation j (clock ticks). */
+static inline void lat_keep(wl_thread *t, uint64_t j, uint64_t ticks)
 {
-    return bench_ticks();
+    if (t->lat && ticks < UINT32_MAX) {
+        t->lat[j] = (uint32_t)ticks;
+        return;
+    }
+    if (t->lat)
+        t->lat[j] = UINT32_MAX;
+    kv_histogram_record(t->hist, bench_ticks_ns(ticks));
+}
+
+void wl_thread_finish(wl_thread *t)
+{
+    if (!t->lat)
+        return;
+    uint64_t n = atomic_load(&t->done);
+    for (uint64_t j = 0; j < n && j < t->count; j++)
+        if (t->lat[j] != UINT32_MAX)
+            kv_histogram_record(t->hist, bench_ticks_ns(t->lat[j]));
+    free(t->lat);
+    t->lat = NULL;
 }
 
 static int call_failed(wl_thread *t, const char *call, uint64_t idx, kv_status s)
@@ -117,68 +239,98 @@ static inline bool present(const wl_shared *sh, uint64_t idx)
            atomic_load_explicit(&sh->ins_acked[idx - sh->records], memory_order_acquire);
 }
 
-/* Checks that (key idx, value v) is a value written for idx, of a version issued so far (the
- * latest one when a single thread runs, since nothing else can be in flight). */
-static int check_value(wl_thread *t, uint64_t idx, const void *v, size_t vlen)
+/* The latest version issued for idx. */
+static inline uint32_t issued_version(const wl_shared *sh, uint64_t idx)
+{
+    return sh->fixed_version ? sh->fixed_version
+                             : atomic_load_explicit(&sh->versions[idx], memory_order_relaxed);
+}
+
+/* Reports a failed check (out of line: the checks' fast path stays small). */
+static __attribute__((noinline, cold)) int
+check_failed(wl_thread *t, uint64_t idx, size_t vlen, bool bad_value, uint32_t ver, uint32_t issued)
 {
     wl_shared *sh = t->sh;
-    uint32_t ver;
-    if (!kvb_value_check(v, vlen, sh->value_size, idx, &ver)) {
+    if (bad_value)
         wl_fail(sh, "%s: key %llu: the value read (%zu bytes) is not a value written for it",
                 sh->wl->name, (unsigned long long)idx, vlen);
-        return -1;
-    }
-    if (sh->value_size >= KVB_STAMP) {
-        uint32_t issued = sh->fixed_version
-                              ? sh->fixed_version
-                              : atomic_load_explicit(&sh->versions[idx], memory_order_relaxed);
-        if (ver == 0 || ver > issued || (sh->threads == 1 && ver != issued)) {
-            wl_fail(sh, "%s: key %llu: read version %u, but the latest written is %u", sh->wl->name,
-                    (unsigned long long)idx, ver, issued);
-            return -1;
+    else
+        wl_fail(sh, "%s: key %llu: read version %u, but the latest written is %u", sh->wl->name,
+                (unsigned long long)idx, ver, issued);
+    return -1;
+}
+
+/* Checks that (key idx, value v) is a value written for idx, of a version issued so far (the
+ * latest one when a single thread runs, since nothing else can be in flight): its length, its
+ * stamp and every byte of its filler. The fast path compares v with the latest version's
+ * value (computed from idx and that version alone, so it overlaps the engine call); anything
+ * else (an older version with several threads, or a wrong value) takes kvb_value_check. */
+static inline __attribute__((always_inline)) int check_value(wl_thread *t, uint64_t idx,
+                                                             const void *v, size_t vlen)
+{
+    wl_shared *sh = t->sh;
+    uint32_t issued = issued_version(sh, idx);
+    if (!kvb_value_is(v, vlen, sh->value_size, idx, issued)) {
+        uint32_t ver;
+        if (!kvb_value_check(v, vlen, sh->value_size, idx, &ver))
+            return check_failed(t, idx, vlen, true, 0, 0);
+        if (sh->value_size >= KVB_STAMP) {
+            /* a version may be newer than the one loaded here when other threads write */
+            issued = issued_version(sh, idx);
+            if (ver == 0 || ver > issued || (sh->threads == 1 && ver != issued))
+                return check_failed(t, idx, vlen, false, ver, issued);
         }
     }
     t->bytes += sh->key_size + vlen;
     return 0;
 }
 
-/* ---- operations: each returns 0 or -1 and adds its engine time to *lat ---- */
+/* The key of idx: the planned one, or formatted now into t->key. */
+static inline const uint8_t *key_of(wl_thread *t, uint64_t idx, const uint8_t *planned)
+{
+    if (planned)
+        return planned;
+    kvb_key(t->key, t->sh->key_size, idx);
+    return t->key;
+}
 
-static int op_put(wl_thread *t, uint64_t idx, uint64_t *lat)
+/* ---- operations: each returns 0 or -1; key is idx's key from the plan or NULL ---- */
+
+static int op_put(wl_thread *t, uint64_t idx, const uint8_t *key)
 {
     wl_shared *sh = t->sh;
-    uint32_t ver = atomic_fetch_add_explicit(&sh->versions[idx], 1, memory_order_relaxed) + 1;
-    kvb_key(t->key, sh->key_size, idx);
-    kvb_value(t->val, sh->value_size, idx, ver);
-    uint64_t t0 = now_ns();
-    kv_status s = sh->null ? KV_OK : kv_put(sh->db, t->key, sh->key_size, t->val, sh->value_size);
-    *lat += now_ns() - t0;
+    uint32_t ver;
+    if (sh->threads == 1) { /* no other writer: a plain increment, not a locked one */
+        ver = atomic_load_explicit(&sh->versions[idx], memory_order_relaxed) + 1;
+        atomic_store_explicit(&sh->versions[idx], ver, memory_order_relaxed);
+    } else {
+        ver = atomic_fetch_add_explicit(&sh->versions[idx], 1, memory_order_relaxed) + 1;
+    }
+    key = key_of(t, idx, key);
+    kvb_value_fast(t->val, sh->value_size, idx, ver);
+    kv_status s = sh->null ? KV_OK : kv_put(sh->db, key, sh->key_size, t->val, sh->value_size);
     if (s != KV_OK)
         return call_failed(t, "put", idx, s);
     t->bytes += sh->key_size + sh->value_size;
     return 0;
 }
 
-static int op_get(wl_thread *t, uint64_t idx, uint64_t *lat)
+static int op_get(wl_thread *t, uint64_t idx, const uint8_t *key)
 {
     wl_shared *sh = t->sh;
     void *v = NULL;
     size_t vlen = 0;
-    kvb_key(t->key, sh->key_size, idx);
-    uint64_t t0 = now_ns();
+    key = key_of(t, idx, key);
     kv_status s;
     if (sh->null) {
-        kvb_value(t->val, sh->value_size, idx,
-                  sh->fixed_version
-                      ? sh->fixed_version
-                      : atomic_load_explicit(&sh->versions[idx], memory_order_relaxed));
+        /* The null engine answers with the value written (made here: its only work). */
+        kvb_value_fast(t->val, sh->value_size, idx, issued_version(sh, idx));
         v = t->val;
         vlen = sh->value_size;
         s = KV_OK;
     } else {
-        s = kv_get(sh->db, t->key, sh->key_size, &v, &vlen);
+        s = kv_get(sh->db, key, sh->key_size, &v, &vlen);
     }
-    *lat += now_ns() - t0;
     if (s == KV_NOT_FOUND) {
         wl_fail(sh, "%s: get(key %llu): not found, but it was written", sh->wl->name,
                 (unsigned long long)idx);
@@ -186,27 +338,23 @@ static int op_get(wl_thread *t, uint64_t idx, uint64_t *lat)
     }
     if (s != KV_OK)
         return call_failed(t, "get", idx, s);
-    if (sh->null) {
-        /* The null engine's value was generated just now, which costs what a check costs:
-         * null's time per op stays the harness's own. */
-        t->bytes += sh->key_size + vlen;
-        return 0;
-    }
-    int rc = check_value(t, idx, v, vlen);
-    kv_free(v);
+    int rc = check_value(t, idx, v, vlen); /* the same check for every engine, null too */
+    if (!sh->null)
+        kv_free(v);
     return rc;
 }
 
-static int op_get_missing(wl_thread *t, uint64_t idx, uint64_t *lat)
+static int op_get_missing(wl_thread *t, uint64_t idx, const uint8_t *key)
 {
     wl_shared *sh = t->sh;
     void *v = NULL;
     size_t vlen = 0;
-    kvb_key(t->key, sh->key_size, idx);
+    if (key)
+        memcpy(t->key, key, sh->key_size);
+    else
+        kvb_key(t->key, sh->key_size, idx);
     t->key[sh->key_size] = '.';
-    uint64_t t0 = now_ns();
     kv_status s = sh->null ? KV_NOT_FOUND : kv_get(sh->db, t->key, sh->key_size + 1, &v, &vlen);
-    *lat += now_ns() - t0;
     if (s == KV_OK) {
         kv_free(v);
         wl_fail(sh, "%s: get(key %llu + '.'): found a key that was never written", sh->wl->name,
@@ -219,13 +367,11 @@ static int op_get_missing(wl_thread *t, uint64_t idx, uint64_t *lat)
     return 0;
 }
 
-static int op_delete(wl_thread *t, uint64_t idx, uint64_t *lat)
+static int op_delete(wl_thread *t, uint64_t idx, const uint8_t *key)
 {
     wl_shared *sh = t->sh;
-    kvb_key(t->key, sh->key_size, idx);
-    uint64_t t0 = now_ns();
-    kv_status s = sh->null ? KV_OK : kv_delete(sh->db, t->key, sh->key_size);
-    *lat += now_ns() - t0;
+    key = key_of(t, idx, key);
+    kv_status s = sh->null ? KV_OK : kv_delete(sh->db, key, sh->key_size);
     if (s != KV_OK)
         return call_failed(t, "delete", idx, s);
     t->bytes += sh->key_size;
@@ -251,29 +397,32 @@ static kv_status tit_open(wl_thread *t, tit *i)
 }
 
 /* The null engine's iterator skips records inserted but not yet acknowledged. */
-static void null_skip(tit *i)
+static inline void null_skip(tit *i)
 {
     while (i->idx < i->end && !present(i->t->sh, i->idx))
         i->idx++;
 }
 
-static void tit_seek(tit *i, uint64_t idx)
+static void tit_seek(tit *i, uint64_t idx, const uint8_t *key)
 {
     if (!i->it) {
         i->idx = idx;
         null_skip(i);
         return;
     }
-    kvb_key(i->t->key2, i->t->sh->key_size, idx);
-    kv_iter_seek(i->it, i->t->key2, i->t->sh->key_size);
+    if (!key) {
+        kvb_key(i->t->key2, i->t->sh->key_size, idx);
+        key = i->t->key2;
+    }
+    kv_iter_seek(i->it, key, i->t->sh->key_size);
 }
 
-static bool tit_valid(tit *i)
+static inline bool tit_valid(tit *i)
 {
     return i->it ? kv_iter_valid(i->it) : i->idx < i->end;
 }
 
-static void tit_next(tit *i)
+static inline void tit_next(tit *i)
 {
     if (i->it) {
         kv_iter_next(i->it);
@@ -283,7 +432,8 @@ static void tit_next(tit *i)
     }
 }
 
-static void tit_entry(tit *i, const void **k, size_t *kl, const void **v, size_t *vl)
+static inline __attribute__((always_inline)) void tit_entry(tit *i, const void **k, size_t *kl,
+                                                            const void **v, size_t *vl)
 {
     wl_shared *sh = i->t->sh;
     if (i->it) {
@@ -291,12 +441,14 @@ static void tit_entry(tit *i, const void **k, size_t *kl, const void **v, size_t
         *v = kv_iter_value(i->it, vl);
         return;
     }
-    kvb_key(i->t->key2, sh->key_size, i->idx);
-    kvb_value(i->t->val, sh->value_size, i->idx,
-              sh->fixed_version
-                  ? sh->fixed_version
-                  : atomic_load_explicit(&sh->versions[i->idx], memory_order_relaxed));
-    *k = i->t->key2;
+    /* The null engine's record: the key from the key table, the value made now. */
+    if (sh->keytab) {
+        *k = sh->keytab + i->idx * sh->key_size;
+    } else {
+        kvb_key(i->t->key2, sh->key_size, i->idx);
+        *k = i->t->key2;
+    }
+    kvb_value_fast(i->t->val, sh->value_size, i->idx, issued_version(sh, i->idx));
     *kl = sh->key_size;
     *v = i->t->val;
     *vl = sh->value_size;
@@ -314,21 +466,23 @@ static kv_status tit_close(tit *i)
 }
 
 /* Reads the iterator's record, checking it is record want (or any record after prev when
- * want is UINT64_MAX). Stores its index in *got. */
-static int tit_check(tit *i, uint64_t want, uint64_t prev, uint64_t *got)
+ * want is UINT64_MAX) and its value. Stores its index in *got. The same check for every
+ * engine, null too. */
+static inline __attribute__((always_inline)) int tit_check(tit *i, uint64_t want, uint64_t prev,
+                                                           uint64_t *got)
 {
     wl_shared *sh = i->t->sh;
     const void *k, *v;
     size_t kl, vl;
     uint64_t idx;
     tit_entry(i, &k, &kl, &v, &vl);
-    if (sh->null) {
-        /* Generating the synthetic record cost what parsing and checking it costs. */
-        *got = i->idx;
-        i->t->bytes += kl + vl;
-        return 0;
-    }
-    if (!kvb_key_parse(k, kl, sh->key_size, &idx) || idx >= sh->capacity) {
+    /* The expected key (want, or the record after prev) is usually there: compare it with the
+     * key table; anything else is parsed and checked the long way. */
+    uint64_t guess = want != UINT64_MAX ? want : prev + 1;
+    if (sh->keytab && kl == sh->key_size && guess < sh->capacity &&
+        kvb_equal(k, sh->keytab + guess * sh->key_size, kl)) {
+        idx = guess;
+    } else if (!kvb_key_parse(k, kl, sh->key_size, &idx) || idx >= sh->capacity) {
         wl_fail(sh, "%s: the iterator returned a key (%zu bytes) that was never written",
                 sh->wl->name, kl);
         return -1;
@@ -351,17 +505,15 @@ static int iter_failed(wl_thread *t, const char *call, kv_status s)
 }
 
 /* New iterator, seek to idx, read the record there (it exists). */
-static int op_seek(wl_thread *t, uint64_t idx, uint64_t *lat)
+static int op_seek(wl_thread *t, uint64_t idx, const uint8_t *key)
 {
     tit i;
-    uint64_t got;
-    uint64_t t0 = now_ns();
+    uint64_t got = 0;
     kv_status s = tit_open(t, &i);
     if (s != KV_OK)
         return iter_failed(t, "iterator", s);
-    tit_seek(&i, idx);
+    tit_seek(&i, idx, key);
     bool valid = tit_valid(&i);
-    *lat += now_ns() - t0;
     int rc = valid ? tit_check(&i, idx, UINT64_MAX, &got) : 0;
     s = tit_close(&i);
     if (rc)
@@ -376,17 +528,16 @@ static int op_seek(wl_thread *t, uint64_t idx, uint64_t *lat)
     return 0;
 }
 
-/* YCSB scan: new iterator, seek to idx (a present record), read up to len records in order.
- * The latency is of the whole scan, the checks of its records (about 15 ns each) included. */
-static int op_scan(wl_thread *t, uint64_t idx, unsigned len, uint64_t *lat)
+/* YCSB scan: new iterator, seek to idx (a present record), read up to len records in order,
+ * checking each. */
+static int op_scan(wl_thread *t, uint64_t idx, const uint8_t *key, unsigned len)
 {
     tit i;
     uint64_t got = 0, prev = UINT64_MAX;
-    uint64_t t0 = now_ns();
     kv_status s = tit_open(t, &i);
     if (s != KV_OK)
         return iter_failed(t, "iterator", s);
-    tit_seek(&i, idx);
+    tit_seek(&i, idx, key);
     int rc = 0;
     for (unsigned n = 0; n < len && tit_valid(&i); n++) {
         rc = tit_check(&i, n == 0 ? idx : UINT64_MAX, prev, &got);
@@ -396,13 +547,12 @@ static int op_scan(wl_thread *t, uint64_t idx, unsigned len, uint64_t *lat)
         tit_next(&i);
     }
     s = tit_close(&i);
-    *lat += now_ns() - t0;
     if (rc == 0 && s != KV_OK)
         return iter_failed(t, "scan", s);
     return rc;
 }
 
-/* ---- key choice ---- */
+/* ---- key choice during the run (no plan, or a planned key not yet inserted) ---- */
 
 static uint64_t next_key(wl_thread *t)
 {
@@ -426,7 +576,7 @@ static uint64_t next_key(wl_thread *t)
     }
 }
 
-static int op_insert(wl_thread *t, uint64_t *lat)
+static int op_insert(wl_thread *t)
 {
     wl_shared *sh = t->sh;
     uint64_t idx = atomic_fetch_add(&sh->ins_next, 1);
@@ -435,39 +585,57 @@ static int op_insert(wl_thread *t, uint64_t *lat)
                 (unsigned long long)sh->max_inserts);
         return -1;
     }
-    int rc = op_put(t, idx, lat);
+    int rc = op_put(t, idx, sh->keytab ? sh->keytab + idx * sh->key_size : NULL);
     if (rc == 0)
         atomic_store_explicit(&sh->ins_acked[idx - sh->records], 1, memory_order_release);
     return rc;
 }
 
-static int ycsb_op(wl_thread *t, uint64_t *lat)
+/* One YCSB operation: op on idx (with its key, or NULL) for scans of len records. */
+static int ycsb_do(wl_thread *t, wl_op op, uint64_t idx, const uint8_t *key, unsigned len)
+{
+    switch (op) {
+    case OP_READ:
+        return op_get(t, idx, key);
+    case OP_UPDATE:
+        return op_put(t, idx, key);
+    case OP_INSERT:
+        return op_insert(t);
+    case OP_SCAN:
+        return op_scan(t, idx, key, len);
+    default: { /* read-modify-write */
+        int rc = op_get(t, idx, key);
+        return rc ? rc : op_put(t, idx, key);
+    }
+    }
+}
+
+/* A YCSB operation drawn now (no plan). */
+static int ycsb_op(wl_thread *t)
 {
     const wl_def *w = t->sh->wl;
     double u = rng_double(&t->rng);
     if (u < w->read)
-        return op_get(t, next_key(t), lat);
+        return op_get(t, next_key(t), NULL);
     u -= w->read;
     if (u < w->update)
-        return op_put(t, next_key(t), lat);
+        return op_put(t, next_key(t), NULL);
     u -= w->update;
     if (u < w->insert)
-        return op_insert(t, lat);
+        return op_insert(t);
     u -= w->insert;
     if (u < w->scan) {
         unsigned len = 1 + (unsigned)rng_below(&t->rng, WL_MAX_SCAN);
-        return op_scan(t, next_key(t), len, lat);
+        return op_scan(t, next_key(t), NULL, len);
     }
-    uint64_t k = next_key(t); /* read-modify-write */
-    int rc = op_get(t, k, lat);
-    return rc ? rc : op_put(t, k, lat);
+    return ycsb_do(t, OP_RMW, next_key(t), NULL, 0);
 }
 
 /* ---- the loops ---- */
 
-/* readseq: one iterator per thread, starting at the thread's slice, wrapping at the end. One
- * clock read per record: a record's latency runs from the previous reading (so it includes the
- * check of the previous record, about 15 ns). */
+/* readseq: one iterator per thread, starting at the thread's slice, wrapping at the end. A
+ * record's latency runs from the previous clock reading (so it includes the check of the
+ * previous record). */
 static int run_readseq(wl_thread *t)
 {
     wl_shared *sh = t->sh;
@@ -475,9 +643,9 @@ static int run_readseq(wl_thread *t)
     kv_status s = tit_open(t, &i);
     if (s != KV_OK)
         return iter_failed(t, "iterator", s);
-    uint64_t want = sh->records ? t->first % sh->records : 0, got;
-    uint64_t t0 = now_ns();
-    tit_seek(&i, want);
+    uint64_t want = sh->records ? t->first % sh->records : 0, got = 0;
+    uint64_t t0 = bench_ticks();
+    tit_seek(&i, want, NULL);
     int rc = 0;
     for (uint64_t j = 0; j < t->count && rc == 0; j++) {
         if (atomic_load_explicit(&sh->stop, memory_order_relaxed))
@@ -488,15 +656,15 @@ static int run_readseq(wl_thread *t)
                 break;
             }
             want = 0;
-            tit_seek(&i, 0);
+            tit_seek(&i, 0, NULL);
             if (!tit_valid(&i)) {
                 wl_fail(sh, "readseq: the database is empty after the load");
                 rc = -1;
                 break;
             }
         }
-        uint64_t t1 = now_ns();
-        kv_histogram_record(t->hist, bench_ticks_ns(t1 - t0));
+        uint64_t t1 = bench_ticks();
+        lat_keep(t, j, t1 - t0);
         t0 = t1;
         rc = tit_check(&i, want, UINT64_MAX, &got);
         want = got + 1;
@@ -509,46 +677,78 @@ static int run_readseq(wl_thread *t)
     return rc;
 }
 
+/* Operation j drawn now (no plan). */
+static int op_unplanned(wl_thread *t, uint64_t j)
+{
+    wl_shared *sh = t->sh;
+    uint64_t i = t->first + j;
+    switch (sh->wl->kind) {
+    case WL_FILLSEQ:
+        return op_put(t, i, NULL);
+    case WL_FILLRANDOM:
+    case WL_FILLSYNC:
+        return op_put(t, kvb_perm_at(&sh->perm, i), NULL);
+    case WL_OVERWRITE:
+        return op_put(t, rng_below(&t->rng, sh->records), NULL);
+    case WL_READRANDOM:
+        return op_get(t, rng_below(&t->rng, sh->records), NULL);
+    case WL_READMISSING:
+        return op_get_missing(t, rng_below(&t->rng, sh->records), NULL);
+    case WL_SEEKRANDOM:
+        return op_seek(t, rng_below(&t->rng, sh->records), NULL);
+    case WL_DELETERANDOM:
+        return op_delete(t, kvb_perm_at(&sh->perm, i), NULL);
+    default:
+        return ycsb_op(t);
+    }
+}
+
+/* Operation j of the plan. */
+static inline int op_planned(wl_thread *t, uint64_t j)
+{
+    wl_shared *sh = t->sh;
+    uint64_t idx = t->plan_idx[j];
+    const uint8_t *key = t->plan_key + j * sh->key_size;
+    switch (sh->wl->kind) {
+    case WL_FILLSEQ:
+    case WL_FILLRANDOM:
+    case WL_FILLSYNC:
+    case WL_OVERWRITE:
+        return op_put(t, idx, key);
+    case WL_READRANDOM:
+        return op_get(t, idx, key);
+    case WL_READMISSING:
+        return op_get_missing(t, idx, key);
+    case WL_SEEKRANDOM:
+        return op_seek(t, idx, key);
+    case WL_DELETERANDOM:
+        return op_delete(t, idx, key);
+    default: {
+        wl_op op = (wl_op)t->plan_op[j];
+        if (op != OP_INSERT && !present(sh, idx)) { /* not inserted yet: draw again, as YCSB */
+            idx = next_key(t);
+            key = NULL;
+        }
+        return ycsb_do(t, op, idx, key, t->plan_len ? t->plan_len[j] : 0);
+    }
+    }
+}
+
 int wl_thread_run(wl_thread *t)
 {
     wl_shared *sh = t->sh;
     if (sh->wl->kind == WL_READSEQ)
         return run_readseq(t);
+    uint64_t t0 = bench_ticks();
     for (uint64_t j = 0; j < t->count; j++) {
         if (atomic_load_explicit(&sh->stop, memory_order_relaxed))
             break;
-        uint64_t lat = 0, i = t->first + j;
-        int rc;
-        switch (sh->wl->kind) {
-        case WL_FILLSEQ:
-            rc = op_put(t, i, &lat);
-            break;
-        case WL_FILLRANDOM:
-        case WL_FILLSYNC:
-            rc = op_put(t, kvb_perm_at(&sh->perm, i), &lat);
-            break;
-        case WL_OVERWRITE:
-            rc = op_put(t, rng_below(&t->rng, sh->records), &lat);
-            break;
-        case WL_READRANDOM:
-            rc = op_get(t, rng_below(&t->rng, sh->records), &lat);
-            break;
-        case WL_READMISSING:
-            rc = op_get_missing(t, rng_below(&t->rng, sh->records), &lat);
-            break;
-        case WL_SEEKRANDOM:
-            rc = op_seek(t, rng_below(&t->rng, sh->records), &lat);
-            break;
-        case WL_DELETERANDOM:
-            rc = op_delete(t, kvb_perm_at(&sh->perm, i), &lat);
-            break;
-        default:
-            rc = ycsb_op(t, &lat);
-            break;
-        }
+        int rc = t->plan_idx ? op_planned(t, j) : op_unplanned(t, j);
         if (rc)
             return rc;
-        kv_histogram_record(t->hist, bench_ticks_ns(lat));
+        uint64_t t1 = bench_ticks();
+        lat_keep(t, j, t1 - t0);
+        t0 = t1;
         atomic_store_explicit(&t->done, j + 1, memory_order_relaxed);
     }
     return 0;

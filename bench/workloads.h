@@ -65,6 +65,9 @@ typedef struct wl_shared {
     zipf_gen latest_base;       /* zipfian over records, copied to each thread for 'latest' */
     kvb_perm perm;              /* fill and delete order */
     unsigned threads;
+    uint8_t *keytab;        /* [capacity x key_size]: every record's key, for the workloads that
+                               iterate (the null engine's iterator returns these, checks compare with
+                               them), or NULL */
     uint32_t fixed_version; /* read-only workloads: every record has this version (1), so the
                                checks need not load versions[] (a cache miss per read) */
     uint64_t seed;
@@ -86,15 +89,37 @@ typedef struct wl_thread {
     _Atomic uint64_t done;     /* operations completed (for progress and the time limit) */
     uint8_t *key, *key2, *val; /* scratch: key_size + 1, key_size + 1, value_size bytes */
     kv_batch *batch;           /* for the load phase */
+    /* The plan: the thread's operations drawn before the measured phase (NULL when the
+     * workload's keys depend on the run, as YCSB's 'latest', or the plan would not fit in
+     * WL_PLAN_MAX_BYTES: then they are drawn during the run). */
+    uint64_t *plan_idx; /* [count] the record index of each operation */
+    uint8_t *plan_key;  /* [count x key_size] its key */
+    uint8_t *plan_op;   /* [count] YCSB: the operation (wl_op), or NULL */
+    uint8_t *plan_len;  /* [count] ycsb-e: the scan length, or NULL */
+    uint32_t *lat;      /* [count] latency of each operation in clock ticks (UINT32_MAX: already
+                           in hist); moved into hist by wl_thread_finish; NULL: straight into hist */
 } wl_thread;
 
-/* Allocates the thread's scratch buffers and histogram. Returns false when out of memory. */
-bool wl_thread_init(wl_thread *t, wl_shared *sh, unsigned id, uint64_t first, uint64_t count);
+/* The most memory one thread's plan may take (bytes); a bigger run draws its keys as it goes. */
+#define WL_PLAN_MAX_BYTES (256ull << 20)
+
+/* Fills sh->keytab when the workload iterates (readseq, seekrandom, YCSB scans). Returns false
+ * when out of memory. The caller frees sh->keytab. */
+bool wl_keytab_init(wl_shared *sh);
+
+/* Allocates the thread's scratch buffers and histogram and, for the measured phase (load
+ * false), draws its plan. Returns false when out of memory. */
+bool wl_thread_init(wl_thread *t, wl_shared *sh, unsigned id, uint64_t first, uint64_t count,
+                    bool load);
 void wl_thread_free(wl_thread *t);
 
 /* Runs the thread's slice of the measured workload. Returns 0, or -1 after recording the first
  * error in sh->error and setting sh->stop. */
 int wl_thread_run(wl_thread *t);
+
+/* Moves the latencies kept during wl_thread_run into t->hist (call after the run's clock has
+ * stopped: this is not the engine's time). */
+void wl_thread_finish(wl_thread *t);
 
 /* Loads records [first, first + count) of the permutation sh->perm as version 1 with batches
  * of up to 256 puts or 1 MiB (the unmeasured load phase). Returns 0 or -1 (error in

@@ -97,6 +97,85 @@ static void test_values(void **state)
     free(w);
 }
 
+/* The inline paths of the benchmark's loops (kvb_value_fast, kvb_value_is, kvb_copy,
+ * kvb_equal) give the same bytes and the same verdicts as kvb_value and kvb_value_check, at
+ * every length around their 16-, 256- and pool-size boundaries. */
+static void test_values_fast(void **state)
+{
+    (void)state;
+    size_t sizes[] = {0,
+                      1,
+                      7,
+                      8,
+                      9,
+                      15,
+                      16,
+                      17,
+                      23,
+                      24,
+                      31,
+                      32,
+                      100,
+                      255,
+                      256,
+                      257,
+                      263,
+                      264,
+                      265,
+                      1000,
+                      KVB_STAMP + KVB_POOL_SIZE,
+                      KVB_STAMP + KVB_POOL_SIZE + 1,
+                      (1u << 20) + 5000};
+    size_t cap = (1u << 20) + 5000;
+    uint8_t *v = malloc(cap), *w = malloc(cap);
+    assert_non_null(v);
+    assert_non_null(w);
+    kvb_init();
+    for (size_t s = 0; s < sizeof sizes / sizeof *sizes; s++) {
+        size_t n = sizes[s];
+        for (uint64_t idx = 0; idx < 40; idx += 13) {
+            uint32_t ver = 99, version = (uint32_t)(idx % 7 + 1);
+            memset(v, 0xAA, n);
+            kvb_value_fast(v, n, idx, version);
+            kvb_value(w, n, idx, version);
+            assert_memory_equal(v, w, n);
+            assert_true(kvb_value_is(v, n, n, idx, version));
+            assert_true(kvb_value_check(v, n, n, idx, &ver));
+            if (n >= KVB_STAMP) {
+                /* another version, another key, another length */
+                assert_false(kvb_value_is(v, n, n, idx, version + 1));
+                assert_false(kvb_value_is(v, n, n, idx + 1, version));
+            }
+            if (n > 0)
+                assert_false(kvb_value_is(v, n - 1, n, idx, version));
+            /* every changed byte (every 997th for the big ones) */
+            for (size_t i = 0; i<n; i += n> 4096 ? 997 : 1) {
+                v[i] ^= 0x20;
+                assert_false(kvb_value_is(v, n, n, idx, version));
+                v[i] ^= 0x20;
+            }
+            assert_true(kvb_value_is(v, n, n, idx, version));
+        }
+        /* kvb_copy and kvb_equal against memcpy and memcmp */
+        if (n <= 4096) {
+            for (size_t i = 0; i < n; i++)
+                v[i] = (uint8_t)(i * 7 + 3);
+            memset(w, 0, n + 1);
+            kvb_copy(w, v, n);
+            assert_memory_equal(v, w, n);
+            assert_int_equal(w[n], 0); /* nothing written past n */
+            assert_true(kvb_equal(v, w, n));
+            for (size_t i = 0; i < n; i++) {
+                w[i] ^= 0x80;
+                assert_false(kvb_equal(v, w, n));
+                w[i] ^= 0x80;
+            }
+        }
+    }
+    free(v);
+    free(w);
+}
+
 static void test_perm(void **state)
 {
     (void)state;
@@ -130,9 +209,8 @@ static void test_perm(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_digits),
-        cmocka_unit_test(test_keys),
-        cmocka_unit_test(test_values),
+        cmocka_unit_test(test_digits), cmocka_unit_test(test_keys),
+        cmocka_unit_test(test_values), cmocka_unit_test(test_values_fast),
         cmocka_unit_test(test_perm),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
