@@ -112,6 +112,24 @@ char *kv_last_error(kv_db *db, char *buf, size_t cap)
 
 /* ---- open / close ---- */
 
+/* fsyncs the directory that holds dir ("." for a relative name without a slash). */
+static kv_status fsync_parent(kv_fs *fs, const char *dir)
+{
+    size_t n = strlen(dir);
+    while (n > 1 && dir[n - 1] == '/')
+        n--;
+    while (n > 0 && dir[n - 1] != '/')
+        n--;
+    while (n > 1 && dir[n - 1] == '/')
+        n--;
+    char *parent = n == 0 ? strdup(".") : strndup(dir, n);
+    if (!parent)
+        return kv_error(KV_IO, "kv_open: out of memory");
+    kv_status s = kv_fs_fsync_dir(fs, parent);
+    free(parent);
+    return s;
+}
+
 kv_status kv_open(const char *engine, const char *dir, const kv_options *opts, kv_db **out)
 {
     const kv_engine *e = find_engine(engine);
@@ -167,6 +185,10 @@ kv_status kv_open_engine(const kv_engine *e, const char *dir, const kv_options *
             goto fail;
         }
         if ((s = kv_fs_mkdir(fs, dir)) != KV_OK)
+            goto fail;
+        /* The new directory's own entry lives in its parent: without this fsync a power loss
+         * can take the whole database away, acknowledged sync writes included. */
+        if ((s = fsync_parent(fs, dir)) != KV_OK)
             goto fail;
     }
     if ((s = kv_fs_lock(fs, lockpath, &lock)) != KV_OK)

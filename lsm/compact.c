@@ -1,0 +1,479 @@
+/* compact.c: the background thread: memtable flushes, leveled compaction and deletion of
+ * obsolete files (LevelDB's DBImpl::BackgroundCall, VersionSet::PickCompaction and
+ * DBImpl::DoCompactionWork).
+ *
+ * Flush order: the table is written, fdatasynced, renamed and its directory fsynced
+ * (sst_writer_finish) -> the manifest edit naming it (and the new log number) is fdatasynced
+ * (lsm_log_and_apply) -> only then are the old WAL and any replaced table deleted.
+ *
+ * Compaction picks the level with the highest score (L0: files / l0_compaction_trigger; level
+ * L >= 1: bytes / (level_base_bytes * 10^(L-1))), takes one file of it (for L0 every L0 file
+ * overlapping it, transitively) and the overlapping files of the next level, and merges them
+ * into tables of about target_file_size bytes, never splitting one user key across two tables.
+ * An entry is dropped when a newer entry of its key is visible to every snapshot; a tombstone
+ * is dropped when, moreover, no deeper level may hold its key. A single input file with nothing
+ * to merge moves down by a manifest edit alone (trivial move). */
+#include <stdlib.h>
+#include <string.h>
+
+#include "lsm_int.h"
+
+kv_status lsm_write_level0(lsm_db *db, lsm_mem *m, lsm_edit *e, uint64_t number)
+{
+    if (lsm_mem_entries(m) == 0)
+        return KV_OK;
+    char name[32];
+    lsm_make_table_name(number, name, sizeof name);
+    sst_writer *w;
+    kv_status s = sst_writer_new(db->fs, db->dir, name, &lsm_ikey_ops, &db->o.sst, &w);
+    if (s != KV_OK)
+        return s;
+    lsm_it *it = lsm_mem_iter(m);
+    if (!it) {
+        sst_writer_abandon(w);
+        return kv_error(KV_IO, "lsm: out of memory");
+    }
+    for (it->ops->seek_first(it); s == KV_OK && it->ops->valid(it); it->ops->next(it)) {
+        size_t kl, vl;
+        const uint8_t *k = it->ops->key(it, &kl), *v = it->ops->value(it, &vl);
+        s = sst_writer_add(w, k, kl, v, vl);
+    }
+    lsm_it_free(it);
+    if (s != KV_OK) {
+        sst_writer_abandon(w);
+        return s;
+    }
+    s = sst_writer_finish(w, NULL);
+    lsm_file *f = NULL;
+    if (s == KV_OK)
+        s = lsm_open_file(db, number, &f);
+    if (s == KV_OK && !lsm_edit_add(e, 0, number, f->size, f->smallest, f->smallest_len, f->largest,
+                                    f->largest_len, f->entries, f))
+        s = kv_error(KV_IO, "lsm: out of memory");
+    lsm_file_unref(f);
+    return s;
+}
+
+/* ---- flush ---- */
+
+static void flush_imm(lsm_db *db)
+{
+    lsm_mem *imm = db->imm;
+    lsm_mem_ref(imm);
+    uint64_t number = db->next_file++;
+    lsm_edit e;
+    lsm_edit_init(&e);
+    pthread_mutex_unlock(&db->mu);
+    kv_status s = lsm_write_level0(db, imm, &e, number);
+    pthread_mutex_lock(&db->mu);
+    if (s == KV_OK) {
+        e.has_log_number = true;
+        e.log_number = db->imm_next_log;
+        s = lsm_log_and_apply(db, &e);
+    }
+    if (s == KV_OK) {
+        db->imm = NULL;
+        lsm_mem_unref(imm);
+        atomic_fetch_add(&db->flushes, 1);
+        db->obsolete_pending = true;
+    } else
+        lsm_poison_locked(db, s);
+    lsm_mem_unref(imm);
+    lsm_edit_free(&e);
+    pthread_cond_broadcast(&db->done_cv);
+}
+
+/* ---- picking ---- */
+
+typedef struct compaction {
+    int level;
+    lsm_version *v;
+    lsm_file **in[2];
+    size_t n_in[2];
+} compaction;
+
+static void compaction_free(compaction *c)
+{
+    if (!c)
+        return;
+    free(c->in[0]);
+    free(c->in[1]);
+    lsm_version_unref_locked(c->v);
+    free(c);
+}
+
+static double level_score(const lsm_db *db, const lsm_version *v, int l)
+{
+    if (l == 0)
+        return (double)v->n[0] / (double)db->o.l0_trigger;
+    double max = (double)db->o.level_base_bytes;
+    for (int i = 1; i < l; i++)
+        max *= 10;
+    return (double)lsm_version_level_bytes(v, l) / max;
+}
+
+static bool overlaps(const lsm_file *f, const uint8_t *lo, size_t lol, const uint8_t *hi,
+                     size_t hil)
+{
+    return lsm_ukey_cmp(f->largest, f->largest_len - 8, lo, lol) >= 0 &&
+           lsm_ukey_cmp(f->smallest, f->smallest_len - 8, hi, hil) <= 0;
+}
+
+static bool push(lsm_file ***arr, size_t *n, lsm_file *f)
+{
+    lsm_file **na = realloc(*arr, (*n + 1) * sizeof *na);
+    if (!na)
+        return false;
+    na[(*n)++] = f;
+    *arr = na;
+    return true;
+}
+
+/* The user-key range [lo, hi] of files. */
+static void range_of(lsm_file **fs, size_t n, const uint8_t **lo, size_t *lol, const uint8_t **hi,
+                     size_t *hil)
+{
+    for (size_t i = 0; i < n; i++) {
+        lsm_file *f = fs[i];
+        if (i == 0 || lsm_ukey_cmp(f->smallest, f->smallest_len - 8, *lo, *lol) < 0) {
+            *lo = f->smallest;
+            *lol = f->smallest_len - 8;
+        }
+        if (i == 0 || lsm_ukey_cmp(f->largest, f->largest_len - 8, *hi, *hil) > 0) {
+            *hi = f->largest;
+            *hil = f->largest_len - 8;
+        }
+    }
+}
+
+static bool contains(lsm_file **fs, size_t n, const lsm_file *f)
+{
+    for (size_t i = 0; i < n; i++)
+        if (fs[i] == f)
+            return true;
+    return false;
+}
+
+static compaction *pick_compaction(lsm_db *db)
+{
+    lsm_version *v = db->current;
+    int best = -1;
+    double bs = 1.0;
+    for (int l = 0; l < LSM_LEVELS - 1; l++) {
+        double s = level_score(db, v, l);
+        if (s >= bs) {
+            bs = s;
+            best = l;
+        }
+    }
+    if (best < 0)
+        return NULL;
+    compaction *c = calloc(1, sizeof *c);
+    if (!c)
+        return NULL;
+    c->level = best;
+    c->v = v;
+    lsm_version_ref(v);
+    kv_buf *ptr = &db->compact_ptr[best];
+    lsm_file *first = NULL;
+    if (best == 0) {
+        first = v->files[0][v->n[0] - 1]; /* the oldest */
+    } else {
+        for (size_t i = 0; i < v->n[best] && !first; i++)
+            if (!ptr->len || lsm_ikey_cmp(v->files[best][i]->largest,
+                                          v->files[best][i]->largest_len, ptr->data, ptr->len) > 0)
+                first = v->files[best][i];
+        if (!first)
+            first = v->files[best][0];
+    }
+    bool ok = push(&c->in[0], &c->n_in[0], first);
+    const uint8_t *lo = NULL, *hi = NULL;
+    size_t lol = 0, hil = 0;
+    range_of(c->in[0], c->n_in[0], &lo, &lol, &hi, &hil);
+    if (best == 0) { /* every L0 file overlapping the range, until it stops growing */
+        bool grew = true;
+        while (ok && grew) {
+            grew = false;
+            for (size_t i = 0; ok && i < v->n[0]; i++) {
+                lsm_file *f = v->files[0][i];
+                if (!contains(c->in[0], c->n_in[0], f) && overlaps(f, lo, lol, hi, hil)) {
+                    ok = push(&c->in[0], &c->n_in[0], f);
+                    range_of(c->in[0], c->n_in[0], &lo, &lol, &hi, &hil);
+                    grew = true;
+                }
+            }
+        }
+        /* newest first, as in the version */
+        lsm_file **sorted = NULL;
+        size_t k = 0;
+        for (size_t i = 0; ok && i < v->n[0]; i++)
+            if (contains(c->in[0], c->n_in[0], v->files[0][i]))
+                ok = push(&sorted, &k, v->files[0][i]);
+        free(c->in[0]);
+        c->in[0] = sorted;
+        c->n_in[0] = k;
+    }
+    for (size_t i = 0; ok && i < v->n[best + 1]; i++)
+        if (overlaps(v->files[best + 1][i], lo, lol, hi, hil))
+            ok = push(&c->in[1], &c->n_in[1], v->files[best + 1][i]);
+    if (!ok) {
+        compaction_free(c);
+        return NULL;
+    }
+    return c;
+}
+
+/* ---- running ---- */
+
+typedef struct out_state {
+    lsm_db *db;
+    int level;
+    sst_writer *w;
+    uint64_t number;
+    lsm_edit *e;
+} out_state;
+
+static kv_status finish_output(out_state *o)
+{
+    if (!o->w)
+        return KV_OK;
+    sst_writer *w = o->w;
+    o->w = NULL;
+    kv_status s = sst_writer_finish(w, NULL);
+    lsm_file *f = NULL;
+    if (s == KV_OK)
+        s = lsm_open_file(o->db, o->number, &f);
+    if (s == KV_OK) {
+        atomic_fetch_add(&o->db->comp_written, f->size);
+        if (!lsm_edit_add(o->e, o->level, o->number, f->size, f->smallest, f->smallest_len,
+                          f->largest, f->largest_len, f->entries, f))
+            s = kv_error(KV_IO, "lsm: out of memory");
+    }
+    lsm_file_unref(f);
+    return s;
+}
+
+static kv_status open_output(out_state *o)
+{
+    lsm_db *db = o->db;
+    pthread_mutex_lock(&db->mu);
+    o->number = db->next_file++;
+    pthread_mutex_unlock(&db->mu);
+    char name[32];
+    lsm_make_table_name(o->number, name, sizeof name);
+    sst_writer_opts wo = db->o.sst;
+    wo.sync_dir = false; /* one directory fsync for all outputs, in merge_inputs */
+    kv_status s = sst_writer_new(db->fs, db->dir, name, &lsm_ikey_ops, &wo, &o->w);
+    if (s != KV_OK)
+        o->w = NULL;
+    return s;
+}
+
+/* Merges the inputs (mu not held). Returns KV_OK, an error, or KV_BUSY when stopped. */
+static kv_status merge_inputs(lsm_db *db, compaction *c, uint64_t smallest_snap, lsm_edit *e)
+{
+    size_t n = c->n_in[0] + c->n_in[1], k = 0;
+    lsm_it **ch = calloc(n ? n : 1, sizeof *ch);
+    if (!ch)
+        return kv_error(KV_IO, "lsm: out of memory");
+    bool ok = true;
+    if (c->level == 0) /* L0 tables overlap: one child each, newest first */
+        for (size_t i = 0; ok && i < c->n_in[0]; i++)
+            ok = (ch[k++] = lsm_table_iter(c->in[0][i])) != NULL;
+    else if (c->n_in[0])
+        ok = (ch[k++] = lsm_files_iter(c->in[0], c->n_in[0])) != NULL;
+    if (ok && c->n_in[1]) /* the next level's run: one concatenating child */
+        ok = (ch[k++] = lsm_files_iter(c->in[1], c->n_in[1])) != NULL;
+    lsm_it *m = ok ? lsm_merge_iter(ch, k) : NULL;
+    if (!m) {
+        if (!ok)
+            for (size_t i = 0; i < k; i++)
+                lsm_it_free(ch[i]);
+        free(ch);
+        return kv_error(KV_IO, "lsm: out of memory");
+    }
+    free(ch);
+    out_state o = {db, c->level + 1, NULL, 0, e};
+    kv_buf cur = {0};
+    bool has_cur = false;
+    uint64_t last_seq_for_key = 0;
+    kv_status s = KV_OK;
+    uint64_t count = 0;
+    for (m->ops->seek_first(m); s == KV_OK && m->ops->valid(m); m->ops->next(m)) {
+        if ((++count & 1023) == 0) {
+            pthread_mutex_lock(&db->mu);
+            bool stop = db->stop;
+            pthread_mutex_unlock(&db->mu);
+            if (stop) {
+                s = KV_BUSY;
+                break;
+            }
+        }
+        size_t kl, vl;
+        const uint8_t *k = m->ops->key(m, &kl), *v = m->ops->value(m, &vl);
+        atomic_fetch_add_explicit(&db->comp_read, kl + vl, memory_order_relaxed);
+        const uint8_t *u = k;
+        size_t ul = kl - 8;
+        uint64_t t = lsm_ikey_trailer(k, kl);
+        uint64_t seq = t >> 8;
+        if (!has_cur || lsm_ukey_cmp(u, ul, cur.data, cur.len) != 0) {
+            /* a new user key: a table may end here */
+            if (o.w && sst_writer_estimated_size(o.w) >= db->o.target_file_size)
+                s = finish_output(&o);
+            cur.len = 0;
+            if (!kv_buf_append(&cur, u, ul))
+                s = kv_error(KV_IO, "lsm: out of memory");
+            has_cur = true;
+            last_seq_for_key = UINT64_MAX;
+        }
+        bool drop = false;
+        if (last_seq_for_key <= smallest_snap)
+            drop = true; /* shadowed by a newer entry every snapshot sees */
+        else if ((t & 0xff) == LSM_TYPE_DEL && seq <= smallest_snap &&
+                 !lsm_version_key_in_deeper(c->v, c->level + 1, u, ul))
+            drop = true; /* a tombstone with nothing older left to hide */
+        last_seq_for_key = seq;
+        if (drop || s != KV_OK)
+            continue;
+        if (!o.w)
+            s = open_output(&o);
+        if (s == KV_OK)
+            s = sst_writer_add(o.w, k, kl, v, vl);
+    }
+    if (s == KV_OK)
+        s = m->ops->status(m);
+    if (s == KV_OK)
+        s = finish_output(&o);
+    if (s == KV_OK && e->n_adds) /* the renames are durable before the manifest names them */
+        s = kv_fs_fsync_dir(db->fs, db->dir);
+    if (o.w)
+        sst_writer_abandon(o.w);
+    kv_buf_free(&cur);
+    lsm_it_free(m);
+    return s;
+}
+
+static void run_compaction(lsm_db *db, compaction *c)
+{
+    lsm_edit e;
+    lsm_edit_init(&e);
+    kv_status s = KV_OK;
+    lsm_file *last = c->in[0][c->n_in[0] - 1];
+    if (c->n_in[0] == 1 && c->n_in[1] == 0) {
+        lsm_file *f = c->in[0][0];
+        if (!lsm_edit_del(&e, c->level, f->number) ||
+            !lsm_edit_add(&e, c->level + 1, f->number, f->size, f->smallest, f->smallest_len,
+                          f->largest, f->largest_len, f->entries, f))
+            s = kv_error(KV_IO, "lsm: out of memory");
+        if (s == KV_OK)
+            s = lsm_log_and_apply(db, &e);
+        if (s == KV_OK)
+            atomic_fetch_add(&db->trivial_moves, 1);
+    } else {
+        uint64_t snap = lsm_smallest_snapshot(db);
+        pthread_mutex_unlock(&db->mu);
+        s = merge_inputs(db, c, snap, &e);
+        pthread_mutex_lock(&db->mu);
+        for (int w = 0; s == KV_OK && w < 2; w++)
+            for (size_t i = 0; i < c->n_in[w]; i++)
+                if (!lsm_edit_del(&e, c->level + w, c->in[w][i]->number))
+                    s = kv_error(KV_IO, "lsm: out of memory");
+        if (s == KV_OK)
+            s = lsm_log_and_apply(db, &e);
+        if (s == KV_OK)
+            atomic_fetch_add(&db->compactions, 1);
+    }
+    if (s == KV_OK) {
+        kv_buf *p = &db->compact_ptr[c->level];
+        p->len = 0;
+        if (c->level > 0)
+            kv_buf_append(p, last->largest, last->largest_len);
+    } else if (s != KV_BUSY)
+        lsm_poison_locked(db, s);
+    db->obsolete_pending = true;
+    lsm_edit_free(&e);
+    pthread_cond_broadcast(&db->done_cv);
+}
+
+/* ---- obsolete files ---- */
+
+static int cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+void lsm_delete_obsolete(lsm_db *db)
+{
+    db->obsolete_pending = false;
+    if (atomic_load(&db->poisoned))
+        return;
+    size_t n = 0, cap = 64;
+    uint64_t *live = malloc(cap * sizeof *live);
+    if (!live)
+        return;
+    for (lsm_version *v = db->versions.next; v != &db->versions; v = v->next)
+        for (int l = 0; l < LSM_LEVELS; l++)
+            for (size_t i = 0; i < v->n[l]; i++) {
+                if (n == cap) {
+                    uint64_t *nl = realloc(live, 2 * cap * sizeof *nl);
+                    if (!nl) {
+                        free(live);
+                        return;
+                    }
+                    live = nl;
+                    cap *= 2;
+                }
+                live[n++] = v->files[l][i]->number;
+            }
+    qsort(live, n, sizeof *live, cmp_u64);
+    uint64_t log_number = db->log_number, manifest = db->manifest_number;
+    pthread_mutex_unlock(&db->mu);
+    kv_namelist names;
+    if (kv_fs_list(db->fs, db->dir, &names) == KV_OK) {
+        for (size_t i = 0; i < names.count; i++) {
+            uint64_t num = 0;
+            int t = lsm_parse_name(names.names[i], &num);
+            bool del = (t == 1 && num < log_number) ||
+                       (t == 2 && !bsearch(&num, live, n, sizeof *live, cmp_u64)) ||
+                       (t == 3 && num != manifest) || t == 5;
+            if (!del)
+                continue;
+            char *p = kv_path_join(db->dir, names.names[i]);
+            if (p)
+                kv_fs_unlink(db->fs, p); /* best effort: a leftover is removed at next open */
+            free(p);
+        }
+        kv_namelist_free(&names);
+    }
+    free(live);
+    pthread_mutex_lock(&db->mu);
+}
+
+/* ---- the thread ---- */
+
+void *lsm_bg_main(void *arg)
+{
+    lsm_db *db = arg;
+    pthread_mutex_lock(&db->mu);
+    while (!db->stop) {
+        bool ok = !atomic_load(&db->poisoned);
+        if (ok && db->imm) {
+            flush_imm(db);
+            continue;
+        }
+        compaction *c = ok ? pick_compaction(db) : NULL;
+        if (c) {
+            run_compaction(db, c);
+            compaction_free(c);
+            continue;
+        }
+        if (ok && db->obsolete_pending) {
+            lsm_delete_obsolete(db);
+            continue;
+        }
+        pthread_cond_wait(&db->bg_cv, &db->mu);
+    }
+    pthread_mutex_unlock(&db->mu);
+    return NULL;
+}

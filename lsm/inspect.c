@@ -1,0 +1,355 @@
+/* inspect.c: kv_stats, kv_check and kv_dump of the lsm engine. */
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lsm_int.h"
+
+/* Takes a reference to the current version (and memtables) under the mutex. */
+static lsm_version *pin(lsm_db *db, lsm_mem **mem, lsm_mem **imm)
+{
+    pthread_mutex_lock(&db->mu);
+    lsm_version *v = db->current;
+    lsm_version_ref(v);
+    *mem = db->mem;
+    *imm = db->imm;
+    lsm_mem_ref(*mem);
+    if (*imm)
+        lsm_mem_ref(*imm);
+    pthread_mutex_unlock(&db->mu);
+    return v;
+}
+
+kv_status lsm_stats(kv_db *kdb, kv_stats *out)
+{
+    lsm_db *db = (lsm_db *)kdb;
+    lsm_mem *mem, *imm;
+    lsm_version *v = pin(db, &mem, &imm);
+    /* The exact count of live keys is unknown without a full scan: live_keys is UINT64_MAX,
+     * and the extra live_keys_estimate is an upper bound (entries of every table and
+     * memtable, counting overwritten versions and tombstones too). */
+    uint64_t entries = lsm_mem_entries(mem) + (imm ? lsm_mem_entries(imm) : 0);
+    uint64_t memory =
+        lsm_mem_usage(mem) + (imm ? lsm_mem_usage(imm) : 0) + sst_cache_usage(db->cache);
+    uint64_t files[LSM_LEVELS];
+    for (int l = 0; l < LSM_LEVELS; l++) {
+        files[l] = v->n[l];
+        for (size_t i = 0; i < v->n[l]; i++) {
+            entries += v->files[l][i]->entries;
+            memory += sst_reader_memory(v->files[l][i]->reader);
+        }
+    }
+    lsm_mem_unref(mem);
+    lsm_mem_unref(imm);
+    lsm_version_unref(v);
+    out->live_keys = UINT64_MAX;
+    out->memory_bytes = memory;
+    sst_counters *c = sst_cache_counters(db->cache);
+    kv_stats_add(out, "live_keys_estimate", entries);
+    kv_stats_add(out, "flushes", atomic_load(&db->flushes));
+    kv_stats_add(out, "compactions", atomic_load(&db->compactions));
+    kv_stats_add(out, "trivial_moves", atomic_load(&db->trivial_moves));
+    kv_stats_add(out, "compaction_bytes_read", atomic_load(&db->comp_read));
+    kv_stats_add(out, "compaction_bytes_written", atomic_load(&db->comp_written));
+    kv_stats_add(out, "stall_us", atomic_load(&db->stall_us));
+    kv_stats_add(out, "manifest_rollovers", atomic_load(&db->manifest_rolls));
+    kv_stats_add(out, "cache_hits", atomic_load(&c->cache_hits));
+    kv_stats_add(out, "cache_misses", atomic_load(&c->cache_misses));
+    kv_stats_add(out, "cache_bytes", sst_cache_usage(db->cache));
+    kv_stats_add(out, "bloom_checks", atomic_load(&c->bloom_checks));
+    kv_stats_add(out, "bloom_useful", atomic_load(&c->bloom_useful));
+    unsigned long long groups = 0, items = 0;
+    kv_group_commit_counts(db->gc, &groups, &items);
+    kv_stats_add(out, "commit_groups", groups);
+    for (int l = 0; l < LSM_LEVELS; l++) {
+        char name[32];
+        snprintf(name, sizeof name, "files_L%d", l);
+        kv_stats_add(out, name, files[l]);
+    }
+    return KV_OK;
+}
+
+/* ---- check ---- */
+
+static kv_status check_memtable(lsm_mem *m, const char *what)
+{
+    lsm_it *it = lsm_mem_iter(m);
+    if (!it)
+        return kv_error(KV_IO, "out of memory");
+    kv_buf prev = {0};
+    kv_status s = KV_OK;
+    uint64_t n = 0;
+    for (it->ops->seek_first(it); it->ops->valid(it); it->ops->next(it), n++) {
+        size_t kl;
+        const uint8_t *k = it->ops->key(it, &kl);
+        if (n && lsm_ikey_cmp(prev.data, prev.len, k, kl) >= 0) {
+            s = kv_error(KV_CORRUPTION, "%s: entry %llu is out of order", what,
+                         (unsigned long long)n);
+            break;
+        }
+        prev.len = 0;
+        kv_buf_append(&prev, k, kl);
+    }
+    kv_buf_free(&prev);
+    lsm_it_free(it);
+    return s;
+}
+
+/* The manifest on disk (through CURRENT) names exactly the tables of version v, per level. */
+static kv_status check_manifest(lsm_db *db, lsm_version *v, uint64_t want_number)
+{
+    uint64_t number;
+    lsm_edit acc;
+    kv_status s = lsm_load_manifest(db, &number, &acc);
+    if (s != KV_OK)
+        return s;
+    if (number != want_number)
+        s = kv_error(KV_CORRUPTION, "CURRENT names MANIFEST-%06llu, the handle writes %06llu",
+                     (unsigned long long)number, (unsigned long long)want_number);
+    size_t total = 0;
+    for (int l = 0; l < LSM_LEVELS; l++)
+        total += v->n[l];
+    if (s == KV_OK && acc.n_adds != total)
+        s = kv_error(KV_CORRUPTION, "MANIFEST-%06llu names %zu tables, the version holds %zu",
+                     (unsigned long long)number, acc.n_adds, total);
+    for (size_t i = 0; s == KV_OK && i < acc.n_adds; i++) {
+        const lsm_edit_file *a = &acc.adds[i];
+        bool found = false;
+        for (size_t j = 0; j < v->n[a->level] && !found; j++) {
+            const lsm_file *f = v->files[a->level][j];
+            found = f->number == a->number && f->size == a->size;
+        }
+        if (!found)
+            s = kv_error(KV_CORRUPTION,
+                         "MANIFEST-%06llu names table %06llu (%llu bytes) at level "
+                         "%d, which the version lacks",
+                         (unsigned long long)number, (unsigned long long)a->number,
+                         (unsigned long long)a->size, a->level);
+    }
+    lsm_edit_free(&acc);
+    return s;
+}
+
+kv_status lsm_check(kv_db *kdb)
+{
+    lsm_db *db = (lsm_db *)kdb;
+    /* no edit is written while we compare the manifest file with the current version */
+    pthread_mutex_lock(&db->manifest_mu);
+    pthread_mutex_lock(&db->mu);
+    uint64_t mnum = db->manifest_number;
+    pthread_mutex_unlock(&db->mu);
+    lsm_mem *mem, *imm;
+    lsm_version *v = pin(db, &mem, &imm);
+    kv_status s = check_manifest(db, v, mnum);
+    pthread_mutex_unlock(&db->manifest_mu);
+    if (s == KV_OK)
+        s = check_memtable(mem, "memtable");
+    if (s == KV_OK && imm)
+        s = check_memtable(imm, "immutable memtable");
+    for (int l = 0; s == KV_OK && l < LSM_LEVELS; l++) {
+        for (size_t i = 0; s == KV_OK && i < v->n[l]; i++) {
+            lsm_file *f = v->files[l][i];
+            const char *path = sst_reader_path(f->reader);
+            /* the manifest agrees with the file on disk */
+            kv_file *fh;
+            uint64_t size = 0;
+            s = kv_fs_open(db->fs, path, KV_FS_READ, &fh);
+            if (s != KV_OK) {
+                s = kv_error(KV_CORRUPTION,
+                             "level %d: table %s named by the manifest is "
+                             "missing",
+                             l, path);
+                break;
+            }
+            s = kv_file_size(fh, &size);
+            kv_file_close(fh);
+            if (s == KV_OK && size != f->size)
+                s = kv_error(KV_CORRUPTION, "%s: %llu bytes on disk, the manifest says %llu", path,
+                             (unsigned long long)size, (unsigned long long)f->size);
+            if (s == KV_OK)
+                s = sst_reader_verify(f->reader);
+            const sst_props *p = sst_reader_props(f->reader);
+            if (s == KV_OK && (p->smallest_len != f->smallest_len ||
+                               memcmp(p->smallest, f->smallest, f->smallest_len) ||
+                               p->largest_len != f->largest_len ||
+                               memcmp(p->largest, f->largest, f->largest_len)))
+                s = kv_error(KV_CORRUPTION,
+                             "%s: smallest/largest keys differ from the "
+                             "manifest",
+                             path);
+            if (s == KV_OK &&
+                lsm_ikey_cmp(f->smallest, f->smallest_len, f->largest, f->largest_len) > 0)
+                s = kv_error(KV_CORRUPTION, "%s: smallest key > largest key", path);
+            if (s == KV_OK && l >= 1 && i > 0) {
+                lsm_file *pf = v->files[l][i - 1];
+                if (lsm_ukey_cmp(pf->largest, pf->largest_len - 8, f->smallest,
+                                 f->smallest_len - 8) >= 0)
+                    s = kv_error(KV_CORRUPTION,
+                                 "level %d: tables %06llu and %06llu overlap "
+                                 "or are out of order",
+                                 l, (unsigned long long)pf->number, (unsigned long long)f->number);
+            }
+        }
+    }
+    lsm_mem_unref(mem);
+    lsm_mem_unref(imm);
+    lsm_version_unref(v);
+    return s;
+}
+
+/* ---- dump ---- */
+
+typedef struct dump_ctx {
+    FILE *out;
+    const char *path;
+    bool wal;
+} dump_ctx;
+
+static kv_status dump_record(void *ctx, const uint8_t *p, size_t n, uint64_t off)
+{
+    dump_ctx *d = ctx;
+    fprintf(d->out, "  @%llu record: crc32 (u32) @%llu length=%zu, payload @%llu\n",
+            (unsigned long long)off, (unsigned long long)(off + 4), n,
+            (unsigned long long)(off + LSM_REC_HEADER));
+    if (!d->wal) {
+        lsm_edit e;
+        kv_status s = lsm_edit_decode(p, n, &e, d->path, off);
+        if (s != KV_OK)
+            return s;
+        lsm_edit_print(d->out, &e);
+        lsm_edit_free(&e);
+        return KV_OK;
+    }
+    const uint8_t *end = p + n;
+    uint64_t seq;
+    uint32_t count;
+    if (!kv_get_fixed64(&p, end, &seq) || !kv_get_fixed32(&p, end, &count))
+        return kv_error(KV_CORRUPTION, "%s: offset %llu: malformed batch", d->path,
+                        (unsigned long long)off);
+    fprintf(d->out, "    batch: first_sequence=%" PRIu64 " count=%u\n", seq, count);
+    for (uint32_t i = 0; i < count && p < end; i++) {
+        int type = *p++;
+        uint32_t kl = 0, vl = 0;
+        if (!kv_get_varint32(&p, end, &kl) || kl > (uint32_t)(end - p))
+            break;
+        fprintf(d->out, "    op %u: %s seq=%" PRIu64 " key=", i,
+                type == LSM_TYPE_VALUE ? "put" : "delete", seq + i);
+        sst_print_bytes(d->out, p, kl, 64);
+        p += kl;
+        if (type == LSM_TYPE_VALUE) {
+            if (!kv_get_varint32(&p, end, &vl) || vl > (uint32_t)(end - p))
+                break;
+            fputs(" value=", d->out);
+            sst_print_bytes(d->out, p, vl, 32);
+            p += vl;
+        }
+        fputc('\n', d->out);
+    }
+    return KV_OK;
+}
+
+static kv_status dump_log(lsm_db *db, FILE *out, const char *name, uint64_t num, bool wal)
+{
+    char *path = kv_path_join(db->dir, name);
+    if (!path)
+        return kv_error(KV_IO, "out of memory");
+    void *data = NULL;
+    size_t n = 0;
+    kv_status s = kv_fs_read_file(db->fs, path, 1ull << 40, &data, &n);
+    if (s == KV_OK && n >= LSM_LOG_HEADER) {
+        const uint8_t *h = data;
+        fprintf(out, "%s (%zu bytes)\n@0 header: magic=", name, n);
+        sst_print_bytes(out, h, 8, 8);
+        fprintf(out,
+                " @8 version=%u @12 file_number=%" PRIu64 " @20 previous_log=%" PRIu64
+                " @28 previous_log_length=%" PRIu64 " @36 crc32=%08x\n",
+                kv_get_u32(h + 8), kv_get_u64(h + 12), kv_get_u64(h + 20), kv_get_u64(h + 28),
+                kv_get_u32(h + 36));
+    }
+    free(data);
+    if (s == KV_OK) {
+        dump_ctx d = {out, path, wal};
+        bool torn;
+        uint64_t end;
+        s = lsm_log_replay(db->fs, path, wal ? LSM_WAL_MAGIC : LSM_MAN_MAGIC, num, dump_record, &d,
+                           &torn, &end);
+        if (s == KV_OK)
+            fprintf(out, "  @%llu end of records%s\n", (unsigned long long)end,
+                    torn ? " (torn tail follows)" : "");
+    }
+    free(path);
+    return s;
+}
+
+static kv_status dump_current(lsm_db *db, FILE *out)
+{
+    char *path = kv_path_join(db->dir, "CURRENT");
+    void *data = NULL;
+    size_t n = 0;
+    kv_status s =
+        path ? kv_fs_read_file(db->fs, path, 4096, &data, &n) : kv_error(KV_IO, "out of memory");
+    if (s == KV_OK && n >= 20) {
+        const uint8_t *d = data;
+        uint32_t len = kv_get_u32(d + 12);
+        fprintf(out, "CURRENT (%zu bytes)\n@0 magic=", n);
+        sst_print_bytes(out, d, 8, 8);
+        fprintf(out, " @8 version=%u @12 name_length=%u @16 name=", kv_get_u32(d + 8), len);
+        sst_print_bytes(out, d + 16, len <= n - 20 ? len : n - 20, 64);
+        if (len <= n - 20)
+            fprintf(out, " @%u crc32=%08x", 16 + len, kv_get_u32(d + 16 + len));
+        fputc('\n', out);
+    }
+    free(data);
+    free(path);
+    return s;
+}
+
+kv_status lsm_dump(kv_db *kdb, FILE *out, const char *file, int64_t page)
+{
+    lsm_db *db = (lsm_db *)kdb;
+    if (page >= 0 && !file)
+        return kv_error(KV_INVALID, "lsm dump: a block number (--page) needs a table (--file)");
+    kv_namelist names;
+    kv_status s = kv_fs_list(db->fs, db->dir, &names);
+    if (s != KV_OK)
+        return s;
+    bool found = false;
+    for (size_t i = 0; s == KV_OK && i < names.count; i++) {
+        const char *name = names.names[i];
+        if (file && strcmp(file, name))
+            continue;
+        uint64_t num = 0;
+        int t = lsm_parse_name(name, &num);
+        if (t == 0 || t == 5) {
+            if (file) {
+                s = kv_error(KV_INVALID, "%s: not an lsm file", name);
+                found = true;
+            }
+            continue;
+        }
+        found = true;
+        if (page >= 0 && t != 2) {
+            s = kv_error(KV_INVALID, "%s: --page applies to tables (.sst) only", name);
+            break;
+        }
+        if (t == 1 || t == 3)
+            s = dump_log(db, out, name, num, t == 1);
+        else if (t == 4)
+            s = dump_current(db, out);
+        else {
+            char *p = kv_path_join(db->dir, name);
+            s = p ? sst_dump(db->fs, p, &lsm_ikey_ops, out, page)
+                  : kv_error(KV_IO, "out of memory");
+            free(p);
+        }
+        if (s == KV_NOT_FOUND && !file) { /* deleted by compaction while we listed */
+            fprintf(out, "%s: deleted while dumping\n", name);
+            s = KV_OK;
+        }
+        fputc('\n', out);
+    }
+    kv_namelist_free(&names);
+    if (s == KV_OK && file && !found)
+        s = kv_error(KV_INVALID, "%s: no such file in %s", file, db->dir);
+    return s;
+}

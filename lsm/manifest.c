@@ -1,0 +1,154 @@
+/* manifest.c: making version edits durable (LevelDB's VersionSet::LogAndApply). An edit is
+ * appended to MANIFEST-NNNNNN and fdatasynced before the new version is installed, so files it
+ * drops are deleted only once the manifest no longer needs them. When the manifest grows past
+ * manifest_max_size it rolls over: a new manifest gets a snapshot of the whole version, is
+ * fdatasynced, its directory fsynced, and only then CURRENT is replaced (atomically) to name it;
+ * the old manifest is deleted afterwards. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "crc.h"
+#include "lsm_int.h"
+
+void lsm_install_version(lsm_db *db, lsm_version *v)
+{
+    lsm_version_ref(v);
+    v->next = &db->versions;
+    v->prev = db->versions.prev;
+    v->prev->next = v;
+    db->versions.prev = v;
+    lsm_version *old = db->current;
+    db->current = v;
+    if (old)
+        lsm_version_unref_locked(old);
+}
+
+/* Encodes the CURRENT file: magic, version, name length, name, crc32. */
+static kv_status write_current(lsm_db *db, uint64_t number)
+{
+    char name[64];
+    int n = snprintf(name, sizeof name, "MANIFEST-%06llu", (unsigned long long)number);
+    uint8_t buf[128];
+    memcpy(buf, "KVLSMCUR", 8);
+    kv_put_u32(buf + 8, 1);
+    kv_put_u32(buf + 12, (uint32_t)n);
+    memcpy(buf + 16, name, (size_t)n);
+    kv_put_u32(buf + 16 + n, kv_crc32(buf, 16 + (size_t)n));
+    return kv_fs_replace_file(db->fs, db->dir, "CURRENT", buf, 20 + (size_t)n);
+}
+
+/* Appends one edit record to the manifest log (buffer, write). */
+static kv_status append_edit(lsm_log *m, const lsm_edit *e)
+{
+    if (!lsm_log_begin(m) || !lsm_edit_encode(e, &m->buf))
+        return kv_error(KV_IO, "%s: out of memory", m->path);
+    lsm_log_end(m);
+    return lsm_log_flush(m);
+}
+
+/* A new manifest: one record with the whole version v (every file as an add) and the counters,
+ * then extra (when non-NULL). Made durable, then named by CURRENT. mu not held. */
+static kv_status new_manifest(lsm_db *db, uint64_t number, lsm_version *v, const lsm_edit *extra,
+                              uint64_t next_file, uint64_t last_seq, uint64_t log_number,
+                              lsm_log **out)
+{
+    char name[64];
+    snprintf(name, sizeof name, "MANIFEST-%06llu", (unsigned long long)number);
+    lsm_log *m;
+    kv_status s = lsm_log_create(db->fs, db->dir, name, LSM_MAN_MAGIC, number, 0, 0, &m);
+    if (s != KV_OK)
+        return s;
+    lsm_edit snap;
+    lsm_edit_init(&snap);
+    snap.has_comparator = true;
+    snprintf(snap.comparator, sizeof snap.comparator, "%s", lsm_ikey_ops.name);
+    snap.has_log_number = snap.has_next_file = snap.has_last_seq = true;
+    snap.log_number = log_number;
+    snap.next_file = next_file;
+    snap.last_seq = last_seq;
+    for (int l = 0; v && l < LSM_LEVELS; l++)
+        for (size_t i = 0; i < v->n[l]; i++) {
+            lsm_file *f = v->files[l][i];
+            if (!lsm_edit_add(&snap, l, f->number, f->size, f->smallest, f->smallest_len,
+                              f->largest, f->largest_len, f->entries, NULL))
+                s = kv_error(KV_IO, "%s: out of memory", name);
+        }
+    if (s == KV_OK)
+        s = append_edit(m, &snap);
+    lsm_edit_free(&snap);
+    if (s == KV_OK && extra)
+        s = append_edit(m, extra);
+    if (s == KV_OK)
+        s = lsm_log_sync(m);
+    if (s == KV_OK)
+        s = write_current(db, number);
+    if (s != KV_OK) {
+        lsm_log_unref(m);
+        return s;
+    }
+    *out = m;
+    return KV_OK;
+}
+
+kv_status lsm_write_snapshot_manifest(lsm_db *db, lsm_version *v, const lsm_edit *extra)
+{
+    uint64_t number = db->next_file++;
+    lsm_log *m = NULL;
+    kv_status s = new_manifest(db, number, v, extra, db->next_file, atomic_load(&db->last_seq),
+                               db->log_number, &m);
+    if (s != KV_OK)
+        return s;
+    lsm_log_unref(db->manifest);
+    db->manifest = m;
+    db->manifest_number = number;
+    db->manifest_size = m->written;
+    atomic_fetch_add(&db->manifest_rolls, 1);
+    return KV_OK;
+}
+
+kv_status lsm_log_and_apply(lsm_db *db, lsm_edit *e)
+{
+    lsm_version *v = lsm_version_apply(db, db->current, e);
+    if (!v)
+        return kv_error(KV_IO, "manifest: out of memory");
+    e->has_next_file = e->has_last_seq = true;
+    e->next_file = db->next_file;
+    e->last_seq = atomic_load(&db->last_seq);
+    bool roll = db->manifest_size >= db->o.manifest_max_size;
+    uint64_t number = roll ? db->next_file++ : 0;
+    uint64_t log_number = e->has_log_number ? e->log_number : db->log_number;
+    uint64_t nf = db->next_file;
+    lsm_log *m = db->manifest;
+    lsm_log *nm = NULL;
+    kv_status s;
+    pthread_mutex_unlock(&db->mu);
+    pthread_mutex_lock(&db->manifest_mu); /* kv_check compares the file with the version */
+    if (roll) {
+        /* the snapshot is of the new version, so no extra edit is needed */
+        s = new_manifest(db, number, v, NULL, nf, e->last_seq, log_number, &nm);
+    } else {
+        s = append_edit(m, e);
+        if (s == KV_OK)
+            s = lsm_log_sync(m);
+    }
+    pthread_mutex_lock(&db->mu);
+    if (s != KV_OK) {
+        pthread_mutex_unlock(&db->manifest_mu);
+        lsm_version_ref(v);
+        lsm_version_unref_locked(v);
+        return s;
+    }
+    if (roll) {
+        lsm_log_unref(db->manifest);
+        db->manifest = nm;
+        db->manifest_number = number;
+        db->manifest_size = nm->written;
+        atomic_fetch_add(&db->manifest_rolls, 1);
+    } else
+        db->manifest_size = m->written;
+    db->log_number = log_number;
+    lsm_install_version(db, v);
+    pthread_mutex_unlock(&db->manifest_mu);
+    return KV_OK;
+}
