@@ -1,0 +1,322 @@
+/* `kvlab crash ...`: the command-line face of the crash checker (crash.h). */
+#include <errno.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "crash_int.h"
+
+static const char usage[] =
+    "usage: kvlab crash --engine E [--durability none|os|interval:MS|sync] [--workload "
+    "puts|mixed|batches]\n"
+    "                   [--ops N] [--seed S] [--points all|K] [--at N] [--policy "
+    "lose|keep|random|torn]\n"
+    "                   [-o key=value]... [--keys N] [--value-size N] [--sync-permille N]\n"
+    "                   [--pace-us N] [--workdir DIR] [--keep-dirs] [-v]\n"
+    "       kvlab crash --kill   ...   SIGKILL a child running the workload (--points = kills)\n"
+    "       kvlab crash --faults ...   EIO on fdatasync, ENOSPC in a write, EIO on read\n"
+    "       kvlab crash --damage ...   bit flips, truncations, zeroed ranges (--points = rounds)\n"
+    "       kvlab crash --matrix [--out results/crash] [--points K] [--kills K] ...\n"
+    "--at N replays one crash point (0: the uncrashed run: clean close, then the power loss);\n"
+    "-v prints each point, and for a violation the keys that differ from the closest prefix.\n"
+    "Power loss (default): crash at every file-system operation (or K seeded ones) on faultfs,\n"
+    "apply the policy, recover with posix and check the state against the durability mode's\n"
+    "promise (DESIGN.md section 3). Exit 0: every promise held; 1: a violation (the line to\n"
+    "replay it is printed); 2: bad usage; 3: the run could not be carried out (I/O error).\n"
+    "Scratch directories: --workdir, else $TMPDIR, else /dev/shm, else /tmp.\n";
+
+#ifndef KVLAB_SANITIZE /* the sanitizers' own handlers report more */
+/* A fatal signal in the engine (say a segfault during recovery) ends the run: first say which
+ * point it was, so it can be replayed (write(2) only: async-signal-safe). */
+static void on_fatal(int sig)
+{
+    static const char pre[] = "\nkvlab crash: fatal signal during ";
+    static const char post[] = "\n(replay it with the same flags and --at)\n";
+    if (write(2, pre, sizeof pre - 1) < 0 ||
+        write(2, crash_now_doing, strnlen(crash_now_doing, sizeof crash_now_doing)) < 0 ||
+        write(2, post, sizeof post - 1) < 0) {
+        /* nothing more to do */
+    }
+    raise(sig); /* SA_RESETHAND: the default action now */
+}
+#endif
+
+static void install_fatal_handlers(void)
+{
+#ifndef KVLAB_SANITIZE /* the sanitizers' own handlers report more */
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_fatal;
+    sa.sa_flags = (int)SA_RESETHAND;
+    sigemptyset(&sa.sa_mask);
+    int sigs[] = {SIGSEGV, SIGBUS, SIGABRT, SIGFPE, SIGILL};
+    for (size_t i = 0; i < sizeof sigs / sizeof *sigs; i++)
+        sigaction(sigs[i], &sa, NULL);
+#endif
+}
+
+static bool parse_u64(const char *s, uint64_t *out)
+{
+    if (!s || !*s || *s == '-')
+        return false;
+    char *end = NULL;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 0);
+    if (errno || *end)
+        return false;
+    *out = v;
+    return true;
+}
+
+typedef enum { MODE_POWER, MODE_KILL, MODE_FAULTS, MODE_DAMAGE, MODE_MATRIX } run_mode;
+
+static const char *mode_flag(run_mode m)
+{
+    switch (m) {
+    case MODE_KILL:
+        return " --kill";
+    case MODE_FAULTS:
+        return " --faults";
+    case MODE_DAMAGE:
+        return " --damage";
+    default:
+        return "";
+    }
+}
+
+static void print_replay(const crash_config *c, run_mode m, uint64_t point)
+{
+    char d[32];
+    printf("replay: kvlab crash%s --engine %s --durability %s --workload %s --ops %zu --seed "
+           "%llu --policy %s --keys %u --value-size %u --sync-permille %u --pace-us %u",
+           mode_flag(m), c->engine, kv_durability_format(c->durability, d, sizeof d), c->workload,
+           c->ops, (unsigned long long)c->seed, kv_crash_policy_name(c->policy), c->keys,
+           c->value_max, c->sync_permille, c->pace_us);
+    for (size_t i = 0; i < c->n_options; i++)
+        printf(" -o %s", c->options[i]);
+    if (m != MODE_FAULTS)
+        printf(" --at %llu", (unsigned long long)point);
+    printf(" -v\n");
+}
+
+static void print_result(const crash_config *c, run_mode m, const crash_result *r)
+{
+    char d[32];
+    static const char *const what[] = {"power loss", "process kills", "I/O errors", "damaged files",
+                                       "matrix"};
+    printf("crash (%s): engine %s, durability %s, workload %s, %zu commits, seed %llu", what[m],
+           c->engine, kv_durability_format(c->durability, d, sizeof d), c->workload, c->ops,
+           (unsigned long long)c->seed);
+    if (m == MODE_POWER)
+        printf(", policy %s", kv_crash_policy_name(c->policy));
+    printf("\n");
+    if (m == MODE_POWER)
+        printf("  file-system operations in the run:  %llu\n", (unsigned long long)r->fs_ops);
+    printf("  %-34s %llu\n",
+           m == MODE_POWER    ? "crash points tried:"
+           : m == MODE_KILL   ? "kills:"
+           : m == MODE_FAULTS ? "scenarios:"
+                              : "damage rounds:",
+           (unsigned long long)r->points);
+    printf("  recoveries:                         %llu\n", (unsigned long long)r->recoveries);
+    if (m == MODE_DAMAGE) {
+        printf("  refused (KV_CORRUPTION / KV_IO):    %llu\n", (unsigned long long)r->refused);
+        printf("  opened, data lost, no error at all: %llu (allowed, -v names the damages)\n",
+               (unsigned long long)r->silent_losses);
+    }
+    if (m == MODE_POWER || m == MODE_KILL)
+        printf("  acknowledged writes lost:           %llu of %llu (%.2f per 1,000; allowed: %s)\n",
+               (unsigned long long)r->lost_writes, (unsigned long long)r->acked_writes,
+               r->acked_writes ? 1000.0 * (double)r->lost_writes / (double)r->acked_writes : 0.0,
+               c->durability.kind == KV_DURABILITY_SYNC                     ? "none"
+               : m == MODE_KILL && c->durability.kind != KV_DURABILITY_NONE ? "none"
+               : c->policy == KV_CRASH_KEEP && c->durability.kind != KV_DURABILITY_NONE
+                   ? "none"
+                   : "a suffix after the last kv_sync");
+    if (m == MODE_POWER && r->lost_writes)
+        printf("  oldest lost commit acknowledged:    %.1f ms before the crash\n",
+               (double)r->max_loss_window_us / 1000.0);
+    printf("  losses beyond the promise:          %llu\n", (unsigned long long)r->lost_violations);
+    printf("  holes:                              %llu\n", (unsigned long long)r->holes);
+    printf("  torn batches:                       %llu\n", (unsigned long long)r->torn_batches);
+    printf("  phantom values:                     %llu\n", (unsigned long long)r->phantoms);
+    printf("  recovery failures:                  %llu\n",
+           (unsigned long long)r->recovery_failures);
+    printf("  check failures:                     %llu\n", (unsigned long long)r->check_failures);
+    printf("  other failures:                     %llu\n", (unsigned long long)r->other_failures);
+    printf("  violations:                         %llu\n", (unsigned long long)r->violations);
+    if (r->first_violation[0]) {
+        printf("first violation (%s %llu): %s\n", m == MODE_POWER ? "point" : "round",
+               (unsigned long long)r->first_bad, r->first_violation);
+        print_replay(c, m, r->first_bad);
+    }
+}
+
+int kvlab_cmd_crash(int argc, char **argv)
+{
+    crash_config c;
+    crash_config_init(&c);
+    c.log = stdout;
+    run_mode m = MODE_POWER;
+    const char *out = "results/crash";
+    const char **options = calloc((size_t)argc + 1, sizeof *options);
+    size_t kills = 20;
+    bool points_given = false;
+    int rc = 2;
+    if (!options)
+        return 2;
+    for (int i = 0; i < argc; i++) {
+        const char *a = argv[i];
+        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+        uint64_t n = 0;
+        bool used = true; /* whether v was consumed */
+        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+            fputs(usage, stdout);
+            rc = 0;
+            goto done;
+        } else if (!strcmp(a, "--kill")) {
+            m = MODE_KILL, used = false;
+        } else if (!strcmp(a, "--faults")) {
+            m = MODE_FAULTS, used = false;
+        } else if (!strcmp(a, "--damage")) {
+            m = MODE_DAMAGE, used = false;
+        } else if (!strcmp(a, "--matrix")) {
+            m = MODE_MATRIX, used = false;
+        } else if (!strcmp(a, "-v") || !strcmp(a, "--verbose")) {
+            c.verbose++, used = false;
+        } else if (!strcmp(a, "--keep-dirs")) {
+            c.keep_dirs = true, used = false;
+        } else if (!v) {
+            fprintf(stderr, "kvlab crash: %s needs a value\n%s", a, usage);
+            goto done;
+        } else if (!strcmp(a, "--engine")) {
+            c.engine = v;
+        } else if (!strcmp(a, "--durability")) {
+            if (kv_durability_parse(v, &c.durability) != KV_OK) {
+                fprintf(stderr, "kvlab crash: %s\n", kv_errmsg());
+                goto done;
+            }
+        } else if (!strcmp(a, "--workload")) {
+            c.workload = v;
+        } else if (!strcmp(a, "--policy")) {
+            if (kv_crash_policy_parse(v, &c.policy) != KV_OK) {
+                fprintf(stderr, "kvlab crash: %s\n", kv_errmsg());
+                goto done;
+            }
+        } else if (!strcmp(a, "-o") || !strcmp(a, "--option")) {
+            if (!strchr(v, '=')) {
+                fprintf(stderr, "kvlab crash: -o wants key=value, got '%s'\n", v);
+                goto done;
+            }
+            options[c.n_options++] = v;
+        } else if (!strcmp(a, "--out")) {
+            out = v;
+        } else if (!strcmp(a, "--workdir")) {
+            c.workdir = v;
+        } else if (!strcmp(a, "--points") || !strcmp(a, "--rounds")) {
+            points_given = true;
+            if (!strcmp(v, "all"))
+                c.points = 0;
+            else if (parse_u64(v, &n) && n > 0)
+                c.points = (size_t)n;
+            else {
+                fprintf(stderr, "kvlab crash: bad %s '%s' (all or a count)\n", a, v);
+                goto done;
+            }
+        } else if (parse_u64(v, &n)) {
+            if (!strcmp(a, "--ops") && n > 0)
+                c.ops = (size_t)n;
+            else if (!strcmp(a, "--seed"))
+                c.seed = n;
+            else if (!strcmp(a, "--at") && (n > 0 || m == MODE_POWER)) {
+                c.at = n;
+                c.at_zero = n == 0;
+            } else if (!strcmp(a, "--keys") && n > 0 && n <= 100000)
+                c.keys = (uint32_t)n;
+            else if (!strcmp(a, "--value-size") && n <= (1u << 20))
+                c.value_max = (uint32_t)n;
+            else if (!strcmp(a, "--sync-permille") && n <= 1000)
+                c.sync_permille = (uint32_t)n;
+            else if (!strcmp(a, "--pace-us") && n <= 1000000)
+                c.pace_us = (uint32_t)n;
+            else if (!strcmp(a, "--kills") && n > 0)
+                kills = (size_t)n;
+            else {
+                fprintf(stderr, "kvlab crash: unknown option or bad value: %s %s\n%s", a, v, usage);
+                goto done;
+            }
+        } else {
+            fprintf(stderr, "kvlab crash: unknown option or bad value: %s %s\n%s", a, v, usage);
+            goto done;
+        }
+        if (used)
+            i++;
+    }
+    c.options = options;
+    install_fatal_handlers();
+    if (m == MODE_MATRIX) {
+        uint64_t viol = 0;
+        size_t pts = points_given ? c.points : 200;
+        if (c.verbose == 0)
+            c.log = stderr;
+        kv_status s = crash_matrix_run(&c, pts ? pts : 200, kills, out, &viol);
+        if (s != KV_OK) {
+            fprintf(stderr, "kvlab crash --matrix: %s\n", kv_errmsg());
+            rc = 3;
+            goto done;
+        }
+        printf("matrix written to %s/matrix.csv and %s/matrix.md: %llu violations\n", out, out,
+               (unsigned long long)viol);
+        rc = viol ? 1 : 0;
+        goto done;
+    }
+    if (!c.engine) {
+        fprintf(stderr, "kvlab crash: --engine is required\n%s", usage);
+        goto done;
+    }
+    if (!crash_find_engine(c.engine)) {
+        fprintf(stderr, "kvlab crash: unknown engine '%s'; registered:", c.engine);
+        for (const char *const *n = kv_engine_names(); *n; n++)
+            fprintf(stderr, " %s", *n);
+        fprintf(stderr, "\n");
+        goto done;
+    }
+    if ((c.at || c.at_zero) && !c.verbose)
+        c.verbose = 1;
+    if (!c.verbose && m != MODE_FAULTS)
+        c.log = stderr; /* violations only */
+    crash_result r;
+    kv_status s;
+    switch (m) {
+    case MODE_KILL:
+        s = crash_kill_run(&c, &r);
+        break;
+    case MODE_FAULTS:
+        s = crash_faults_run(&c, &r);
+        break;
+    case MODE_DAMAGE:
+        s = crash_damage_run(&c, &r);
+        break;
+    default:
+        if (crash_is_peer(c.engine)) {
+            fprintf(stderr,
+                    "kvlab crash: %s is a peer: it does its own I/O and cannot run on "
+                    "faultfs; use --kill\n",
+                    c.engine);
+            goto done;
+        }
+        s = crash_run(&c, &r);
+        break;
+    }
+    if (s != KV_OK) {
+        fprintf(stderr, "kvlab %s\n", kv_errmsg()); /* messages start with "crash: " */
+        rc = (s == KV_INVALID || s == KV_NOTSUP) ? 2 : 3;
+        goto done;
+    }
+    print_result(&c, m, &r);
+    rc = r.violations ? 1 : 0;
+done:
+    free(options);
+    return rc;
+}

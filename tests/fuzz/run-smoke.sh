@@ -1,0 +1,34 @@
+#!/bin/sh
+# Runs every libFuzzer target of a KVLAB_FUZZ build for a bounded time (FUZZ_SECONDS, default
+# 30 s each), with a per-input timeout of 10 s (a hang is a finding) and leak detection.
+# Usage: tests/fuzz/run-smoke.sh BUILD_DIR     (make fuzz-smoke calls it with build-fuzz)
+# Corpora are kept in BUILD_DIR/fuzz-corpus/<target>/; crash inputs land in BUILD_DIR/fuzz-out/.
+# Exit status: 0 when no target found anything, 1 otherwise (or when no target was built).
+set -u
+build=${1:-build-fuzz}
+seconds=${FUZZ_SECONDS:-30}
+dir="$build/tests/fuzz"
+status=0
+found=0
+mkdir -p "$build/fuzz-out"
+for t in "$dir"/fuzz_*; do
+  [ -x "$t" ] && [ -f "$t" ] || continue
+  found=1
+  name=$(basename "$t")
+  corpus="$build/fuzz-corpus/$name"
+  mkdir -p "$corpus"
+  echo "fuzz-smoke: $name for ${seconds}s"
+  if ! "$t" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
+      -artifact_prefix="$build/fuzz-out/$name-" "$corpus" >"$build/fuzz-out/$name.log" 2>&1; then
+    echo "fuzz-smoke: $name FOUND A PROBLEM: see $build/fuzz-out/$name.log and $build/fuzz-out/$name-*"
+    tail -n 30 "$build/fuzz-out/$name.log"
+    status=1
+  else
+    grep -E "^stat::number_of_executed_units|^Done" "$build/fuzz-out/$name.log" | sed "s/^/  /"
+  fi
+done
+if [ "$found" = 0 ]; then
+  echo "fuzz-smoke: no fuzz_* targets in $dir (configure with CC=clang -DKVLAB_FUZZ=ON)"
+  exit 1
+fi
+exit $status
