@@ -1,0 +1,182 @@
+/* bc_int.h: the bitcask engine's internal state, shared by its source files (not public).
+ *
+ * Locks, always taken in this order: merge_mu (one merge or hint job at a time) -> wmu (the log
+ * writer: the active file, its buffer, sequence numbers, rotation) -> lock (rwlock over the
+ * keydir and the file table; readers share it). bg_mu (background job queue) is a leaf. */
+#ifndef KVLAB_BC_INT_H
+#define KVLAB_BC_INT_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+
+#include "bc_format.h"
+#include "bc_keydir.h"
+#include "group_commit.h"
+#include "kv_engine.h"
+#include "syncer.h"
+
+#define BC_DEFAULT_FILE_SIZE ((uint64_t)64 << 20)
+#define BC_DEFAULT_BUFFER    ((uint64_t)1 << 20)
+
+/* One data file. Owned by the file table while current; readers and iterators hold references.
+ * When a merge replaced it (obsolete) the last reference closes it and unlinks it and its
+ * hint. */
+typedef struct bc_file {
+    uint64_t id;
+    uint32_t kind; /* BC_KIND_WRITE or BC_KIND_MERGE */
+    kv_file *f;
+    _Atomic int refs;
+    _Atomic uint64_t size;       /* bytes on disk (active: flushed end) */
+    _Atomic uint64_t live_bytes; /* bytes of records the keydir points at */
+    _Atomic bool obsolete;
+    _Atomic bool has_hint;
+    _Atomic bool sealed;          /* immutable: never written again (all but the active) */
+    _Atomic(const uint8_t *) map; /* read=mmap: the whole file mapped, once sealed */
+    _Atomic uint64_t map_len;
+    _Atomic bool map_failed;
+    struct bc_db *db;
+} bc_file;
+
+/* A hint file waiting to be written (the active file was rotated). */
+typedef struct bc_hint_job {
+    bc_file *file; /* referenced */
+    kv_buf ents;
+    uint64_t count;
+    uint64_t data_size;
+    struct bc_hint_job *next;
+} bc_hint_job;
+
+/* An applied operation of a commit, for the keydir (key points into the commit's input). */
+typedef struct bc_applied {
+    const uint8_t *key;
+    size_t klen;
+    bc_loc loc;
+    bool tomb;
+} bc_applied;
+
+typedef struct bc_db {
+    kv_db base;
+    kv_fs *fs;
+    char *dir;
+
+    /* options */
+    uint64_t file_size;
+    uint64_t buffer_size;
+    kv_durability dur;
+    bool merge_auto;
+    bool use_hints;
+    bool read_mmap;          /* read=mmap (default): gets copy from a mapping of immutable files */
+    uint64_t merge_frag_pct; /* merge when dead bytes reach this % of immutable bytes */
+    uint64_t merge_dead_bytes; /* or when dead bytes reach this many */
+    uint64_t merge_min_files;  /* and at least this many immutable files exist */
+
+    /* keydir and file table */
+    pthread_rwlock_t lock;
+    bc_keydir kd;
+    bc_file **files; /* sorted by id, active included */
+    size_t nfiles, capfiles;
+    uint64_t *pending; /* ids of obsolete files maybe still on disk (for the next manifest) */
+    size_t npending, cappending;
+
+    /* the log writer */
+    pthread_mutex_t wmu;
+    bc_file *active;
+    uint64_t next_seq;
+    _Atomic uint64_t next_id;
+    kv_buf wbuf;       /* bytes not yet written, starting at file offset wbuf_off */
+    uint64_t wbuf_off; /* active file end on disk */
+    kv_buf hint;       /* hint entries of the active file */
+    uint64_t hint_count;
+    bool hint_broken; /* an entry could not be recorded: no hint file for the active file */
+    bool rotated;     /* a rotation queued a hint job (manual mode runs it after the commit) */
+    bc_applied *ap;
+    size_t nap, capap;
+    _Atomic bool poisoned;
+    kv_group_commit *gc;
+    kv_syncer *syncer;
+
+    /* merge and background work */
+    pthread_mutex_t merge_mu;
+    uint64_t merge_no;
+    _Atomic uint64_t merges;
+    _Atomic uint64_t merge_bytes_written;
+    _Atomic uint64_t hint_loads, data_scans, hint_rejects;
+    pthread_mutex_t bg_mu;
+    pthread_cond_t bg_cv;
+    bc_hint_job *jobs, *jobs_tail;
+    bool bg_stop, bg_running;
+    _Atomic bool closing;      /* kv_close started: a running merge gives up (nothing committed) */
+    _Atomic bool merge_failed; /* an automatic merge failed: no more automatic merges */
+    pthread_t bg;
+} bc_db;
+
+/* ---- files (bc_files.c) ---- */
+char *bc_file_name(uint64_t id, const char *ext, char *buf, size_t cap);
+char *bc_path(bc_db *db, uint64_t id, const char *ext);
+void bc_file_ref(bc_file *f);
+void bc_file_unref(bc_file *f);
+/* The file with id, referenced, or NULL. Caller holds db->lock (either mode). */
+bc_file *bc_files_find(bc_db *db, uint64_t id);
+/* The same without taking a reference (caller holds db->lock and uses it only meanwhile). */
+bc_file *bc_files_peek(bc_db *db, uint64_t id);
+/* Adds f to the table, which takes over the caller's reference. Caller holds db->lock
+ * exclusively. False when out of memory (the reference stays the caller's). */
+bool bc_files_add(bc_db *db, bc_file *f);
+/* Removes f from the table (dropping the table's reference). Caller holds lock exclusively. */
+void bc_files_remove(bc_db *db, bc_file *f);
+/* The mapping of a sealed file (mapped on first use), or NULL (not sealed, mmap off, or the fs
+ * cannot map: the caller then preads). */
+const uint8_t *bc_file_mapped(bc_file *f, uint64_t *len);
+/* Wraps an open kv_file as a bc_file with one reference (the caller's). NULL when OOM. */
+bc_file *bc_file_new(bc_db *db, uint64_t id, uint32_t kind, kv_file *f, uint64_t size);
+/* Creates data file id (ext "data" or "mdata") with its header, fdatasyncs it; the directory is
+ * fsynced by the caller. */
+kv_status bc_file_create(bc_db *db, uint64_t id, uint32_t kind, const char *ext, bc_file **out);
+/* Writes a hint file for data file f (tmp, fdatasync, rename, dir fsync), ext "hint" or
+ * "mhint" (merge outputs: written in place then fdatasynced; the merge fsyncs the directory). */
+kv_status bc_hint_write(bc_db *db, uint64_t id, const char *ext, const kv_buf *ents, uint64_t count,
+                        uint64_t data_size);
+/* Poisons the handle after a failed write or fsync; returns s. */
+kv_status bc_poison(bc_db *db, kv_status s);
+
+/* ---- writes (bc_write.c) ---- */
+kv_status bc_put(kv_db *kdb, const void *key, size_t klen, const void *value, size_t vlen);
+kv_status bc_del(kv_db *kdb, const void *key, size_t klen);
+kv_status bc_write(kv_db *kdb, const kv_batch *b);
+kv_status bc_sync(kv_db *kdb);
+/* Flushes the user-space buffer (wmu held). */
+kv_status bc_flush_locked(bc_db *db);
+/* Makes everything written so far durable: flush + fdatasync of the active file. */
+kv_status bc_sync_active(bc_db *db);
+/* Rotates the active file (wmu held). */
+kv_status bc_rotate_locked(bc_db *db);
+kv_status bc_group_fn(void *ctx, void *const *items, size_t n, bool sync);
+kv_status bc_syncer_fn(void *ctx);
+/* Runs queued hint jobs (merge_mu held). */
+void bc_run_hint_jobs(bc_db *db);
+
+/* ---- reads (bc_read.c) ---- */
+kv_status bc_get(kv_db *kdb, const void *key, size_t klen, void **value, size_t *vlen);
+kv_status bc_iter_new(kv_db *kdb, kv_iter **out);
+/* Reads and verifies the record at loc of file f (referenced by the caller) for key; on OK *rec
+ * is a malloc'd buffer of loc->rec_size bytes and *val points at its value (*vlen bytes). */
+kv_status bc_read_record(bc_db *db, bc_file *f, const bc_loc *loc, const void *key, size_t klen,
+                         uint8_t **rec, const uint8_t **val, size_t *vlen);
+
+/* ---- open/close/stats (bc_open.c) ---- */
+kv_status bc_open(const char *dir, kv_fs *fs, const kv_options *opts, kv_db **out);
+kv_status bc_close(kv_db *kdb);
+kv_status bc_stats(kv_db *kdb, kv_stats *out);
+
+/* ---- merge (bc_merge.c) ---- */
+/* Runs one merge of every immutable data file now (merge_mu taken inside). */
+kv_status bc_merge_run(bc_db *db);
+/* Whether the thresholds ask for a merge. */
+bool bc_merge_wanted(bc_db *db);
+void *bc_bg_main(void *arg);
+
+/* ---- inspection (bc_inspect.c) ---- */
+kv_status bc_check(kv_db *kdb);
+kv_status bc_dump(kv_db *kdb, FILE *out, const char *file, int64_t page);
+
+#endif

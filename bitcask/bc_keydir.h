@@ -1,0 +1,112 @@
+/* bc_keydir.h: the keydir, bitcask's in-memory hash table from key to the location of its newest
+ * record (Bitcask paper section "keydir"; DDIA ch. 3 "Hash Indexes").
+ *
+ * Open addressing with linear probing over power-of-two tables of 48-byte slots; keys of up to
+ * 16 bytes are stored in the slot, longer ones as malloc'd copies. Growth is incremental: when the
+ * table passes 3/4 full a table twice as large becomes current and every later mutation moves
+ * BC_KD_MIGRATE slots of the old table into it, so no single put pays for rehashing the whole table
+ * (the way Redis' dict rehashes). While migrating, a key lives in exactly one of the two tables;
+ * lookups try the current table first. Deletion in the current table uses backward shifting (no
+ * tombstone slots); in the old table it leaves a "deleted" mark that migration skips.
+ *
+ * Not thread-safe: the engine guards it with its rwlock (lookups shared, mutations exclusive). */
+#ifndef KVLAB_BC_KEYDIR_H
+#define KVLAB_BC_KEYDIR_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define BC_KD_MIGRATE 32 /* old-table slots moved per mutation while growing */
+
+/* Where a key's newest record is: data file id, byte offset and byte size of the record, and
+ * its sequence number (the record's logical timestamp). */
+typedef struct bc_loc {
+    uint64_t offset;
+    uint64_t seq;
+    uint32_t file_id;
+    uint32_t rec_size;
+} bc_loc;
+
+#define BC_KD_INLINE 16 /* keys up to this many bytes live inside their slot */
+
+typedef struct bc_slot {
+    union {
+        uint8_t *ptr;                /* a malloc'd copy of a longer key */
+        uint8_t bytes[BC_KD_INLINE]; /* a short key itself: no allocation, no pointer chase */
+    } k;
+    uint32_t hash;
+    uint16_t klen; /* keys are 1..65535 bytes */
+    uint8_t tomb;  /* recovery only: the newest record seen is a tombstone */
+    uint8_t state; /* BC_SLOT_EMPTY, BC_SLOT_FULL, BC_SLOT_DELETED (old table only) */
+    bc_loc loc;
+} bc_slot;
+
+enum { BC_SLOT_EMPTY = 0, BC_SLOT_FULL = 1, BC_SLOT_DELETED = 2 };
+
+typedef struct bc_table {
+    bc_slot *slots;
+    size_t cap; /* power of two, or 0 */
+    size_t used;
+} bc_table;
+
+typedef struct bc_keydir {
+    bc_table cur, old;
+    size_t migrate_pos;  /* next old slot to move */
+    size_t count;        /* keys in both tables */
+    uint64_t key_bytes;  /* bytes of all keys */
+    uint64_t heap_bytes; /* bytes of malloc'd key copies (keys longer than BC_KD_INLINE) */
+    uint64_t resizes;    /* growths started */
+} bc_keydir;
+
+/* Initializes an empty keydir with room for about expect keys before its first growth.
+ * Returns false when out of memory. */
+bool bc_kd_init(bc_keydir *kd, size_t expect);
+/* Frees the tables and keys. */
+void bc_kd_free(bc_keydir *kd);
+
+/* The hash of a key (64-bit multiply-xorshift mix, low 32 bits used). */
+uint32_t bc_hash(const void *key, size_t klen);
+
+/* Finds key: true and *loc (and *tomb when non-NULL) when present. */
+bool bc_kd_get(const bc_keydir *kd, const void *key, size_t klen, uint32_t h, bc_loc *loc,
+               bool *tomb);
+
+/* Inserts or replaces key's location. When the key was present *had = true and *prev, *prev_tomb
+ * hold the replaced location. Returns false when out of memory (keydir unchanged). */
+bool bc_kd_put(bc_keydir *kd, const void *key, size_t klen, uint32_t h, const bc_loc *loc,
+               bool tomb, bool *had, bc_loc *prev, bool *prev_tomb);
+
+/* Recovery's insert: stores loc (with tomb) unless the key already has a newer record: one
+ * with a higher seq, or the same seq later in the same file (a batch naming a key twice).
+ * Returns false when out of memory. */
+bool bc_kd_put_if_newer(bc_keydir *kd, const void *key, size_t klen, uint32_t h, const bc_loc *loc,
+                        bool tomb);
+
+/* Hints the CPU to fetch the slot where a key of hash h starts its probe (recovery loads
+ * entries a few ahead of inserting them, so the cache misses overlap). */
+static inline void bc_kd_prefetch(const bc_keydir *kd, uint32_t h)
+{
+    if (kd->cur.cap)
+        __builtin_prefetch(&kd->cur.slots[h & (kd->cur.cap - 1)]);
+}
+
+/* Removes key; true (and *prev) when it was present. */
+bool bc_kd_del(bc_keydir *kd, const void *key, size_t klen, uint32_t h, bc_loc *prev);
+
+/* Replaces key's location with *nw only if it is still exactly *old (a merge moving a record
+ * that no writer superseded meanwhile). Returns whether it replaced. */
+bool bc_kd_replace_if(bc_keydir *kd, const void *key, size_t klen, uint32_t h, const bc_loc *old,
+                      const bc_loc *nw);
+
+/* Calls fn for every key (both tables, unspecified order). fn must not change the keydir. */
+typedef void (*bc_kd_fn)(void *ctx, const uint8_t *key, size_t klen, const bc_loc *loc, bool tomb);
+void bc_kd_foreach(const bc_keydir *kd, bc_kd_fn fn, void *ctx);
+
+/* Removes every entry marked tomb (end of recovery). Returns false when out of memory. */
+bool bc_kd_purge_tombs(bc_keydir *kd);
+
+/* Heap bytes held: slot arrays plus malloc'd key copies. */
+uint64_t bc_kd_bytes(const bc_keydir *kd);
+
+#endif

@@ -1,0 +1,271 @@
+/* bc_open.c: options, open (recovery then a fresh active data file), close, statistics, and the
+ * engine's registry entry kv_engine_bitcask. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "bc_int.h"
+#include "bitcask.h"
+
+kv_status bc_recover(bc_db *db);
+
+static const char *const bc_option_help[] = {
+    "file_size: bytes at which the active data file is rotated (default 64M; K/M/G suffixes)",
+    "buffer_size: bytes of the user-space write buffer of durability none (default 1M)",
+    "merge: auto (a background thread merges when a threshold is met; default) or manual (only "
+    "kv_bitcask_merge merges; hint files are written by the writer that rotates)",
+    "merge_fragmentation: merge when dead bytes reach this percent of immutable bytes (default "
+    "40)",
+    "merge_dead_bytes: merge when dead bytes in immutable files reach this many (default 512M)",
+    "merge_min_files: immutable data files needed before an automatic merge (default 2)",
+    "hints: use (default) or ignore (start-up scans every data file, to time the difference)",
+    "read: mmap (default: gets copy records of immutable files from a mapping; measured 2 to 3 "
+    "times the gets/s of pread on 1M keys) or pread",
+    NULL,
+};
+
+static kv_status parse_options(bc_db *db, const kv_options *o)
+{
+    db->file_size = BC_DEFAULT_FILE_SIZE;
+    db->buffer_size = BC_DEFAULT_BUFFER;
+    db->merge_frag_pct = 40;
+    db->merge_dead_bytes = (uint64_t)512 << 20;
+    db->merge_min_files = 2;
+    db->merge_auto = true;
+    db->use_hints = true;
+    db->dur = o->durability;
+    kv_status s = kv_options_get_u64(o, "file_size", 256, (uint64_t)1 << 30, &db->file_size);
+    if (s == KV_OK)
+        s = kv_options_get_u64(o, "buffer_size", 0, (uint64_t)1 << 30, &db->buffer_size);
+    if (s == KV_OK)
+        s = kv_options_get_u64(o, "merge_fragmentation", 1, 100, &db->merge_frag_pct);
+    if (s == KV_OK)
+        s = kv_options_get_u64(o, "merge_dead_bytes", 1, UINT64_MAX, &db->merge_dead_bytes);
+    if (s == KV_OK)
+        s = kv_options_get_u64(o, "merge_min_files", 1, 1u << 20, &db->merge_min_files);
+    if (s != KV_OK)
+        return s;
+    const char *m = kv_options_get(o, "merge");
+    if (m && strcmp(m, "auto") && strcmp(m, "manual"))
+        return kv_error(KV_INVALID, "bitcask: option merge=%s (want auto or manual)", m);
+    db->merge_auto = !m || !strcmp(m, "auto");
+    const char *h = kv_options_get(o, "hints");
+    if (h && strcmp(h, "use") && strcmp(h, "ignore"))
+        return kv_error(KV_INVALID, "bitcask: option hints=%s (want use or ignore)", h);
+    db->use_hints = !h || !strcmp(h, "use");
+    const char *r = kv_options_get(o, "read");
+    if (r && strcmp(r, "pread") && strcmp(r, "mmap"))
+        return kv_error(KV_INVALID, "bitcask: option read=%s (want pread or mmap)", r);
+    db->read_mmap = !r || !strcmp(r, "mmap");
+    return KV_OK;
+}
+
+static void free_db(bc_db *db)
+{
+    for (size_t i = 0; i < db->nfiles; i++)
+        bc_file_unref(db->files[i]);
+    free(db->files);
+    free(db->pending);
+    bc_kd_free(&db->kd);
+    kv_buf_free(&db->wbuf);
+    kv_buf_free(&db->hint);
+    free(db->ap);
+    while (db->jobs) {
+        bc_hint_job *j = db->jobs;
+        db->jobs = j->next;
+        bc_file_unref(j->file);
+        kv_buf_free(&j->ents);
+        free(j);
+    }
+    pthread_rwlock_destroy(&db->lock);
+    pthread_mutex_destroy(&db->wmu);
+    pthread_mutex_destroy(&db->merge_mu);
+    pthread_mutex_destroy(&db->bg_mu);
+    pthread_cond_destroy(&db->bg_cv);
+    free(db->dir);
+    free(db);
+}
+
+kv_status bc_open(const char *dir, kv_fs *fs, const kv_options *opts, kv_db **out)
+{
+    bc_db *db = calloc(1, sizeof *db);
+    if (!db)
+        return kv_error(KV_IO, "bitcask: out of memory");
+    pthread_rwlock_init(&db->lock, NULL);
+    pthread_mutex_init(&db->wmu, NULL);
+    pthread_mutex_init(&db->merge_mu, NULL);
+    pthread_mutex_init(&db->bg_mu, NULL);
+    pthread_cond_init(&db->bg_cv, NULL);
+    atomic_init(&db->next_id, 1);
+    db->fs = fs;
+    db->dir = strdup(dir);
+    kv_status s = db->dir ? parse_options(db, opts) : kv_error(KV_IO, "bitcask: out of memory");
+    if (s == KV_OK && !bc_kd_init(&db->kd, 0))
+        s = kv_error(KV_IO, "bitcask: out of memory");
+    if (s == KV_OK)
+        s = bc_recover(db);
+    bc_file *act = NULL;
+    if (s == KV_OK) {
+        /* Every session appends to a fresh data file: the previous one stays as it was found
+         * (its torn tail already cut), so no old byte is ever rewritten. */
+        uint64_t id = atomic_fetch_add(&db->next_id, 1);
+        s = bc_file_create(db, id, BC_KIND_WRITE, "data", &act);
+        if (s == KV_OK)
+            s = kv_fs_fsync_dir(db->fs, db->dir);
+        if (s == KV_OK && !bc_files_add(db, act))
+            s = kv_error(KV_IO, "bitcask: out of memory");
+        if (s == KV_OK)
+            db->active = act;
+        else
+            bc_file_unref(act);
+        db->wbuf_off = BC_DATA_HDR;
+    }
+    if (s == KV_OK && db->dur.kind == KV_DURABILITY_SYNC) {
+        db->gc = kv_group_commit_new(bc_group_fn, db, 256, (size_t)4 << 20);
+        if (!db->gc)
+            s = kv_error(KV_IO, "bitcask: out of memory");
+    }
+    if (s == KV_OK && db->dur.kind == KV_DURABILITY_INTERVAL) {
+        db->syncer = kv_syncer_start(db->dur.interval_ms, bc_syncer_fn, db);
+        if (!db->syncer)
+            s = KV_IO;
+    }
+    if (s == KV_OK && db->merge_auto) {
+        if (pthread_create(&db->bg, NULL, bc_bg_main, db) != 0)
+            s = kv_error(KV_IO, "bitcask: cannot start the merge thread");
+        else
+            db->bg_running = true;
+    }
+    if (s != KV_OK) {
+        kv_syncer_stop(db->syncer);
+        kv_group_commit_free(db->gc);
+        char msg[1024];
+        snprintf(msg, sizeof msg, "%s", kv_errmsg());
+        free_db(db);
+        return kv_error(s, "%s", msg);
+    }
+    *out = &db->base;
+    return KV_OK;
+}
+
+kv_status bc_close(kv_db *kdb)
+{
+    bc_db *db = (bc_db *)kdb;
+    atomic_store(&db->closing, true);
+    if (db->bg_running) {
+        pthread_mutex_lock(&db->bg_mu);
+        db->bg_stop = true;
+        pthread_cond_broadcast(&db->bg_cv);
+        pthread_mutex_unlock(&db->bg_mu);
+        pthread_join(db->bg, NULL);
+    }
+    kv_status s = KV_OK;
+    if (db->syncer) {
+        kv_status t = kv_syncer_stop(db->syncer);
+        if (t != KV_OK)
+            s = t;
+    }
+    kv_group_commit_free(db->gc);
+    if (s == KV_OK && atomic_load(&db->poisoned))
+        s = kv_error(KV_POISONED, "bitcask: an earlier write or fsync failed");
+    if (s == KV_OK) {
+        pthread_mutex_lock(&db->wmu);
+        bc_file *a = db->active;
+        s = bc_flush_locked(db);
+        if (s == KV_OK && db->wbuf_off > BC_DATA_HDR) {
+            s = kv_file_fdatasync(a->f);
+            /* the next open finds a hint for this file too */
+            if (s == KV_OK && !db->hint_broken && db->use_hints)
+                s = bc_hint_write(db, a->id, "hint", &db->hint, db->hint_count, db->wbuf_off);
+        } else if (s == KV_OK) {
+            char *p = bc_path(db, a->id, "data");
+            s = p ? kv_fs_unlink(db->fs, p) : KV_IO;
+            if (s == KV_OK)
+                s = kv_fs_fsync_dir(db->fs, db->dir);
+            free(p);
+        }
+        pthread_mutex_unlock(&db->wmu);
+    }
+    if (s == KV_OK) {
+        pthread_mutex_lock(&db->merge_mu);
+        bc_run_hint_jobs(db);
+        pthread_mutex_unlock(&db->merge_mu);
+    }
+    char msg[1024];
+    snprintf(msg, sizeof msg, "%s", kv_errmsg());
+    free_db(db);
+    if (s != KV_OK)
+        kv_error(s, "%s", msg);
+    return s;
+}
+
+kv_status bc_stats(kv_db *kdb, kv_stats *out)
+{
+    bc_db *db = (bc_db *)kdb;
+    uint64_t live = 0, total = 0, hints = 0, files;
+    pthread_rwlock_rdlock(&db->lock);
+    uint64_t keys = db->kd.count;
+    uint64_t kd_bytes = bc_kd_bytes(&db->kd);
+    uint64_t resizes = db->kd.resizes;
+    files = db->nfiles;
+    for (size_t i = 0; i < db->nfiles; i++) {
+        bc_file *f = db->files[i];
+        live += atomic_load(&f->live_bytes);
+        total += atomic_load(&f->size) - BC_DATA_HDR;
+        hints += atomic_load(&f->has_hint);
+    }
+    pthread_rwlock_unlock(&db->lock);
+    pthread_mutex_lock(&db->wmu);
+    uint64_t bufs = db->wbuf.cap + db->hint.cap + db->capap * sizeof(bc_applied);
+    pthread_mutex_unlock(&db->wmu);
+    out->live_keys = keys;
+    out->memory_bytes = kd_bytes + bufs;
+    kv_stats_add(out, "keydir_bytes", kd_bytes);
+    kv_stats_add(out, "keydir_bytes_per_key", keys ? kd_bytes / keys : 0);
+    kv_stats_add(out, "keydir_resizes", resizes);
+    kv_stats_add(out, "merges", atomic_load(&db->merges));
+    kv_stats_add(out, "merge_failed", atomic_load(&db->merge_failed));
+    kv_stats_add(out, "merge_bytes_written", atomic_load(&db->merge_bytes_written));
+    kv_stats_add(out, "data_files", files);
+    kv_stats_add(out, "hint_files", hints);
+    kv_stats_add(out, "live_bytes", live);
+    kv_stats_add(out, "dead_bytes", total > live ? total - live : 0);
+    kv_stats_add(out, "startup_hint_loads", atomic_load(&db->hint_loads));
+    kv_stats_add(out, "startup_data_scans", atomic_load(&db->data_scans));
+    kv_stats_add(out, "startup_hint_rejects", atomic_load(&db->hint_rejects));
+    if (db->gc) {
+        unsigned long long g = 0, it = 0;
+        kv_group_commit_counts(db->gc, &g, &it);
+        kv_stats_add(out, "group_commits", g);
+        kv_stats_add(out, "group_commit_items", it);
+    }
+    return KV_OK;
+}
+
+kv_status kv_bitcask_merge(kv_db *kdb)
+{
+    if (!kdb || kdb->engine != &kv_engine_bitcask)
+        return kv_error(KV_INVALID, "kv_bitcask_merge: not a bitcask handle");
+    return bc_merge_run((bc_db *)kdb);
+}
+
+const kv_engine kv_engine_bitcask = {
+    .name = "bitcask",
+    .description = "Bitcask: append-only data files, an in-memory hash keydir, hint files and "
+                   "a crash-safe merge",
+    .option_help = bc_option_help,
+    .limits = {.max_key = KV_MAX_KEY, .max_value = KV_MAX_VALUE},
+    .durability_mask = KV_DURABILITY_BIT(KV_DURABILITY_NONE) | KV_DURABILITY_BIT(KV_DURABILITY_OS) |
+                       KV_DURABILITY_BIT(KV_DURABILITY_INTERVAL) |
+                       KV_DURABILITY_BIT(KV_DURABILITY_SYNC),
+    .open = bc_open,
+    .close = bc_close,
+    .put = bc_put,
+    .get = bc_get,
+    .del = bc_del,
+    .write = bc_write,
+    .iter_new = bc_iter_new,
+    .sync = bc_sync,
+    .stats = bc_stats,
+    .check = bc_check,
+    .dump = bc_dump,
+};

@@ -1,0 +1,429 @@
+/* bc_recover.c: start-up. Finishes or discards an interrupted merge (the MERGE manifest is its
+ * commit point), then rebuilds the keydir from each data file's hint file when the hint is
+ * valid, or by scanning the data file when it is missing or damaged (a bad hint is never
+ * trusted; the scan writes a fresh one). The newest written data file may end in a torn tail,
+ * which is cut off (truncate + fdatasync); anywhere else a bad record is KV_CORRUPTION.
+ *
+ * The newest record of a key is the one with the highest sequence number (ties inside one
+ * batch: the later one in the file), so files can be loaded in any order; tombstones stay in
+ * the keydir until every file is loaded, then are purged. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "bc_int.h"
+
+#define RING 8 /* entries between a slot's prefetch and its insert */
+
+typedef struct load_ctx {
+    bc_db *db;
+    bc_file *file;
+    uint64_t max_seq;
+    kv_buf *hint; /* when scanning: the hint entries being rebuilt */
+    uint64_t hint_count;
+    bc_rec ring[RING]; /* entries received, not yet inserted (their bytes stay valid until the
+                          file image is freed, after load_drain) */
+    uint32_t hash[RING];
+    size_t head, n;
+} load_ctx;
+
+static kv_status load_one(load_ctx *c, const bc_rec *r, uint32_t h)
+{
+    bc_loc nw = {.offset = r->offset,
+                 .seq = r->seq,
+                 .file_id = (uint32_t)c->file->id,
+                 .rec_size = r->rec_size};
+    if (!bc_kd_put_if_newer(&c->db->kd, r->key, r->klen, h, &nw, r->tomb))
+        return kv_error(KV_IO, "bitcask: out of memory loading the keydir");
+    return KV_OK;
+}
+
+static kv_status load_rec(void *vctx, const bc_rec *r)
+{
+    load_ctx *c = vctx;
+    if (r->seq > c->max_seq)
+        c->max_seq = r->seq;
+    if (c->hint) {
+        if (!bc_hint_add(c->hint, r->seq, r->offset, r->rec_size, r->tomb, r->key, r->klen))
+            return kv_error(KV_IO, "bitcask: out of memory rebuilding a hint");
+        c->hint_count++;
+    }
+    uint32_t h = bc_hash(r->key, r->klen);
+    bc_kd_prefetch(&c->db->kd, h);
+    kv_status s = KV_OK;
+    if (c->n == RING) { /* insert the oldest, whose slot was prefetched RING entries ago */
+        s = load_one(c, &c->ring[c->head], c->hash[c->head]);
+        c->head = (c->head + 1) % RING;
+        c->n--;
+    }
+    size_t tail = (c->head + c->n) % RING;
+    c->ring[tail] = *r;
+    c->hash[tail] = h;
+    c->n++;
+    return s;
+}
+
+/* Inserts the entries still in the ring, in order. */
+static kv_status load_drain(load_ctx *c)
+{
+    kv_status s = KV_OK;
+    while (c->n && s == KV_OK) {
+        s = load_one(c, &c->ring[c->head], c->hash[c->head]);
+        c->head = (c->head + 1) % RING;
+        c->n--;
+    }
+    c->n = c->head = 0;
+    return s;
+}
+
+static bool has_name(const kv_namelist *l, const char *name)
+{
+    size_t lo = 0, hi = l->count;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        int c = strcmp(l->names[mid], name);
+        if (!c)
+            return true;
+        if (c < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return false;
+}
+
+static bool parse_name(const char *name, const char *ext, uint64_t *id)
+{
+    size_t n = strlen(name), e = strlen(ext);
+    if (n != 11 + e || name[10] != '.' || strcmp(name + 11, ext) != 0)
+        return false;
+    uint64_t v = 0;
+    for (int i = 0; i < 10; i++) {
+        if (name[i] < '0' || name[i] > '9')
+            return false;
+        v = v * 10 + (uint64_t)(name[i] - '0');
+    }
+    *id = v;
+    return true;
+}
+
+static kv_status unlink_name(bc_db *db, const char *name)
+{
+    char *p = kv_path_join(db->dir, name);
+    if (!p)
+        return kv_error(KV_IO, "bitcask: out of memory");
+    kv_status s = kv_fs_unlink(db->fs, p);
+    free(p);
+    return s == KV_NOT_FOUND ? KV_OK : s;
+}
+
+static kv_status rename_name(bc_db *db, const char *from, const char *to)
+{
+    char *a = kv_path_join(db->dir, from), *b = kv_path_join(db->dir, to);
+    kv_status s = a && b ? kv_fs_rename(db->fs, a, b) : kv_error(KV_IO, "bitcask: out of memory");
+    free(a);
+    free(b);
+    return s;
+}
+
+static bool in_list(const uint64_t *ids, uint32_t n, uint64_t id)
+{
+    for (uint32_t i = 0; i < n; i++)
+        if (ids[i] == id)
+            return true;
+    return false;
+}
+
+/* Step 1: the merge manifest. Redo a committed merge (rename its outputs into place, delete
+ * the files it replaced), discard an uncommitted one (its .mdata/.mhint outputs), remove
+ * leftover .tmp files. */
+static kv_status settle_merge(bc_db *db, uint64_t *max_seq)
+{
+    kv_namelist l;
+    kv_status s = kv_fs_list(db->fs, db->dir, &l);
+    if (s != KV_OK)
+        return s;
+    bc_manifest m = {0};
+    bool changed = false;
+    if (has_name(&l, BC_MANIFEST_NAME)) {
+        char *p = kv_path_join(db->dir, BC_MANIFEST_NAME);
+        void *data = NULL;
+        size_t len = 0;
+        s = p ? kv_fs_read_file(db->fs, p, 1u << 30, &data, &len) : KV_IO;
+        if (s == KV_OK)
+            s = bc_manifest_decode(p, data, len, &m);
+        free(data);
+        free(p);
+        if (s != KV_OK)
+            goto out;
+        db->merge_no = m.merge_no;
+        if (m.next_id > atomic_load(&db->next_id))
+            atomic_store(&db->next_id, m.next_id);
+        *max_seq = m.max_seq;
+    }
+    char a[64], b[64];
+    for (uint32_t i = 0; i < m.n_produced && s == KV_OK; i++) {
+        static const char *const pairs[2][2] = {{"mdata", "data"}, {"mhint", "hint"}};
+        for (int k = 0; k < 2 && s == KV_OK; k++) {
+            bc_file_name(m.produced[i], pairs[k][0], a, sizeof a);
+            if (has_name(&l, a)) {
+                s = rename_name(db, a, bc_file_name(m.produced[i], pairs[k][1], b, sizeof b));
+                changed = true;
+            }
+        }
+    }
+    for (uint32_t i = 0; i < m.n_replaced && s == KV_OK; i++) {
+        static const char *const exts[2] = {"data", "hint"};
+        for (int k = 0; k < 2 && s == KV_OK; k++) {
+            bc_file_name(m.replaced[i], exts[k], a, sizeof a);
+            if (has_name(&l, a)) {
+                s = unlink_name(db, a);
+                changed = true;
+            }
+        }
+    }
+    for (size_t i = 0; i < l.count && s == KV_OK; i++) {
+        const char *n = l.names[i];
+        uint64_t id;
+        size_t len = strlen(n);
+        bool tmp = len > 4 && !strcmp(n + len - 4, ".tmp");
+        bool stale = (parse_name(n, "mdata", &id) || parse_name(n, "mhint", &id)) &&
+                     !in_list(m.produced, m.n_produced, id);
+        if (tmp || stale) {
+            s = unlink_name(db, n);
+            changed = true;
+        }
+    }
+    if (s == KV_OK && changed)
+        s = kv_fs_fsync_dir(db->fs, db->dir);
+out:
+    bc_manifest_free(&m);
+    kv_namelist_free(&l);
+    return s;
+}
+
+/* Loads one data file: from its hint when valid, else by scanning (and rewriting the hint). */
+static kv_status load_file(bc_db *db, bc_file *f, bool newest, bool hint_present, uint64_t *mseq)
+{
+    char *dpath = bc_path(db, f->id, "data");
+    char *hpath = bc_path(db, f->id, "hint");
+    kv_status s = KV_OK;
+    uint64_t size = atomic_load(&f->size);
+    load_ctx c = {.db = db, .file = f};
+    if (!dpath || !hpath) {
+        s = kv_error(KV_IO, "bitcask: out of memory");
+        goto out;
+    }
+    if (db->use_hints && hint_present) {
+        /* mapped when the fs can (no copy of the whole hint), else read */
+        kv_file *hf = NULL;
+        const void *map = NULL;
+        uint64_t hl = 0;
+        uint8_t *data = NULL;
+        size_t len = 0;
+        s = kv_fs_open(db->fs, hpath, KV_FS_READ, &hf);
+        if (s == KV_OK)
+            s = kv_file_size(hf, &hl);
+        if (s == KV_OK && hl > UINT32_MAX)
+            s = kv_error(KV_CORRUPTION, "%s: a hint file of %llu bytes", hpath,
+                         (unsigned long long)hl);
+        if (s == KV_OK && hl > 0 && kv_file_map(hf, hl, &map) == KV_OK) {
+            data = (uint8_t *)(uintptr_t)map;
+            len = (size_t)hl;
+        } else if (s == KV_OK) {
+            kv_errclear();
+            len = (size_t)hl;
+            if (!(data = malloc(len ? len : 1)))
+                s = kv_error(KV_IO, "bitcask: out of memory reading %s", hpath);
+            else
+                s = kv_file_read_exact(hf, data, len, 0);
+        }
+        /* Both crcs are checked before the first entry is applied. Should a later structural
+         * check fail, the entries applied are true records of this file, which the scan below
+         * finds again (same seq and offset: no change). */
+        if (s == KV_OK)
+            s = bc_walk_hint(hpath, data, len, f->id, size, false, load_rec, &c);
+        if (s == KV_OK)
+            s = load_drain(&c);
+        c.n = c.head = 0; /* on an error the rest is found again by the scan */
+        if (map)
+            kv_file_unmap(hf, map, hl);
+        else
+            free(data);
+        kv_file_close(hf);
+        if (s == KV_OK) {
+            atomic_fetch_add(&db->hint_loads, 1);
+            atomic_store(&f->has_hint, true);
+            goto out;
+        }
+        if (s != KV_CORRUPTION && s != KV_INVALID)
+            goto out;
+        atomic_fetch_add(&db->hint_rejects, 1); /* damaged: scan the data file instead */
+        kv_errclear();
+    }
+    uint8_t *buf = malloc(size ? size : 1);
+    kv_buf hint = {0};
+    if (!buf) {
+        s = kv_error(KV_IO, "bitcask: out of memory reading %s", dpath);
+        goto out;
+    }
+    s = kv_file_read_exact(f->f, buf, size, 0);
+    uint64_t end = size;
+    c.hint = &hint;
+    if (s == KV_OK)
+        s = bc_walk_data(dpath, buf, size, newest && f->kind == BC_KIND_WRITE, &end, load_rec, &c);
+    if (s == KV_OK)
+        s = load_drain(&c);
+    free(buf);
+    atomic_fetch_add(&db->data_scans, 1);
+    if (s == KV_OK && end < size) {
+        /* torn tail of the newest file: cut it off durably */
+        s = kv_file_truncate(f->f, end);
+        if (s == KV_OK)
+            s = kv_file_fdatasync(f->f);
+        atomic_store(&f->size, end);
+    }
+    if (s == KV_OK && db->use_hints && end > BC_DATA_HDR) {
+        s = bc_hint_write(db, f->id, "hint", &hint, c.hint_count, end);
+        if (s == KV_OK)
+            atomic_store(&f->has_hint, true);
+    }
+    kv_buf_free(&hint);
+out:
+    if (c.max_seq > *mseq)
+        *mseq = c.max_seq;
+    free(dpath);
+    free(hpath);
+    return s;
+}
+
+static void add_live(void *ctx, const uint8_t *key, size_t klen, const bc_loc *loc, bool tomb)
+{
+    (void)key;
+    (void)klen;
+    bc_db *db = ctx;
+    bc_file *f = tomb ? NULL : bc_files_peek(db, loc->file_id);
+    if (f)
+        atomic_fetch_add(&f->live_bytes, loc->rec_size);
+}
+
+kv_status bc_recover(bc_db *db)
+{
+    uint64_t max_seq = 0;
+    kv_status s = settle_merge(db, &max_seq);
+    if (s != KV_OK)
+        return s;
+    kv_namelist l;
+    if ((s = kv_fs_list(db->fs, db->dir, &l)) != KV_OK)
+        return s;
+    bool changed = false;
+    uint64_t newest = 0, max_id = 0;
+    bool have_newest = false;
+    for (size_t i = 0; i < l.count; i++) {
+        uint64_t id;
+        if (parse_name(l.names[i], "data", &id) && id > max_id)
+            max_id = id;
+    }
+    for (size_t i = 0; i < l.count && s == KV_OK; i++) {
+        uint64_t id;
+        if (!parse_name(l.names[i], "data", &id))
+            continue;
+        if (id >= atomic_load(&db->next_id))
+            atomic_store(&db->next_id, id + 1);
+        char *p = kv_path_join(db->dir, l.names[i]);
+        kv_file *kf = NULL;
+        uint64_t size = 0;
+        uint8_t hdr[BC_DATA_HDR];
+        size_t got = 0;
+        s = p ? kv_fs_open(db->fs, p, KV_FS_WRITE, &kf) : kv_error(KV_IO, "out of memory");
+        if (s == KV_OK)
+            s = kv_file_size(kf, &size);
+        if (s == KV_OK)
+            s = kv_file_pread(kf, hdr, sizeof hdr, 0, &got);
+        uint32_t kind = 0;
+        uint64_t hid = 0;
+        bool good = s == KV_OK && bc_data_hdr_decode(hdr, got, &kind, &hid) && hid == id;
+        if (s == KV_OK && (!good || (size == BC_DATA_HDR && kind == BC_KIND_WRITE))) {
+            kv_file_close(kf);
+            kf = NULL;
+            if (good || (size <= BC_DATA_HDR && id == max_id)) {
+                /* a file that never got a record, or the newest file, created by a rotation
+                 * that did not finish (its header never became durable): it holds nothing */
+                s = kv_fs_unlink(db->fs, p);
+                changed = true;
+            } else {
+                s = kv_error(KV_CORRUPTION, "%s: bad data file header at offset 0", p);
+            }
+        } else if (s == KV_OK) {
+            bc_file *f = bc_file_new(db, id, kind, kf, size);
+            if (!f || !bc_files_add(db, f)) {
+                free(f);
+                kv_file_close(kf);
+                s = kv_error(KV_IO, "bitcask: out of memory");
+            } else if (kind == BC_KIND_WRITE && (!have_newest || id > newest)) {
+                newest = id;
+                have_newest = true;
+            }
+        } else {
+            kv_file_close(kf);
+        }
+        free(p);
+    }
+    if (s == KV_OK && changed)
+        s = kv_fs_fsync_dir(db->fs, db->dir);
+    /* size the keydir once from the hint headers' entry counts, so loading does not grow it */
+    uint64_t expect = 0;
+    for (size_t i = 0; i < db->nfiles && s == KV_OK && db->use_hints; i++) {
+        char name[64];
+        if (!has_name(&l, bc_file_name(db->files[i]->id, "hint", name, sizeof name)))
+            continue;
+        char *p = kv_path_join(db->dir, name);
+        kv_file *hf = NULL;
+        uint8_t hdr[BC_HINT_HDR];
+        size_t got = 0;
+        uint64_t hsize = 0;
+        if (p && kv_fs_open(db->fs, p, KV_FS_READ, &hf) == KV_OK &&
+            kv_file_size(hf, &hsize) == KV_OK &&
+            kv_file_pread(hf, hdr, sizeof hdr, 0, &got) == KV_OK && got == sizeof hdr) {
+            /* a damaged header must not make us allocate: a count is at most what fits */
+            uint64_t n = bc_hint_count(hdr, got), fit = (hsize - got) / (BC_HINT_ENT_HDR + 1);
+            expect += n < fit ? n : fit;
+        }
+        kv_file_close(hf);
+        free(p);
+        kv_errclear();
+    }
+    if (s == KV_OK && expect > 0 && expect < ((uint64_t)1 << 32)) {
+        bc_keydir sized;
+        if (bc_kd_init(&sized, (size_t)expect)) { /* else keep the small one: it grows */
+            bc_kd_free(&db->kd);
+            db->kd = sized;
+        }
+    }
+    for (size_t i = 0; i < db->nfiles && s == KV_OK; i++) {
+        bc_file *f = db->files[i];
+        char name[64];
+        bool hint = has_name(&l, bc_file_name(f->id, "hint", name, sizeof name));
+        s = load_file(db, f, have_newest && f->id == newest, hint, &max_seq);
+    }
+    /* hints whose data file is gone (an unlink of a replaced file cut short by a crash) */
+    bool orphans = false;
+    for (size_t i = 0; i < l.count && s == KV_OK; i++) {
+        uint64_t id;
+        if (parse_name(l.names[i], "hint", &id) && !bc_files_peek(db, id)) {
+            s = unlink_name(db, l.names[i]);
+            orphans = true;
+        }
+    }
+    if (s == KV_OK && orphans)
+        s = kv_fs_fsync_dir(db->fs, db->dir);
+    kv_namelist_free(&l);
+    if (s != KV_OK)
+        return s;
+    if (!bc_kd_purge_tombs(&db->kd))
+        return kv_error(KV_IO, "bitcask: out of memory");
+    bc_kd_foreach(&db->kd, add_live, db);
+    for (size_t i = 0; i < db->nfiles; i++)
+        atomic_store(&db->files[i]->sealed, true); /* a new active file follows */
+    db->next_seq = max_seq + 1;
+    return KV_OK;
+}

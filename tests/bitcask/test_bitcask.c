@@ -1,0 +1,763 @@
+/* bitcask engine tests: rotation and hint files, merge (with the resurrection scenario of
+ * basho/bitcask issue 82 crashed at every operation), damaged hint files, an empty newest data
+ * file, torn tails, bit flips, iterators pinning files across a merge, torn batches, poisoning
+ * after a failed fdatasync, the keydir's incremental growth, kv_dump and kv_stats. */
+#include <errno.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "bc_keydir.h"
+#include "bc_testutil.h"
+#include "bitcask.h"
+#include "faultfs.h"
+#include "testutil.h"
+
+#define VLEN 100
+
+static size_t key_of(int i, char *buf)
+{
+    return (size_t)sprintf(buf, "k%05d", i);
+}
+
+static size_t val_of(int i, int ver, char *buf)
+{
+    memset(buf, 'a' + (ver % 26), VLEN);
+    int n = sprintf(buf, "v%05d-%d-", i, ver);
+    buf[n] = '.';
+    return VLEN;
+}
+
+static void put_n(kv_db *db, int from, int to, int ver)
+{
+    for (int i = from; i < to; i++) {
+        char k[16], v[VLEN];
+        size_t kl = key_of(i, k), vl = val_of(i, ver, v);
+        assert_int_equal(kv_put(db, k, kl, v, vl), KV_OK);
+    }
+}
+
+/* Asserts key i holds version ver (ver < 0: absent). */
+static void expect(kv_db *db, int i, int ver)
+{
+    char k[16], v[VLEN];
+    size_t kl = key_of(i, k);
+    void *got = NULL;
+    size_t gl = 0;
+    kv_status s = kv_get(db, k, kl, &got, &gl);
+    if (ver < 0) {
+        assert_int_equal(s, KV_NOT_FOUND);
+        return;
+    }
+    assert_int_equal(s, KV_OK);
+    size_t vl = val_of(i, ver, v);
+    assert_int_equal(gl, vl);
+    assert_memory_equal(got, v, vl);
+    kv_free(got);
+}
+
+static void test_rotation_hints_reopen(void **state)
+{
+    (void)state;
+    char *dir = tu_mkdtemp("bc-rot");
+    kv_db *db;
+    assert_int_equal(
+        bt_open(dir, KV_DURABILITY_OS, NULL, &db, "file_size=4K", "merge=manual", NULL), KV_OK);
+    put_n(db, 0, 400, 1);
+    for (int i = 0; i < 400; i += 4) {
+        char k[16];
+        assert_int_equal(kv_delete(db, k, key_of(i, k)), KV_OK);
+    }
+    put_n(db, 0, 100, 2);
+    assert_int_equal(kv_check(db), KV_OK);
+    assert_true(bt_stat(db, "data_files") > 5);
+    kv_stats st;
+    assert_int_equal(kv_stats_get(db, &st), KV_OK);
+    assert_int_equal(st.live_keys, 100 + 300 - 75);
+    assert_true(bt_stat(db, "keydir_bytes_per_key") > 0);
+    assert_int_equal(kv_close(db), KV_OK);
+
+    /* a clean close leaves a hint for every data file: start-up reads no data file */
+    assert_int_equal(
+        bt_open(dir, KV_DURABILITY_OS, NULL, &db, "file_size=4K", "merge=manual", NULL), KV_OK);
+    assert_int_equal(bt_stat(db, "startup_data_scans"), 0);
+    assert_true(bt_stat(db, "startup_hint_loads") > 5);
+    for (int i = 0; i < 400; i++)
+        expect(db, i, i < 100 ? 2 : i % 4 == 0 ? -1 : 1);
+    assert_int_equal(kv_check(db), KV_OK);
+    assert_int_equal(kv_close(db), KV_OK);
+
+    /* hints=ignore scans every data file and finds the same state (read with pread here) */
+    assert_int_equal(bt_open(dir, KV_DURABILITY_OS, NULL, &db, "file_size=4K", "merge=manual",
+                             "hints=ignore", "read=pread", NULL),
+                     KV_OK);
+    assert_int_equal(bt_stat(db, "startup_hint_loads"), 0);
+    assert_true(bt_stat(db, "startup_data_scans") > 5);
+    for (int i = 0; i < 400; i++)
+        expect(db, i, i < 100 ? 2 : i % 4 == 0 ? -1 : 1);
+    assert_int_equal(kv_close(db), KV_OK);
+    tu_rmtree(dir);
+    free(dir);
+}
+
+static void test_manual_merge_reclaims_space(void **state)
+{
+    (void)state;
+    char *dir = tu_mkdtemp("bc-merge");
+    kv_db *db;
+    assert_int_equal(
+        bt_open(dir, KV_DURABILITY_OS, NULL, &db, "file_size=4K", "merge=manual", NULL), KV_OK);
+    for (int ver = 0; ver < 5; ver++)
+        put_n(db, 0, 100, ver);
+    for (int i = 0; i < 50; i++) {
+        char k[16];
+        assert_int_equal(kv_delete(db, k, key_of(i, k)), KV_OK);
+    }
+    uint64_t before = bt_stat(db, "data_files");
+    assert_true(bt_stat(db, "dead_bytes") > 0);
+    assert_int_equal(kv_bitcask_merge(db), KV_OK);
+    assert_int_equal(bt_stat(db, "merges"), 1);
+    assert_true(bt_stat(db, "data_files") < before);
+    assert_int_equal(kv_check(db), KV_OK);
+    for (int i = 0; i < 100; i++)
+        expect(db, i, i < 50 ? -1 : 4);
+    /* writes after the merge, then a second merge over the first one's output */
+    put_n(db, 0, 20, 7);
+    assert_int_equal(kv_bitcask_merge(db), KV_OK);
+    assert_int_equal(kv_check(db), KV_OK);
+    assert_int_equal(kv_close(db), KV_OK);
+    assert_int_equal(
+        bt_open(dir, KV_DURABILITY_OS, NULL, &db, "file_size=4K", "merge=manual", NULL), KV_OK);
+    for (int i = 0; i < 100; i++)
+        expect(db, i, i < 20 ? 7 : i < 50 ? -1 : 4);
+    assert_int_equal(kv_check(db), KV_OK);
+    assert_int_equal(kv_close(db), KV_OK);
+    tu_rmtree(dir);
+    free(dir);
+}
+
+static void test_auto_merge_runs_in_background(void **state)
+{
+    (void)state;
+    char *dir = tu_mkdtemp("bc-auto");
+    kv_db *db;
+    assert_int_equal(bt_open(dir, KV_DURABILITY_OS, NULL, &db, "file_size=4K", "merge=auto",
+                             "merge_fragmentation=30", NULL),
+                     KV_OK);
+    for (int ver = 0; ver < 20 && bt_stat(db, "merges") == 0; ver++) {
+        put_n(db, 0, 50, ver);
+        usleep(50000);
+    }
+    for (int i = 0; i < 200 && bt_stat(db, "merges") == 0; i++)
+        usleep(20000);
+    assert_true(bt_stat(db, "merges") >= 1);
+    assert_int_equal(kv_check(db), KV_OK);
+    assert_int_equal(kv_close(db), KV_OK);
+    tu_rmtree(dir);
+    free(dir);
+}
+
+/* ---- the resurrection scenario (basho/bitcask issue 82) ---- */
+
+static const char victim[] = "victim";
+
+/* put victim; fill a file; delete victim; fill; merge. Returns the faultfs op count at the
+ * start of the merge via *merge_start when non-NULL. Stops at the first error. */
+static kv_status resurrect_workload(kv_db *db, kv_fs *fs, uint64_t *merge_start)
+{
+    kv_status s = kv_put(db, victim, sizeof victim - 1, "old", 3);
+    for (int i = 0; i < 40 && s == KV_OK; i++) {
+        char k[16], v[VLEN];
+        s = kv_put(db, k, key_of(i, k), v, val_of(i, 1, v));
+    }
+    if (s == KV_OK)
+        s = kv_delete(db, victim, sizeof victim - 1);
+    for (int i = 40; i < 80 && s == KV_OK; i++) {
+        char k[16], v[VLEN];
+        s = kv_put(db, k, key_of(i, k), v, val_of(i, 1, v));
+    }
+    if (merge_start)
+        *merge_start = kv_faultfs_ops(fs);
+    if (s == KV_OK)
+        s = kv_bitcask_merge(db);
+    return s;
+}
+
+static void test_merge_does_not_resurrect_deleted_key(void **state)
+{
+    (void)state;
+    /* without a crash: the tombstone and the old value both go, and stay gone */
+    char *dir = tu_mkdtemp("bc-res");
+    kv_db *db;
+    assert_int_equal(
+        bt_open(dir, KV_DURABILITY_SYNC, NULL, &db, "file_size=2K", "merge=manual", NULL), KV_OK);
+    assert_int_equal(resurrect_workload(db, NULL, NULL), KV_OK);
+    void *v;
+    size_t vl;
+    assert_int_equal(kv_get(db, victim, sizeof victim - 1, &v, &vl), KV_NOT_FOUND);
+    assert_int_equal(kv_close(db), KV_OK);
+    assert_int_equal(
+        bt_open(dir, KV_DURABILITY_SYNC, NULL, &db, "file_size=2K", "merge=manual", NULL), KV_OK);
+    assert_int_equal(kv_get(db, victim, sizeof victim - 1, &v, &vl), KV_NOT_FOUND);
+    assert_int_equal(kv_close(db), KV_OK);
+    tu_rmtree(dir);
+    free(dir);
+
+    /* a power loss at every operation of the merge, under three policies */
+    static const kv_crash_policy pols[] = {KV_CRASH_LOSE, KV_CRASH_RANDOM, KV_CRASH_TORN};
+    uint64_t start = 0, end = 0;
+    {
+        char *d = tu_mkdtemp("bc-res-count"), *scratch = tu_mkdtemp("bc-res-ff");
+        kv_fs *fs = kv_faultfs_new(scratch);
+        kv_faultfs_set_real_sync(fs, false);
+        assert_int_equal(
+            bt_open(d, KV_DURABILITY_SYNC, fs, &db, "file_size=2K", "merge=manual", NULL), KV_OK);
+        assert_int_equal(resurrect_workload(db, fs, &start), KV_OK);
+        end = kv_faultfs_ops(fs);
+        assert_int_equal(kv_close(db), KV_OK);
+        kv_fs_destroy(fs);
+        tu_rmtree(d);
+        tu_rmtree(scratch);
+        free(d);
+        free(scratch);
+    }
+    assert_true(end > start + 10);
+    for (size_t p = 0; p < 3; p++) {
+        for (uint64_t n = start + 1; n <= end + 1; n++) {
+            char *d = tu_mkdtemp("bc-res-crash"), *scratch = tu_mkdtemp("bc-res-ff");
+            kv_fs *fs = kv_faultfs_new(scratch);
+            kv_faultfs_set_real_sync(fs, false);
+            kv_faultfs_set_crash_at(fs, n);
+            assert_int_equal(
+                bt_open(d, KV_DURABILITY_SYNC, fs, &db, "file_size=2K", "merge=manual", NULL),
+                KV_OK);
+            kv_status s = resurrect_workload(db, fs, NULL);
+            assert_true(s == KV_OK || kv_faultfs_crashed(fs));
+            kv_close(db);
+            assert_int_equal(kv_faultfs_crash(fs, pols[p], n * 7919 + p), KV_OK);
+            kv_fs_destroy(fs);
+            assert_int_equal(bt_open(d, KV_DURABILITY_SYNC, NULL, &db, "merge=manual", NULL),
+                             KV_OK);
+            assert_int_equal(kv_check(db), KV_OK);
+            assert_int_equal(kv_get(db, victim, sizeof victim - 1, &v, &vl), KV_NOT_FOUND);
+            for (int i = 0; i < 80; i++)
+                expect(db, i, 1); /* sync mode: every acknowledged put survives */
+            /* and the next merge over whatever the crash left keeps it so */
+            assert_int_equal(kv_bitcask_merge(db), KV_OK);
+            assert_int_equal(kv_get(db, victim, sizeof victim - 1, &v, &vl), KV_NOT_FOUND);
+            assert_int_equal(kv_close(db), KV_OK);
+            tu_rmtree(d);
+            tu_rmtree(scratch);
+            free(d);
+            free(scratch);
+        }
+    }
+}
+
+/* ---- damage ---- */
+
+static void test_damaged_hint_falls_back_to_scan(void **state)
+{
+    (void)state;
+    char *dir = tu_mkdtemp("bc-hint");
+    kv_db *db;
+    assert_int_equal(
+        bt_open(dir, KV_DURABILITY_OS, NULL, &db, "file_size=4K", "merge=manual", NULL), KV_OK);
+    put_n(db, 0, 200, 1);
+    assert_int_equal(kv_close(db), KV_OK);
+    size_t nh = 0;
+    char *hint = bt_nth_file(dir, ".hint", 1, &nh);
+    assert_non_null(hint);
+    long long hs = bt_size(hint);
+    assert_int_equal(bt_flip(hint, (uint64_t)hs / 2, 0x10), 0);
+    assert_int_equal(
+        bt_open(dir, KV_DURABILITY_OS, NULL, &db, "file_size=4K", "merge=manual", NULL), KV_OK);
+    assert_int_equal(bt_stat(db, "startup_hint_rejects"), 1);
+    assert_int_equal(bt_stat(db, "startup_data_scans"), 1);
+    for (int i = 0; i < 200; i++)
+        expect(db, i, 1);
+    assert_int_equal(kv_check(db), KV_OK); /* the scan rewrote the hint */
+    assert_int_equal(kv_close(db), KV_OK);
+    /* a hint that is cut short, and one that is empty */
+    assert_int_equal(truncate(hint, hs - 7), 0);
+    char *hint2 = bt_nth_file(dir, ".hint", 2, NULL);
+    assert_int_equal(bt_write_file(hint2, "", 0), 0);
+    assert_int_equal(
+        bt_open(dir, KV_DURABILITY_OS, NULL, &db, "file_size=4K", "merge=manual", NULL), KV_OK);
+    assert_int_equal(bt_stat(db, "startup_hint_rejects"), 2);
+    for (int i = 0; i < 200; i++)
+        expect(db, i, 1);
+    assert_int_equal(kv_close(db), KV_OK);
+    free(hint);
+    free(hint2);
+    tu_rmtree(dir);
+    free(dir);
+}
+
+static void test_zero_length_newest_data_file(void **state)
+{
+    (void)state;
+    char *dir = tu_mkdtemp("bc-empty");
+    kv_db *db;
+    assert_int_equal(
+        bt_open(dir, KV_DURABILITY_OS, NULL, &db, "file_size=4K", "merge=manual", NULL), KV_OK);
+    put_n(db, 0, 100, 1);
+    assert_int_equal(kv_close(db), KV_OK);
+    /* a rotation that crashed right after creating its file: zero bytes */
+    char p[512];
+    snprintf(p, sizeof p, "%s/%010d.data", dir, 900);
+    assert_int_equal(bt_write_file(p, "", 0), 0);
+    assert_int_equal(
+        bt_open(dir, KV_DURABILITY_OS, NULL, &db, "file_size=4K", "merge=manual", NULL), KV_OK);
+    assert_int_equal(bt_size(p), -1);
+    for (int i = 0; i < 100; i++)
+        expect(db, i, 1);
+    assert_int_equal(kv_close(db), KV_OK);
+    /* the same with a torn header */
+    char q[512];
+    snprintf(q, sizeof q, "%s/%010d.data", dir, 901);
+    assert_int_equal(bt_write_file(q, "KVBCDA", 6), 0);
+    assert_int_equal(
+        bt_open(dir, KV_DURABILITY_OS, NULL, &db, "file_size=4K", "merge=manual", NULL), KV_OK);
+    assert_int_equal(bt_size(q), -1);
+    for (int i = 0; i < 100; i++)
+        expect(db, i, 1);
+    put_n(db, 100, 110, 1); /* new files get ids past the removed ones */
+    assert_int_equal(kv_check(db), KV_OK);
+    assert_int_equal(kv_close(db), KV_OK);
+    assert_int_equal(bt_open(dir, KV_DURABILITY_OS, NULL, &db, NULL), KV_OK);
+    for (int i = 0; i < 110; i++)
+        expect(db, i, 1);
+    assert_int_equal(kv_close(db), KV_OK);
+    /* an empty file that is not the newest is damage, not a crash: never dropped silently */
+    char *oldest = bt_nth_file(dir, ".data", 0, NULL);
+    assert_int_equal(truncate(oldest, 0), 0);
+    assert_int_equal(bt_open(dir, KV_DURABILITY_OS, NULL, &db, NULL), KV_CORRUPTION);
+    free(oldest);
+    tu_rmtree(dir);
+    free(dir);
+}
+
+static void test_bit_flip_in_data_file_is_corruption(void **state)
+{
+    (void)state;
+    char *dir = tu_mkdtemp("bc-flip");
+    kv_db *db;
+    assert_int_equal(
+        bt_open(dir, KV_DURABILITY_OS, NULL, &db, "file_size=8K", "merge=manual", NULL), KV_OK);
+    put_n(db, 0, 300, 1);
+    assert_int_equal(kv_close(db), KV_OK);
+    size_t nd = 0;
+    char *first = bt_nth_file(dir, ".data", 0, &nd);
+    char *newest = bt_nth_file(dir, ".data", nd - 1, NULL);
+    assert_true(nd >= 3);
+    assert_int_equal(bt_flip(first, (uint64_t)bt_size(first) / 2, 0x04), 0);
+
+    /* scanning finds it at open: KV_CORRUPTION naming the file and the offset */
+    assert_int_equal(bt_open(dir, KV_DURABILITY_OS, NULL, &db, "hints=ignore", NULL),
+                     KV_CORRUPTION);
+    const char *msg = kv_errmsg();
+    assert_non_null(strstr(msg, strrchr(first, '/') + 1));
+    assert_non_null(strstr(msg, "offset"));
+    /* with hints the open succeeds, but reads and kv_check report it */
+    assert_int_equal(bt_open(dir, KV_DURABILITY_OS, NULL, &db, NULL), KV_OK);
+    assert_int_equal(kv_check(db), KV_CORRUPTION);
+    kv_iter *it;
+    assert_int_equal(kv_iter_new(db, &it), KV_OK);
+    size_t seen = 0;
+    for (kv_iter_seek_first(it); kv_iter_valid(it); kv_iter_next(it))
+        seen++;
+    assert_int_equal(kv_iter_status(it), KV_CORRUPTION);
+    assert_true(seen < 300);
+    kv_iter_free(it);
+    assert_int_equal(kv_close(db), KV_OK);
+
+    /* the newest data file too: a flipped record followed by good ones is no torn tail */
+    assert_int_equal(bt_flip(first, (uint64_t)bt_size(first) / 2, 0x04), 0); /* undo */
+    assert_int_equal(bt_flip(newest, 40, 0x01), 0);
+    assert_int_equal(bt_open(dir, KV_DURABILITY_OS, NULL, &db, "hints=ignore", NULL),
+                     KV_CORRUPTION);
+    assert_non_null(strstr(kv_errmsg(), strrchr(newest, '/') + 1));
+    free(first);
+    free(newest);
+    tu_rmtree(dir);
+    free(dir);
+}
+
+static void test_torn_tail_is_cut_at_open(void **state)
+{
+    (void)state;
+    char *dir = tu_mkdtemp("bc-torn");
+    kv_db *db;
+    assert_int_equal(bt_open(dir, KV_DURABILITY_OS, NULL, &db, NULL), KV_OK);
+    put_n(db, 0, 50, 1);
+    assert_int_equal(kv_close(db), KV_OK);
+    char *data = bt_nth_file(dir, ".data", 0, NULL);
+    long long size = bt_size(data);
+    /* a half-written record at the end */
+    FILE *f = fopen(data, "ab");
+    uint8_t junk[40];
+    memset(junk, 0x5a, sizeof junk);
+    fwrite(junk, 1, sizeof junk, f);
+    fclose(f);
+    assert_int_equal(bt_open(dir, KV_DURABILITY_OS, NULL, &db, NULL), KV_OK);
+    assert_int_equal(bt_size(data), size);
+    for (int i = 0; i < 50; i++)
+        expect(db, i, 1);
+    assert_int_equal(kv_check(db), KV_OK);
+    assert_int_equal(kv_close(db), KV_OK);
+
+    /* a lost sector (zeros, as a power loss leaves) followed by a record that survived: the
+     * suffix after the hole goes too (a prefix of the history) */
+    tu_rmtree(dir);
+    assert_int_equal(bt_open(dir, KV_DURABILITY_OS, NULL, &db, NULL), KV_OK);
+    put_n(db, 0, 10, 1);
+    assert_int_equal(kv_close(db), KV_OK);
+    free(data);
+    data = bt_nth_file(dir, ".data", 0, NULL);
+    size = bt_size(data);
+    uint8_t zeros[1024] = {0};
+    /* splice a copy of a valid record after the zeros */
+    FILE *r = fopen(data, "rb");
+    uint8_t rec[256];
+    assert_int_equal(fseek(r, 32, SEEK_SET), 0);
+    size_t got = fread(rec, 1, 21 + 6 + VLEN, r);
+    fclose(r);
+    assert_int_equal(got, 21 + 6 + VLEN);
+    assert_int_equal(truncate(data, size), 0);
+    f = fopen(data, "ab");
+    fwrite(zeros, 1, 1024 - (size_t)(size % 512), f);
+    fwrite(rec, 1, got, f);
+    fclose(f);
+    assert_int_equal(bt_open(dir, KV_DURABILITY_OS, NULL, &db, NULL), KV_OK);
+    assert_int_equal(bt_size(data), size);
+    for (int i = 0; i < 10; i++)
+        expect(db, i, 1);
+    assert_int_equal(kv_check(db), KV_OK);
+    assert_int_equal(kv_close(db), KV_OK);
+    free(data);
+    tu_rmtree(dir);
+    free(dir);
+}
+
+static void test_torn_batch_is_all_or_nothing(void **state)
+{
+    (void)state;
+    char *dir = tu_mkdtemp("bc-batch");
+    kv_db *db;
+    assert_int_equal(bt_open(dir, KV_DURABILITY_OS, NULL, &db, NULL), KV_OK);
+    put_n(db, 0, 10, 1);
+    kv_batch *b = kv_batch_new();
+    for (int i = 100; i < 105; i++) {
+        char k[16], v[VLEN];
+        assert_int_equal(kv_batch_put(b, k, key_of(i, k), v, val_of(i, 1, v)), KV_OK);
+    }
+    char k0[16];
+    assert_int_equal(kv_batch_delete(b, k0, key_of(0, k0)), KV_OK);
+    assert_int_equal(kv_write(db, b), KV_OK);
+    kv_batch_free(b);
+    for (int i = 100; i < 105; i++)
+        expect(db, i, 1);
+    expect(db, 0, -1);
+    assert_int_equal(kv_close(db), KV_OK);
+    char *data = bt_nth_file(dir, ".data", 0, NULL);
+    /* cut the batch record in its middle (as a crash mid-write can) */
+    assert_int_equal(truncate(data, bt_size(data) - 200), 0);
+    assert_int_equal(bt_open(dir, KV_DURABILITY_OS, NULL, &db, NULL), KV_OK);
+    for (int i = 100; i < 105; i++)
+        expect(db, i, -1);
+    expect(db, 0, 1);
+    assert_int_equal(kv_check(db), KV_OK);
+    assert_int_equal(kv_close(db), KV_OK);
+    free(data);
+    tu_rmtree(dir);
+    free(dir);
+}
+
+static void test_iterator_pins_files_across_merge(void **state)
+{
+    (void)state;
+    char *dir = tu_mkdtemp("bc-pin");
+    kv_db *db;
+    assert_int_equal(
+        bt_open(dir, KV_DURABILITY_OS, NULL, &db, "file_size=4K", "merge=manual", NULL), KV_OK);
+    put_n(db, 0, 100, 1);
+    put_n(db, 0, 100, 2);
+    kv_iter *it;
+    assert_int_equal(kv_iter_new(db, &it), KV_OK);
+    put_n(db, 0, 100, 3); /* after the snapshot */
+    size_t before = 0;
+    free(bt_nth_file(dir, ".data", 0, &before));
+    assert_int_equal(kv_bitcask_merge(db), KV_OK);
+    size_t during = 0;
+    free(bt_nth_file(dir, ".data", 0, &during));
+    assert_true(during >= before); /* replaced files stay while the iterator needs them */
+    int n = 0;
+    for (kv_iter_seek_first(it); kv_iter_valid(it); kv_iter_next(it), n++) {
+        size_t kl, vl;
+        const void *k = kv_iter_key(it, &kl);
+        const void *v = kv_iter_value(it, &vl);
+        char ek[16], ev[VLEN];
+        assert_int_equal(kl, key_of(n, ek));
+        assert_memory_equal(k, ek, kl);
+        assert_int_equal(vl, val_of(n, 2, ev));
+        assert_memory_equal(v, ev, vl);
+    }
+    assert_int_equal(n, 100);
+    assert_int_equal(kv_iter_status(it), KV_OK);
+    kv_iter_free(it);
+    size_t after = 0;
+    free(bt_nth_file(dir, ".data", 0, &after));
+    assert_true(after < during); /* released: the replaced files are gone */
+    for (int i = 0; i < 100; i++)
+        expect(db, i, 3);
+    assert_int_equal(kv_check(db), KV_OK);
+    assert_int_equal(kv_close(db), KV_OK);
+    tu_rmtree(dir);
+    free(dir);
+}
+
+static void test_failed_fdatasync_poisons(void **state)
+{
+    (void)state;
+    char *dir = tu_mkdtemp("bc-poison"), *scratch = tu_mkdtemp("bc-poison-ff");
+    kv_fs *fs = kv_faultfs_new(scratch);
+    kv_faultfs_set_real_sync(fs, false);
+    kv_db *db;
+    assert_int_equal(bt_open(dir, KV_DURABILITY_SYNC, fs, &db, NULL), KV_OK);
+    put_n(db, 0, 10, 1);
+    kv_faultfs_fail(fs, KV_FAULT_SYNC, 1, EIO, false);
+    char k[16], v[VLEN];
+    assert_int_equal(kv_put(db, k, key_of(10, k), v, val_of(10, 1, v)), KV_IO);
+    assert_int_equal(kv_put(db, k, key_of(11, k), v, val_of(11, 1, v)), KV_POISONED);
+    assert_int_equal(kv_delete(db, k, key_of(1, k)), KV_POISONED);
+    assert_int_equal(kv_sync(db), KV_POISONED);
+    expect(db, 1, 1); /* reads go on */
+    assert_int_not_equal(kv_close(db), KV_OK);
+    kv_fs_destroy(fs);
+    assert_int_equal(bt_open(dir, KV_DURABILITY_SYNC, NULL, &db, NULL), KV_OK);
+    for (int i = 0; i < 10; i++)
+        expect(db, i, 1);
+    expect(db, 11, -1);
+    assert_int_equal(kv_check(db), KV_OK);
+    assert_int_equal(kv_close(db), KV_OK);
+    tu_rmtree(dir);
+    tu_rmtree(scratch);
+    free(dir);
+    free(scratch);
+}
+
+/* Keys for the keydir test: odd ones short (stored in the slot), even ones long (malloc'd). */
+static size_t kd_key(int i, char *buf)
+{
+    if (i % 2)
+        return key_of(i, buf);
+    return (size_t)sprintf(buf, "a-longer-key-%07d-stored-outside-the-slot", i);
+}
+
+static void test_keydir_incremental_growth(void **state)
+{
+    (void)state;
+    bc_keydir kd;
+    assert_true(bc_kd_init(&kd, 0));
+    const int n = 100000;
+    bool saw_two_tables = false;
+    for (int i = 0; i < n; i++) {
+        char k[64];
+        size_t kl = kd_key(i, k);
+        bc_loc l = {.offset = (uint64_t)i, .seq = (uint64_t)i, .file_id = 1, .rec_size = 10};
+        bool had, pt;
+        bc_loc prev;
+        assert_true(bc_kd_put(&kd, k, kl, bc_hash(k, kl), &l, false, &had, &prev, &pt));
+        assert_false(had);
+        saw_two_tables |= kd.old.cap != 0;
+        /* the old table is never fully rehashed in one put */
+        assert_true(kd.migrate_pos == 0 || kd.migrate_pos <= kd.old.cap);
+    }
+    assert_true(saw_two_tables);
+    assert_true(kd.resizes >= 6);
+    for (int i = 0; i < n; i += 3) {
+        char k[64];
+        size_t kl = kd_key(i, k);
+        bc_loc prev;
+        assert_true(bc_kd_del(&kd, k, kl, bc_hash(k, kl), &prev));
+        assert_int_equal(prev.offset, (uint64_t)i);
+    }
+    for (int i = 0; i < n; i++) {
+        char k[64];
+        size_t kl = kd_key(i, k);
+        bc_loc l;
+        bool found = bc_kd_get(&kd, k, kl, bc_hash(k, kl), &l, NULL);
+        assert_int_equal(found, i % 3 != 0);
+        if (found)
+            assert_int_equal(l.offset, (uint64_t)i);
+    }
+    assert_int_equal(kd.count, (size_t)(n - (n + 2) / 3));
+    bc_kd_free(&kd);
+}
+
+static void test_dump_prints_every_file(void **state)
+{
+    (void)state;
+    char *dir = tu_mkdtemp("bc-dump");
+    kv_db *db;
+    assert_int_equal(
+        bt_open(dir, KV_DURABILITY_OS, NULL, &db, "file_size=1K", "merge=manual", NULL), KV_OK);
+    put_n(db, 0, 20, 1);
+    char k[16];
+    assert_int_equal(kv_delete(db, k, key_of(3, k)), KV_OK);
+    kv_batch *b = kv_batch_new();
+    assert_int_equal(kv_batch_put(b, "bk", 2, "bv", 2), KV_OK);
+    assert_int_equal(kv_write(db, b), KV_OK);
+    kv_batch_free(b);
+    put_n(db, 20, 30, 1);
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *out = open_memstream(&buf, &len);
+    assert_int_equal(kv_dump(db, out, NULL, -1), KV_OK);
+    fclose(out);
+    assert_non_null(strstr(buf, "(tombstone)"));
+    assert_non_null(strstr(buf, "(batch)"));
+    assert_non_null(strstr(buf, "hint file"));
+    assert_non_null(strstr(buf, "@0: magic \"KVBCDAT1\""));
+    free(buf);
+    assert_int_equal(kv_bitcask_merge(db), KV_OK);
+    out = open_memstream(&buf, &len);
+    assert_int_equal(kv_dump(db, out, "MERGE", -1), KV_OK);
+    fclose(out);
+    assert_non_null(strstr(buf, "merge manifest"));
+    assert_non_null(strstr(buf, "replaced file"));
+    free(buf);
+    out = open_memstream(&buf, &len);
+    assert_int_equal(kv_dump(db, out, "nonexistent", -1), KV_INVALID);
+    fclose(out);
+    free(buf);
+    assert_int_equal(kv_close(db), KV_OK);
+    tu_rmtree(dir);
+    free(dir);
+}
+
+static void test_none_mode_reads_its_buffer(void **state)
+{
+    (void)state;
+    char *dir = tu_mkdtemp("bc-none");
+    kv_db *db;
+    assert_int_equal(bt_open(dir, KV_DURABILITY_NONE, NULL, &db, "buffer_size=64K", NULL), KV_OK);
+    put_n(db, 0, 100, 1); /* all in the user-space buffer */
+    for (int i = 0; i < 100; i++)
+        expect(db, i, 1);
+    kv_iter *it;
+    assert_int_equal(kv_iter_new(db, &it), KV_OK);
+    int n = 0;
+    for (kv_iter_seek_first(it); kv_iter_valid(it); kv_iter_next(it))
+        n++;
+    assert_int_equal(n, 100);
+    kv_iter_free(it);
+    assert_int_equal(kv_close(db), KV_OK);
+    assert_int_equal(bt_open(dir, KV_DURABILITY_NONE, NULL, &db, NULL), KV_OK);
+    for (int i = 0; i < 100; i++)
+        expect(db, i, 1);
+    assert_int_equal(kv_close(db), KV_OK);
+    tu_rmtree(dir);
+    free(dir);
+}
+
+/* ---- merges while writers run ---- */
+
+typedef struct writer_arg {
+    kv_db *db;
+    int base;     /* keys base .. base+99 */
+    int ver[100]; /* final version per key, -1 deleted */
+    kv_status err;
+} writer_arg;
+
+static void *writer_main(void *p)
+{
+    writer_arg *w = p;
+    tu_rng r = {(uint64_t)w->base + 1};
+    for (int i = 0; i < 100; i++)
+        w->ver[i] = -1;
+    for (int n = 0; n < 3000 && w->err == KV_OK; n++) {
+        int i = (int)tu_below(&r, 100);
+        char k[16], v[VLEN];
+        size_t kl = key_of(w->base + i, k);
+        if (tu_below(&r, 5) == 0) {
+            w->err = kv_delete(w->db, k, kl);
+            w->ver[i] = -1;
+        } else {
+            w->err = kv_put(w->db, k, kl, v, val_of(w->base + i, n, v));
+            w->ver[i] = n;
+        }
+    }
+    return NULL;
+}
+
+static void test_merge_concurrent_with_writers(void **state)
+{
+    (void)state;
+    char *dir = tu_mkdtemp("bc-conc");
+    kv_db *db;
+    assert_int_equal(
+        bt_open(dir, KV_DURABILITY_OS, NULL, &db, "file_size=8K", "merge=manual", NULL), KV_OK);
+    writer_arg w[2] = {{.db = db, .base = 0}, {.db = db, .base = 1000}};
+    pthread_t t[2];
+    for (int i = 0; i < 2; i++)
+        assert_int_equal(pthread_create(&t[i], NULL, writer_main, &w[i]), 0);
+    int merges = 0;
+    for (int round = 0; round < 40; round++) {
+        assert_int_equal(kv_bitcask_merge(db), KV_OK);
+        merges++;
+        kv_iter *it;
+        assert_int_equal(kv_iter_new(db, &it), KV_OK);
+        for (kv_iter_seek_first(it); kv_iter_valid(it); kv_iter_next(it))
+            ;
+        assert_int_equal(kv_iter_status(it), KV_OK);
+        kv_iter_free(it);
+    }
+    for (int i = 0; i < 2; i++)
+        assert_int_equal(pthread_join(t[i], NULL), 0);
+    assert_int_equal(kv_bitcask_merge(db), KV_OK);
+    for (int r = 0; r < 2; r++) {
+        for (int j = 0; j < 2; j++) {
+            assert_int_equal(w[j].err, KV_OK);
+            for (int i = 0; i < 100; i++)
+                expect(db, w[j].base + i, w[j].ver[i]);
+        }
+        assert_int_equal(kv_check(db), KV_OK);
+        assert_int_equal(kv_close(db), KV_OK);
+        assert_int_equal(bt_open(dir, KV_DURABILITY_OS, NULL, &db, "merge=manual", NULL), KV_OK);
+    }
+    assert_int_equal(kv_close(db), KV_OK);
+    tu_rmtree(dir);
+    free(dir);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_rotation_hints_reopen),
+        cmocka_unit_test(test_manual_merge_reclaims_space),
+        cmocka_unit_test(test_auto_merge_runs_in_background),
+        cmocka_unit_test(test_merge_does_not_resurrect_deleted_key),
+        cmocka_unit_test(test_damaged_hint_falls_back_to_scan),
+        cmocka_unit_test(test_zero_length_newest_data_file),
+        cmocka_unit_test(test_bit_flip_in_data_file_is_corruption),
+        cmocka_unit_test(test_torn_tail_is_cut_at_open),
+        cmocka_unit_test(test_torn_batch_is_all_or_nothing),
+        cmocka_unit_test(test_iterator_pins_files_across_merge),
+        cmocka_unit_test(test_failed_fdatasync_poisons),
+        cmocka_unit_test(test_keydir_incremental_growth),
+        cmocka_unit_test(test_dump_prints_every_file),
+        cmocka_unit_test(test_none_mode_reads_its_buffer),
+        cmocka_unit_test(test_merge_concurrent_with_writers),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
