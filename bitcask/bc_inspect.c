@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "dump.h"
 #include "bc_int.h"
 
 /* ---- check ---- */
@@ -169,21 +170,6 @@ kv_status bc_check(kv_db *kdb)
 
 /* ---- dump ---- */
 
-static void print_bytes(FILE *out, const uint8_t *p, size_t n)
-{
-    size_t show = n < 48 ? n : 48;
-    fputc('"', out);
-    for (size_t i = 0; i < show; i++) {
-        if (isprint(p[i]) && p[i] != '"' && p[i] != '\\')
-            fputc(p[i], out);
-        else
-            fprintf(out, "\\x%02x", p[i]);
-    }
-    fputc('"', out);
-    if (show < n)
-        fprintf(out, "...(%zu bytes)", n);
-}
-
 static kv_status dump_records(FILE *out, const char *name, const uint8_t *buf, size_t len,
                               size_t off, size_t end, int depth)
 {
@@ -214,9 +200,9 @@ static kv_status dump_records(FILE *out, const char *name, const uint8_t *buf, s
                 return s;
         } else {
             fprintf(out, "%*s  key @%zu ", depth * 2, "", off + BC_REC_HDR);
-            print_bytes(out, k, kl);
+            kv_dump_bytes(out, k, kl, 48);
             fprintf(out, "\n%*s  value @%zu ", depth * 2, "", off + BC_REC_HDR + kl);
-            print_bytes(out, v, vl);
+            kv_dump_bytes(out, v, vl, 48);
             fputc('\n', out);
         }
         off += sz;
@@ -235,7 +221,7 @@ static kv_status dump_data(FILE *out, const char *name, const uint8_t *buf, size
     uint64_t id;
     bool ok = bc_data_hdr_decode(buf, len, &kind, &id);
     fprintf(out, "@0: magic ");
-    print_bytes(out, buf, 8);
+    kv_dump_bytes(out, buf, 8, 48);
     fprintf(out, "\n@8: version %u\n@12: kind %u (%s)\n@16: file id %" PRIu64 "\n",
             kv_get_u32(buf + 8), kv_get_u32(buf + 12),
             kv_get_u32(buf + 12) == BC_KIND_MERGE ? "merge output" : "write", kv_get_u64(buf + 16));
@@ -253,7 +239,7 @@ static kv_status dump_hint(FILE *out, const char *name, const uint8_t *buf, size
         return kv_error(KV_CORRUPTION, "%s: short hint header at offset 0", name);
     }
     fprintf(out, "@0: magic ");
-    print_bytes(out, buf, 8);
+    kv_dump_bytes(out, buf, 8, 48);
     fprintf(out,
             "\n@8: version %u\n@16: file id %" PRIu64 "\n@24: data size %" PRIu64
             "\n@32: entries %" PRIu64 "\n@40: entries crc 0x%08x\n@44: header crc 0x%08x\n",
@@ -272,7 +258,7 @@ static kv_status dump_hint(FILE *out, const char *name, const uint8_t *buf, size
                 " record_size=%u key_size=%u flags=%u%s key ",
                 off, kv_get_u32(p), kv_get_u64(p + 4), kv_get_u64(p + 12), kv_get_u32(p + 20), kl,
                 p[28], p[28] ? " (tombstone)" : "");
-        print_bytes(out, p + BC_HINT_ENT_HDR, kl);
+        kv_dump_bytes(out, p + BC_HINT_ENT_HDR, kl, 48);
         fputc('\n', out);
         off += BC_HINT_ENT_HDR + kl;
     }

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "dump.h"
 #include "btree_int.h"
 
 typedef struct chk {
@@ -200,21 +201,6 @@ kv_status bt_check(kv_db *kdb)
 
 /* ---- dump ---- */
 
-static void print_bytes(FILE *out, const uint8_t *p, size_t n)
-{
-    size_t show = n < 24 ? n : 24;
-    fputc('"', out);
-    for (size_t i = 0; i < show; i++) {
-        if (isprint(p[i]) && p[i] != '"' && p[i] != '\\')
-            fputc(p[i], out);
-        else
-            fprintf(out, "\\x%02x", p[i]);
-    }
-    fputc('"', out);
-    if (show < n)
-        fprintf(out, "...(%zu bytes)", n);
-}
-
 static const char *type_name(int t)
 {
     switch (t) {
@@ -248,7 +234,7 @@ static void dump_page(bt_db *db, FILE *out, uint32_t pgno, const uint8_t *p)
     if (t == BT_OVERFLOW) {
         fprintf(out, "  @12 data bytes %u  @16 next overflow page %u\n  @24 data ", pg_content(p),
                 pg_link(p));
-        print_bytes(out, p + BT_HDR, pg_content(p));
+        kv_dump_bytes(out, p + BT_HDR, pg_content(p), 24);
         fputc('\n', out);
         return;
     }
@@ -268,15 +254,15 @@ static void dump_page(bt_db *db, FILE *out, uint32_t pgno, const uint8_t *p)
                 pg_slot(p, i), kl);
         if (t == BT_INTERNAL) {
             fprintf(out, "child %-6u key ", cell_child(p, i));
-            print_bytes(out, k, kl);
+            kv_dump_bytes(out, k, kl, 24);
         } else {
             fprintf(out, "vlen %-8u key ", kv_get_u32(c + 3));
-            print_bytes(out, k, kl);
+            kv_dump_bytes(out, k, kl, 24);
             if (c[2]) {
                 fprintf(out, " value in overflow chain from page %u", kv_get_u32(k + kl));
             } else {
                 fprintf(out, " value ");
-                print_bytes(out, k + kl, kv_get_u32(c + 3));
+                kv_dump_bytes(out, k + kl, kv_get_u32(c + 3), 24);
             }
         }
         fputc('\n', out);

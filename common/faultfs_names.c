@@ -317,51 +317,6 @@ kv_status ff_fsync_dir(kv_fs *kfs, const char *path)
     return s;
 }
 
-static int cmp_names(const void *a, const void *b)
-{
-    return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-/* Reads the sorted entries of dir (no gate). */
-static kv_status list_dir(const char *dir, kv_namelist *out)
-{
-    DIR *d = opendir(dir);
-    if (!d)
-        return ff_errno(errno, "opendir", dir);
-    kv_namelist l = {0};
-    size_t cap = 0;
-    struct dirent *e;
-    kv_status s = KV_OK;
-    while ((e = readdir(d)) != NULL) {
-        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
-            continue;
-        if (l.count == cap) {
-            size_t nc = cap ? cap * 2 : 16;
-            char **nn = realloc(l.names, nc * sizeof *nn);
-            if (!nn) {
-                s = kv_error(KV_IO, "readdir(%s): out of memory", dir);
-                break;
-            }
-            l.names = nn;
-            cap = nc;
-        }
-        if (!(l.names[l.count] = strdup(e->d_name))) {
-            s = kv_error(KV_IO, "readdir(%s): out of memory", dir);
-            break;
-        }
-        l.count++;
-    }
-    closedir(d);
-    if (s != KV_OK) {
-        kv_namelist_free(&l);
-        return s;
-    }
-    if (l.count)
-        qsort(l.names, l.count, sizeof *l.names, cmp_names);
-    *out = l;
-    return KV_OK;
-}
-
 kv_status ff_list(kv_fs *kfs, const char *dir, kv_namelist *out)
 {
     ff_fs *fs = (ff_fs *)kfs;
@@ -369,7 +324,7 @@ kv_status ff_list(kv_fs *kfs, const char *dir, kv_namelist *out)
     pthread_mutex_lock(&fs->mu);
     kv_status s = ff_gate(fs, false, -1, &inj);
     if (s == KV_OK)
-        s = list_dir(dir, out);
+        s = kv_posix_list_dir(dir, out);
     pthread_mutex_unlock(&fs->mu);
     return s;
 }

@@ -158,7 +158,11 @@ kv_status kv_fs_exists(kv_fs *fs, const char *path, bool *out);
  * or another) holds it; KV_IO. */
 kv_status kv_fs_lock(kv_fs *fs, const char *path, kv_file **out);
 
-/* Helpers built on the calls above (common/fs_util.c). */
+/* Lists dir with opendir/readdir directly (no kv_fs: the posix implementation of list, which
+ * faultfs reuses). Same contract and errors as kv_fs_list. */
+kv_status kv_posix_list_dir(const char *dir, kv_namelist *out);
+
+/* Helpers built on the calls above (common/fs.c). */
 
 /* Returns a malloc'd "dir/name" (caller frees), or NULL when out of memory. */
 char *kv_path_join(const char *dir, const char *name);

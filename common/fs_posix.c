@@ -207,9 +207,8 @@ static int cmp_names(const void *a, const void *b)
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-static kv_status p_list(kv_fs *fs, const char *dir, kv_namelist *out)
+kv_status kv_posix_list_dir(const char *dir, kv_namelist *out)
 {
-    (void)fs;
     DIR *d = opendir(dir);
     if (!d)
         return errno_status(errno, "opendir", dir);
@@ -245,6 +244,12 @@ static kv_status p_list(kv_fs *fs, const char *dir, kv_namelist *out)
         qsort(l.names, l.count, sizeof *l.names, cmp_names);
     *out = l;
     return KV_OK;
+}
+
+static kv_status p_list(kv_fs *fs, const char *dir, kv_namelist *out)
+{
+    (void)fs;
+    return kv_posix_list_dir(dir, out);
 }
 
 static kv_status p_exists(kv_fs *fs, const char *path, bool *out)
