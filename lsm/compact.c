@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "lsm.h"
 #include "lsm_int.h"
 
 kv_status lsm_write_level0(lsm_db *db, lsm_mem *m, lsm_edit *e, uint64_t number)
@@ -74,6 +75,9 @@ static void flush_imm(lsm_db *db)
     if (s == KV_OK) {
         db->imm = NULL;
         lsm_mem_unref(imm);
+        /* the table and the edit naming it are durable: recovery no longer needs the WAL */
+        lsm_log_unref(db->imm_log);
+        db->imm_log = NULL;
         atomic_fetch_add(&db->flushes, 1);
         db->obsolete_pending = true;
     } else
@@ -457,7 +461,7 @@ void *lsm_bg_main(void *arg)
     lsm_db *db = arg;
     pthread_mutex_lock(&db->mu);
     while (!db->stop) {
-        bool ok = !atomic_load(&db->poisoned);
+        bool ok = !atomic_load(&db->poisoned) && !db->test_held;
         if (ok && db->imm) {
             flush_imm(db);
             continue;
@@ -472,8 +476,28 @@ void *lsm_bg_main(void *arg)
             lsm_delete_obsolete(db);
             continue;
         }
+        if (db->test_hold && !db->test_held) { /* no work left: hold from here on */
+            db->test_held = true;
+            pthread_cond_broadcast(&db->done_cv);
+        }
         pthread_cond_wait(&db->bg_cv, &db->mu);
     }
     pthread_mutex_unlock(&db->mu);
     return NULL;
+}
+
+kv_status lsm_test_hold_background(kv_db *kdb, bool hold)
+{
+    if (!kdb || kdb->engine != &kv_engine_lsm)
+        return kv_error(KV_INVALID, "lsm_test_hold_background: not an lsm handle");
+    lsm_db *db = (lsm_db *)kdb;
+    pthread_mutex_lock(&db->mu);
+    db->test_hold = hold;
+    if (!hold)
+        db->test_held = false;
+    pthread_cond_broadcast(&db->bg_cv);
+    while (hold && !db->test_held)
+        pthread_cond_wait(&db->done_cv, &db->mu);
+    pthread_mutex_unlock(&db->mu);
+    return KV_OK;
 }

@@ -308,26 +308,6 @@ static kv_status read_current(lsm_db *db, uint64_t *number)
     return s;
 }
 
-static kv_status fsync_parent(lsm_db *db)
-{
-    char *parent = strdup(db->dir);
-    if (!parent)
-        return kv_error(KV_IO, "out of memory");
-    size_t n = strlen(parent);
-    while (n > 1 && parent[n - 1] == '/')
-        parent[--n] = '\0';
-    char *slash = strrchr(parent, '/');
-    if (!slash)
-        strcpy(parent, ".");
-    else if (slash == parent)
-        parent[1] = '\0';
-    else
-        *slash = '\0';
-    kv_status s = kv_fs_fsync_dir(db->fs, parent);
-    free(parent);
-    return s;
-}
-
 kv_status lsm_load_manifest(lsm_db *db, uint64_t *number, lsm_edit *acc)
 {
     lsm_edit_init(acc);
@@ -390,11 +370,8 @@ static kv_status recover(lsm_db *db)
             s = kv_error(KV_CORRUPTION, "%s: CURRENT is missing but logs or tables exist", db->dir);
             goto out;
         }
-        /* A new database (or a crash during its creation: nothing was acknowledged). Its
-         * directory was just made by kv_open: fsync the parent so the directory itself
-         * survives a power loss. */
-        if ((s = fsync_parent(db)) != KV_OK)
-            goto out;
+        /* A new database (or a crash during its creation: nothing was acknowledged). kv_open
+         * (common/kv.c) fsynced the parent when it made the directory. */
         db->next_file = maxnum + 1;
         lsm_version *v = lsm_version_apply(db, NULL, &edit);
         if (!v) {
@@ -531,6 +508,7 @@ static void db_free(lsm_db *db)
     kv_group_commit_free(db->gc);
     lsm_mem_unref(db->mem);
     lsm_mem_unref(db->imm);
+    lsm_log_unref(db->imm_log);
     lsm_log_unref(db->log);
     lsm_log_unref(db->manifest);
     if (db->current) {
@@ -625,11 +603,8 @@ static kv_status lsm_close(kv_db *kdb)
     }
     if (atomic_load(&db->poisoned))
         s = lsm_poisoned_status(db);
-    else {
-        s = lsm_log_flush(db->log);
-        if (s == KV_OK)
-            s = lsm_log_sync(db->log);
-    }
+    else /* every WAL recovery would replay: the immutable memtable's too, if unflushed */
+        s = lsm_sync_wals(db, db->log);
     db_free(db);
     return s;
 }

@@ -245,6 +245,9 @@ typedef struct lsm_db {
 
     lsm_mem *mem, *imm;
     lsm_log *log;          /* WAL of mem */
+    lsm_log *imm_log;      /* WAL of imm (NULL when there is no imm): still needed by recovery
+                              until imm's table and manifest edit are durable */
+    bool imm_log_synced;   /* imm_log is fdatasynced up to its end (it gets no more writes) */
     uint64_t imm_next_log; /* number of the log started when imm was made */
     lsm_version *current;
     lsm_version versions; /* sentinel of the live version list */
@@ -262,6 +265,8 @@ typedef struct lsm_db {
 
     pthread_t bg;
     bool bg_started, stop;
+    bool test_hold; /* lsm_test_hold_background asked the thread to stop once idle */
+    bool test_held; /* ... and it is: it starts no work until test_hold is cleared */
     bool obsolete_pending;
     kv_buf compact_ptr[LSM_LEVELS];
 
@@ -278,6 +283,7 @@ typedef struct lsm_db {
 } lsm_db;
 
 /* db.c */
+extern const kv_engine kv_engine_lsm;
 kv_status lsm_make_table_name(uint64_t number, char *buf, size_t cap);
 /* Opens table number (already durable) into a new lsm_file with one reference. */
 kv_status lsm_open_file(lsm_db *db, uint64_t number, lsm_file **out);
@@ -305,6 +311,12 @@ kv_status lsm_write(kv_db *kdb, const kv_batch *b);
 kv_status lsm_sync(kv_db *kdb);
 kv_status lsm_group_write(void *ctx, void *const *items, size_t n, bool sync);
 kv_status lsm_interval_sync(void *ctx);
+/* Makes every acknowledged commit durable (kv_sync's second half, and kv_close): writes out
+ * the current WAL's buffer, fdatasyncs the immutable memtable's WAL if that was not yet done
+ * (os/none modes skip it at the switch), then fdatasyncs the current WAL. Only the group
+ * commit leader or close (no writers left) may call it: it writes db->log. mu not held.
+ * Errors: KV_IO from write or fdatasync (the caller poisons the handle). */
+kv_status lsm_sync_wals(lsm_db *db, lsm_log *log);
 
 /* read.c */
 kv_status lsm_get(kv_db *kdb, const void *key, size_t klen, void **val, size_t *vlen);

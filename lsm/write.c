@@ -88,7 +88,10 @@ static bool apply_item(lsm_mem *m, const witem *w, uint64_t seq)
  * written out first and the new WAL's header records its number and final length, so that
  * recovery never replays a later WAL after an earlier one lost a suffix (a prefix survives).
  * In `interval` mode the old WAL is also fdatasynced (the syncer only syncs the current one,
- * and the mode promises to lose at most the last interval); in `sync` mode it already is. */
+ * and the mode promises to lose at most the last interval); in `sync` mode it already is. In
+ * `os` and `none` it is not: it stays open as db->imm_log until the flush of its memtable is
+ * durable, and the next kv_sync or kv_close fdatasyncs it before the current WAL
+ * (lsm_sync_wals): a sync must cover every WAL recovery still replays, not just the newest. */
 static kv_status switch_memtable(lsm_db *db)
 {
     uint64_t num = db->next_file++;
@@ -111,9 +114,11 @@ static kv_status switch_memtable(lsm_db *db)
     }
     db->imm = db->mem;
     db->imm_next_log = num;
+    db->imm_log = old; /* takes our reference; imm_log was NULL (no imm before a switch) */
+    db->imm_log_synced =
+        db->dur.kind == KV_DURABILITY_SYNC || db->dur.kind == KV_DURABILITY_INTERVAL;
     db->mem = nm;
     db->log = nl;
-    lsm_log_unref(old);
     pthread_cond_signal(&db->bg_cv);
     return KV_OK;
 }
@@ -178,10 +183,10 @@ kv_status lsm_group_write(void *ctx, void *const *items, size_t n, bool sync)
         seq += item_count(w);
     }
     bool none = db->dur.kind == KV_DURABILITY_NONE;
-    if (!none || sync || log->buf.len >= NONE_BUFFER)
+    if (sync)
+        s = lsm_sync_wals(db, log);
+    else if (!none || log->buf.len >= NONE_BUFFER)
         s = lsm_log_flush(log);
-    if (s == KV_OK && sync)
-        s = lsm_log_sync(log);
     if (s != KV_OK) {
         lsm_poison(db, s);
         return s;
@@ -239,6 +244,31 @@ kv_status lsm_sync(kv_db *kdb)
     lsm_db *db = (lsm_db *)kdb;
     witem w = {NULL, -1, NULL, NULL, 0, 0};
     return submit(db, &w, 0, true);
+}
+
+kv_status lsm_sync_wals(lsm_db *db, lsm_log *log)
+{
+    kv_status s = lsm_log_flush(log);
+    if (s != KV_OK)
+        return s;
+    pthread_mutex_lock(&db->mu);
+    lsm_log *older = db->imm_log && !db->imm_log_synced ? db->imm_log : NULL;
+    if (older)
+        lsm_log_ref(older);
+    pthread_mutex_unlock(&db->mu);
+    if (older) {
+        /* The older WAL first: if the newer one were durable and the older one not, recovery
+         * would stop at the older one's lost suffix and drop the newer one's commits. */
+        s = lsm_log_sync(older);
+        pthread_mutex_lock(&db->mu);
+        if (s == KV_OK && db->imm_log == older)
+            db->imm_log_synced = true; /* it gets no more writes: once is enough */
+        pthread_mutex_unlock(&db->mu);
+        lsm_log_unref(older);
+        if (s != KV_OK)
+            return s;
+    }
+    return lsm_log_sync(log);
 }
 
 kv_status lsm_interval_sync(void *ctx)
