@@ -27,12 +27,12 @@ static size_t ikey_filter_len(size_t klen)
 void lsm_ikey_print(FILE *out, const uint8_t *k, size_t klen)
 {
     if (klen < 8) {
-        sst_print_bytes(out, k, klen, 64);
+        kv_dump_bytes(out, k, klen, 64);
         fputs("(short internal key)", out);
         return;
     }
     uint64_t t = kv_get_u64(k + klen - 8);
-    sst_print_bytes(out, k, klen - 8, 64);
+    kv_dump_bytes(out, k, klen - 8, 64);
     fprintf(out, "@%" PRIu64 ":%s", t >> 8, (t & 0xff) == LSM_TYPE_VALUE ? "value" : "tombstone");
 }
 

@@ -234,13 +234,13 @@ static kv_status dump_record(void *ctx, const uint8_t *p, size_t n, uint64_t off
             break;
         fprintf(d->out, "    op %u: %s seq=%" PRIu64 " key=", i,
                 type == LSM_TYPE_VALUE ? "put" : "delete", seq + i);
-        sst_print_bytes(d->out, p, kl, 64);
+        kv_dump_bytes(d->out, p, kl, 64);
         p += kl;
         if (type == LSM_TYPE_VALUE) {
             if (!kv_get_varint32(&p, end, &vl) || vl > (uint32_t)(end - p))
                 break;
             fputs(" value=", d->out);
-            sst_print_bytes(d->out, p, vl, 32);
+            kv_dump_bytes(d->out, p, vl, 32);
             p += vl;
         }
         fputc('\n', d->out);
@@ -259,7 +259,7 @@ static kv_status dump_log(lsm_db *db, FILE *out, const char *name, uint64_t num,
     if (s == KV_OK && n >= LSM_LOG_HEADER) {
         const uint8_t *h = data;
         fprintf(out, "%s (%zu bytes)\n@0 header: magic=", name, n);
-        sst_print_bytes(out, h, 8, 8);
+        kv_dump_bytes(out, h, 8, 8);
         fprintf(out,
                 " @8 version=%u @12 file_number=%" PRIu64 " @20 previous_log=%" PRIu64
                 " @28 previous_log_length=%" PRIu64 " @36 crc32=%08x\n",
@@ -292,9 +292,9 @@ static kv_status dump_current(lsm_db *db, FILE *out)
         const uint8_t *d = data;
         uint32_t len = kv_get_u32(d + 12);
         fprintf(out, "CURRENT (%zu bytes)\n@0 magic=", n);
-        sst_print_bytes(out, d, 8, 8);
+        kv_dump_bytes(out, d, 8, 8);
         fprintf(out, " @8 version=%u @12 name_length=%u @16 name=", kv_get_u32(d + 8), len);
-        sst_print_bytes(out, d + 16, len <= n - 20 ? len : n - 20, 64);
+        kv_dump_bytes(out, d + 16, len <= n - 20 ? len : n - 20, 64);
         if (len <= n - 20)
             fprintf(out, " @%u crc32=%08x", 16 + len, kv_get_u32(d + 16 + len));
         fputc('\n', out);

@@ -1,32 +1,17 @@
 /* dump.c: prints an SSTable field by field with file offsets, for a student reading the format
  * (sstable.h has the layout). It reads the file directly, so it prints up to any damage. */
-#include <ctype.h>
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "sst_int.h"
 
-void sst_print_bytes(FILE *out, const uint8_t *p, size_t n, size_t max)
-{
-    fputc('"', out);
-    for (size_t i = 0; i < n && i < max; i++) {
-        if (isprint(p[i]) && p[i] != '"' && p[i] != '\\')
-            fputc(p[i], out);
-        else
-            fprintf(out, "\\x%02x", p[i]);
-    }
-    fputc('"', out);
-    if (n > max)
-        fprintf(out, "...(%zu bytes)", n);
-}
-
 static void print_key(FILE *out, const sst_keyops *ops, const uint8_t *k, size_t n)
 {
     if (ops && ops->format)
         ops->format(out, k, n);
     else
-        sst_print_bytes(out, k, n, 64);
+        kv_dump_bytes(out, k, n, 64);
 }
 
 typedef struct dctx {
@@ -85,7 +70,7 @@ static kv_status dump_block(dctx *d, sst_handle h, const sst_block *b, bool valu
         fprintf(out, "  @%llu entry: shared=%u non_shared=%u value_len=%u key=",
                 (unsigned long long)(h.off + off), shared, non_shared, vlen);
         if (keys_are_text)
-            sst_print_bytes(out, key.data, key.len, 64);
+            kv_dump_bytes(out, key.data, key.len, 64);
         else
             print_key(out, d->ops, key.data, key.len);
         const uint8_t *v = b->data + delta + non_shared;
@@ -95,7 +80,7 @@ static kv_status dump_block(dctx *d, sst_handle h, const sst_block *b, bool valu
                     (unsigned long long)vh.size);
         else {
             fputs(" value=", out);
-            sst_print_bytes(out, v, vlen, 32);
+            kv_dump_bytes(out, v, vlen, 32);
             fputc('\n', out);
         }
         off = delta + non_shared + vlen;
@@ -130,7 +115,7 @@ kv_status sst_dump(kv_fs *fs, const char *path, const sst_keyops *ops, FILE *out
     if ((s = kv_file_read_exact(d.f, hdr, sizeof hdr, 0)) != KV_OK)
         goto done;
     fprintf(out, "@0 header: magic=");
-    sst_print_bytes(out, hdr, 8, 8);
+    kv_dump_bytes(out, hdr, 8, 8);
     fprintf(out, " @8 version=%u @12 crc32=%08x\n", kv_get_u32(hdr + 8), kv_get_u32(hdr + 12));
     if ((s = sst_header_decode(path, hdr)) != KV_OK)
         goto done;
@@ -145,7 +130,7 @@ kv_status sst_dump(kv_fs *fs, const char *path, const sst_keyops *ops, FILE *out
                 kv_get_u32(foot + 12 * i + 8));
     fprintf(out, "  @%llu version=%u\n  @%llu magic=", (unsigned long long)(fo + 36),
             kv_get_u32(foot + 36), (unsigned long long)(fo + 40));
-    sst_print_bytes(out, foot + 40, 8, 8);
+    kv_dump_bytes(out, foot + 40, 8, 8);
     fprintf(out, "\n  @%llu crc32=%08x\n", (unsigned long long)(fo + 48), kv_get_u32(foot + 48));
     sst_handle fh, ph, ih;
     if ((s = sst_footer_decode(path, fo, foot, &fh, &ph, &ih)) != KV_OK)

@@ -32,6 +32,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "dump.h"
 #include "fs.h"
 #include "status.h"
 
@@ -53,9 +54,6 @@ typedef struct sst_keyops {
 
 /* Keys compared as kvlab user keys: memcmp, then length (kv_key_cmp). */
 extern const sst_keyops sst_bytewise;
-
-/* Prints n bytes as a C-like string ("ab\x00"), at most max bytes then "...". */
-void sst_print_bytes(FILE *out, const uint8_t *p, size_t n, size_t max);
 
 /* ---- block cache: an LRU of decoded blocks with a byte budget (sharded, thread-safe) ---- */
 
