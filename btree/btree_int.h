@@ -146,6 +146,19 @@ typedef struct bt_meta {
 
 /* Writes m as page 0 (ps bytes, sealed with its CRC). */
 void bt_meta_encode(const bt_meta *m, uint8_t *p, uint32_t ps);
+/* "Extend a CRC32 over ps - 68 zero bytes" as an affine map over GF(2) (zlib's crc32 is
+ * affine in its running value): base = the map of 0, col[b] = the map of bit b xor base. It
+ * lets the meta page's CRC (over [0, 64) and the zero bytes [68, ps)) be computed from its 64
+ * bytes of fields at every commit, instead of over a whole zeroed page. */
+typedef struct bt_zext {
+    uint32_t base, col[32];
+} bt_zext;
+/* Fills z for pages of ps bytes (4096..65536). */
+void bt_zext_init(bt_zext *z, uint32_t ps);
+/* Writes the BT_META_LEN (72) bytes of page 0's fields and CRC for m into p: the same bytes
+ * as the first 72 of bt_meta_encode (the rest of page 0 is zero). z: from bt_zext_init with
+ * m->page_size. */
+void bt_meta_encode_head(const bt_meta *m, uint8_t *p, const bt_zext *z);
 /* Decodes and validates page 0. Errors: KV_CORRUPTION naming path. */
 kv_status bt_meta_decode(const uint8_t *p, uint32_t ps, const char *path, bt_meta *m);
 
@@ -257,6 +270,7 @@ typedef struct bt_db {
     kv_file *data, *log;
     uint32_t ps;
     size_t usable, max_cell, fill_min;
+    bt_zext zext; /* meta-page CRC helper for ps */
     kv_durability dur;
     uint64_t checkpoint_bytes;
     uint64_t cache_bytes;

@@ -16,13 +16,17 @@
 
 #include "btree_int.h"
 
-#define DEFAULT_CACHE      ((uint64_t)64 << 20)
-#define DEFAULT_CHECKPOINT ((uint64_t)64 << 20)
+#define DEFAULT_CACHE ((uint64_t)64 << 20)
+/* Log bytes that trigger a checkpoint. Each checkpoint costs a write of every dirty page, two
+ * fdatasyncs and then a full page image in the log for the first change of every page (section
+ * 4 of docs/btree.md), and stalls writers (not readers) meanwhile: a larger log means fewer of
+ * them (lower write amplification), at the price of a longer replay after a crash. */
+#define DEFAULT_CHECKPOINT ((uint64_t)256 << 20)
 
 static const char *const option_help[] = {
     "page_size: bytes per page, a power of two from 4096 to 65536 (default 4096; fixed at "
     "creation)",
-    "checkpoint_bytes: log size in bytes that triggers a checkpoint (default 64M)",
+    "checkpoint_bytes: log size in bytes that triggers a checkpoint (default 256M)",
     NULL,
 };
 
@@ -175,7 +179,7 @@ static kv_status group_write(void *ctx, void *const *items, size_t n, bool sync)
     if (s == KV_OK && sync)
         s = bt_poison(db, kv_file_fdatasync(db->log));
     if (s == KV_OK && (db->log_end >= BT_LOG_HDR + db->checkpoint_bytes ||
-                       (uint64_t)db->pool.ndirty * db->ps > db->cache_bytes / 2))
+                       (uint64_t)db->pool.ndirty * db->ps > db->cache_bytes / 4 * 3))
         s = bt_checkpoint(db);
     pthread_mutex_unlock(&db->wmu);
     return s;
@@ -368,6 +372,7 @@ static kv_status bt_open(const char *dir, kv_fs *fs, const kv_options *opts, kv_
     if ((s = kv_fs_open(fs, db->log_path, KV_FS_WRITE, &db->log)) != KV_OK)
         goto fail;
     db->usable = db->ps - BT_HDR;
+    bt_zext_init(&db->zext, db->ps);
     db->max_cell = db->usable / 4 - 2;
     db->fill_min = db->usable / 4;
     db->clcap = 2 * (db->ps / 8) + 8;

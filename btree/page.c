@@ -36,19 +36,43 @@ size_t bt_pg_used(const uint8_t *p, uint32_t ps)
     return (ps - pg_content(p)) + 2u * pg_n(p);
 }
 
+/* kv_key_cmp for the binary searches: 8-byte words first (the first differing word is
+ * compared as a big-endian number, i.e. in byte order), then the tail, then the lengths; the
+ * same order as kv_key_cmp (memcmp, then shorter first), without a call per probe. */
+static inline int key_cmp(const uint8_t *a, size_t alen, const uint8_t *b, size_t blen)
+{
+    size_t n = alen < blen ? alen : blen, i = 0;
+    for (; i + 8 <= n; i += 8) {
+        uint64_t x, y;
+        memcpy(&x, a + i, 8);
+        memcpy(&y, b + i, 8);
+        if (x != y) {
+#if defined(__GNUC__) && defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+            return __builtin_bswap64(x) < __builtin_bswap64(y) ? -1 : 1; /* byte order */
+#else
+            return memcmp(a + i, b + i, 8);
+#endif
+        }
+    }
+    for (; i < n; i++)
+        if (a[i] != b[i])
+            return a[i] < b[i] ? -1 : 1;
+    return alen < blen ? -1 : alen > blen ? 1 : 0;
+}
+
 unsigned bt_pg_lower_bound(const uint8_t *p, const void *key, size_t klen, bool *found)
 {
     unsigned lo = 0, hi = pg_n(p);
+    const size_t koff = pg_type(p) == BT_LEAF ? 7 : 6; /* key offset in a cell */
     *found = false;
     while (lo < hi) {
         unsigned mid = (lo + hi) / 2;
-        size_t ml;
-        const uint8_t *mk = cell_key(p, mid, &ml);
-        int c = kv_key_cmp(mk, ml, key, klen);
-        if (c < 0) {
+        const uint8_t *c = p + pg_slot(p, mid);
+        int r = key_cmp(c + koff, kv_get_u16(c), key, klen);
+        if (r < 0) {
             lo = mid + 1;
         } else {
-            if (c == 0)
+            if (r == 0)
                 *found = true;
             hi = mid;
         }
@@ -59,11 +83,11 @@ unsigned bt_pg_lower_bound(const uint8_t *p, const void *key, size_t klen, bool 
 unsigned bt_pg_upper_bound(const uint8_t *p, const void *key, size_t klen)
 {
     unsigned lo = 0, hi = pg_n(p);
+    const size_t koff = pg_type(p) == BT_LEAF ? 7 : 6;
     while (lo < hi) {
         unsigned mid = (lo + hi) / 2;
-        size_t ml;
-        const uint8_t *mk = cell_key(p, mid, &ml);
-        if (kv_key_cmp(mk, ml, key, klen) <= 0)
+        const uint8_t *c = p + pg_slot(p, mid);
+        if (key_cmp(c + koff, kv_get_u16(c), key, klen) <= 0)
             lo = mid + 1;
         else
             hi = mid;
@@ -185,6 +209,47 @@ void bt_meta_encode(const bt_meta *m, uint8_t *p, uint32_t ps)
     kv_put_u64(p + 48, m->last_lsn);
     kv_put_u64(p + 56, m->checkpoint_lsn);
     bt_pg_seal(p, ps, 0);
+}
+
+void bt_zext_init(bt_zext *z, uint32_t ps)
+{
+    static const uint8_t zeros[1024];
+    size_t n = ps - 68;
+    for (int b = -1; b < 32; b++) {
+        uint32_t c = b < 0 ? 0 : (uint32_t)1 << b;
+        for (size_t left = n; left;) {
+            size_t k = left < sizeof zeros ? left : sizeof zeros;
+            c = kv_crc32_extend(c, zeros, k);
+            left -= k;
+        }
+        if (b < 0)
+            z->base = c;
+        else
+            z->col[b] = c ^ z->base;
+    }
+}
+
+void bt_meta_encode_head(const bt_meta *m, uint8_t *p, const bt_zext *z)
+{
+    memcpy(p, BT_META_MAGIC, 8);
+    kv_put_u32(p + 8, BT_VERSION);
+    kv_put_u32(p + 12, m->page_size);
+    kv_put_u32(p + 16, m->root);
+    kv_put_u32(p + 20, m->height);
+    kv_put_u32(p + 24, m->hwm);
+    kv_put_u32(p + 28, m->free_head);
+    kv_put_u64(p + 32, m->key_count);
+    kv_put_u64(p + 40, m->free_count);
+    kv_put_u64(p + 48, m->last_lsn);
+    kv_put_u64(p + 56, m->checkpoint_lsn);
+    memset(p + 64, 0, BT_META_LEN - 64);
+    /* crc32 over [0, 64) then over the zero bytes [68, ps): the second step is an affine map
+     * of the running CRC, applied bit by bit from the table of bt_zext_init. */
+    uint32_t c = kv_crc32(p, 64), r = z->base;
+    for (int b = 0; c; b++, c >>= 1)
+        if (c & 1)
+            r ^= z->col[b];
+    kv_put_u32(p + 64, r);
 }
 
 kv_status bt_meta_decode(const uint8_t *p, uint32_t ps, const char *path, bt_meta *m)

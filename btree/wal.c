@@ -64,18 +64,37 @@ kv_status bt_wal_flush_pending(bt_db *db)
     return KV_OK;
 }
 
+/* The first index >= i where a and b (ps bytes) differ, or ps: compares 64-byte blocks, then
+ * 8-byte words (a page is mostly unchanged by one put), then bytes inside the first differing
+ * word. */
+static size_t first_diff(const uint8_t *a, const uint8_t *b, size_t i, size_t ps)
+{
+    while (i < ps && (i & 7)) {
+        if (a[i] != b[i])
+            return i;
+        i++;
+    }
+    while (i + 64 <= ps && !memcmp(a + i, b + i, 64)) /* libc's vectorised compare */
+        i += 64;
+    for (; i + 8 <= ps; i += 8) {
+        uint64_t x, y;
+        memcpy(&x, a + i, 8);
+        memcpy(&y, b + i, 8);
+        if (x != y)
+            break;
+    }
+    while (i < ps && a[i] == b[i])
+        i++;
+    return i;
+}
+
 /* Encodes the ranges where page differs from before (gaps under 16 bytes merged) into out
  * (room for ps bytes); returns the length, or 0 when a full image is as small. */
 static size_t delta_encode(const uint8_t *before, const uint8_t *page, uint32_t ps, uint8_t *out)
 {
     size_t n = 0, i = 0;
     while (i < ps) {
-        while (i < ps && before[i] == page[i]) {
-            if ((i & 7) == 0 && i + 8 <= ps && !memcmp(before + i, page + i, 8))
-                i += 8;
-            else
-                i++;
-        }
+        i = first_diff(before, page, i, ps);
         if (i >= ps)
             break;
         size_t start = i, end = i + 1, same = 0;
@@ -117,8 +136,8 @@ kv_status bt_wal_commit_group(bt_db *db)
         if (!ok)
             return kv_error(KV_IO, "btree: out of memory for a log group");
     }
-    uint8_t *m = db->sc[0];
-    bt_meta_encode(&db->meta, m, db->ps);
+    uint8_t m[BT_META_LEN];
+    bt_meta_encode_head(&db->meta, m, &db->zext);
     if (!append_rec(b, BT_REC_PAGE, db->log_gen, lsn, 0, m, BT_META_LEN) ||
         !append_rec(b, BT_REC_COMMIT, db->log_gen, lsn, (uint32_t)t->n + 1, NULL, 0))
         return kv_error(KV_IO, "btree: out of memory for a log group");

@@ -110,6 +110,102 @@ static void expect(kv_db *db, unsigned from, unsigned to, size_t vlen, unsigned 
     free(v);
 }
 
+/* The per-commit meta record (72 bytes, CRC computed with the zero-extension table) must be
+ * byte for byte the head of the full meta page, for every page size. */
+static void test_meta_head_crc(void **state)
+{
+    (void)state;
+    for (uint32_t ps = BT_MIN_PS; ps <= BT_MAX_PS; ps *= 2) {
+        bt_zext z;
+        bt_zext_init(&z, ps);
+        uint8_t *full = malloc(ps);
+        assert_non_null(full);
+        for (uint64_t k = 0; k < 200; k++) {
+            bt_meta m = {.page_size = ps,
+                         .root = (uint32_t)(k * 2654435761u),
+                         .height = (uint32_t)(k % 7 + 1),
+                         .hwm = (uint32_t)(k * 977 + 2),
+                         .free_head = (uint32_t)(k * 31),
+                         .key_count = k * 0x9E3779B97F4A7C15ull,
+                         .free_count = k << 20,
+                         .last_lsn = ~k,
+                         .checkpoint_lsn = k * k};
+            uint8_t head[BT_META_LEN];
+            bt_meta_encode_head(&m, head, &z);
+            bt_meta_encode(&m, full, ps);
+            assert_memory_equal(head, full, BT_META_LEN);
+            assert_true(bt_pg_crc_ok(full, ps, 0));
+        }
+        free(full);
+    }
+}
+
+static int cmp_keybuf(const void *a, const void *b)
+{
+    const uint8_t *x = a, *y = b;
+    return kv_key_cmp(x + 1, x[0], y + 1, y[0]);
+}
+
+/* The page searches (word-at-a-time key compare) agree with kv_key_cmp on binary keys that
+ * share long prefixes, differ in any byte (including 0x00 and 0xff) or only in length. */
+static void test_search_order_binary_keys(void **state)
+{
+    (void)state;
+    tu_rng rng = {tu_seed(42)};
+    enum { NK = 60, KL = 24 };
+    uint8_t keys[NK][KL + 1], cellbuf[NK][7 + KL], page[BT_MIN_PS];
+    for (int round = 0; round < 200; round++) {
+        for (int i = 0; i < NK; i++) {
+            keys[i][0] = (uint8_t)(tu_below(&rng, KL + 1));
+            for (int j = 1; j <= KL; j++) {
+                uint64_t r = tu_below(&rng, 4);
+                keys[i][j] = r == 0 ? 0x00 : r == 1 ? 0xff : r == 2 ? 0x80 : (uint8_t)tu_next(&rng);
+            }
+        }
+        qsort(keys, NK, sizeof keys[0], cmp_keybuf);
+        bt_cell cells[NK];
+        size_t n = 0;
+        for (int i = 0; i < NK; i++) {
+            if (n && !cmp_keybuf(keys[i], keys[n - 1]))
+                continue;
+            memmove(keys[n], keys[i], sizeof keys[0]);
+            uint8_t *c = cellbuf[n];
+            kv_put_u16(c, keys[n][0]);
+            c[2] = 0;
+            kv_put_u32(c + 3, 0);
+            memcpy(c + 7, keys[n] + 1, keys[n][0]);
+            cells[n].p = c;
+            cells[n].len = 7u + keys[n][0];
+            n++;
+        }
+        bt_pg_build(page, BT_MIN_PS, 1, BT_LEAF, 0, 0, cells, n);
+        for (int q = 0; q < 100; q++) {
+            uint8_t probe[KL + 1];
+            if (q % 2) {
+                memcpy(probe, keys[tu_below(&rng, n)], sizeof probe);
+                if (q % 4 == 1 && probe[0] > 0)
+                    probe[probe[0]] ^= (uint8_t)(1u << tu_below(&rng, 8));
+            } else {
+                probe[0] = (uint8_t)(tu_below(&rng, KL + 1));
+                for (int j = 1; j <= KL; j++)
+                    probe[j] = (uint8_t)tu_next(&rng);
+            }
+            unsigned lb = 0, ub = 0;
+            bool want = false;
+            for (size_t i = 0; i < n; i++) {
+                int c = cmp_keybuf(keys[i], probe);
+                lb += c < 0;
+                ub += c <= 0;
+                want |= c == 0;
+            }
+            bool found;
+            assert_int_equal(bt_pg_lower_bound(page, probe + 1, probe[0], &found), lb);
+            assert_int_equal(found, want);
+            assert_int_equal(bt_pg_upper_bound(page, probe + 1, probe[0]), ub);
+        }
+    }
+}
+
 static void test_split_merge_reuse(void **state)
 {
     (void)state;
@@ -679,6 +775,8 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_page_layout),
+        cmocka_unit_test(test_meta_head_crc),
+        cmocka_unit_test(test_search_order_binary_keys),
         cmocka_unit_test(test_split_merge_reuse),
         cmocka_unit_test(test_small_cache_random_deletes),
         cmocka_unit_test(test_overflow_values),
