@@ -264,6 +264,7 @@ static kv_status damage_round(crash_ctx *x, const char *pristine, const dfile *f
         if (why[0] && write(fds[1], why, strlen(why)) < 0)
             rc = EXIT_BAD;
         close(fds[1]);
+        free(dir); /* the child's copy: nothing else holds it once check_damaged returned */
         fflush(NULL);
         exit(rc); /* exit, not _exit: a sanitizer build checks for leaks here */
     }
