@@ -1,6 +1,7 @@
 /* wal_log.c: opening and closing the log, batches through group commit (LevelDB's
  * DBImpl::Write leader/follower queue: one write(2) and at most one fdatasync per group), the
  * `none` user-space buffer, the `interval:MS` background fdatasync, and stats. */
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,6 +14,11 @@ typedef struct gc_item {
     wal_apply_fn apply;
     void *actx;
     uint64_t commit_lsn;
+    /* `sync` mode (guarded by the log's mu): */
+    uint64_t seq; /* write_seq of the write(2) that holds the batch */
+    bool done;    /* applied (status KV_OK) or failed (status) */
+    kv_status status;
+    struct gc_item *next; /* in the pending list */
 } gc_item;
 
 void wal_log_options_init(wal_log_options *o)
@@ -86,6 +92,7 @@ static bool encode_rec(kv_buf *b, uint64_t salt, uint8_t type, uint64_t lsn, con
 static kv_status group_write(void *ctx, void *const *items, size_t n, bool sync)
 {
     wal_log *l = ctx;
+    pthread_mutex_lock(&l->wmu);
     pthread_mutex_lock(&l->mu);
     kv_status s = KV_OK;
     if (l->poisoned) {
@@ -141,8 +148,6 @@ static kv_status group_write(void *ctx, void *const *items, size_t n, bool sync)
             wal_poison_locked(l, s);
         }
     }
-    if (s == KV_OK && sync)
-        s = wal_sync_locked(l);
     if (s != KV_OK)
         goto out;
     l->next_lsn = lsn;
@@ -151,12 +156,126 @@ static kv_status group_write(void *ctx, void *const *items, size_t n, bool sync)
     if (b == &l->wbuf && b->cap > ((size_t)8 << 20)) {
         kv_buf_free(b); /* do not keep a huge batch's buffer */
     }
+    if (sync) {
+        /* The committers fdatasync after the queue moved on (wait_durable): queue the items,
+         * to be applied in this order once an fdatasync covers write_seq. */
+        for (size_t i = 0; i < n; i++) {
+            gc_item *it = items[i];
+            it->seq = l->write_seq;
+            it->next = NULL;
+            if (l->pend_tail)
+                l->pend_tail->next = it;
+            else
+                l->pend_head = it;
+            l->pend_tail = it;
+        }
+        l->npend += n;
+        goto out;
+    }
     for (size_t i = 0; i < n; i++) {
         gc_item *it = items[i];
         if (it->apply)
             it->apply(it->actx, it->commit_lsn);
     }
 out:
+    /* These committers are past the write step (written or failed). */
+    if (atomic_fetch_sub_explicit(&l->committers, (unsigned)n, memory_order_release) == n &&
+        l->sync_waiters)
+        pthread_cond_broadcast(&l->cv);
+    pthread_mutex_unlock(&l->mu);
+    pthread_mutex_unlock(&l->wmu);
+    return s;
+}
+
+/* `sync` mode: applies, in write order, every pending item that the last fdatasync covers, and
+ * wakes their committers (mu held). */
+static void apply_synced_locked(wal_log *l)
+{
+    bool any = false;
+    while (l->pend_head && l->pend_head->seq <= l->synced_seq) {
+        gc_item *it = l->pend_head;
+        l->pend_head = it->next;
+        l->npend--;
+        if (!l->pend_head)
+            l->pend_tail = NULL;
+        if (it->apply)
+            it->apply(it->actx, it->commit_lsn);
+        it->status = KV_OK;
+        it->done = true;
+        any = true;
+    }
+    if (any)
+        pthread_cond_broadcast(&l->cv);
+}
+
+/* `sync` mode: fails every pending item after a failed fdatasync (mu held). */
+static void fail_pending_locked(wal_log *l)
+{
+    for (gc_item *it = l->pend_head; it; it = it->next) {
+        it->status = KV_POISONED;
+        it->done = true;
+    }
+    l->pend_head = l->pend_tail = NULL;
+    l->npend = 0;
+    pthread_cond_broadcast(&l->cv);
+}
+
+/* `sync` mode, after the group holding it was written: waits until an fdatasync covers it,
+ * running one when none is (PostgreSQL's XLogFlush: the fdatasync runs without the log lock, so
+ * the next groups write meanwhile and the following fdatasync covers all of them). Returns
+ * KV_OK once it is durable and applied. Errors: KV_IO (this thread's fdatasync failed),
+ * KV_POISONED. */
+static kv_status wait_durable(wal_log *l, gc_item *it)
+{
+    kv_status own = KV_OK;
+    bool yielded = false;
+    pthread_mutex_lock(&l->mu);
+    while (!it->done) {
+        if (l->synced_seq >= it->seq) {
+            apply_synced_locked(l);
+        } else if (l->poisoned) {
+            fail_pending_locked(l);
+        } else if (l->csync) {
+            pthread_cond_wait(&l->cv, &l->mu);
+        } else if (atomic_load_explicit(&l->committers, memory_order_acquire) > 0 &&
+                   l->npend < l->opt.group_max_items) {
+            /* Committers that arrived are writing right now (a pwrite each, never an
+             * fdatasync): the last of them to finish wakes us and one fdatasync covers all. */
+            l->sync_waiters++;
+            pthread_cond_wait(&l->cv, &l->mu);
+            l->sync_waiters--;
+        } else if (!yielded && l->last_cover > 1) {
+            /* Concurrent committers exist: the ones the last fdatasync acknowledged are runnable
+             * now; give them the CPU once so they can queue their next batch and share the
+             * fdatasync this thread is about to run (no timed wait). */
+            yielded = true;
+            pthread_mutex_unlock(&l->mu);
+            sched_yield();
+            pthread_mutex_lock(&l->mu);
+        } else {
+            uint64_t seq = l->write_seq;
+            kv_file *f = l->active;
+            l->csync = true;
+            l->syncing++;
+            pthread_mutex_unlock(&l->mu);
+            kv_status s = kv_file_fdatasync(f);
+            pthread_mutex_lock(&l->mu);
+            l->syncing--;
+            l->csync = false;
+            if (s == KV_OK && seq > l->synced_seq)
+                l->synced_seq = seq;
+            if (s != KV_OK)
+                own = wal_poison_locked(l, s);
+            size_t cover = 0;
+            for (gc_item *p = l->pend_head; p && p->seq <= l->synced_seq; p = p->next)
+                cover++;
+            l->last_cover = cover;
+            pthread_cond_broadcast(&l->cv);
+        }
+    }
+    kv_status s = it->status;
+    if (s != KV_OK)
+        s = own != KV_OK ? own : poisoned_error(l);
     pthread_mutex_unlock(&l->mu);
     return s;
 }
@@ -178,9 +297,21 @@ kv_status wal_log_append_batch(wal_log *l, const wal_record *recs, size_t n, wal
                             (unsigned long long)len, WAL_MAX_PAYLOAD);
         bytes += len + WAL_REC_OVERHEAD;
     }
-    gc_item it = {recs, n, apply, apply_ctx, 0};
+    gc_item it = {recs, n, apply, apply_ctx, 0, 0, false, KV_OK, NULL};
     bool sync = l->opt.durability.kind == KV_DURABILITY_SYNC;
-    kv_status s = kv_group_commit_submit(l->gc, &it, (size_t)bytes, sync);
+    kv_status s;
+    if (atomic_fetch_add_explicit(&l->committers, 1, memory_order_acquire) == 0) {
+        /* Nobody else is committing: be a group of one directly. group_write is serialized by
+         * mu, so a committer that arrives meanwhile and leads a queued group simply waits for
+         * this write (whose LSNs come first) as it would for a previous group. */
+        void *one = &it;
+        s = group_write(l, &one, 1, sync);
+        atomic_fetch_add_explicit(&l->fast_groups, 1, memory_order_relaxed);
+    } else {
+        s = kv_group_commit_submit(l->gc, &it, (size_t)bytes, sync);
+    }
+    if (s == KV_OK && sync)
+        s = wait_durable(l, &it);
     if (s == KV_OK && commit_lsn)
         *commit_lsn = it.commit_lsn;
     return s;
@@ -244,6 +375,7 @@ static void log_free(wal_log *l)
     free(l->segs);
     free(l->dir);
     pthread_mutex_destroy(&l->mu);
+    pthread_mutex_destroy(&l->wmu);
     pthread_cond_destroy(&l->cv);
     free(l);
 }
@@ -271,6 +403,7 @@ kv_status wal_log_open(kv_fs *fs, const char *dir, const wal_log_options *opts,
     l->fs = fs;
     l->opt = o;
     pthread_mutex_init(&l->mu, NULL);
+    pthread_mutex_init(&l->wmu, NULL);
     pthread_cond_init(&l->cv, NULL);
     kv_status s = wal_recover(l, replay, ctx);
     if (s == KV_OK) {
@@ -331,8 +464,9 @@ void wal_log_get_stats(wal_log *l, wal_log_stats *st)
     unsigned long long g = 0, it = 0;
     if (l->gc)
         kv_group_commit_counts(l->gc, &g, &it);
-    st->groups = g;
-    st->items = it;
+    uint64_t fast = atomic_load(&l->fast_groups);
+    st->groups = g + fast;
+    st->items = it + fast;
 }
 
 uint64_t wal_log_bytes(wal_log *l)

@@ -22,9 +22,12 @@ struct wal_log {
     kv_fs *fs;
     char *dir;
     wal_log_options opt;
-    pthread_mutex_t mu; /* guards everything below */
-    pthread_cond_t cv;  /* signalled when syncing drops to 0 */
-    int syncing;        /* background fdatasyncs running without mu on `active` */
+    pthread_mutex_t wmu; /* held across a group write: roll_locked may release mu while it
+                            waits for a background fdatasync, and no other group (the queue's
+                            leader or a fast-path committer) may write meanwhile */
+    pthread_mutex_t mu;  /* guards everything below */
+    pthread_cond_t cv;   /* signalled when syncing drops to 0 */
+    int syncing;         /* fdatasyncs running without mu on `active` (background or commit) */
     uint64_t salt;
     wal_seg *segs; /* oldest first; the last is the active one */
     size_t nsegs, capsegs;
@@ -37,6 +40,18 @@ struct wal_log {
     bool poisoned;
     char poison_msg[512];
     kv_group_commit *gc;
+    /* `sync` mode: batches written but not yet covered by an fdatasync, oldest first (each lives
+     * on the stack of its committer, which waits for it), and whether a committer's fdatasync
+     * is running without mu (the next groups write meanwhile; one fdatasync then covers them). */
+    struct gc_item *pend_head, *pend_tail;
+    bool csync;
+    /* Committers inside append_batch's write step: the one that finds none skips the group
+     * commit queue (no queue mutex, condition variable or wake-up for an uncontended writer). */
+    _Atomic unsigned committers;  /* incremented on entry, decremented (mu held) once written */
+    size_t npend;                 /* items in the pending list */
+    int sync_waiters;             /* committers waiting for those still writing (`sync`) */
+    size_t last_cover;            /* items the last commit fdatasync made durable */
+    _Atomic uint64_t fast_groups; /* batches written that way (each a group of one) */
     kv_syncer *syncer;
     _Atomic uint64_t bytes; /* sum of segment sizes + buffered bytes */
     uint64_t torn_cut, truncations, rewrites, created;

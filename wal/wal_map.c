@@ -10,28 +10,59 @@
 
 #include "coding.h"
 
-static inline uint64_t key_pfx(const void *key, size_t klen)
+/* A search key with its two big-endian prefix words (see wal_node.pfx). */
+typedef struct wal_key {
+    uint64_t p0, p1;
+    const uint8_t *key;
+    size_t klen;
+} wal_key;
+
+/* Big-endian word of key bytes [0, 8) of k (klen bytes), zero-padded. */
+static inline uint64_t be_word(const uint8_t *k, size_t klen)
 {
-    const uint8_t *k = key;
+    if (klen >= 8)
+        return (uint64_t)k[0] << 56 | (uint64_t)k[1] << 48 | (uint64_t)k[2] << 40 |
+               (uint64_t)k[3] << 32 | (uint64_t)k[4] << 24 | (uint64_t)k[5] << 16 |
+               (uint64_t)k[6] << 8 | (uint64_t)k[7];
     uint64_t v = 0;
     for (size_t i = 0; i < 8; i++)
         v = (v << 8) | (i < klen ? k[i] : 0);
     return v;
 }
 
-/* Compares key (with prefix pfx) to node n's key in memcmp-then-length order. Unequal
- * zero-padded prefixes decide (a shorter key padded with zeros sorts first, as it should). */
-static inline int ncmp(uint64_t pfx, const void *key, size_t klen, const wal_node *n)
+static inline wal_key mkkey(const void *key, size_t klen)
 {
-    if (pfx != n->pfx)
-        return pfx < n->pfx ? -1 : 1;
-    return kv_key_cmp(key, klen, n->e->data, n->e->klen);
+    const uint8_t *k = key;
+    wal_key w = {be_word(k, klen), klen > 8 ? be_word(k + 8, klen - 8) : 0, k, klen};
+    return w;
+}
+
+/* Compares k to node n's key in memcmp-then-length order. Unequal zero-padded prefixes decide
+ * (a shorter key padded with zeros sorts first, as it should); equal ones decide by length when
+ * both keys fit in the 16 prefix bytes (the longer one only adds zero bytes). */
+static inline int ncmp(const wal_key *k, const wal_node *n)
+{
+    if (k->p0 != n->pfx[0])
+        return k->p0 < n->pfx[0] ? -1 : 1;
+    if (k->p1 != n->pfx[1])
+        return k->p1 < n->pfx[1] ? -1 : 1;
+    if (k->klen <= 16 && n->klen <= 16)
+        return (k->klen > n->klen) - (k->klen < n->klen);
+    return kv_key_cmp(k->key, k->klen, n->e->data, n->e->klen);
 }
 
 static inline void set_entry(wal_node *n, wal_entry *e)
 {
     n->e = e;
-    n->pfx = e ? key_pfx(e->data, e->klen) : 0;
+    if (e) {
+        wal_key k = mkkey(e->data, e->klen);
+        n->pfx[0] = k.p0;
+        n->pfx[1] = k.p1;
+        n->klen = (uint16_t)e->klen;
+    } else {
+        n->pfx[0] = n->pfx[1] = 0;
+        n->klen = 0;
+    }
 }
 
 wal_entry *wal_entry_new(wal_map *m, const void *key, size_t klen, const void *value, size_t vlen)
@@ -57,9 +88,38 @@ void wal_entry_unref(wal_map *m, wal_entry *e)
     }
 }
 
+#define WAL_SLAB_NODES 1024
+
+struct wal_slab {
+    wal_slab *next;
+    wal_node nodes[WAL_SLAB_NODES];
+};
+
+/* Pops a free node or carves one from a slab. Writer only (write lock held, or the map not yet
+ * shared). NULL when out of memory. */
+static wal_node *node_alloc(wal_map *m)
+{
+    wal_node *n = m->free_local;
+    if (!n)
+        n = atomic_exchange_explicit(&m->free_remote, NULL, memory_order_acquire);
+    if (n) {
+        m->free_local = n->l;
+        return n;
+    }
+    if (!m->slabs || m->slab_used == WAL_SLAB_NODES) {
+        wal_slab *sl = malloc(sizeof *sl);
+        if (!sl)
+            return NULL;
+        sl->next = m->slabs;
+        m->slabs = sl;
+        m->slab_used = 0;
+    }
+    return &m->slabs->nodes[m->slab_used++];
+}
+
 static wal_node *node_new(wal_map *m, wal_node *l, wal_entry *e, wal_node *r)
 {
-    wal_node *n = malloc(sizeof *n);
+    wal_node *n = node_alloc(m);
     if (!n)
         return NULL;
     atomic_init(&n->ref, 1);
@@ -67,15 +127,20 @@ static wal_node *node_new(wal_map *m, wal_node *l, wal_entry *e, wal_node *r)
     n->r = r;
     set_entry(n, e);
     int hl = l ? l->height : 0, hr = r ? r->height : 0;
-    n->height = 1 + (hl > hr ? hl : hr);
+    n->height = (uint16_t)(1 + (hl > hr ? hl : hr));
     atomic_fetch_add_explicit(&m->mem, sizeof *n, memory_order_relaxed);
     return n;
 }
 
+/* Returns n to the pool; any thread (a snapshot's last release runs on the reader's). */
 static void node_free(wal_map *m, wal_node *n)
 {
     atomic_fetch_sub_explicit(&m->mem, sizeof *n, memory_order_relaxed);
-    free(n);
+    wal_node *head = atomic_load_explicit(&m->free_remote, memory_order_relaxed);
+    do
+        n->l = head;
+    while (!atomic_compare_exchange_weak_explicit(&m->free_remote, &head, n, memory_order_release,
+                                                  memory_order_relaxed));
 }
 
 static void node_unref(wal_map *m, wal_node *n)
@@ -98,7 +163,7 @@ static inline int h(const wal_node *n)
 static inline void upd(wal_node *n)
 {
     int a = h(n->l), b = h(n->r);
-    n->height = 1 + (a > b ? a : b);
+    n->height = (uint16_t)(1 + (a > b ? a : b));
 }
 
 /* Makes the owned reference t exclusive: t itself when nobody else holds it, else a copy
@@ -172,7 +237,8 @@ static wal_node *rebalance(wal_map *m, wal_node *t)
  * checking allocation up front would complicate the code; instead every allocation failure
  * leaves a valid tree (possibly with one copied path) and reports false, and the caller treats
  * it as a failed apply of an already-logged batch (it poisons the engine). */
-static wal_node *ins(wal_map *m, wal_node *t, wal_entry *e, uint64_t pfx, bool *added, bool *oom)
+static wal_node *ins(wal_map *m, wal_node *t, wal_entry *e, const wal_key *k, bool *added,
+                     bool *oom)
 {
     if (!t) {
         wal_node *n = node_new(m, NULL, e, NULL);
@@ -187,15 +253,24 @@ static wal_node *ins(wal_map *m, wal_node *t, wal_entry *e, uint64_t pfx, bool *
         *oom = true;
         return t;
     }
-    int c = ncmp(pfx, e->data, e->klen, x);
-    if (c < 0)
-        x->l = ins(m, x->l, e, pfx, added, oom);
-    else if (c > 0)
-        x->r = ins(m, x->r, e, pfx, added, oom);
-    else {
+    int c = ncmp(k, x);
+    if (c == 0) {
         wal_entry_unref(m, x->e);
         set_entry(x, e);
         return x;
+    }
+    /* When the changed child keeps its height, x keeps its height and balance: return without
+     * touching the other child (a cache miss per level saved on the way back up). */
+    if (c < 0) {
+        int old = h(x->l);
+        x->l = ins(m, x->l, e, k, added, oom);
+        if (h(x->l) == old)
+            return x;
+    } else {
+        int old = h(x->r);
+        x->r = ins(m, x->r, e, k, added, oom);
+        if (h(x->r) == old)
+            return x;
     }
     return rebalance(m, x);
 }
@@ -217,7 +292,7 @@ static wal_node *del_min(wal_map *m, wal_node *t, wal_entry **out, bool *oom)
     return rebalance(m, x);
 }
 
-static wal_node *del(wal_map *m, wal_node *t, uint64_t pfx, const void *key, size_t klen, bool *oom)
+static wal_node *del(wal_map *m, wal_node *t, const wal_key *k, bool *oom)
 {
     if (!t)
         return NULL;
@@ -226,11 +301,11 @@ static wal_node *del(wal_map *m, wal_node *t, uint64_t pfx, const void *key, siz
         *oom = true;
         return t;
     }
-    int c = ncmp(pfx, key, klen, x);
+    int c = ncmp(k, x);
     if (c < 0)
-        x->l = del(m, x->l, pfx, key, klen, oom);
+        x->l = del(m, x->l, k, oom);
     else if (c > 0)
-        x->r = del(m, x->r, pfx, key, klen, oom);
+        x->r = del(m, x->r, k, oom);
     else if (!x->l || !x->r) {
         wal_node *child = x->l ? x->l : x->r;
         wal_entry_unref(m, x->e);
@@ -262,6 +337,13 @@ void wal_map_destroy(wal_map *m)
 {
     node_unref(m, m->root);
     m->root = NULL;
+    while (m->slabs) {
+        wal_slab *next = m->slabs->next;
+        free(m->slabs);
+        m->slabs = next;
+    }
+    m->free_local = NULL;
+    atomic_store(&m->free_remote, NULL);
     pthread_rwlock_destroy(&m->lock);
 }
 
@@ -278,9 +360,9 @@ void wal_map_end(wal_map *m, uint64_t applied_lsn)
 
 static wal_entry *find(wal_node *t, const void *key, size_t klen)
 {
-    uint64_t pfx = key_pfx(key, klen);
+    wal_key k = mkkey(key, klen);
     while (t) {
-        int c = ncmp(pfx, key, klen, t);
+        int c = ncmp(&k, t);
         if (c == 0)
             return t->e;
         t = c < 0 ? t->l : t->r;
@@ -298,7 +380,8 @@ bool wal_map_put(wal_map *m, wal_entry *e)
         m->count = 1;
         return true;
     }
-    m->root = ins(m, m->root, e, key_pfx(e->data, e->klen), &added, &oom);
+    wal_key k = mkkey(e->data, e->klen);
+    m->root = ins(m, m->root, e, &k, &added, &oom);
     if (added)
         m->count++;
     return !oom;
@@ -309,7 +392,8 @@ bool wal_map_del(wal_map *m, const void *key, size_t klen)
     if (!find(m->root, key, klen))
         return true;
     bool oom = false;
-    m->root = del(m, m->root, key_pfx(key, klen), key, klen, &oom);
+    wal_key k = mkkey(key, klen);
+    m->root = del(m, m->root, &k, &oom);
     if (!oom)
         m->count--;
     return !oom;
@@ -364,18 +448,19 @@ bool wal_map_build(wal_map *m, wal_entry **sorted, size_t n, uint64_t applied_ls
     wal_node **pool = n ? malloc(n * sizeof *pool) : NULL;
     if (n && !pool)
         return false;
+    pthread_rwlock_wrlock(&m->lock); /* the pool is the writer's */
     for (size_t i = 0; i < n; i++) {
         pool[i] = node_new(m, NULL, NULL, NULL);
         if (!pool[i]) {
             for (size_t j = 0; j < i; j++)
                 node_free(m, pool[j]);
+            pthread_rwlock_unlock(&m->lock);
             free(pool);
             return false;
         }
     }
     wal_node *root = build(pool, sorted, 0, n);
     free(pool);
-    pthread_rwlock_wrlock(&m->lock);
     node_unref(m, m->root);
     m->root = root;
     m->count = n;
@@ -402,9 +487,9 @@ void wal_cursor_seek(wal_cursor *c, wal_node *root, const void *key, size_t klen
 {
     c->depth = 0;
     wal_node *n = root;
-    uint64_t pfx = key_pfx(key, klen);
+    wal_key k = mkkey(key, klen);
     while (n) {
-        if (ncmp(pfx, key, klen, n) <= 0) {
+        if (ncmp(&k, n) <= 0) {
             c->stack[c->depth++] = n;
             n = n->l;
         } else {
@@ -435,7 +520,8 @@ static int check_rec(wal_node *n, check_state *st)
         st->err = "node or entry with no reference";
         return 0;
     }
-    if (n->pfx != key_pfx(n->e->data, n->e->klen)) {
+    wal_key k = mkkey(n->e->data, n->e->klen);
+    if (n->pfx[0] != k.p0 || n->pfx[1] != k.p1 || n->klen != n->e->klen) {
         st->err = "node key prefix differs from its key";
         return 0;
     }

@@ -35,19 +35,30 @@ typedef struct wal_entry {
 
 typedef struct wal_node {
     _Atomic uint32_t ref; /* parents (or root holders) referencing this node */
-    int32_t height;       /* 1 for a leaf */
-    uint64_t pfx;         /* the key's first 8 bytes, big-endian, zero-padded: most comparisons
-                             end here without touching the entry (one cache miss less a level) */
+    uint16_t height;      /* 1 for a leaf (an AVL tree of 2^64 keys is < 94 high) */
+    uint16_t klen;        /* the entry's key length in bytes (1 to 65,535) */
+    uint64_t pfx[2];      /* the key's first 16 bytes as two big-endian words, zero-padded: keys
+                             of up to 16 bytes compare here entirely, longer keys nearly always,
+                             without touching the entry (one cache miss less a level) */
     wal_entry *e;
     struct wal_node *l, *r;
 } wal_node;
 
+/* A slab of nodes (the node pool: nodes are carved from slabs, kept on free lists when freed and
+ * returned to the heap only by wal_map_destroy, like a memtable arena). */
+typedef struct wal_slab wal_slab;
+
 typedef struct wal_map {
     pthread_rwlock_t lock;
-    wal_node *root;       /* one reference owned by the map */
-    uint64_t count;       /* keys in the current tree */
-    uint64_t applied_lsn; /* LSN of the last batch applied (set by wal_map_end) */
-    _Atomic uint64_t mem; /* heap bytes of live nodes and entries (snapshots included) */
+    wal_node *free_local;            /* writer's free nodes (linked by ->l) */
+    _Atomic(wal_node *) free_remote; /* freed by any thread (a lock-free push-only stack,
+                                        taken whole by the writer: no ABA) */
+    wal_slab *slabs;                 /* every slab, newest first */
+    size_t slab_used;                /* nodes carved from the newest slab */
+    wal_node *root;                  /* one reference owned by the map */
+    uint64_t count;                  /* keys in the current tree */
+    uint64_t applied_lsn;            /* LSN of the last batch applied (set by wal_map_end) */
+    _Atomic uint64_t mem;            /* heap bytes of live nodes and entries (snapshots included) */
 } wal_map;
 
 /* A new entry holding copies of key (klen bytes) and value (vlen bytes), reference count 1, or
@@ -57,7 +68,7 @@ wal_entry *wal_entry_new(wal_map *m, const void *key, size_t klen, const void *v
 void wal_entry_unref(wal_map *m, wal_entry *e);
 
 void wal_map_init(wal_map *m);
-/* Frees the current tree (snapshots still held keep their nodes alive). */
+/* Frees the current tree and the node pool: every snapshot must have been released. */
 void wal_map_destroy(wal_map *m);
 
 /* Writer side: begin takes the write lock, end stores applied_lsn and releases it. Between

@@ -486,6 +486,104 @@ static void test_group_commit_sync(void **state)
     wt_replay_free(&r);
 }
 
+/* `sync` mode with concurrent committers: apply runs once per batch, never two at once, in LSN
+ * order, before its append returns; and every acknowledged batch survives a power loss that
+ * drops everything not fdatasynced (the fdatasync is shared and runs after the queue moved on). */
+typedef struct order_state {
+    pthread_mutex_t mu;
+    uint64_t last_lsn;
+    int applying;
+    int bad;
+} order_state;
+
+typedef struct order_item {
+    order_state *os;
+    uint64_t lsn;
+    int applied;
+} order_item;
+
+static void order_apply(void *ctx, uint64_t commit_lsn)
+{
+    order_item *it = ctx;
+    order_state *os = it->os;
+    pthread_mutex_lock(&os->mu);
+    if (os->applying++ || commit_lsn <= os->last_lsn)
+        os->bad++;
+    os->last_lsn = commit_lsn;
+    pthread_mutex_unlock(&os->mu);
+    it->lsn = commit_lsn;
+    it->applied++;
+    pthread_mutex_lock(&os->mu);
+    os->applying--;
+    pthread_mutex_unlock(&os->mu);
+}
+
+typedef struct order_thr {
+    wal_log *l;
+    order_state *os;
+    int id;
+    int bad;
+} order_thr;
+
+static void *order_committer(void *arg)
+{
+    order_thr *t = arg;
+    for (int i = 0; i < 40; i++) {
+        uint64_t b = (uint64_t)(t->id * 1000 + i);
+        size_t len = wt_len(b, 0);
+        uint8_t buf[4096];
+        wt_payload(buf, len, b, 0);
+        wal_slice sl = {buf, len};
+        wal_record rec = {WAL_REC_PUT, &sl, 1};
+        order_item it = {t->os, 0, 0};
+        uint64_t lsn = 0;
+        if (wal_log_append_batch(t->l, &rec, 1, order_apply, &it, &lsn) != KV_OK ||
+            it.applied != 1 || it.lsn != lsn)
+            t->bad++;
+    }
+    return NULL;
+}
+
+static void test_group_commit_sync_apply_order_and_durability(void **state)
+{
+    env *e = *state;
+    char *scratch = tu_mkdtemp("wal-log-scratch");
+    kv_fs *ff = kv_faultfs_new(scratch);
+    kv_faultfs_set_real_sync(ff, false);
+    wal_log_options o = small_opts();
+    o.durability.kind = KV_DURABILITY_SYNC;
+    wal_log *l;
+    assert_int_equal(wal_log_open(ff, e->dir, &o, NULL, NULL, &l), KV_OK);
+    order_state os = {.last_lsn = 0};
+    pthread_mutex_init(&os.mu, NULL);
+    pthread_t th[6];
+    order_thr t[6];
+    for (int i = 0; i < 6; i++) {
+        t[i] = (order_thr){l, &os, i, 0};
+        pthread_create(&th[i], NULL, order_committer, &t[i]);
+    }
+    for (int i = 0; i < 6; i++) {
+        pthread_join(th[i], NULL);
+        assert_int_equal(t[i].bad, 0);
+    }
+    assert_int_equal(os.bad, 0);
+    pthread_mutex_destroy(&os.mu);
+    /* Power loss now: only what an fdatasync covered survives; all 240 were acknowledged. */
+    kv_faultfs_set_crash_at(ff, kv_faultfs_ops(ff) + 1);
+    assert_int_equal(kv_faultfs_crash(ff, KV_CRASH_LOSE, 1), KV_OK);
+    wal_log_close(l);
+    kv_fs_destroy(ff);
+    wt_replay r = {0};
+    kv_status rs = reopen(e, &o, &r);
+    if (rs != KV_OK)
+        fprintf(stderr, "reopen: %s\n", kv_errmsg());
+    assert_int_equal(rs, KV_OK);
+    assert_int_equal(r.n, 240);
+    wt_replay_free(&r);
+    tu_rmtree(scratch);
+    free(scratch);
+}
+
 static void test_failed_fdatasync_poisons(void **state)
 {
     env *e = *state;
@@ -644,6 +742,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_truncate, setup, teardown),
         cmocka_unit_test_setup_teardown(test_interrupted_rewrite, setup, teardown),
         cmocka_unit_test_setup_teardown(test_group_commit_sync, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_group_commit_sync_apply_order_and_durability, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_failed_fdatasync_poisons, setup, teardown),
         cmocka_unit_test_setup_teardown(test_interval_syncer_failure_poisons, setup, teardown),
         cmocka_unit_test_setup_teardown(test_none_mode_buffers_until_sync, setup, teardown),
