@@ -181,6 +181,7 @@ typedef struct replay_ctx {
     lsm_edit *edit;
     const char *path;
     kv_status s;
+    uint64_t last_seq; /* highest sequence number replayed so far: batches must go above it */
 } replay_ctx;
 
 /* WAL record payload (one batch): first sequence number u64, count u32, then per operation:
@@ -194,6 +195,11 @@ static kv_status replay_record(void *ctx, const uint8_t *p, size_t n, uint64_t o
     uint64_t seq;
     uint32_t count;
     if (!kv_get_fixed64(&p, end, &seq) || !kv_get_fixed32(&p, end, &count))
+        goto bad;
+    /* Sequence numbers only grow, across records and logs: a batch at or below one already
+     * replayed (or one that wraps) is damage, and would put duplicate internal keys in the
+     * memtable. */
+    if (count && (seq <= r->last_seq || seq + count - 1 < seq))
         goto bad;
     for (uint32_t i = 0; i < count; i++) {
         if (p >= end)
@@ -217,6 +223,8 @@ static kv_status replay_record(void *ctx, const uint8_t *p, size_t n, uint64_t o
     }
     if (p != end)
         goto bad;
+    if (count)
+        r->last_seq = seq + count - 1;
     if (count && seq + count - 1 > atomic_load(&db->last_seq))
         atomic_store(&db->last_seq, seq + count - 1);
     if (lsm_mem_usage(r->mem) >= db->o.write_buffer_size) {
@@ -364,7 +372,7 @@ static kv_status recover(lsm_db *db)
     uint64_t *logs = NULL;
     size_t n_logs = 0;
     char *mpath = NULL;
-    replay_ctx rc = {db, NULL, &edit, NULL, KV_OK};
+    replay_ctx rc = {db, NULL, &edit, NULL, KV_OK, 0};
     if (!have_current) {
         if (have_data) {
             s = kv_error(KV_CORRUPTION, "%s: CURRENT is missing but logs or tables exist", db->dir);

@@ -194,12 +194,14 @@ kv_status lsm_log_replay(kv_fs *fs, const char *path, const char *magic, uint64_
         return kv_error(KV_CORRUPTION, "%s: offset 0: bad log header (magic or crc)", path);
     }
     if (kv_get_u32(d + 8) != 1 || kv_get_u64(d + 12) != number) {
+        /* The message reads the header: format it before the buffer is freed. */
+        s = kv_error(KV_CORRUPTION,
+                     "%s: offset 8: version %u / file number %llu, expected "
+                     "1 / %llu",
+                     path, kv_get_u32(d + 8), (unsigned long long)kv_get_u64(d + 12),
+                     (unsigned long long)number);
         free(data);
-        return kv_error(KV_CORRUPTION,
-                        "%s: offset 8: version %u / file number %llu, expected "
-                        "1 / %llu",
-                        path, kv_get_u32(d + 8), (unsigned long long)kv_get_u64(d + 12),
-                        (unsigned long long)number);
+        return s;
     }
     size_t off = LSM_LOG_HEADER;
     while (off < size) {
