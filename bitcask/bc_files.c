@@ -200,9 +200,10 @@ kv_status bc_hint_write(bc_db *db, uint64_t id, const char *ext, const kv_buf *e
     uint8_t *buf = malloc(len);
     if (!buf)
         return kv_error(KV_IO, "bitcask: out of memory for a hint file of %zu bytes", len);
-    bc_hint_hdr_encode(buf, id, data_size, count, ents->data, ents->len);
     if (ents->len)
         memcpy(buf + BC_HINT_HDR, ents->data, ents->len);
+    bc_hint_seal(buf + BC_HINT_HDR, ents->len);
+    bc_hint_hdr_encode(buf, id, data_size, count, buf + BC_HINT_HDR, ents->len);
     char name[64];
     bc_file_name(id, ext, name, sizeof name);
     kv_status s;

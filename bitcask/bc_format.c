@@ -222,9 +222,22 @@ bool bc_hint_add(kv_buf *b, uint64_t seq, uint64_t offset, uint32_t rec_size, bo
     kv_put_u32(p + 24, (uint32_t)klen);
     p[28] = tomb ? BC_FLAG_TOMBSTONE : 0;
     memcpy(p + BC_HINT_ENT_HDR, key, klen);
-    kv_put_u32(p, kv_crc32(p + 4, BC_HINT_ENT_HDR - 4 + klen));
+    kv_put_u32(p, 0);
     b->len += BC_HINT_ENT_HDR + klen;
     return true;
+}
+
+void bc_hint_seal(uint8_t *ents, size_t len)
+{
+    size_t off = 0;
+    while (off + BC_HINT_ENT_HDR <= len) {
+        uint8_t *p = ents + off;
+        size_t klen = kv_get_u32(p + 24);
+        if (klen > len - off - BC_HINT_ENT_HDR)
+            break; /* cannot happen for entries made by bc_hint_add */
+        kv_put_u32(p, kv_crc32(p + 4, BC_HINT_ENT_HDR - 4 + klen));
+        off += BC_HINT_ENT_HDR + klen;
+    }
 }
 
 void bc_hint_hdr_encode(uint8_t out[BC_HINT_HDR], uint64_t id, uint64_t data_size, uint64_t count,

@@ -105,11 +105,14 @@ kv_status bc_walk_data(const char *name, const uint8_t *buf, size_t len, bool al
                        uint64_t *valid_end, bc_rec_fn fn, void *ctx);
 
 /* Hint files. */
-/* Appends one entry to b. False when out of memory. */
+/* Appends one entry to b, its crc left zero (the put path does not pay for it):
+ * bc_hint_seal fills the crcs when the hint file is written. False when out of memory. */
 bool bc_hint_add(kv_buf *b, uint64_t seq, uint64_t offset, uint32_t rec_size, bool tomb,
                  const void *key, size_t klen);
 /* Writes the header for entries bytes ents (count entries) describing data_size bytes of file
  * id into out (BC_HINT_HDR bytes). */
+/* Computes the crc of every entry in ents (len bytes of entries made by bc_hint_add). */
+void bc_hint_seal(uint8_t *ents, size_t len);
 void bc_hint_hdr_encode(uint8_t out[BC_HINT_HDR], uint64_t id, uint64_t data_size, uint64_t count,
                         const uint8_t *ents, size_t ents_len);
 /* Verifies a whole hint file image and walks its entries. expect_id and expect_size: the data

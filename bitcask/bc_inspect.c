@@ -126,6 +126,13 @@ kv_status bc_check(kv_db *kdb)
     free(files);
     if (s != KV_OK)
         return s;
+    /* the sorted key index of iterators agrees with the keydir */
+    pthread_rwlock_rdlock(&db->lock);
+    bool ix_ok = bc_ix_verify(&db->ix, &db->kd);
+    pthread_rwlock_unlock(&db->lock);
+    if (!ix_ok)
+        return kv_error(KV_CORRUPTION, "bitcask check: the sorted key index of iterators "
+                                       "disagrees with the keydir (or out of memory)");
     /* the keydir */
     snap sn = {0};
     pthread_rwlock_rdlock(&db->lock);

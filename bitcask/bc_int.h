@@ -10,6 +10,7 @@
 #include <stdatomic.h>
 
 #include "bc_format.h"
+#include "bc_index.h"
 #include "bc_keydir.h"
 #include "group_commit.h"
 #include "kv_engine.h"
@@ -73,6 +74,7 @@ typedef struct bc_db {
     /* keydir and file table */
     pthread_rwlock_t lock;
     bc_keydir kd;
+    bc_index ix;     /* sorted key index for iterators, kept in step with kd */
     bc_file **files; /* sorted by id, active included */
     size_t nfiles, capfiles;
     uint64_t *pending; /* ids of obsolete files maybe still on disk (for the next manifest) */

@@ -97,6 +97,12 @@ static void table_free_keys(bc_table *t)
 
 void bc_kd_free(bc_keydir *kd)
 {
+    if (!kd->heap_bytes) { /* every key inline: no walk over the slots */
+        free(kd->cur.slots);
+        free(kd->old.slots);
+        memset(kd, 0, sizeof *kd);
+        return;
+    }
     table_free_keys(&kd->cur);
     table_free_keys(&kd->old);
     memset(kd, 0, sizeof *kd);
@@ -335,6 +341,8 @@ bool bc_kd_purge_tombs(bc_keydir *kd)
         cap *= 2;
     if (cap < kd->cur.cap / 2)
         cap = kd->cur.cap / 2; /* keep room: the table was this full before */
+    if (live == kd->count && cap >= kd->cur.cap)
+        return true; /* no tombstone and no shrink: no rehash of every key */
     bc_table nt;
     if (!table_alloc(&nt, cap))
         return false;

@@ -195,7 +195,8 @@ static void switch_keydir(bc_db *db, mctx *m)
                              .offset = kv_get_u64(p + 20),
                              .rec_size = kv_get_u32(p + 28),
                              .seq = cur.seq};
-                bc_kd_replace_if(&db->kd, key, klen, h, &cur, &nw);
+                if (bc_kd_replace_if(&db->kd, key, klen, h, &cur, &nw))
+                    bc_ix_note(&db->ix, key, klen, &nw, false, db->kd.count);
                 bc_file *nf = bc_files_peek(db, nw.file_id);
                 bc_file *of = bc_files_peek(db, old.file_id);
                 if (nf)

@@ -66,6 +66,7 @@ static void free_db(bc_db *db)
     free(db->files);
     free(db->pending);
     bc_kd_free(&db->kd);
+    bc_ix_free(&db->ix);
     kv_buf_free(&db->wbuf);
     kv_buf_free(&db->hint);
     free(db->ap);
@@ -95,10 +96,12 @@ kv_status bc_open(const char *dir, kv_fs *fs, const kv_options *opts, kv_db **ou
     pthread_mutex_init(&db->merge_mu, NULL);
     pthread_mutex_init(&db->bg_mu, NULL);
     pthread_cond_init(&db->bg_cv, NULL);
+    bool ix_ok = bc_ix_init(&db->ix);
     atomic_init(&db->next_id, 1);
     db->fs = fs;
     db->dir = strdup(dir);
-    kv_status s = db->dir ? parse_options(db, opts) : kv_error(KV_IO, "bitcask: out of memory");
+    kv_status s =
+        db->dir && ix_ok ? parse_options(db, opts) : kv_error(KV_IO, "bitcask: out of memory");
     if (s == KV_OK && !bc_kd_init(&db->kd, 0))
         s = kv_error(KV_IO, "bitcask: out of memory");
     if (s == KV_OK)
@@ -206,6 +209,10 @@ kv_status bc_stats(kv_db *kdb, kv_stats *out)
     uint64_t keys = db->kd.count;
     uint64_t kd_bytes = bc_kd_bytes(&db->kd);
     uint64_t resizes = db->kd.resizes;
+    pthread_mutex_lock(&db->ix.mu);
+    uint64_t ix_bytes = bc_ix_bytes(&db->ix);
+    uint64_t ix_merges = db->ix.merges, ix_builds = db->ix.builds;
+    pthread_mutex_unlock(&db->ix.mu);
     files = db->nfiles;
     for (size_t i = 0; i < db->nfiles; i++) {
         bc_file *f = db->files[i];
@@ -218,10 +225,14 @@ kv_status bc_stats(kv_db *kdb, kv_stats *out)
     uint64_t bufs = db->wbuf.cap + db->hint.cap + db->capap * sizeof(bc_applied);
     pthread_mutex_unlock(&db->wmu);
     out->live_keys = keys;
-    out->memory_bytes = kd_bytes + bufs;
+    out->memory_bytes = kd_bytes + ix_bytes + bufs;
     kv_stats_add(out, "keydir_bytes", kd_bytes);
     kv_stats_add(out, "keydir_bytes_per_key", keys ? kd_bytes / keys : 0);
     kv_stats_add(out, "keydir_resizes", resizes);
+    kv_stats_add(out, "index_bytes", ix_bytes);
+    kv_stats_add(out, "keydir_index_bytes_per_key", keys ? (kd_bytes + ix_bytes) / keys : 0);
+    kv_stats_add(out, "index_merges", ix_merges);
+    kv_stats_add(out, "index_builds", ix_builds);
     kv_stats_add(out, "merges", atomic_load(&db->merges));
     kv_stats_add(out, "merge_failed", atomic_load(&db->merge_failed));
     kv_stats_add(out, "merge_bytes_written", atomic_load(&db->merge_bytes_written));

@@ -9,15 +9,39 @@
  * durability mode none, a record may still sit in the user-space write buffer; it is copied
  * from there under the writer mutex.
  *
- * An iterator copies every (key, location) pair of the keydir under the shared lock, takes a
- * reference on every data file so a merge cannot delete them while it lives, and sorts the
- * copy: O(n) memory and O(n log n) time per iterator creation, n = live keys. Values are read
- * one pread each, as the iterator is positioned (a damaged record ends the scan with
- * KV_CORRUPTION instead of showing a bad value). */
+ * An iterator takes a snapshot of the sorted key index (bc_index.h) under the shared lock: a
+ * reference on the immutable base run and on the frozen delta, O(1) (O(sqrt n) right after a
+ * write), plus a reference on every data file so a merge cannot delete them while it lives.
+ * Seeking is a binary search in both runs, O(log n); stepping merges the two runs, the delta
+ * winning over the base and its tombstones hiding base keys. Values are read as the iterator
+ * is positioned (a damaged record ends the scan with KV_CORRUPTION instead of showing a bad
+ * value). */
 #include <stdlib.h>
 #include <string.h>
 
 #include "bc_int.h"
+
+/* Verifies the record image at buf (loc->rec_size bytes, read from file f at loc->offset):
+ * crc, flags, seq and key; on OK *val points at its value inside buf (*vlen bytes). */
+static kv_status rec_verify(const bc_file *f, const bc_loc *loc, const uint8_t *buf,
+                            const void *key, size_t klen, const uint8_t **val, size_t *vlen)
+{
+    uint8_t fl;
+    uint64_t seq;
+    const uint8_t *k, *v;
+    uint32_t kl, vl;
+    size_t sz;
+    if (bc_rec_parse(buf, loc->rec_size, &fl, &seq, &k, &kl, &v, &vl, &sz) != BC_PARSE_OK ||
+        sz != loc->rec_size || (fl & (BC_FLAG_BATCH | BC_FLAG_TOMBSTONE)) || seq != loc->seq ||
+        kl != klen || memcmp(k, key, klen) != 0)
+        return kv_error(KV_CORRUPTION,
+                        "%s: record at offset %llu (%u bytes) fails its checksum or does not "
+                        "hold the key the keydir expects",
+                        f->f->path, (unsigned long long)loc->offset, loc->rec_size);
+    *val = v;
+    *vlen = vl;
+    return KV_OK;
+}
 
 kv_status bc_read_record(bc_db *db, bc_file *f, const bc_loc *loc, const void *key, size_t klen,
                          uint8_t **rec, const uint8_t **val, size_t *vlen)
@@ -48,23 +72,12 @@ kv_status bc_read_record(bc_db *db, bc_file *f, const bc_loc *loc, const void *k
             return s;
         }
     }
-    uint8_t fl;
-    uint64_t seq;
-    const uint8_t *k, *v;
-    uint32_t kl, vl;
-    size_t sz;
-    if (bc_rec_parse(buf, loc->rec_size, &fl, &seq, &k, &kl, &v, &vl, &sz) != BC_PARSE_OK ||
-        sz != loc->rec_size || (fl & (BC_FLAG_BATCH | BC_FLAG_TOMBSTONE)) || seq != loc->seq ||
-        kl != klen || memcmp(k, key, klen) != 0) {
+    kv_status s = rec_verify(f, loc, buf, key, klen, val, vlen);
+    if (s != KV_OK) {
         free(buf);
-        return kv_error(KV_CORRUPTION,
-                        "%s: record at offset %llu (%u bytes) fails its checksum or does not "
-                        "hold the key the keydir expects",
-                        f->f->path, (unsigned long long)loc->offset, loc->rec_size);
+        return s;
     }
     *rec = buf;
-    *val = v;
-    *vlen = vl;
     return KV_OK;
 }
 
@@ -98,101 +111,109 @@ kv_status bc_get(kv_db *kdb, const void *key, size_t klen, void **value, size_t 
 
 /* ---- iterators ---- */
 
-typedef struct bc_snap {
-    const uint8_t *key;
-    size_t klen;
-    bc_loc loc;
-} bc_snap;
-
 typedef struct bc_iter {
     kv_iter base;
     bc_db *db;
-    bc_snap *ents;
-    size_t n, cap, pos;
-    uint8_t *keys; /* arena of key bytes */
-    size_t keys_len, keys_cap;
+    bc_ix_run *b, *d;     /* referenced snapshot: base run and frozen delta */
+    size_t i, j;          /* next entry of b and of d */
+    const bc_ix_ent *cur; /* current entry (NULL: past the end) */
+    bool cur_delta;
     bc_file **files; /* referenced, sorted by id */
     size_t nfiles;
     uint8_t *rec; /* record of the loaded value */
     const uint8_t *val;
     size_t vlen;
-    size_t loaded; /* pos of the loaded value, or SIZE_MAX */
     kv_status status;
-    bool oom;
 } bc_iter;
-
-static void snap_add(void *ctx, const uint8_t *key, size_t klen, const bc_loc *loc, bool tomb)
-{
-    bc_iter *it = ctx;
-    if (tomb || it->oom)
-        return;
-    if (it->n == it->cap || it->keys_len + klen > it->keys_cap) {
-        it->oom = true;
-        return;
-    }
-    memcpy(it->keys + it->keys_len, key, klen);
-    /* key holds the arena offset until the arena is complete */
-    it->ents[it->n++] =
-        (bc_snap){.key = (const uint8_t *)(uintptr_t)it->keys_len, .klen = klen, .loc = *loc};
-    it->keys_len += klen;
-}
-
-static int snap_cmp(const void *a, const void *b)
-{
-    const bc_snap *x = a, *y = b;
-    return kv_key_cmp(x->key, x->klen, y->key, y->klen);
-}
 
 static void it_unload(bc_iter *it)
 {
     free(it->rec);
     it->rec = NULL;
-    it->loaded = SIZE_MAX;
+    it->val = NULL;
+    it->vlen = 0;
 }
 
 static void it_load(bc_iter *it);
 
+/* Sets cur to the smallest visible key at (i, j): an equal key in the delta replaces the base's,
+ * and a delta tombstone hides it. */
+static void it_settle(bc_iter *it)
+{
+    for (;;) {
+        const bc_ix_ent *x = it->i < it->b->n ? &it->b->ents[it->i] : NULL;
+        const bc_ix_ent *y = it->j < it->d->n ? &it->d->ents[it->j] : NULL;
+        if (!x && !y) {
+            it->cur = NULL;
+            return;
+        }
+        if (x && y) {
+            int c = bc_ix_cmp(x, y);
+            if (c == 0) {
+                it->i++;
+                continue;
+            }
+            if (c < 0)
+                y = NULL;
+            else
+                x = NULL;
+        }
+        if (x) {
+            it->cur = x;
+            it->cur_delta = false;
+            return;
+        }
+        if (y->tomb) {
+            it->j++;
+            continue;
+        }
+        it->cur = y;
+        it->cur_delta = true;
+        return;
+    }
+}
+
 static void it_seek_first(kv_iter *base)
 {
     bc_iter *it = (bc_iter *)base;
-    it->pos = 0;
+    it->i = it->j = 0;
+    it_settle(it);
     it_load(it);
 }
 
 static void it_seek(kv_iter *base, const void *key, size_t klen)
 {
     bc_iter *it = (bc_iter *)base;
-    size_t lo = 0, hi = it->n;
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        if (kv_key_cmp(it->ents[mid].key, it->ents[mid].klen, key, klen) < 0)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    it->pos = lo;
+    it->i = bc_ix_lower_bound(it->b, key, klen);
+    it->j = bc_ix_lower_bound(it->d, key, klen);
+    it_settle(it);
     it_load(it);
 }
 
 static bool it_valid(const kv_iter *base)
 {
     const bc_iter *it = (const bc_iter *)base;
-    return it->status == KV_OK && it->pos < it->n;
+    return it->status == KV_OK && it->cur;
 }
 
 static void it_next(kv_iter *base)
 {
     bc_iter *it = (bc_iter *)base;
-    if (it->pos < it->n)
-        it->pos++;
+    if (it->cur) {
+        if (it->cur_delta)
+            it->j++;
+        else
+            it->i++;
+        it_settle(it);
+    }
     it_load(it);
 }
 
 static const void *it_key(const kv_iter *base, size_t *klen)
 {
     const bc_iter *it = (const bc_iter *)base;
-    *klen = it->ents[it->pos].klen;
-    return it->ents[it->pos].key;
+    *klen = it->cur->klen;
+    return it->cur->key;
 }
 
 static bc_file *it_file(bc_iter *it, uint64_t id)
@@ -213,17 +234,32 @@ static bc_file *it_file(bc_iter *it, uint64_t id)
 static void it_load(bc_iter *it)
 {
     it_unload(it);
-    if (it->status != KV_OK || it->pos >= it->n)
+    if (it->status != KV_OK || !it->cur)
         return;
-    const bc_snap *e = &it->ents[it->pos];
+    const bc_ix_ent *e = it->cur;
     bc_file *f = it_file(it, e->loc.file_id);
-    kv_status s =
-        f ? bc_read_record(it->db, f, &e->loc, e->key, e->klen, &it->rec, &it->val, &it->vlen)
-          : kv_error(KV_CORRUPTION, "bitcask: iterator lost data file %u", e->loc.file_id);
-    if (s != KV_OK)
+    uint64_t mlen = 0;
+    const uint8_t *m = f && it->db->read_mmap ? bc_file_mapped(f, &mlen) : NULL;
+    kv_status s;
+    if (m && e->loc.offset + e->loc.rec_size <= mlen) {
+        /* verified in place: the mapping lives as long as the iterator's file reference */
+        s = rec_verify(f, &e->loc, m + e->loc.offset, e->key, e->klen, &it->val, &it->vlen);
+    } else {
+        s = f ? bc_read_record(it->db, f, &e->loc, e->key, e->klen, &it->rec, &it->val, &it->vlen)
+              : kv_error(KV_CORRUPTION, "bitcask: iterator lost data file %u", e->loc.file_id);
+    }
+    if (s != KV_OK) {
         it->status = s;
-    else
-        it->loaded = it->pos;
+        return;
+    }
+    /* Overlap the cache miss of the next record with the caller's work on this one. */
+    const bc_ix_ent *nx = NULL;
+    if (it->cur_delta ? it->j + 1 < it->d->n : it->i + 1 < it->b->n)
+        nx = it->cur_delta ? &it->d->ents[it->j + 1] : &it->b->ents[it->i + 1];
+    bc_file *nf = nx ? it_file(it, nx->loc.file_id) : NULL;
+    const uint8_t *nm = nf && it->db->read_mmap ? bc_file_mapped(nf, &mlen) : NULL;
+    if (nm && nx->loc.offset < mlen)
+        __builtin_prefetch(nm + nx->loc.offset);
 }
 
 static const void *it_value(const kv_iter *base, size_t *vlen)
@@ -245,8 +281,8 @@ static void it_free(kv_iter *base)
     for (size_t i = 0; i < it->nfiles; i++)
         bc_file_unref(it->files[i]);
     free(it->files);
-    free(it->ents);
-    free(it->keys);
+    bc_ix_run_unref(it->b);
+    bc_ix_run_unref(it->d);
     free(it);
 }
 
@@ -269,31 +305,23 @@ kv_status bc_iter_new(kv_db *kdb, kv_iter **out)
         return kv_error(KV_IO, "bitcask: out of memory");
     it->base.ops = &bc_iter_ops;
     it->db = db;
-    it->loaded = SIZE_MAX;
+    bool ok = false;
     pthread_rwlock_rdlock(&db->lock);
-    it->cap = db->kd.count;
-    it->keys_cap = (size_t)db->kd.key_bytes;
-    it->ents = malloc((it->cap ? it->cap : 1) * sizeof *it->ents);
-    it->keys = malloc(it->keys_cap ? it->keys_cap : 1);
     it->files = malloc((db->nfiles ? db->nfiles : 1) * sizeof *it->files);
-    if (it->ents && it->keys && it->files) {
-        bc_kd_foreach(&db->kd, snap_add, it);
+    if (it->files && bc_ix_snapshot(&db->ix, &db->kd, &it->b, &it->d)) {
+        ok = true;
         for (size_t i = 0; i < db->nfiles; i++) {
             bc_file_ref(db->files[i]);
             it->files[it->nfiles++] = db->files[i];
         }
-    } else {
-        it->oom = true;
     }
     pthread_rwlock_unlock(&db->lock);
-    if (it->oom) {
+    if (!ok) {
         it_free(&it->base);
         return kv_error(KV_IO, "bitcask: out of memory for an iterator snapshot");
     }
-    for (size_t i = 0; i < it->n; i++)
-        it->ents[i].key = it->keys + (uintptr_t)it->ents[i].key;
-    qsort(it->ents, it->n, sizeof *it->ents, snap_cmp);
-    it->pos = it->n;
+    it->i = it->b->n;
+    it->j = it->d->n;
     *out = &it->base;
     return KV_OK;
 }

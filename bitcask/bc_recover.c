@@ -306,6 +306,39 @@ static void add_live(void *ctx, const uint8_t *key, size_t klen, const bc_loc *l
         atomic_fetch_add(&f->live_bytes, loc->rec_size);
 }
 
+/* Live bytes per data file, summed in plain integers (db->files order) and stored once at the
+ * end: no atomic operation and no file-table search per key. */
+typedef struct live_ctx {
+    bc_db *db;
+    uint64_t *bytes;
+    uint32_t last_id;
+    size_t last; /* index in db->files of last_id, or SIZE_MAX */
+} live_ctx;
+
+static void sum_live(void *ctx, const uint8_t *key, size_t klen, const bc_loc *loc, bool tomb)
+{
+    (void)key;
+    (void)klen;
+    live_ctx *c = ctx;
+    if (tomb)
+        return;
+    if (c->last == SIZE_MAX || loc->file_id != c->last_id) {
+        size_t lo = 0, hi = c->db->nfiles;
+        while (lo < hi) {
+            size_t mid = lo + (hi - lo) / 2;
+            if (c->db->files[mid]->id < loc->file_id)
+                lo = mid + 1;
+            else
+                hi = mid;
+        }
+        if (lo == c->db->nfiles || c->db->files[lo]->id != loc->file_id)
+            return;
+        c->last = lo;
+        c->last_id = loc->file_id;
+    }
+    c->bytes[c->last] += loc->rec_size;
+}
+
 kv_status bc_recover(bc_db *db)
 {
     uint64_t max_seq = 0;
@@ -421,7 +454,16 @@ kv_status bc_recover(bc_db *db)
         return s;
     if (!bc_kd_purge_tombs(&db->kd))
         return kv_error(KV_IO, "bitcask: out of memory");
-    bc_kd_foreach(&db->kd, add_live, db);
+    live_ctx lc = {
+        .db = db, .bytes = calloc(db->nfiles ? db->nfiles : 1, sizeof(uint64_t)), .last = SIZE_MAX};
+    if (lc.bytes) {
+        bc_kd_foreach(&db->kd, sum_live, &lc);
+        for (size_t i = 0; i < db->nfiles; i++)
+            atomic_fetch_add(&db->files[i]->live_bytes, lc.bytes[i]);
+        free(lc.bytes);
+    } else {
+        bc_kd_foreach(&db->kd, add_live, db);
+    }
     for (size_t i = 0; i < db->nfiles; i++)
         atomic_store(&db->files[i]->sealed, true); /* a new active file follows */
     db->next_seq = max_seq + 1;

@@ -126,10 +126,13 @@ static kv_status apply_keydir(bc_db *db)
         bool had = false, pt = false;
         if (a->tomb) {
             had = bc_kd_del(&db->kd, a->key, a->klen, h, &prev);
+            if (had)
+                bc_ix_note(&db->ix, a->key, a->klen, &prev, true, db->kd.count);
         } else if (!bc_kd_put(&db->kd, a->key, a->klen, h, &a->loc, false, &had, &prev, &pt)) {
             s = bc_poison(db, kv_error(KV_IO, "bitcask: out of memory growing the keydir"));
             break;
         } else {
+            bc_ix_note(&db->ix, a->key, a->klen, &a->loc, false, db->kd.count);
             atomic_fetch_add_explicit(&db->active->live_bytes, a->loc.rec_size,
                                       memory_order_relaxed);
         }
