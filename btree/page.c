@@ -192,6 +192,8 @@ const char *bt_pg_sane(const uint8_t *p, uint32_t ps, uint32_t pgno)
             t == BT_INTERNAL ? 6 + klen : 7 + klen + (p[o + 2] ? 4 : kv_get_u32(p + o + 3));
         if (klen == 0 || o + len > ps)
             return "cell runs past the end of the page";
+        if (t == BT_LEAF && kv_get_u32(p + o + 3) > KV_MAX_VALUE)
+            return "value length above 64 MiB";
         for (size_t b = o; b < o + len; b++) {
             if (used[b >> 3] & (1u << (b & 7)))
                 return "two cells overlap";
