@@ -2,7 +2,10 @@
 # Runs every libFuzzer target of a KVLAB_FUZZ build for a bounded time (FUZZ_SECONDS, default
 # 30 s each), with a per-input timeout of 10 s (a hang is a finding) and leak detection.
 # Usage: tests/fuzz/run-smoke.sh BUILD_DIR     (make fuzz-smoke calls it with build-fuzz)
-# Corpora are kept in BUILD_DIR/fuzz-corpus/<target>/; crash inputs land in BUILD_DIR/fuzz-out/.
+# Corpora are kept in BUILD_DIR/fuzz-corpus/<target>/, seeded first by BUILD_DIR/tests/fuzz/make-corpus
+# from real engine files; crash inputs land in BUILD_DIR/fuzz-out/. FUZZ_ONLY=REGEX runs only
+# the targets whose name matches. FUZZ_SEED (default 1) fixes libFuzzer's seed, so a CI run is
+# repeatable on the same machine.
 # Exit status: 0 when no target found anything, 1 otherwise (or when no target was built).
 set -u
 build=${1:-build-fuzz}
@@ -10,15 +13,27 @@ seconds=${FUZZ_SECONDS:-30}
 dir="$build/tests/fuzz"
 status=0
 found=0
-mkdir -p "$build/fuzz-out"
+mkdir -p "$build/fuzz-out" "$build/fuzz-tmp"
+# Scratch directories of the targets (left behind by a crashing input) stay inside the build.
+KVLAB_FUZZ_TMP=$(cd "$build/fuzz-tmp" && pwd)
+export KVLAB_FUZZ_TMP
+if [ -x "$dir/make-corpus" ]; then
+  if ! "$dir/make-corpus" "$build/fuzz-corpus"; then
+    echo "fuzz-smoke: make-corpus failed"
+    status=1
+  fi
+fi
 for t in "$dir"/fuzz_*; do
   [ -x "$t" ] && [ -f "$t" ] || continue
   found=1
   name=$(basename "$t")
+  if [ -n "${FUZZ_ONLY:-}" ] && ! echo "$name" | grep -Eq "$FUZZ_ONLY"; then
+    continue
+  fi
   corpus="$build/fuzz-corpus/$name"
   mkdir -p "$corpus"
   echo "fuzz-smoke: $name for ${seconds}s"
-  if ! "$t" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
+  if ! "$t" -max_total_time="$seconds" -seed="${FUZZ_SEED:-1}" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
       -artifact_prefix="$build/fuzz-out/$name-" "$corpus" >"$build/fuzz-out/$name.log" 2>&1; then
     echo "fuzz-smoke: $name FOUND A PROBLEM: see $build/fuzz-out/$name.log and $build/fuzz-out/$name-*"
     tail -n 30 "$build/fuzz-out/$name.log"
