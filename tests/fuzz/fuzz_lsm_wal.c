@@ -1,0 +1,20 @@
+/* fuzz_lsm_wal: the LSM engine's memtable write-ahead log NNNNNN.log (lsm_log framing: header
+ * with magic, file number, predecessor's number and length, CRC; records with CRC; batch
+ * payloads: first sequence number, count, typed key/value operations) of a directory copied
+ * while the handle was open, replayed by the engine's recovery at open (lsm_log_replay and the
+ * static replay_record of lsm/db.c) and read back whole. The newest log is the one replaced. */
+#include "fuzz_seal.h"
+#include "fuzz_util.h"
+
+extern const kv_engine kv_engine_lsm;
+static fz_tmpl t;
+static char *log_name;
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    fz_tmpl_init(&t, &kv_engine_lsm);
+    if (!log_name && !(log_name = fz_find(t.crashed, "", ".log")))
+        fz_die("no .log in the lsm template");
+    fz_tmpl_run_sealed(&t, t.crashed, log_name, data, size, fz_seal_lsm_log);
+    return 0;
+}

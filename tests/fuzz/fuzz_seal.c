@@ -1,0 +1,186 @@
+/* fuzz_seal.c: see fuzz_seal.h. The layouts are the ones documented in wal/wal_format.h,
+ * lsm/lsm_int.h, btree/btree_int.h, sstable/sst_int.h and bitcask/bc_format.h. */
+#include "fuzz_seal.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "bc_format.h"
+#include "btree_int.h"
+#include "coding.h"
+#include "crc.h"
+#include "lsm_int.h"
+#include "sst_int.h"
+#include "wal_format.h"
+
+static bool put_crc(uint8_t *at, uint32_t crc)
+{
+    if (kv_get_u32(at) == crc)
+        return false;
+    kv_put_u32(at, crc);
+    return true;
+}
+
+bool fz_seal_wal_segment(uint8_t *buf, size_t n)
+{
+    if (n < WAL_SEG_HEADER_SIZE)
+        return false;
+    bool ch = put_crc(buf + 40, kv_crc32(buf, 40));
+    uint64_t salt = kv_get_u64(buf + 16);
+    size_t off = WAL_SEG_HEADER_SIZE;
+    while (n - off >= WAL_REC_OVERHEAD) {
+        uint32_t len = kv_get_u32(buf + off);
+        if (len > n - off - WAL_REC_OVERHEAD)
+            break;
+        ch |= put_crc(buf + off + WAL_REC_HEADER_SIZE + len, wal_rec_crc(salt, buf + off, len));
+        off += WAL_REC_OVERHEAD + (size_t)len;
+    }
+    return ch;
+}
+
+bool fz_seal_lsm_log(uint8_t *buf, size_t n)
+{
+    if (n < LSM_LOG_HEADER)
+        return false;
+    bool ch = put_crc(buf + 36, kv_crc32(buf, 36));
+    uint8_t nb[8];
+    memcpy(nb, buf + 12, 8);
+    uint32_t seed = kv_crc32(nb, 8);
+    size_t off = LSM_LOG_HEADER;
+    while (n - off >= LSM_REC_HEADER) {
+        uint32_t len = kv_get_u32(buf + off + 4);
+        if (len > n - off - LSM_REC_HEADER)
+            break;
+        ch |= put_crc(buf + off, kv_crc32_extend(seed, buf + off + 4, 4 + (size_t)len));
+        off += LSM_REC_HEADER + (size_t)len;
+    }
+    return ch;
+}
+
+bool fz_seal_btree_file(uint8_t *buf, size_t n, uint32_t ps)
+{
+    bool ch = false;
+    uint8_t *page = malloc(ps);
+    if (!page)
+        return false;
+    for (size_t off = 0; ps && n - off >= ps; off += ps) {
+        memcpy(page, buf + off, ps);
+        bt_pg_seal(page, ps, (uint32_t)(off / ps));
+        if (memcmp(page, buf + off, ps)) {
+            memcpy(buf + off, page, ps);
+            ch = true;
+        }
+    }
+    free(page);
+    return ch;
+}
+
+bool fz_seal_btree_log(uint8_t *buf, size_t n)
+{
+    if (n < BT_LOG_HDR)
+        return false;
+    bool ch = put_crc(buf + 32, kv_crc32(buf, 32));
+    size_t off = BT_LOG_HDR;
+    while (n - off >= BT_REC_HDR) {
+        uint32_t len = kv_get_u32(buf + off + 28);
+        if (len > n - off - BT_REC_HDR)
+            break;
+        ch |= put_crc(buf + off, kv_crc32(buf + off + 4, BT_REC_HDR - 4 + (size_t)len));
+        off += BT_REC_HDR + (size_t)len;
+    }
+    return ch;
+}
+
+/* Seals the trailer of block h when it lies inside the file. */
+static bool seal_block(uint8_t *buf, size_t n, sst_handle h)
+{
+    if (h.off > n || h.size > n - h.off || n - h.off - h.size < SST_TRAILER_SIZE)
+        return false;
+    uint8_t *b = buf + h.off;
+    bool ch = b[h.size] != SST_BLOCK_RAW;
+    b[h.size] = SST_BLOCK_RAW;
+    ch |= put_crc(b + h.size + 1, kv_crc32(b, h.size + 1));
+    return ch;
+}
+
+bool fz_seal_sstable(uint8_t *buf, size_t n)
+{
+    if (n < SST_FOOTER_SIZE)
+        return false;
+    uint8_t *foot = buf + n - SST_FOOTER_SIZE;
+    bool ch = put_crc(foot + 48, kv_crc32(foot, 48));
+    sst_handle hs[3];
+    for (int i = 0; i < 3; i++) {
+        hs[i].off = kv_get_u64(foot + 12 * i);
+        hs[i].size = kv_get_u32(foot + 12 * i + 8);
+        ch |= seal_block(buf, n, hs[i]);
+    }
+    /* Data blocks named by the index. */
+    sst_handle ih = hs[2];
+    if (ih.off > n || ih.size > n - ih.off || n - ih.off - ih.size < SST_TRAILER_SIZE)
+        return ch;
+    uint8_t *raw = malloc(ih.size + SST_TRAILER_SIZE);
+    if (!raw)
+        return ch;
+    memcpy(raw, buf + ih.off, ih.size + SST_TRAILER_SIZE);
+    sst_block *b = NULL;
+    if (sst_block_make("seal", ih.off, raw, ih.size, &b) != KV_OK) {
+        free(raw);
+        return ch;
+    }
+    sst_block_iter it;
+    sst_bi_init(&it, b, &sst_bytewise, "seal", ih.off);
+    size_t k = 0;
+    for (sst_bi_seek_first(&it); sst_bi_valid(&it) && k < 4096; sst_bi_next(&it), k++) {
+        sst_handle h;
+        if (sst_handle_decode(it.val, it.vlen, &h))
+            ch |= seal_block(buf, n, h);
+    }
+    sst_bi_free(&it);
+    sst_block_unref(b);
+    return ch;
+}
+
+/* Seals the records in [off, end); inner tells whether they sit inside a batch. */
+static bool seal_bc_records(uint8_t *buf, size_t off, size_t end, int depth)
+{
+    bool ch = false;
+    while (end - off >= BC_REC_HDR) {
+        uint8_t *p = buf + off;
+        uint64_t kl = kv_get_u32(p + 12), vl = kv_get_u32(p + 16);
+        uint64_t total = BC_REC_HDR + kl + vl;
+        if (total > end - off)
+            break;
+        if ((p[20] & BC_FLAG_BATCH) && depth == 0)
+            ch |= seal_bc_records(buf, off + BC_REC_HDR + kl, off + total, 1);
+        ch |= put_crc(p, kv_crc32(p + 4, (size_t)total - 4));
+        off += (size_t)total;
+    }
+    return ch;
+}
+
+bool fz_seal_bitcask_data(uint8_t *buf, size_t n)
+{
+    if (n < BC_DATA_HDR)
+        return false;
+    bool ch = put_crc(buf + 24, kv_crc32(buf, 24));
+    return seal_bc_records(buf, BC_DATA_HDR, n, 0) || ch;
+}
+
+bool fz_seal_bitcask_hint(uint8_t *buf, size_t n)
+{
+    if (n < BC_HINT_HDR)
+        return false;
+    bool ch = false;
+    size_t off = BC_HINT_HDR;
+    while (n - off >= BC_HINT_ENT_HDR) {
+        uint32_t kl = kv_get_u32(buf + off + 24);
+        if (kl > n - off - BC_HINT_ENT_HDR)
+            break;
+        ch |= put_crc(buf + off, kv_crc32(buf + off + 4, BC_HINT_ENT_HDR - 4 + (size_t)kl));
+        off += BC_HINT_ENT_HDR + (size_t)kl;
+    }
+    ch |= put_crc(buf + 40, kv_crc32(buf + BC_HINT_HDR, n - BC_HINT_HDR));
+    ch |= put_crc(buf + 44, kv_crc32(buf, 44));
+    return ch;
+}
