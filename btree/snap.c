@@ -177,13 +177,31 @@ static void fail(bt_iter *it, kv_status s)
     it->valid = false;
 }
 
+/* snap_read of a page the descent expects at tree level `level`: it must be an internal page of
+ * that level, or a leaf at level 0. A damaged internal page may point anywhere (an overflow or
+ * free page, a page of another level): that is corruption, not a page to walk. */
+static kv_status snap_read_level(bt_iter *it, uint32_t pgno, uint8_t *dst, unsigned level)
+{
+    kv_status s = snap_read(it, pgno, dst);
+    if (s != KV_OK)
+        return s;
+    int want = level ? BT_INTERNAL : BT_LEAF;
+    if (pg_type(dst) != want || pg_level(dst) != level)
+        return kv_error(KV_CORRUPTION,
+                        "%s: page %u: type %u level %u where the tree expects %s "
+                        "level %u",
+                        it->db->data_path, pgno, (unsigned)pg_type(dst), (unsigned)pg_level(dst),
+                        level ? "an internal page of" : "a leaf at", level);
+    return KV_OK;
+}
+
 /* Descends from pages[level] (already loaded, positioned) to the leaf along the leftmost path
  * below position pos[level]. */
 static bool descend_leftmost(bt_iter *it, unsigned level)
 {
     while (level > 0) {
         uint32_t child = child_at(it->pages[level], it->pos[level]);
-        kv_status s = snap_read(it, child, it->pages[level - 1]);
+        kv_status s = snap_read_level(it, child, it->pages[level - 1], level - 1);
         if (s != KV_OK) {
             fail(it, s);
             return false;
@@ -219,14 +237,15 @@ static void it_seek(kv_iter *kit, const void *key, size_t klen)
     if (it->st != KV_OK)
         return;
     unsigned top = it->height - 1;
-    kv_status s = snap_read(it, it->root, it->pages[top]);
+    kv_status s = snap_read_level(it, it->root, it->pages[top], top);
     if (s != KV_OK) {
         fail(it, s);
         return;
     }
     for (unsigned level = top; level > 0; level--) {
         it->pos[level] = bt_pg_upper_bound(it->pages[level], key, klen);
-        s = snap_read(it, child_at(it->pages[level], it->pos[level]), it->pages[level - 1]);
+        s = snap_read_level(it, child_at(it->pages[level], it->pos[level]), it->pages[level - 1],
+                            level - 1);
         if (s != KV_OK) {
             fail(it, s);
             return;
