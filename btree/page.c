@@ -206,9 +206,10 @@ const char *bt_pg_sane(const uint8_t *p, uint32_t ps, uint32_t pgno)
     return NULL;
 }
 
-void bt_meta_encode(const bt_meta *m, uint8_t *p, uint32_t ps)
+/* The meta page's fields, bytes [0, 64): the one definition of their layout, used by both the
+ * full page encoder and the 72-byte log record encoder. */
+static void put_meta_fields(const bt_meta *m, uint8_t *p)
 {
-    memset(p, 0, ps);
     memcpy(p, BT_META_MAGIC, 8);
     kv_put_u32(p + 8, BT_VERSION);
     kv_put_u32(p + 12, m->page_size);
@@ -220,6 +221,12 @@ void bt_meta_encode(const bt_meta *m, uint8_t *p, uint32_t ps)
     kv_put_u64(p + 40, m->free_count);
     kv_put_u64(p + 48, m->last_lsn);
     kv_put_u64(p + 56, m->checkpoint_lsn);
+}
+
+void bt_meta_encode(const bt_meta *m, uint8_t *p, uint32_t ps)
+{
+    memset(p, 0, ps);
+    put_meta_fields(m, p);
     bt_pg_seal(p, ps, 0);
 }
 
@@ -243,17 +250,7 @@ void bt_zext_init(bt_zext *z, uint32_t ps)
 
 void bt_meta_encode_head(const bt_meta *m, uint8_t *p, const bt_zext *z)
 {
-    memcpy(p, BT_META_MAGIC, 8);
-    kv_put_u32(p + 8, BT_VERSION);
-    kv_put_u32(p + 12, m->page_size);
-    kv_put_u32(p + 16, m->root);
-    kv_put_u32(p + 20, m->height);
-    kv_put_u32(p + 24, m->hwm);
-    kv_put_u32(p + 28, m->free_head);
-    kv_put_u64(p + 32, m->key_count);
-    kv_put_u64(p + 40, m->free_count);
-    kv_put_u64(p + 48, m->last_lsn);
-    kv_put_u64(p + 56, m->checkpoint_lsn);
+    put_meta_fields(m, p);
     memset(p + 64, 0, BT_META_LEN - 64);
     /* crc32 over [0, 64) then over the zero bytes [68, ps): the second step is an affine map
      * of the running CRC, applied bit by bit from the table of bt_zext_init. */
