@@ -357,13 +357,15 @@ static kv_status merge_inputs(lsm_db *db, compaction *c, uint64_t smallest_snap,
     return s;
 }
 
-static void run_compaction(lsm_db *db, compaction *c)
+/* Runs compaction c (mu held, released during the merge). A manual compaction (lsm_compact_all)
+ * always rewrites its inputs, as LevelDB's does, so that shadowed entries and tombstones go. */
+static kv_status run_compaction(lsm_db *db, compaction *c, bool manual)
 {
     lsm_edit e;
     lsm_edit_init(&e);
     kv_status s = KV_OK;
     lsm_file *last = c->in[0][c->n_in[0] - 1];
-    if (c->n_in[0] == 1 && c->n_in[1] == 0) {
+    if (!manual && c->n_in[0] == 1 && c->n_in[1] == 0) {
         lsm_file *f = c->in[0][0];
         if (!lsm_edit_del(&e, c->level, f->number) ||
             !lsm_edit_add(&e, c->level + 1, f->number, f->size, f->smallest, f->smallest_len,
@@ -397,6 +399,111 @@ static void run_compaction(lsm_db *db, compaction *c)
     db->obsolete_pending = true;
     lsm_edit_free(&e);
     pthread_cond_broadcast(&db->done_cv);
+    return s;
+}
+
+/* ---- manual compaction (lsm_compact_all) ---- */
+
+/* A compaction of every table of `level` with the overlapping tables of level + 1, or NULL
+ * (out of memory). The level must hold a table. */
+static compaction *whole_level(lsm_db *db, int level)
+{
+    lsm_version *v = db->current;
+    compaction *c = calloc(1, sizeof *c);
+    if (!c)
+        return NULL;
+    c->level = level;
+    c->v = v;
+    lsm_version_ref(v);
+    bool ok = true;
+    for (size_t i = 0; ok && i < v->n[level]; i++) /* L0: newest first, as in the version */
+        ok = push(&c->in[0], &c->n_in[0], v->files[level][i]);
+    const uint8_t *lo = NULL, *hi = NULL;
+    size_t lol = 0, hil = 0;
+    range_of(c->in[0], c->n_in[0], &lo, &lol, &hi, &hil);
+    for (size_t i = 0; ok && i < v->n[level + 1]; i++)
+        if (overlaps(v->files[level + 1][i], lo, lol, hi, hil))
+            ok = push(&c->in[1], &c->n_in[1], v->files[level + 1][i]);
+    if (!ok) {
+        compaction_free(c);
+        return NULL;
+    }
+    return c;
+}
+
+void lsm_run_manual(lsm_db *db)
+{
+    uint64_t serving = db->manual_requested;
+    kv_status s = KV_OK;
+    /* the memtable switched out by lsm_compact_all becomes a level-0 table first */
+    if (db->imm && !atomic_load(&db->poisoned))
+        flush_imm(db);
+    int deepest = 1;
+    for (int l = 0; l < LSM_LEVELS; l++)
+        if (db->current->n[l])
+            deepest = l > deepest ? l : deepest;
+    for (int l = 0; l < deepest && s == KV_OK; l++) {
+        if (atomic_load(&db->poisoned)) {
+            s = KV_POISONED;
+            break;
+        }
+        if (db->stop) {
+            s = KV_BUSY;
+            break;
+        }
+        if (db->imm) /* a writer filled a memtable meanwhile: its flush comes first */
+            flush_imm(db);
+        if (!db->current->n[l])
+            continue;
+        compaction *c = whole_level(db, l);
+        if (!c) {
+            s = kv_error(KV_IO, "lsm: out of memory");
+            lsm_poison_locked(db, s);
+            break;
+        }
+        s = run_compaction(db, c, true);
+        compaction_free(c);
+    }
+    if (atomic_load(&db->poisoned))
+        s = KV_POISONED;
+    if (s == KV_OK)
+        lsm_delete_obsolete(db);
+    db->manual_status = s;
+    db->manual_done = serving;
+    pthread_cond_broadcast(&db->done_cv);
+}
+
+kv_status lsm_compact_all(kv_db *kdb)
+{
+    if (!kdb || kdb->engine != &kv_engine_lsm)
+        return kv_error(KV_INVALID, "lsm_compact_all: not an lsm handle");
+    lsm_db *db = (lsm_db *)kdb;
+    pthread_mutex_lock(&db->mu);
+    bool held = db->test_hold;
+    kv_status s = atomic_load(&db->poisoned) ? lsm_poisoned_status_locked(db) : KV_OK;
+    pthread_mutex_unlock(&db->mu);
+    if (s != KV_OK)
+        return s;
+    if (held)
+        return kv_error(KV_BUSY, "lsm %s: compaction: the background thread is held", db->dir);
+    s = lsm_switch_for_compaction(db);
+    if (s != KV_OK)
+        return s;
+    pthread_mutex_lock(&db->mu);
+    uint64_t ticket = ++db->manual_requested;
+    pthread_cond_broadcast(&db->bg_cv);
+    while (db->manual_done < ticket && !db->stop && !atomic_load(&db->poisoned))
+        pthread_cond_wait(&db->done_cv, &db->mu);
+    if (atomic_load(&db->poisoned))
+        s = lsm_poisoned_status_locked(db);
+    else if (db->manual_done < ticket)
+        s = kv_error(KV_BUSY, "lsm %s: compaction: the database is being closed", db->dir);
+    else if (db->manual_status != KV_OK)
+        s = kv_error(db->manual_status, "lsm %s: compaction: %s", db->dir,
+                     db->manual_status == KV_BUSY ? "the database is being closed"
+                                                  : kv_strerror(db->manual_status));
+    pthread_mutex_unlock(&db->mu);
+    return s;
 }
 
 /* ---- obsolete files ---- */
@@ -466,14 +573,20 @@ void *lsm_bg_main(void *arg)
             flush_imm(db);
             continue;
         }
-        compaction *c = ok ? pick_compaction(db) : NULL;
-        if (c) {
-            run_compaction(db, c);
-            compaction_free(c);
-            continue;
-        }
+        /* before the next compaction: under a sustained write load there is always one due,
+         * and the replaced tables and WALs would otherwise pile up until the load stops */
         if (ok && db->obsolete_pending) {
             lsm_delete_obsolete(db);
+            continue;
+        }
+        if (ok && db->manual_done < db->manual_requested) {
+            lsm_run_manual(db);
+            continue;
+        }
+        compaction *c = ok ? pick_compaction(db) : NULL;
+        if (c) {
+            run_compaction(db, c, false);
+            compaction_free(c);
             continue;
         }
         if (db->test_hold && !db->test_held) { /* no work left: hold from here on */
@@ -482,6 +595,7 @@ void *lsm_bg_main(void *arg)
         }
         pthread_cond_wait(&db->bg_cv, &db->mu);
     }
+    pthread_cond_broadcast(&db->done_cv); /* a waiting lsm_compact_all sees db->stop */
     pthread_mutex_unlock(&db->mu);
     return NULL;
 }

@@ -270,6 +270,11 @@ typedef struct lsm_db {
     bool obsolete_pending;
     kv_buf compact_ptr[LSM_LEVELS];
 
+    /* lsm_compact_all: requests are numbered; the background thread serves every request up to
+     * manual_requested at once and then sets manual_done to that number and manual_status. */
+    uint64_t manual_requested, manual_done;
+    kv_status manual_status;
+
     _Atomic bool poisoned;
     kv_status bg_error;
     char bg_msg[512];
@@ -317,6 +322,11 @@ kv_status lsm_interval_sync(void *ctx);
  * commit leader or close (no writers left) may call it: it writes db->log. mu not held.
  * Errors: KV_IO from write or fdatasync (the caller poisons the handle). */
 kv_status lsm_sync_wals(lsm_db *db, lsm_log *log);
+/* Switches the memtable out (through the group-commit queue, so that no writer is in the
+ * middle of the WAL) after waiting for the flush of an earlier immutable memtable; nothing when
+ * the memtable is empty. The background thread then flushes it. mu not held.
+ * Errors: those of a write (KV_POISONED, KV_IO, KV_NOSPACE). */
+kv_status lsm_switch_for_compaction(lsm_db *db);
 
 /* read.c */
 kv_status lsm_get(kv_db *kdb, const void *key, size_t klen, void **val, size_t *vlen);
@@ -328,6 +338,9 @@ void *lsm_bg_main(void *arg);
  * empty memtable); used by flush and recovery. Does not touch db->mu. */
 kv_status lsm_write_level0(lsm_db *db, lsm_mem *m, lsm_edit *e, uint64_t number);
 void lsm_delete_obsolete(lsm_db *db); /* mu held */
+/* Serves the pending lsm_compact_all requests (background thread, mu held, released during
+ * I/O): see lsm.h. Sets manual_done and manual_status and wakes the callers. */
+void lsm_run_manual(lsm_db *db);
 
 /* inspect.c */
 kv_status lsm_stats(kv_db *kdb, kv_stats *out);

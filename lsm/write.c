@@ -15,9 +15,12 @@
 
 #define NONE_BUFFER (64 * 1024)
 
+/* witem.type of a request to switch the memtable out (lsm_switch_for_compaction) */
+#define W_SWITCH (-2)
+
 typedef struct witem {
     const kv_batch *b; /* a batch, or NULL for the single operation below */
-    int type;          /* LSM_TYPE_VALUE or LSM_TYPE_DEL; -1 = only a sync */
+    int type;          /* LSM_TYPE_VALUE or LSM_TYPE_DEL; -1 = only a sync; W_SWITCH */
     const uint8_t *key, *val;
     size_t klen, vlen;
 } witem;
@@ -166,6 +169,20 @@ kv_status lsm_group_write(void *ctx, void *const *items, size_t n, bool sync)
     kv_status s = atomic_load(&db->poisoned) ? lsm_poisoned_status_locked(db) : KV_OK;
     if (s == KV_OK && ops)
         s = make_room(db);
+    bool want_switch = false;
+    for (size_t i = 0; i < n; i++)
+        want_switch |= ((const witem *)items[i])->type == W_SWITCH;
+    if (s == KV_OK && want_switch) {
+        /* the previous immutable memtable must be flushed first: there is one slot */
+        while (db->imm && !atomic_load(&db->poisoned)) {
+            pthread_cond_signal(&db->bg_cv);
+            pthread_cond_wait(&db->done_cv, &db->mu);
+        }
+        if (atomic_load(&db->poisoned))
+            s = lsm_poisoned_status_locked(db);
+        else if (lsm_mem_entries(db->mem) > 0)
+            s = switch_memtable(db);
+    }
     lsm_log *log = db->log;
     lsm_mem *mem = db->mem;
     pthread_mutex_unlock(&db->mu);
@@ -244,6 +261,12 @@ kv_status lsm_sync(kv_db *kdb)
     lsm_db *db = (lsm_db *)kdb;
     witem w = {NULL, -1, NULL, NULL, 0, 0};
     return submit(db, &w, 0, true);
+}
+
+kv_status lsm_switch_for_compaction(lsm_db *db)
+{
+    witem w = {NULL, W_SWITCH, NULL, NULL, 0, 0};
+    return submit(db, &w, 0, false);
 }
 
 kv_status lsm_sync_wals(lsm_db *db, lsm_log *log)
