@@ -24,6 +24,7 @@ static const subcommand commands[] = {
     {"stats", kvlab_cmd_stats, "print the engine's statistics (kv_stats)"},
     {"check", kvlab_cmd_check, "verify every invariant of a database"},
     {"dump", kvlab_cmd_dump, "print the on-disk structures field by field"},
+    {"compact", kvlab_cmd_compact, "merge, compact or checkpoint now; files before -> after"},
     {"engines", kvlab_cmd_engines, "list the engines with limits, durability modes, options"},
     {"bench", kvlab_cmd_bench, "run benchmarks and write CSV, JSON, Markdown and plots"},
 #ifdef KVLAB_HAVE_CRASH
@@ -46,7 +47,7 @@ static void print_help(FILE *out)
                  "  0  success\n"
                  "  1  not found (get of an absent key)\n"
                  "  2  usage: unknown flag or command, bad value, unknown engine, a durability\n"
-                 "     mode or key size the engine does not support\n"
+                 "     mode, key size or command (compact) the engine does not support\n"
                  "  3  data or I/O error: corruption, I/O failure, database busy or missing,\n"
                  "     check found a violation, a benchmark read a wrong value\n");
 }
