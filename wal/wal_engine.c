@@ -404,7 +404,7 @@ static kv_status wal_close(kv_db *kdb)
 
 const kv_engine kv_engine_wal = {
     .name = "wal",
-    .description = "in-memory ordered table (copy-on-write AVL) made durable by a segmented "
+    .description = "in-memory ordered table (copy-on-write B-tree) made durable by a segmented "
                    "write-ahead log with group commit and checkpoints",
     .option_help = option_help,
     .limits = {KV_MAX_KEY, KV_MAX_VALUE},
