@@ -85,11 +85,21 @@ bool wal_seg_name_parse(const char *name, uint64_t *first_lsn)
     return true;
 }
 
-uint32_t wal_rec_crc(uint64_t salt, const uint8_t *rec, uint32_t len)
+uint32_t wal_salt_crc(uint64_t salt)
 {
     uint8_t s[8];
     kv_put_u64(s, salt);
-    return kv_crc32_extend(kv_crc32(s, 8), rec, (size_t)WAL_REC_HEADER_SIZE + len);
+    return kv_crc32(s, 8);
+}
+
+uint32_t wal_rec_crc_from(uint32_t salt_crc, const uint8_t *rec, uint32_t len)
+{
+    return kv_crc32_extend(salt_crc, rec, (size_t)WAL_REC_HEADER_SIZE + len);
+}
+
+uint32_t wal_rec_crc(uint64_t salt, const uint8_t *rec, uint32_t len)
+{
+    return wal_rec_crc_from(wal_salt_crc(salt), rec, len);
 }
 
 void wal_rec_header_encode(uint8_t *out, uint32_t len, uint8_t type, uint64_t lsn)

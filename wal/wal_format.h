@@ -99,6 +99,13 @@ bool wal_seg_name_parse(const char *name, uint64_t *first_lsn);
  * WAL_REC_HEADER_SIZE + len bytes. */
 uint32_t wal_rec_crc(uint64_t salt, const uint8_t *rec, uint32_t len);
 
+/* The CRC32 of the salt's 8 bytes (LE) alone: the state every record's CRC starts from, so a
+ * writer computes it once per log instead of once per record. */
+uint32_t wal_salt_crc(uint64_t salt);
+
+/* wal_rec_crc(salt, rec, len) given salt_crc = wal_salt_crc(salt). */
+uint32_t wal_rec_crc_from(uint32_t salt_crc, const uint8_t *rec, uint32_t len);
+
 /* Writes the 13-byte record header at out (the caller appends the payload and then the CRC from
  * wal_rec_crc, or uses wal_rec_encode). */
 void wal_rec_header_encode(uint8_t *out, uint32_t len, uint8_t type, uint64_t lsn);

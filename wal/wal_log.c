@@ -70,8 +70,8 @@ static kv_status roll_locked(wal_log *l)
 }
 
 /* Encodes one record at the end of b with LSN lsn. */
-static bool encode_rec(kv_buf *b, uint64_t salt, uint8_t type, uint64_t lsn, const wal_slice *parts,
-                       size_t nparts, uint32_t len)
+static bool encode_rec(kv_buf *b, uint32_t salt_crc, uint8_t type, uint64_t lsn,
+                       const wal_slice *parts, size_t nparts, uint32_t len)
 {
     if (!kv_buf_reserve(b, (size_t)WAL_REC_OVERHEAD + len))
         return false;
@@ -83,7 +83,7 @@ static bool encode_rec(kv_buf *b, uint64_t salt, uint8_t type, uint64_t lsn, con
             memcpy(start + at, parts[i].data, parts[i].len);
         at += parts[i].len;
     }
-    kv_put_u32(start + at, wal_rec_crc(salt, start, len));
+    kv_put_u32(start + at, wal_rec_crc_from(salt_crc, start, len));
     b->len += at + 4;
     return true;
 }
@@ -123,13 +123,13 @@ static kv_status group_write(void *ctx, void *const *items, size_t n, bool sync)
         gc_item *it = items[i];
         bool ok = true;
         for (size_t j = 0; j < it->n && ok; j++)
-            ok = encode_rec(b, l->salt, it->recs[j].type, lsn++, it->recs[j].parts,
+            ok = encode_rec(b, l->salt_crc, it->recs[j].type, lsn++, it->recs[j].parts,
                             it->recs[j].nparts, (uint32_t)payload_len(&it->recs[j]));
         uint8_t cnt[4];
         kv_put_u32(cnt, (uint32_t)it->n);
         wal_slice cs = {cnt, 4};
         it->commit_lsn = lsn;
-        if (!ok || !encode_rec(b, l->salt, WAL_REC_COMMIT, lsn++, &cs, 1, 4)) {
+        if (!ok || !encode_rec(b, l->salt_crc, WAL_REC_COMMIT, lsn++, &cs, 1, 4)) {
             b->len = before;
             s = kv_error(KV_IO, "wal: out of memory encoding a group of %llu bytes",
                          (unsigned long long)total);
@@ -406,6 +406,7 @@ kv_status wal_log_open(kv_fs *fs, const char *dir, const wal_log_options *opts,
     pthread_mutex_init(&l->wmu, NULL);
     pthread_cond_init(&l->cv, NULL);
     kv_status s = wal_recover(l, replay, ctx);
+    l->salt_crc = wal_salt_crc(l->salt);
     if (s == KV_OK) {
         uint64_t b = 0;
         for (size_t i = 0; i < l->nsegs; i++)

@@ -29,7 +29,8 @@ struct wal_log {
     pthread_cond_t cv;   /* signalled when syncing drops to 0 */
     int syncing;         /* fdatasyncs running without mu on `active` (background or commit) */
     uint64_t salt;
-    wal_seg *segs; /* oldest first; the last is the active one */
+    uint32_t salt_crc; /* wal_salt_crc(salt), set once the salt is known (open) */
+    wal_seg *segs;     /* oldest first; the last is the active one */
     size_t nsegs, capsegs;
     kv_file *active;     /* the newest segment, open for writing */
     kv_buf nbuf;         /* `none` mode: bytes that belong at the end of the active file */

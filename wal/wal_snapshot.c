@@ -63,7 +63,11 @@ kv_status wal_snapshot_write(wal_db *db, wal_node *root, uint64_t count, uint64_
     kv_put_u32(h + 32, kv_crc32(h, 32));
     kv_put_u32(h + 36, 0);
     bool ok = kv_buf_append(&b, h, sizeof h);
+    /* The trailer's CRC of all entry bytes is computed over each buffered chunk just before it is
+     * written (one call per MiB rather than one per entry): b's bytes from body_from on are
+     * entries not yet in body. */
     uint32_t body = 0;
+    size_t body_from = sizeof h;
     uint64_t seen = 0;
     wal_cursor c;
     wal_cursor_first(&c, root);
@@ -79,11 +83,13 @@ kv_status wal_snapshot_write(wal_db *db, wal_node *root, uint64_t count, uint64_
         size_t n = 8 + e->klen + (size_t)e->vlen;
         uint32_t crc = kv_crc32(p, n);
         kv_put_u32(p + n, crc);
-        body = kv_crc32_extend(body, p, n + 4);
         b.len += n + 4;
         seen++;
-        if (b.len >= FLUSH_AT)
+        if (b.len >= FLUSH_AT) {
+            body = kv_crc32_extend(body, b.data + body_from, b.len - body_from);
+            body_from = 0;
             s = flush(f, &b, &off);
+        }
     }
     if (s == KV_OK && !ok)
         s = kv_error(KV_IO, "wal snapshot: out of memory");
@@ -93,6 +99,8 @@ kv_status wal_snapshot_write(wal_db *db, wal_node *root, uint64_t count, uint64_
                      count);
     if (s == KV_OK) {
         uint8_t t[WAL_SNAP_TRAILER];
+        if (b.len > body_from)
+            body = kv_crc32_extend(body, b.data + body_from, b.len - body_from);
         kv_put_u64(t, count);
         kv_put_u32(t + 8, body);
         kv_put_u32(t + 12, kv_crc32(t, 12));
