@@ -52,6 +52,7 @@ typedef struct bc_applied {
     const uint8_t *key;
     size_t klen;
     bc_loc loc;
+    uint32_t hash; /* bc_hash of the key */
     bool tomb;
 } bc_applied;
 
@@ -89,8 +90,8 @@ typedef struct bc_db {
     uint64_t wbuf_off; /* active file end on disk */
     kv_buf hint;       /* hint entries of the active file */
     uint64_t hint_count;
-    bool hint_broken; /* an entry could not be recorded: no hint file for the active file */
-    bool rotated;     /* a rotation queued a hint job (manual mode runs it after the commit) */
+    bool hint_broken;     /* an entry could not be recorded: no hint file for the active file */
+    _Atomic bool rotated; /* a rotation queued a hint job (manual mode: the committer runs it) */
     bc_applied *ap;
     size_t nap, capap;
     _Atomic bool poisoned;

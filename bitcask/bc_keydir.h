@@ -56,6 +56,7 @@ typedef struct bc_keydir {
     size_t count;        /* keys in both tables */
     uint64_t key_bytes;  /* bytes of all keys */
     uint64_t heap_bytes; /* bytes of malloc'd key copies (keys longer than BC_KD_INLINE) */
+    size_t tombs;        /* entries marked tomb (recovery only; 0 after bc_kd_purge_tombs) */
     uint64_t resizes;    /* growths started */
 } bc_keydir;
 
@@ -77,18 +78,48 @@ bool bc_kd_get(const bc_keydir *kd, const void *key, size_t klen, uint32_t h, bc
 bool bc_kd_put(bc_keydir *kd, const void *key, size_t klen, uint32_t h, const bc_loc *loc,
                bool tomb, bool *had, bc_loc *prev, bool *prev_tomb);
 
+/* Recovery: makes room for n more keys, so that the next n inserts neither grow the table nor
+ * start a migration (a growth here is done at once, not incrementally: nobody is waiting).
+ * Returns false when out of memory (keydir unchanged). */
+bool bc_kd_reserve(bc_keydir *kd, size_t n);
+
+/* The slot where a key of hash h starts its probe in the current table (capacity > 0):
+ * recovery sorts entries by it so that its inserts sweep the table in address order. */
+static inline size_t bc_kd_home(const bc_keydir *kd, uint32_t h)
+{
+    return h & (kd->cur.cap - 1);
+}
+
+/* What bc_kd_put_if_newer did. */
+typedef enum {
+    BC_KD_NOMEM,         /* out of memory: keydir unchanged */
+    BC_KD_OLDER,         /* the key already has a newer record: nothing changed */
+    BC_KD_INSERTED,      /* the key was absent */
+    BC_KD_REPLACED,      /* replaced a value's location (*prev) */
+    BC_KD_REPLACED_TOMB, /* replaced a tombstone's location (*prev) */
+} bc_kd_effect;
+
 /* Recovery's insert: stores loc (with tomb) unless the key already has a newer record: one
  * with a higher seq, or the same seq later in the same file (a batch naming a key twice).
- * Returns false when out of memory. */
-bool bc_kd_put_if_newer(bc_keydir *kd, const void *key, size_t klen, uint32_t h, const bc_loc *loc,
-                        bool tomb);
+ * On BC_KD_REPLACED and BC_KD_REPLACED_TOMB *prev is the location replaced (so recovery can
+ * keep each file's live bytes without a second pass over the keydir). */
+bc_kd_effect bc_kd_put_if_newer(bc_keydir *kd, const void *key, size_t klen, uint32_t h,
+                                const bc_loc *loc, bool tomb, bc_loc *prev);
 
-/* Hints the CPU to fetch the slot where a key of hash h starts its probe (recovery loads
- * entries a few ahead of inserting them, so the cache misses overlap). */
+/* Hints the CPU to fetch the slots where a key of hash h starts its probe: a put calls it
+ * before its write(2), so the cache miss of its keydir update overlaps the system call. */
 static inline void bc_kd_prefetch(const bc_keydir *kd, uint32_t h)
 {
-    if (kd->cur.cap)
-        __builtin_prefetch(&kd->cur.slots[h & (kd->cur.cap - 1)]);
+    if (kd->cur.cap) {
+        /* the probe's first four slots (192 bytes: 4 cache lines at most): a probe for an
+         * absent key at 3/4 load visits several slots (linear probing), not just one */
+        const char *s = (const char *)&kd->cur.slots[h & (kd->cur.cap - 1)];
+        const char *end = (const char *)(kd->cur.slots + kd->cur.cap);
+        for (int i = 0; i < 4 && s + 64 * i < end; i++)
+            __builtin_prefetch(s + 64 * i);
+    }
+    if (kd->old.cap) /* growing: a key not yet moved is looked up there too */
+        __builtin_prefetch(&kd->old.slots[h & (kd->old.cap - 1)]);
 }
 
 /* Removes key; true (and *prev) when it was present. */

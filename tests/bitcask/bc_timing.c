@@ -1,0 +1,186 @@
+/* bitcask_timing: a hand-run timing program for the bitcask engine (NOT a test: ctest does not
+ * run it, and nothing here asserts a speed). It measures what docs/bitcask.md section 9 quotes:
+ *
+ *   bitcask_timing startup DIR [N [ROUNDS]]
+ *       fills DIR with N distinct random 16-byte keys and 100-byte values (durability os; default
+ *       N = 1,000,000), closes it (hint files are written), then ROUNDS times (default 5) times
+ *       kv_open with hint files and kv_open with hints=ignore (which scans every data file),
+ *       alternately, and prints each wall-clock and CPU time (seconds) and the ratios hints /
+ *       scan of the medians. Every open uses merge=manual (no background merge to time).
+ *       KVLAB_TIMING_EVICT=1 drops each data and hint file from the page cache before every open
+ *       (posix_fadvise DONTNEED: a cold start).
+ *   bitcask_timing fill DIR [N]
+ *       times N puts of distinct random keys into an empty DIR (durability os): puts per second
+ *       and the user and system CPU seconds spent.
+ *
+ * DIR is removed first and at the end. */
+#include <dirent.h>
+#include <fcntl.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "kv.h"
+#include "testutil.h"
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static double cpu_s(int who_sys)
+{
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    struct timeval t = who_sys ? ru.ru_stime : ru.ru_utime;
+    return (double)t.tv_sec + (double)t.tv_usec / 1e6;
+}
+
+/* Key i: 16 bytes of a 64-bit mix of i and of i's complement (distinct for distinct i). */
+static void key_of(uint64_t i, uint8_t k[16])
+{
+    uint64_t a = i * 0x9e3779b97f4a7c15ull, b = ~i;
+    a ^= a >> 31;
+    a *= 0xbf58476d1ce4e5b9ull;
+    a ^= a >> 29;
+    for (int j = 0; j < 8; j++) {
+        k[j] = (uint8_t)(a >> (56 - 8 * j));
+        k[8 + j] = (uint8_t)(b >> (56 - 8 * j));
+    }
+}
+
+static kv_status open_db(const char *dir, const char *hints, kv_db **db)
+{
+    kv_options o;
+    kv_options_init(&o);
+    o.durability.kind = KV_DURABILITY_OS;
+    kv_options_set(&o, "merge=manual");
+    if (hints)
+        kv_options_set(&o, hints);
+    kv_status s = kv_open("bitcask", dir, &o, db);
+    kv_options_free(&o);
+    return s;
+}
+
+static int fill(const char *dir, uint64_t n, double *secs)
+{
+    kv_db *db;
+    if (open_db(dir, NULL, &db) != KV_OK) {
+        fprintf(stderr, "open %s: %s\n", dir, kv_errmsg());
+        return -1;
+    }
+    uint8_t k[16], v[100];
+    memset(v, 'v', sizeof v);
+    double t0 = now_s();
+    for (uint64_t i = 0; i < n; i++) {
+        key_of(i, k);
+        memcpy(v, &i, sizeof i);
+        if (kv_put(db, k, sizeof k, v, sizeof v) != KV_OK) {
+            fprintf(stderr, "put: %s\n", kv_errmsg());
+            kv_close(db);
+            return -1;
+        }
+    }
+    *secs = now_s() - t0;
+    return kv_close(db) == KV_OK ? 0 : -1;
+}
+
+static void evict(const char *dir)
+{
+    DIR *d = opendir(dir);
+    if (!d)
+        return;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        char p[4096];
+        snprintf(p, sizeof p, "%s/%s", dir, e->d_name);
+        int fd = open(p, O_RDONLY);
+        if (fd < 0)
+            continue;
+        fdatasync(fd);
+        posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
+        close(fd);
+    }
+    closedir(d);
+}
+
+static double time_open(const char *dir, const char *hints, uint64_t *keys, double *cpu)
+{
+    if (getenv("KVLAB_TIMING_EVICT"))
+        evict(dir);
+    kv_db *db;
+    double c0 = cpu_s(0) + cpu_s(1), t0 = now_s();
+    if (open_db(dir, hints, &db) != KV_OK) {
+        fprintf(stderr, "open %s: %s\n", dir, kv_errmsg());
+        return -1;
+    }
+    double t = now_s() - t0;
+    *cpu = cpu_s(0) + cpu_s(1) - c0;
+    kv_stats st;
+    *keys = kv_stats_get(db, &st) == KV_OK ? st.live_keys : 0;
+    if (kv_close(db) != KV_OK)
+        return -1;
+    return t;
+}
+
+static int dcmp(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 3 || (strcmp(argv[1], "startup") && strcmp(argv[1], "fill"))) {
+        fprintf(stderr, "usage: %s startup DIR [N [ROUNDS]] | fill DIR [N]\n", argv[0]);
+        return 2;
+    }
+    const char *dir = argv[2];
+    uint64_t n = argc > 3 ? strtoull(argv[3], NULL, 10) : 1000000;
+    int rounds = argc > 4 ? atoi(argv[4]) : 5;
+    if (rounds < 1 || rounds > 100)
+        rounds = 5;
+    tu_rmtree(dir);
+    double secs;
+    if (!strcmp(argv[1], "fill")) {
+        double u0 = cpu_s(0), s0 = cpu_s(1);
+        if (fill(dir, n, &secs))
+            return 1;
+        printf("fill: %llu puts in %.3f s = %.0f puts/s; cpu user %.2f s, sys %.2f s\n",
+               (unsigned long long)n, secs, (double)n / secs, cpu_s(0) - u0, cpu_s(1) - s0);
+        tu_rmtree(dir);
+        return 0;
+    }
+    if (fill(dir, n, &secs))
+        return 1;
+    double th[100], ts[100], ch[100], cs[100];
+    for (int r = 0; r < rounds; r++) {
+        uint64_t kh = 0, ks = 0;
+        th[r] = time_open(dir, NULL, &kh, &ch[r]);
+        ts[r] = time_open(dir, "hints=ignore", &ks, &cs[r]);
+        if (th[r] < 0 || ts[r] < 0 || kh != n || ks != n) {
+            fprintf(stderr, "round %d failed (keys %llu / %llu)\n", r, (unsigned long long)kh,
+                    (unsigned long long)ks);
+            return 1;
+        }
+        printf("round %d: hints %.3f s (cpu %.3f), scan %.3f s (cpu %.3f), ratio %.3f (cpu %.3f)\n",
+               r, th[r], ch[r], ts[r], cs[r], th[r] / ts[r], ch[r] / cs[r]);
+        fflush(stdout);
+    }
+    qsort(th, (size_t)rounds, sizeof *th, dcmp);
+    qsort(ts, (size_t)rounds, sizeof *ts, dcmp);
+    qsort(ch, (size_t)rounds, sizeof *ch, dcmp);
+    qsort(cs, (size_t)rounds, sizeof *cs, dcmp);
+    int m = rounds / 2;
+    printf("median: hints %.3f s, scan %.3f s, ratio %.3f; cpu: hints %.3f s, scan %.3f s, "
+           "ratio %.3f (%llu keys)\n",
+           th[m], ts[m], th[m] / ts[m], ch[m], cs[m], ch[m] / cs[m], (unsigned long long)n);
+    tu_rmtree(dir);
+    return 0;
+}
