@@ -126,6 +126,8 @@ kv_status bc_open(const char *dir, kv_fs *fs, const kv_options *opts, kv_db **ou
         db->gc = kv_group_commit_new(bc_group_fn, db, 256, (size_t)4 << 20);
         if (!db->gc)
             s = kv_error(KV_IO, "bitcask: out of memory");
+        else /* groups of every active committer, not alternating halves */
+            kv_group_commit_set_delay(db->gc, true);
     }
     if (s == KV_OK && db->dur.kind == KV_DURABILITY_INTERVAL) {
         db->syncer = kv_syncer_start(db->dur.interval_ms, bc_syncer_fn, db);

@@ -1,11 +1,13 @@
 /* Group commit as in LevelDB's DBImpl::Write: writers queue up under one mutex, each waiting on
  * its own condition variable; the writer at the head is the leader, writes a group made of
  * itself and the writers behind it, then hands every member the status and wakes the next
- * head. */
+ * head. A leader of a sync group may first wait briefly for the previous group's members to
+ * queue again (the commit delay, off unless asked for). */
 #include "group_commit.h"
 
 #include <pthread.h>
 #include <stdlib.h>
+#include <time.h>
 
 typedef struct gc_writer {
     void *item;
@@ -26,6 +28,15 @@ struct kv_group_commit {
     void **items; /* the leader's group, under construction; cap entries */
     size_t cap;
     unsigned long long groups, nitems;
+    /* Commit delay (kv_group_commit_set_delay). */
+    bool delay;
+    pthread_condattr_t cattr; /* CLOCK_MONOTONIC, for the leader's timed wait */
+    size_t inside;            /* committers inside submit (queued, leading or being woken) */
+    size_t peak;              /* the most inside since the last group was formed */
+    size_t queued;            /* committers in the queue */
+    size_t want;              /* the leader waits for this many queued (0: not waiting) */
+    double sync_us;           /* moving average of a sync group's write time (microseconds) */
+    unsigned long long delays, delay_timeouts;
 };
 
 kv_group_commit *kv_group_commit_new(kv_group_write_fn fn, void *ctx, size_t max_items,
@@ -44,7 +55,51 @@ kv_group_commit *kv_group_commit_new(kv_group_write_fn fn, void *ctx, size_t max
         return NULL;
     }
     pthread_mutex_init(&q->mu, NULL);
+    pthread_condattr_init(&q->cattr);
+    pthread_condattr_setclock(&q->cattr, CLOCK_MONOTONIC);
     return q;
+}
+
+void kv_group_commit_set_delay(kv_group_commit *q, bool on)
+{
+    pthread_mutex_lock(&q->mu);
+    q->delay = on;
+    pthread_mutex_unlock(&q->mu);
+}
+
+static double now_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec * 1e6 + (double)ts.tv_nsec / 1e3;
+}
+
+/* The commit delay of a leader about to write a sync group (mutex held): when more committers
+ * were active since the last group than are queued now, those are the members of the group
+ * just written, about to commit again (the previous group's members cannot join a group formed
+ * while they wait for theirs: without a delay, groups alternate between the few that arrived
+ * during the last fdatasync and the rest). Waits until they are queued, at most half a sync
+ * group's write time, then lets the leader form the group. PostgreSQL's commit_delay and
+ * commit_siblings, adaptive. */
+static void commit_delay(kv_group_commit *q, gc_writer *leader)
+{
+    size_t expect = q->peak < q->max_items ? q->peak : q->max_items;
+    if (expect <= q->queued || q->sync_us <= 0)
+        return;
+    double wait = q->sync_us / 2 < 2000 ? q->sync_us / 2 : 2000;
+    struct timespec dl;
+    clock_gettime(CLOCK_MONOTONIC, &dl);
+    long long ns = (long long)dl.tv_nsec + (long long)(wait * 1000);
+    dl.tv_sec += (time_t)(ns / 1000000000);
+    dl.tv_nsec = (long)(ns % 1000000000);
+    q->want = expect;
+    q->delays++;
+    while (q->queued < q->want)
+        if (pthread_cond_timedwait(&leader->cv, &q->mu, &dl) != 0) {
+            q->delay_timeouts++;
+            break;
+        }
+    q->want = 0;
 }
 
 void kv_group_commit_free(kv_group_commit *q)
@@ -52,6 +107,7 @@ void kv_group_commit_free(kv_group_commit *q)
     if (!q)
         return;
     pthread_mutex_destroy(&q->mu);
+    pthread_condattr_destroy(&q->cattr);
     free(q->items);
     free(q);
 }
@@ -84,25 +140,38 @@ static size_t build_group(kv_group_commit *q, gc_writer **last, bool *sync)
 kv_status kv_group_commit_submit(kv_group_commit *q, void *item, size_t bytes, bool sync)
 {
     gc_writer w = {.item = item, .bytes = bytes, .sync = sync};
-    pthread_cond_init(&w.cv, NULL);
+    pthread_cond_init(&w.cv, &q->cattr);
     pthread_mutex_lock(&q->mu);
     if (q->tail)
         q->tail->next = &w;
     else
         q->head = &w;
     q->tail = &w;
+    q->queued++;
+    if (++q->inside > q->peak)
+        q->peak = q->inside;
+    if (q->want && q->queued >= q->want)
+        pthread_cond_signal(&q->head->cv); /* the leader's commit delay is over */
     while (!w.done && q->head != &w)
         pthread_cond_wait(&w.cv, &q->mu);
     if (!w.done) {
         /* the leader: nobody else touches q->items until this group is popped */
+        if (q->delay && sync)
+            commit_delay(q, &w);
         gc_writer *last = &w;
         bool gsync;
         size_t n = build_group(q, &last, &gsync);
+        q->peak = q->inside;
         pthread_mutex_unlock(&q->mu);
+        double t0 = gsync ? now_us() : 0;
         kv_status s = q->fn(q->ctx, q->items, n, gsync);
+        double took = gsync ? now_us() - t0 : 0;
         pthread_mutex_lock(&q->mu);
+        if (gsync)
+            q->sync_us = q->sync_us > 0 ? q->sync_us * 0.875 + took * 0.125 : took;
         q->groups++;
         q->nitems += n;
+        q->queued -= n;
         gc_writer *p = q->head;
         for (;;) {
             gc_writer *next = p->next;
@@ -122,6 +191,7 @@ kv_status kv_group_commit_submit(kv_group_commit *q, void *item, size_t bytes, b
             pthread_cond_signal(&q->head->cv);
     }
     kv_status s = w.status;
+    q->inside--;
     pthread_mutex_unlock(&q->mu);
     pthread_cond_destroy(&w.cv);
     return s;
@@ -135,5 +205,16 @@ void kv_group_commit_counts(kv_group_commit *q, unsigned long long *groups,
         *groups = q->groups;
     if (items)
         *items = q->nitems;
+    pthread_mutex_unlock(&q->mu);
+}
+
+void kv_group_commit_delay_counts(kv_group_commit *q, unsigned long long *delays,
+                                  unsigned long long *timeouts)
+{
+    pthread_mutex_lock(&q->mu);
+    if (delays)
+        *delays = q->delays;
+    if (timeouts)
+        *timeouts = q->delay_timeouts;
     pthread_mutex_unlock(&q->mu);
 }

@@ -558,6 +558,8 @@ static kv_status lsm_open(const char *dir, kv_fs *fs, const kv_options *opts, kv
     db->dir = strdup(dir);
     db->cache = sst_cache_new(db->o.cache_size);
     db->gc = kv_group_commit_new(lsm_group_write, db, 1024, 1 << 20);
+    if (db->gc) /* sync groups of every active committer, not alternating halves */
+        kv_group_commit_set_delay(db->gc, true);
     if (!db->dir || !db->cache || !db->gc) {
         db_free(db);
         return kv_error(KV_IO, "lsm: out of memory");

@@ -23,6 +23,7 @@ typedef struct wlog {
     int in_write; /* > 1 would mean overlapping groups */
     bool overlap;
     bool sleep;
+    long sleep_ns;  /* when sleep: how long a group's write takes (default 1 ms) */
     int fail_every; /* groups whose index % fail_every == fail_every-1 return KV_IO */
     int groups;
     bool any_sync;
@@ -52,7 +53,7 @@ static kv_status write_fn(void *ctx, void *const *items, size_t n, bool sync)
     int g = l->groups++;
     pthread_mutex_unlock(&l->mu);
     if (l->sleep) {
-        struct timespec ts = {0, 1000000};
+        struct timespec ts = {0, l->sleep_ns ? l->sleep_ns : 1000000};
         nanosleep(&ts, NULL);
     }
     kv_status st = l->fail_every && g % l->fail_every == l->fail_every - 1 ? KV_IO : KV_OK;
@@ -91,6 +92,7 @@ typedef struct worker {
     int vals[PER_THREAD];
     kv_status st[PER_THREAD];
     size_t bytes;
+    bool all_sync; /* every item asks for sync (else every other one) */
 } worker;
 
 static void *worker_main(void *arg)
@@ -98,17 +100,17 @@ static void *worker_main(void *arg)
     worker *w = arg;
     for (int i = 0; i < PER_THREAD; i++) {
         w->vals[i] = w->id * 1000 + i;
-        w->st[i] = kv_group_commit_submit(w->q, &w->vals[i], w->bytes, i % 2 == 0);
+        w->st[i] = kv_group_commit_submit(w->q, &w->vals[i], w->bytes, w->all_sync || i % 2 == 0);
     }
     return NULL;
 }
 
 /* Runs THREADS workers against q; checks per-thread order and that every item was written. */
-static void run_workers(kv_group_commit *q, wlog *l, size_t bytes, worker *ws)
+static void run_workers_sync(kv_group_commit *q, wlog *l, size_t bytes, worker *ws, bool all_sync)
 {
     pthread_t th[THREADS];
     for (int t = 0; t < THREADS; t++) {
-        ws[t] = (worker){.q = q, .id = t, .bytes = bytes};
+        ws[t] = (worker){.q = q, .id = t, .bytes = bytes, .all_sync = all_sync};
         assert_int_equal(pthread_create(&th[t], NULL, worker_main, &ws[t]), 0);
     }
     for (int t = 0; t < THREADS; t++)
@@ -121,6 +123,11 @@ static void run_workers(kv_group_commit *q, wlog *l, size_t bytes, worker *ws)
         assert_int_equal(k, next[t]); /* each thread's items in submission order */
         next[t]++;
     }
+}
+
+static void run_workers(kv_group_commit *q, wlog *l, size_t bytes, worker *ws)
+{
+    run_workers_sync(q, l, bytes, ws, false);
 }
 
 static void test_concurrent_groups(void **state)
@@ -199,6 +206,39 @@ static void test_status_exact(void **state)
     kv_group_commit_free(q);
 }
 
+/* The commit delay: one committer never waits; THREADS committers whose every commit is a sync
+ * (a 4 ms write, as a slow fdatasync) end up sharing groups of nearly all THREADS, where the
+ * plain queue alternates between the few that arrived during the last write and the rest (a
+ * mean of about THREADS / 2). The bound allows for a loaded machine: a mean above THREADS x 5/8. */
+static void test_commit_delay(void **state)
+{
+    (void)state;
+    wlog l1 = {.mu = PTHREAD_MUTEX_INITIALIZER, .sleep = true};
+    kv_group_commit *q = kv_group_commit_new(write_fn, &l1, 64, 1 << 20);
+    kv_group_commit_set_delay(q, true);
+    int v = 1;
+    for (int i = 0; i < 5; i++)
+        assert_int_equal(kv_group_commit_submit(q, &v, 1, true), KV_OK);
+    unsigned long long delays = 1, timeouts = 1;
+    kv_group_commit_delay_counts(q, &delays, &timeouts);
+    assert_int_equal(delays, 0);
+    assert_int_equal(timeouts, 0);
+    kv_group_commit_free(q);
+
+    wlog l = {.mu = PTHREAD_MUTEX_INITIALIZER, .sleep = true, .sleep_ns = 4000000};
+    q = kv_group_commit_new(write_fn, &l, 64, 1 << 20);
+    kv_group_commit_set_delay(q, true);
+    worker ws[THREADS];
+    run_workers_sync(q, &l, 10, ws, true); /* also checks order and completeness */
+    unsigned long long groups, items;
+    kv_group_commit_counts(q, &groups, &items);
+    kv_group_commit_delay_counts(q, &delays, &timeouts);
+    assert_int_equal(items, THREADS * PER_THREAD);
+    assert_true(delays > 0);
+    assert_true(groups * THREADS * 5 < items * 8);
+    kv_group_commit_free(q);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -207,6 +247,7 @@ int main(void)
         cmocka_unit_test(test_caps),
         cmocka_unit_test(test_status_reaches_members),
         cmocka_unit_test(test_status_exact),
+        cmocka_unit_test(test_commit_delay),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
