@@ -174,19 +174,43 @@ typedef struct bt_frame {
     uint8_t *data;
 } bt_frame;
 
+/* Bytes of a frame's header, a multiple of a cache line; the frame's page follows it. */
+#define BT_FRAME_HDR ((sizeof(bt_frame) + 63) & ~(size_t)63)
+/* The page of frame f: at a fixed offset, so a lookup can load the page without first
+ * loading a pointer from the frame (one dependent cache miss less per level). */
+static inline uint8_t *bt_frame_page(const bt_frame *f)
+{
+    return (uint8_t *)f + BT_FRAME_HDR;
+}
+
+/* A hash bucket of the pool: the first frame of its chain (NULL when empty) and that frame's
+ * page number (pool.c, lookup). */
+typedef struct bt_bucket {
+    bt_frame *f;
+    uint32_t pgno;
+} bt_bucket;
+
 typedef struct bt_pool {
     pthread_rwlock_t lock;
     uint32_t ps;
     size_t budget; /* frames */
     bt_frame **frames;
     size_t nframes, cap;
-    bt_frame **buckets;
+    void **slabs; /* the allocations frames are carved from (pool.c) */
+    size_t nslabs, slabcap, slab_left;
+    uint8_t *slab_next;
+    bt_bucket *buckets;
     size_t nbuckets; /* power of two */
     size_t hand;
     size_t ndirty;
     kv_file *file;
     const char *path;
     _Atomic uint64_t misses, evictions;
+    /* Counts the checkpoints' writes to the data file: odd while one writes pages, even
+     * otherwise. A page read from disk with no lock held is put in the pool only if this did
+     * not change meanwhile (see bt_pool_get). */
+    _Atomic uint64_t disk_seq;
+    _Atomic uint64_t warmed; /* pages put in the pool by the warmer (warm.c) */
     /* Hits are counted in 16 cache-line-sized shards picked per thread, so that many readers do
      * not all increment one shared counter. */
     struct {
@@ -209,6 +233,18 @@ void bt_pool_free(bt_pool *p);
  * KV_IO (read failed, out of memory), KV_CORRUPTION (short file, CRC or structure mismatch,
  * naming the file, page and offset). */
 kv_status bt_pool_get(bt_pool *p, uint32_t pgno, bt_frame **out);
+/* Call before (begin) and after (end) writing pages to the data file while the pool is in
+ * use (the checkpoint): a page read concurrently is then not trusted as the disk's copy. */
+void bt_pool_disk_write_begin(bt_pool *p);
+void bt_pool_disk_write_end(bt_pool *p);
+/* The warmer's insert (warm.c): n pages of ps bytes at `pages`, page numbers first.. first+n-1,
+ * read from disk when disk_seq was `seq` and checked (ok[i]: CRC and structure fine). Under
+ * the write lock, puts each good page that is not cached yet into a new frame, never evicting
+ * and never passing the budget (*stop = true when full or out of memory). Returns the number
+ * of pages put in, or SIZE_MAX when a checkpoint wrote to the data file since `seq` (the
+ * copies may be stale; nothing is put in). */
+size_t bt_pool_adopt(bt_pool *p, uint32_t first, const uint8_t *pages, const bool *ok, size_t n,
+                     uint64_t seq, bool *stop);
 /* Returns a pinned zeroed frame for a page that is not on disk yet (pgno >= old hwm). */
 kv_status bt_pool_new(bt_pool *p, uint32_t pgno, bt_frame **out);
 /* Releases a pin of bt_pool_get/bt_pool_new (NULL allowed). */
@@ -299,8 +335,26 @@ typedef struct bt_db {
     bt_cell *cl[2];
     size_t clcap;
 
+    /* the warmer (warm.c) */
+    bool warm_opt;     /* option warm (default on) */
+    bool warm_running; /* a thread was started and not joined yet */
+    pthread_t warmer;
+    _Atomic bool warm_stop;
+    uint32_t warm_end; /* pages [1, warm_end) are loaded */
+
     _Atomic uint64_t splits, merges, borrows, checkpoints, groups, allocs, frees, records;
 } bt_db;
+
+/* warm.c (InnoDB's buffer-pool load at start-up) */
+/* When the data file (hwm pages) fits in the pool's budget, starts a thread that reads it in
+ * 1 MiB chunks, checks each page's CRC and structure and puts the good ones in the pool
+ * (bt_pool_adopt). Called at the end of open; no error (without the thread pages are simply
+ * read when first used). */
+void bt_warm_start(bt_db *db);
+/* Stops the warmer (if running) and joins it. Before close frees the pool. */
+void bt_warm_stop(bt_db *db);
+/* Waits for the warmer to finish its pass (tests). */
+void bt_warm_wait(bt_db *db);
 
 /* txn.c */
 /* Opens a group: remembers the meta page, picks the epoch the group will publish. */

@@ -27,6 +27,8 @@ static const char *const option_help[] = {
     "page_size: bytes per page, a power of two from 4096 to 65536 (default 4096; fixed at "
     "creation)",
     "checkpoint_bytes: log size in bytes that triggers a checkpoint (default 256M)",
+    "warm: 1 = load the data file into the cache in the background at open when it fits "
+    "(default), 0 = read pages only when first used",
     NULL,
 };
 
@@ -86,6 +88,7 @@ kv_status bt_checkpoint(bt_db *db)
     uint8_t *copy = malloc(db->ps);
     if (!copy)
         s = kv_error(KV_IO, "btree: out of memory for a checkpoint");
+    bt_pool_disk_write_begin(p); /* pages read meanwhile with no lock are not trusted */
     for (size_t i = 0; i < n && s == KV_OK; i++) {
         memcpy(copy, list[i]->data, db->ps);
         bt_pg_seal(copy, db->ps, list[i]->pgno);
@@ -105,6 +108,7 @@ kv_status bt_checkpoint(bt_db *db)
             free(m);
         }
     }
+    bt_pool_disk_write_end(p);
     if (s == KV_OK)
         s = kv_file_fdatasync(db->data);
     if (s == KV_OK) {
@@ -245,6 +249,7 @@ static kv_status syncer_fn(void *ctx)
 
 static void free_db(bt_db *db)
 {
+    bt_warm_stop(db);
     kv_group_commit_free(db->gc);
     kv_file_close(db->data);
     kv_file_close(db->log);
@@ -268,6 +273,7 @@ static void free_db(bt_db *db)
 static kv_status bt_close(kv_db *kdb)
 {
     bt_db *db = (bt_db *)kdb;
+    bt_warm_stop(db);
     kv_status s = kv_syncer_stop(db->syncer);
     db->syncer = NULL;
     pthread_mutex_lock(&db->wmu);
@@ -296,8 +302,10 @@ static kv_status create_files(kv_fs *fs, const char *dir, uint32_t ps)
     return s;
 }
 
-static kv_status parse_options(const kv_options *opts, uint64_t *ps, uint64_t *ckpt, bool *ps_set)
+static kv_status parse_options(const kv_options *opts, uint64_t *ps, uint64_t *ckpt, bool *ps_set,
+                               uint64_t *warm)
 {
+    *warm = 1;
     *ps = BT_MIN_PS;
     *ckpt = DEFAULT_CHECKPOINT;
     *ps_set = kv_options_get(opts, "page_size") != NULL;
@@ -307,14 +315,16 @@ static kv_status parse_options(const kv_options *opts, uint64_t *ps, uint64_t *c
                      (unsigned long long)*ps);
     if (s == KV_OK)
         s = kv_options_get_u64(opts, "checkpoint_bytes", 1, (uint64_t)1 << 40, ckpt);
+    if (s == KV_OK)
+        s = kv_options_get_u64(opts, "warm", 0, 1, warm);
     return s;
 }
 
 static kv_status bt_open(const char *dir, kv_fs *fs, const kv_options *opts, kv_db **out)
 {
-    uint64_t ps64, ckpt;
+    uint64_t ps64, ckpt, warm;
     bool ps_set;
-    kv_status s = parse_options(opts, &ps64, &ckpt, &ps_set);
+    kv_status s = parse_options(opts, &ps64, &ckpt, &ps_set, &warm);
     if (s != KV_OK)
         return s;
     bt_db *db = calloc(1, sizeof *db);
@@ -325,6 +335,7 @@ static kv_status bt_open(const char *dir, kv_fs *fs, const kv_options *opts, kv_
     db->fs = fs;
     db->dur = opts->durability;
     db->checkpoint_bytes = ckpt;
+    db->warm_opt = warm != 0;
     db->cache_bytes = opts->cache_size ? opts->cache_size : DEFAULT_CACHE;
     db->dir = strdup(dir);
     db->data_path = kv_path_join(dir, BT_DATA_FILE);
@@ -409,11 +420,15 @@ static kv_status bt_open(const char *dir, kv_fs *fs, const kv_options *opts, kv_
         s = kv_error(KV_IO, "btree: out of memory for the group-commit queue");
         goto fail;
     }
+    if (db->gc) /* sync groups of every active committer, not alternating halves */
+        kv_group_commit_set_delay(db->gc, true);
     if (db->dur.kind == KV_DURABILITY_INTERVAL &&
         !(db->syncer = kv_syncer_start(db->dur.interval_ms, syncer_fn, db))) {
         s = KV_IO;
         goto fail;
     }
+    if (db->warm_opt)
+        bt_warm_start(db);
     *out = &db->base;
     return KV_OK;
 fail:
@@ -446,6 +461,7 @@ static kv_status bt_stats(kv_db *kdb, kv_stats *out)
     kv_stats_add(out, "cache_hits", bt_pool_hits(&db->pool));
     kv_stats_add(out, "cache_misses", atomic_load(&db->pool.misses));
     kv_stats_add(out, "cache_evictions", atomic_load(&db->pool.evictions));
+    kv_stats_add(out, "pages_warmed", atomic_load(&db->pool.warmed));
     kv_stats_add(out, "height", m.height);
     kv_stats_add(out, "pages", m.hwm);
     kv_stats_add(out, "free_pages", m.free_count);

@@ -2,14 +2,16 @@
  * by CLOCK (second chance), with pins and dirty tracking.
  *
  * A hit takes the pool's read lock, pins the frame with an atomic increment and sets its
- * reference bit: no system call. A miss takes the write lock, picks a victim (unpinned, not
- * dirty, reference bit clear) and reads the page, checking its CRC. Dirty pages (changed since
- * the last checkpoint) are never evicted (no-steal): the log holds their images and the
+ * reference bit: no system call. A miss reads the page and checks its CRC and structure with
+ * no lock held, then takes the write lock and picks a victim (unpinned, not dirty, reference
+ * bit clear) to hold it (bt_pool_get explains when the copy may be used). Dirty pages (changed
+ * since the last checkpoint) are never evicted (no-steal): the log holds their images and the
  * checkpoint writes them, so the data file never holds a page whose log record is not
  * durable. When every frame is pinned or dirty the pool grows past its budget; the engine
  * checkpoints when dirty pages pass three quarters of the budget. */
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "btree_int.h"
 
@@ -25,9 +27,17 @@ static size_t hash_of(const bt_pool *p, uint32_t pgno)
     return (size_t)pgno & (p->nbuckets - 1);
 }
 
+/* A bucket holds its chain's first frame and that frame's page number, so that a hit on the
+ * first frame (nearly every hit: see hash_of) compares the page number without loading the
+ * frame's header, a cache miss per level of a descent (the page itself is at a fixed offset
+ * from the frame, bt_frame_page). */
 static bt_frame *lookup(const bt_pool *p, uint32_t pgno)
 {
-    for (bt_frame *f = p->buckets[hash_of(p, pgno)]; f; f = f->hnext)
+    const bt_bucket *b = &p->buckets[hash_of(p, pgno)];
+    bt_frame *f = b->f;
+    if (!f || b->pgno == pgno)
+        return f;
+    for (f = f->hnext; f; f = f->hnext)
         if (f->pgno == pgno)
             return f;
     return NULL;
@@ -35,39 +45,44 @@ static bt_frame *lookup(const bt_pool *p, uint32_t pgno)
 
 static void unlink_frame(bt_pool *p, bt_frame *f)
 {
-    bt_frame **pp = &p->buckets[hash_of(p, f->pgno)];
+    bt_bucket *b = &p->buckets[hash_of(p, f->pgno)];
+    bt_frame **pp = &b->f;
     while (*pp && *pp != f)
         pp = &(*pp)->hnext;
     if (*pp)
         *pp = f->hnext;
+    b->pgno = b->f ? b->f->pgno : 0;
     f->hnext = NULL;
     f->pgno = NO_PAGE;
+}
+
+static void push_frame(bt_bucket *b, bt_frame *f)
+{
+    f->hnext = b->f;
+    b->f = f;
+    b->pgno = f->pgno;
 }
 
 static void link_frame(bt_pool *p, bt_frame *f, uint32_t pgno)
 {
     f->pgno = pgno;
-    size_t h = hash_of(p, pgno);
-    f->hnext = p->buckets[h];
-    p->buckets[h] = f;
+    push_frame(&p->buckets[hash_of(p, pgno)], f);
 }
 
 static bool rehash(bt_pool *p, size_t nb)
 {
-    bt_frame **b = calloc(nb, sizeof *b);
+    bt_bucket *b = calloc(nb, sizeof *b);
     if (!b)
         return false;
-    bt_frame **old = p->buckets;
+    bt_bucket *old = p->buckets;
     size_t oldn = p->nbuckets;
     p->buckets = b;
     p->nbuckets = nb;
     for (size_t i = 0; i < oldn; i++) {
-        bt_frame *f = old[i];
+        bt_frame *f = old[i].f;
         while (f) {
             bt_frame *next = f->hnext;
-            size_t h = hash_of(p, f->pgno);
-            f->hnext = b[h];
-            b[h] = f;
+            push_frame(&b[hash_of(p, f->pgno)], f);
             f = next;
         }
     }
@@ -98,14 +113,56 @@ void bt_pool_free(bt_pool *p)
 {
     if (!p->buckets)
         return; /* never initialised */
-    for (size_t i = 0; i < p->nframes; i++) {
-        free(p->frames[i]->data);
-        free(p->frames[i]);
-    }
+    for (size_t i = 0; i < p->nslabs; i++)
+        free(p->slabs[i]); /* frames live in slabs */
+    free(p->slabs);
     free(p->frames);
     free(p->buckets);
     pthread_rwlock_destroy(&p->lock);
     memset(p, 0, sizeof *p);
+}
+
+/* Frames are carved out of slabs of up to SLAB_BYTES, aligned to 2 MiB and advised for
+ * transparent huge pages: a descent touches a random frame per level, and with 4 KiB pages
+ * each of those was also a TLB miss (a page walk) on top of the cache misses. A frame is its
+ * header (BT_FRAME_HDR bytes) followed by its page, at a fixed offset (see bt_frame_page). */
+#define SLAB_ALIGN ((size_t)2 << 20)
+#define SLAB_BYTES ((size_t)8 << 20)
+
+static bt_frame *slab_frame(bt_pool *p)
+{
+    size_t fsz = BT_FRAME_HDR + p->ps;
+    if (p->slab_left == 0) {
+        size_t want = p->budget > p->nframes ? p->budget - p->nframes : 16;
+        size_t n = SLAB_BYTES / fsz;
+        if (want < n)
+            n = want < 16 ? 16 : want;
+        size_t bytes = n * fsz;
+        size_t align = bytes >= SLAB_ALIGN ? SLAB_ALIGN : 64;
+        bytes = (bytes + align - 1) & ~(align - 1); /* aligned_alloc: a multiple of align */
+        if (p->nslabs == p->slabcap) {
+            size_t cap = p->slabcap ? 2 * p->slabcap : 16;
+            void **ns = realloc(p->slabs, cap * sizeof *ns);
+            if (!ns)
+                return NULL;
+            p->slabs = ns;
+            p->slabcap = cap;
+        }
+        uint8_t *slab = aligned_alloc(align, bytes);
+        if (!slab)
+            return NULL;
+#ifdef MADV_HUGEPAGE
+        if (align == SLAB_ALIGN)
+            (void)madvise(slab, bytes, MADV_HUGEPAGE); /* advice only: fine if refused */
+#endif
+        p->slabs[p->nslabs++] = slab;
+        p->slab_next = slab;
+        p->slab_left = bytes / fsz;
+    }
+    bt_frame *f = (bt_frame *)p->slab_next;
+    p->slab_next += fsz;
+    p->slab_left--;
+    return f;
 }
 
 static bt_frame *add_frame(bt_pool *p)
@@ -120,14 +177,11 @@ static bt_frame *add_frame(bt_pool *p)
     }
     if (p->nframes + 1 > p->nbuckets / 2 && !rehash(p, p->nbuckets * 2))
         return NULL;
-    bt_frame *f = calloc(1, sizeof *f);
+    bt_frame *f = slab_frame(p);
     if (!f)
         return NULL;
-    f->data = malloc(p->ps);
-    if (!f->data) {
-        free(f);
-        return NULL;
-    }
+    memset(f, 0, sizeof *f);
+    f->data = bt_frame_page(f);
     f->pgno = NO_PAGE;
     p->frames[p->nframes++] = f;
     return f;
@@ -172,6 +226,43 @@ uint64_t bt_pool_hits(bt_pool *p)
     return n;
 }
 
+/* Reads page pgno into buf and checks it: CRC, then (but for page 0) its structure. */
+static kv_status load_page(bt_pool *p, uint32_t pgno, uint8_t *buf)
+{
+    uint64_t off = (uint64_t)pgno * p->ps;
+    kv_status s = kv_file_read_exact(p->file, buf, p->ps, off);
+    if (s == KV_OK && !bt_pg_crc_ok(buf, p->ps, pgno))
+        s = kv_error(KV_CORRUPTION, "%s: page %u at offset %llu: crc mismatch", p->path, pgno,
+                     (unsigned long long)off);
+    const char *why = s == KV_OK && pgno ? bt_pg_sane(buf, p->ps, pgno) : NULL;
+    if (why)
+        s = kv_error(KV_CORRUPTION, "%s: page %u at offset %llu: %s", p->path, pgno,
+                     (unsigned long long)off, why);
+    return s;
+}
+
+/* Puts frame f (a victim or a fresh frame, write lock held) in the pool as a clean copy of
+ * page pgno with `pins` pins. */
+static void install(bt_pool *p, bt_frame *f, uint32_t pgno, int pins, uint8_t ref)
+{
+    f->dirty = false;
+    f->txn_mark = 0;
+    f->mod_epoch = 0;
+    atomic_store(&f->ref, ref);
+    atomic_store(&f->pins, pins);
+    link_frame(p, f, pgno);
+}
+
+void bt_pool_disk_write_begin(bt_pool *p)
+{
+    atomic_fetch_add(&p->disk_seq, 1); /* odd while the writes run */
+}
+
+void bt_pool_disk_write_end(bt_pool *p)
+{
+    atomic_fetch_add(&p->disk_seq, 1); /* even again */
+}
+
 kv_status bt_pool_get(bt_pool *p, uint32_t pgno, bt_frame **out)
 {
     pthread_rwlock_rdlock(&p->lock);
@@ -187,42 +278,83 @@ kv_status bt_pool_get(bt_pool *p, uint32_t pgno, bt_frame **out)
     }
     pthread_rwlock_unlock(&p->lock);
 
+    /* A miss reads and checks the page with no lock held, so that readers missing different
+     * pages do not queue behind one another's pread and CRC; the frame is taken afterwards
+     * under the write lock. The copy is only used when no checkpoint wrote to the data file
+     * meanwhile (disk_seq unchanged and even): a page that is absent from the pool is then
+     * exactly what the disk holds, since every newer version of a page stays in the pool,
+     * dirty, until a checkpoint writes it. Otherwise the page is read again under the lock. */
+    uint64_t seq = atomic_load(&p->disk_seq);
+    uint8_t *buf = (seq & 1) ? NULL : malloc(p->ps);
+    kv_status rs = buf ? load_page(p, pgno, buf) : KV_OK;
+
     pthread_rwlock_wrlock(&p->lock);
     f = lookup(p, pgno);
     if (f) {
         atomic_fetch_add_explicit(&f->pins, 1, memory_order_acquire);
         pthread_rwlock_unlock(&p->lock);
+        free(buf);
         *out = f;
         return KV_OK;
+    }
+    bool fresh = buf && atomic_load(&p->disk_seq) == seq;
+    if (fresh && rs != KV_OK) {
+        pthread_rwlock_unlock(&p->lock);
+        free(buf);
+        return rs;
     }
     atomic_fetch_add_explicit(&p->misses, 1, memory_order_relaxed);
     f = victim(p);
     if (!f) {
         pthread_rwlock_unlock(&p->lock);
+        free(buf);
         return kv_error(KV_IO, "btree: out of memory for a page frame");
     }
-    uint64_t off = (uint64_t)pgno * p->ps;
-    kv_status s = kv_file_read_exact(p->file, f->data, p->ps, off);
-    if (s == KV_OK && !bt_pg_crc_ok(f->data, p->ps, pgno))
-        s = kv_error(KV_CORRUPTION, "%s: page %u at offset %llu: crc mismatch", p->path, pgno,
-                     (unsigned long long)off);
-    const char *why = s == KV_OK && pgno ? bt_pg_sane(f->data, p->ps, pgno) : NULL;
-    if (why)
-        s = kv_error(KV_CORRUPTION, "%s: page %u at offset %llu: %s", p->path, pgno,
-                     (unsigned long long)off, why);
+    kv_status s = KV_OK;
+    if (fresh)
+        memcpy(f->data, buf, p->ps);
+    else
+        s = load_page(p, pgno, f->data);
+    free(buf);
     if (s != KV_OK) {
         pthread_rwlock_unlock(&p->lock);
         return s;
     }
-    f->dirty = false;
-    f->txn_mark = 0;
-    f->mod_epoch = 0;
-    atomic_store(&f->ref, 1);
-    atomic_store(&f->pins, 1);
-    link_frame(p, f, pgno);
+    install(p, f, pgno, 1, 1);
     pthread_rwlock_unlock(&p->lock);
     *out = f;
     return KV_OK;
+}
+
+size_t bt_pool_adopt(bt_pool *p, uint32_t first, const uint8_t *pages, const bool *ok, size_t n,
+                     uint64_t seq, bool *stop)
+{
+    size_t adopted = 0;
+    *stop = false;
+    pthread_rwlock_wrlock(&p->lock);
+    if (atomic_load(&p->disk_seq) != seq || (seq & 1)) {
+        pthread_rwlock_unlock(&p->lock);
+        return SIZE_MAX; /* a checkpoint wrote pages meanwhile: the copies may be stale */
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (!ok[i] || lookup(p, first + (uint32_t)i))
+            continue;
+        if (p->nframes >= p->budget) {
+            *stop = true; /* warming never evicts */
+            break;
+        }
+        bt_frame *f = add_frame(p);
+        if (!f) {
+            *stop = true;
+            break;
+        }
+        memcpy(f->data, pages + i * p->ps, p->ps);
+        install(p, f, first + (uint32_t)i, 0, 0); /* not referenced yet: CLOCK's first pick */
+        adopted++;
+    }
+    pthread_rwlock_unlock(&p->lock);
+    atomic_fetch_add_explicit(&p->warmed, adopted, memory_order_relaxed);
+    return adopted;
 }
 
 kv_status bt_pool_new(bt_pool *p, uint32_t pgno, bt_frame **out)
@@ -277,7 +409,10 @@ void bt_pool_drop(bt_pool *p, bt_frame *f)
 bt_frame *bt_pool_find_locked(bt_pool *p, uint32_t pgno)
 {
     bt_frame *f = lookup(p, pgno);
-    if (f && !atomic_load_explicit(&f->ref, memory_order_relaxed))
+    /* The reference bit only matters once the pool is full (below its budget, victim() takes
+     * a fresh frame and never runs the CLOCK), and reading it is a cache miss on the frame's
+     * header per level of a descent. */
+    if (f && p->nframes >= p->budget && !atomic_load_explicit(&f->ref, memory_order_relaxed))
         atomic_store_explicit(&f->ref, 1, memory_order_relaxed);
     return f;
 }

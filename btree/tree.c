@@ -190,7 +190,7 @@ static bool tree_get_cached(bt_db *db, const void *key, size_t klen, void **val,
         bt_frame *f = bt_pool_find_locked(pool, pgno);
         if (!f)
             break;
-        const uint8_t *p = f->data;
+        const uint8_t *p = bt_frame_page(f);
         if (level > 1) {
             pgno = child_at(p, bt_pg_upper_bound(p, key, klen));
             continue;

@@ -110,6 +110,122 @@ static void expect(kv_db *db, unsigned from, unsigned to, size_t vlen, unsigned 
     free(v);
 }
 
+/* The structural check of a page read from disk, as first written (one bit per byte of every
+ * cell): the reference the faster bt_pg_sane must agree with, message for message. */
+static const char *ref_sane(const uint8_t *p, uint32_t ps, uint32_t pgno)
+{
+    uint8_t t = pg_type(p);
+    if (t < BT_LEAF || t > BT_FREE)
+        return "unknown page type";
+    if (pg_pgno(p) != pgno)
+        return "page number field does not match its position";
+    if (t == BT_OVERFLOW)
+        return pg_content(p) <= ps - BT_HDR ? NULL : "overflow data length too large";
+    if (t == BT_FREE)
+        return NULL;
+    uint32_t content = pg_content(p);
+    unsigned n = pg_n(p);
+    if (content > ps || BT_HDR + 2u * n > content)
+        return "slot array overlaps the cells";
+    if ((t == BT_LEAF) != (pg_level(p) == 0))
+        return "page type does not match its level";
+    size_t total = 0;
+    static uint8_t used[(64u << 10) / 8];
+    memset(used, 0, (ps + 7) / 8);
+    for (unsigned i = 0; i < n; i++) {
+        uint32_t o = pg_slot(p, i);
+        if (o < content || o + 7 > ps)
+            return "slot points outside the cell area";
+        size_t klen = kv_get_u16(p + o);
+        size_t len =
+            t == BT_INTERNAL ? 6 + klen : 7 + klen + (p[o + 2] ? 4 : kv_get_u32(p + o + 3));
+        if (klen == 0 || o + len > ps)
+            return "cell runs past the end of the page";
+        if (t == BT_LEAF && kv_get_u32(p + o + 3) > KV_MAX_VALUE)
+            return "value length above 64 MiB";
+        for (size_t b = o; b < o + len; b++) {
+            if (used[b >> 3] & (1u << (b & 7)))
+                return "two cells overlap";
+            used[b >> 3] |= (uint8_t)(1u << (b & 7));
+        }
+        total += len;
+    }
+    if (total != ps - content)
+        return "cells do not fill the cell area exactly";
+    return NULL;
+}
+
+/* bt_pg_sane (start marks and a walk over the cells) gives the same verdict and message as
+ * the byte-by-byte reference on valid pages and on many damaged ones: slots swapped,
+ * duplicated or moved, key and value lengths changed, the cell area start moved. */
+static void test_page_sane_matches_reference(void **state)
+{
+    (void)state;
+    const uint32_t ps = 4096;
+    uint8_t *good = malloc(ps), *p = malloc(ps);
+    tu_rng rng = {tu_seed(7)};
+    unsigned rejected = 0;
+    for (int type = BT_LEAF; type <= BT_INTERNAL; type++) {
+        bt_pg_init(good, ps, 9, type, type == BT_LEAF ? 0 : 1);
+        uint8_t cell[64];
+        for (unsigned i = 0; i < 60; i++) {
+            char k[32];
+            size_t kl = bt_key(k, i * 3);
+            size_t len;
+            kv_put_u16(cell, (uint16_t)kl);
+            if (type == BT_LEAF) {
+                size_t vl = i % 5;
+                cell[2] = 0;
+                kv_put_u32(cell + 3, (uint32_t)vl);
+                memcpy(cell + 7, k, kl);
+                memset(cell + 7 + kl, 'v', vl);
+                len = 7 + kl + vl;
+            } else {
+                kv_put_u32(cell + 2, 100 + i);
+                memcpy(cell + 6, k, kl);
+                len = 6 + kl;
+            }
+            bt_pg_insert_cell(good, i, cell, len);
+        }
+        assert_null(bt_pg_sane(good, ps, 9));
+        for (unsigned trial = 0; trial < 20000; trial++) {
+            memcpy(p, good, ps);
+            unsigned n = pg_n(p);
+            unsigned a = (unsigned)(tu_next(&rng) % n), b = (unsigned)(tu_next(&rng) % n);
+            uint32_t oa = pg_slot(p, a);
+            switch (tu_next(&rng) % 6) {
+            case 0: /* a slot points at another cell */
+                kv_put_u16(p + BT_HDR + 2 * a, (uint16_t)pg_slot(p, b));
+                break;
+            case 1: /* a slot moves by a few bytes */
+                kv_put_u16(p + BT_HDR + 2 * a, (uint16_t)(oa + tu_next(&rng) % 17 - 8));
+                break;
+            case 2: /* a key length changes */
+                kv_put_u16(p + oa, (uint16_t)(kv_get_u16(p + oa) + tu_next(&rng) % 9 - 4));
+                break;
+            case 3: /* a value length (leaf) or a child (internal) changes */
+                kv_put_u32(p + oa + 3, (uint32_t)(kv_get_u32(p + oa + 3) + tu_next(&rng) % 9 - 4));
+                break;
+            case 4: /* the cell area start moves */
+                kv_put_u32(p + 12, (uint32_t)(pg_content(p) + tu_next(&rng) % 17 - 8));
+                break;
+            default: /* the slot count changes */
+                kv_put_u16(p + 6, (uint16_t)(n + tu_next(&rng) % 5 - 2));
+                break;
+            }
+            const char *want = ref_sane(p, ps, 9), *got = bt_pg_sane(p, ps, 9);
+            if (want == NULL || got == NULL)
+                assert_ptr_equal(want, got);
+            else
+                assert_string_equal(want, got);
+            rejected += want != NULL;
+        }
+    }
+    assert_true(rejected > 1000); /* the mutations did produce damaged pages */
+    free(good);
+    free(p);
+}
+
 /* The per-commit meta record (72 bytes, CRC computed with the zero-extension table) must be
  * byte for byte the head of the full meta page, for every page size. */
 static void test_meta_head_crc(void **state)
@@ -570,6 +686,94 @@ static void test_failed_read_rolls_back_batch(void **state)
     free(root);
 }
 
+/* ---- the warmer (warm.c): loads the file into the pool at open, trusting no bad page ---- */
+
+/* A damaged page is never put in the pool by the warmer: the first read of it still reports
+ * KV_CORRUPTION, while every other page is warmed and served from memory. */
+static void test_warm_skips_damaged_page(void **state)
+{
+    (void)state;
+    char *dir = tu_mkdtemp("btree-warm");
+    kv_db *db;
+    assert_int_equal(bt_open_opts(dir, "os", NULL, 0, &db, NULL), KV_OK);
+    const unsigned N = 3000;
+    fill(db, 0, N, 100, 1);
+    uint64_t hwm = bt_stat(db, "pages");
+    assert_true(hwm > 10);
+    assert_int_equal(kv_close(db), KV_OK);
+    /* Reopen: every page [1, hwm) is warmed; no read of a page misses afterwards. */
+    assert_int_equal(bt_open_opts(dir, "os", NULL, 0, &db, NULL), KV_OK);
+    bt_warm_wait((bt_db *)db);
+    assert_int_equal(bt_stat(db, "pages_warmed"), hwm - 1);
+    expect(db, 0, N, 100, 1);
+    assert_int_equal(bt_stat(db, "cache_misses"), 0);
+    bt_assert_check(db);
+    assert_int_equal(kv_close(db), KV_OK);
+    /* Flip one byte in the middle of the last page (a leaf: the tree grows to the right). */
+    char path[600];
+    snprintf(path, sizeof path, "%s/btree.db", dir);
+    FILE *fp = fopen(path, "r+b");
+    assert_non_null(fp);
+    long off = (long)((hwm - 1) * 4096 + 2048);
+    assert_int_equal(fseek(fp, off, SEEK_SET), 0);
+    int c = fgetc(fp);
+    assert_int_equal(fseek(fp, off, SEEK_SET), 0);
+    assert_int_not_equal(fputc(c ^ 0x5a, fp), EOF);
+    assert_int_equal(fclose(fp), 0);
+    assert_int_equal(bt_open_opts(dir, "os", NULL, 0, &db, NULL), KV_OK);
+    bt_warm_wait((bt_db *)db);
+    assert_int_equal(bt_stat(db, "pages_warmed"), hwm - 2);
+    unsigned bad = 0;
+    char k[32];
+    for (unsigned i = 0; i < N; i++) {
+        void *got;
+        size_t n;
+        kv_status s = kv_get(db, k, bt_key(k, i), &got, &n);
+        if (s == KV_OK)
+            kv_free(got);
+        else
+            assert_int_equal(s, KV_CORRUPTION);
+        bad += s != KV_OK;
+    }
+    assert_true(bad > 0 && bad < N);
+    assert_int_equal(kv_check(db), KV_CORRUPTION);
+    assert_int_equal(kv_close(db), KV_OK);
+    /* warm=0: nothing is loaded at open. */
+    assert_int_equal(bt_open_opts(dir, "os", NULL, 0, &db, "warm=0", NULL), KV_OK);
+    assert_int_equal(bt_stat(db, "pages_warmed"), 0);
+    assert_int_equal(kv_close(db), KV_OK);
+    tu_rmtree(dir);
+    free(dir);
+}
+
+/* Writers and checkpoints run while the warmer loads: a chunk read before a checkpoint wrote
+ * the data file must not be put in the pool (kv_check compares every clean cached page with
+ * the disk). Repeated, as the interleaving varies. */
+static void test_warm_races_checkpoints(void **state)
+{
+    (void)state;
+    char *dir = tu_mkdtemp("btree-warmrace");
+    kv_db *db;
+    const unsigned N = 4000;
+    assert_int_equal(bt_open_opts(dir, "os", NULL, 0, &db, NULL), KV_OK);
+    fill(db, 0, N, 200, 1);
+    assert_int_equal(kv_close(db), KV_OK);
+    for (unsigned round = 2; round < 8; round++) {
+        assert_int_equal(bt_open_opts(dir, "os", NULL, 0, &db, "checkpoint_bytes=64K", NULL),
+                         KV_OK);
+        for (unsigned i = 0; i < N; i += 7) /* every page changes, several checkpoints */
+            fill(db, i, i + 1, 200, round);
+        bt_warm_wait((bt_db *)db);
+        assert_true(bt_stat(db, "checkpoints") > 0);
+        bt_assert_check(db);
+        for (unsigned i = 0; i < N; i++)
+            expect(db, i, i + 1, 200, i % 7 ? 1 : round);
+        assert_int_equal(kv_close(db), KV_OK);
+    }
+    tu_rmtree(dir);
+    free(dir);
+}
+
 /* ---- many threads: writers (group commit), readers, iterators, evictions, checkpoints ---- */
 
 #define CT_KEYS 800
@@ -776,6 +980,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_page_layout),
         cmocka_unit_test(test_meta_head_crc),
+        cmocka_unit_test(test_page_sane_matches_reference),
         cmocka_unit_test(test_search_order_binary_keys),
         cmocka_unit_test(test_split_merge_reuse),
         cmocka_unit_test(test_small_cache_random_deletes),
@@ -785,6 +990,8 @@ int main(void)
         cmocka_unit_test(test_random_differential),
         cmocka_unit_test(test_iterator_snapshot),
         cmocka_unit_test(test_failed_read_rolls_back_batch),
+        cmocka_unit_test(test_warm_skips_damaged_page),
+        cmocka_unit_test(test_warm_races_checkpoints),
         cmocka_unit_test(test_threads_readers_writers_iterators),
         cmocka_unit_test(test_dump),
     };
