@@ -138,6 +138,10 @@ static void probe(machine_info *m, const char *dir, unsigned n)
         m->fdatasync_p50_us = (double)lat[(done - 1) / 2] / 1000.0;
         m->fdatasync_p99_us = (double)lat[(size_t)((done - 1) * 0.99)] / 1000.0;
         m->fdatasync_max_us = (double)lat[done - 1] / 1000.0;
+        double sum = 0;
+        for (unsigned i = 0; i < done; i++)
+            sum += (double)lat[i];
+        m->fdatasync_mean_us = sum / done / 1000.0;
     }
     free(lat);
 }

@@ -20,7 +20,8 @@ typedef struct machine_info {
     char allocator[32];  /* "jemalloc" or "system (sanitizer build)" */
     unsigned probes;     /* fdatasync probes made */
     double fdatasync_p50_us, fdatasync_p99_us, fdatasync_max_us; /* of pwrite 4 KiB + fdatasync */
-    char probe_error[256]; /* why the probe failed, "" when it worked */
+    double fdatasync_mean_us; /* the mean: 1 / mean is the sync-commit rate one thread can reach */
+    char probe_error[256];    /* why the probe failed, "" when it worked */
 } machine_info;
 
 /* Describes the machine and probes the fdatasync latency of dir (n probes of a 4 KiB pwrite

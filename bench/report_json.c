@@ -26,6 +26,7 @@ static json_t *machine_json(const machine_info *m)
     json_object_set_new(p, "what", json_string("pwrite 4 KiB + fdatasync, in the bench dir"));
     json_object_set_new(p, "probes", json_integer(m->probes));
     json_object_set_new(p, "p50_us", m->probes ? json_real(m->fdatasync_p50_us) : json_null());
+    json_object_set_new(p, "mean_us", m->probes ? json_real(m->fdatasync_mean_us) : json_null());
     json_object_set_new(p, "p99_us", m->probes ? json_real(m->fdatasync_p99_us) : json_null());
     json_object_set_new(p, "max_us", m->probes ? json_real(m->fdatasync_max_us) : json_null());
     if (m->probe_error[0])
