@@ -124,8 +124,13 @@ static bool read_state(kv_db *db, int *st, char *why, size_t cap)
             snprintf(why, cap, "get key%02d: %s (%s)", k, kv_strerror(s), kv_errmsg());
             return false;
         }
+        /* the value is not NUL-terminated: parse a terminated copy of its head */
+        char head[64];
+        size_t hl = vl < sizeof head - 1 ? vl : sizeof head - 1;
+        memcpy(head, v, hl);
+        head[hl] = '\0';
         int op = -1, kk = -1;
-        if (sscanf(v, "o%d k%d ", &op, &kk) != 2 || kk != k || op < 0 || op >= nops ||
+        if (sscanf(head, "o%d k%d ", &op, &kk) != 2 || kk != k || op < 0 || op >= nops ||
             value_of(op, k, want) != vl || memcmp(want, v, vl) != 0) {
             snprintf(why, cap, "key%02d holds a value never written for it", k);
             kv_free(v);
