@@ -272,6 +272,12 @@ static bool pmap_grow(pmap *m)
     return true;
 }
 
+static int cmp_u32(const void *a, const void *b)
+{
+    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+    return x < y ? -1 : x > y;
+}
+
 /* The slot of pgno (created zeroed when create), or NULL (absent, or out of memory). */
 static uint8_t *pmap_get(pmap *m, uint32_t pgno, bool create)
 {
@@ -348,6 +354,10 @@ static kv_status walk(bt_db *db, uint64_t gen, uint64_t limit, pmap *pm, FILE *o
             (type == BT_REC_COMMIT && len != 0) ||
             (type != BT_REC_PAGE && type != BT_REC_COMMIT && type != BT_REC_DELTA)) {
             sc->stop = "bad record type or length";
+            break;
+        }
+        if ((type == BT_REC_PAGE || type == BT_REC_DELTA) && pgno == UINT32_MAX) {
+            sc->stop = "page number out of range"; /* UINT32_MAX is no page (nor pmap's key) */
             break;
         }
         if (size - sc->off - BT_REC_HDR < len) {
@@ -455,15 +465,23 @@ kv_status bt_wal_recover(bt_db *db)
     s = walk(db, gen, size, NULL, NULL, &sc, buf);
     if (s == KV_OK && sc.groups)
         s = walk(db, gen, sc.good_end, &pm, NULL, &sc, buf);
-    /* Write the rebuilt pages (each sealed with its CRC) in page order. */
-    for (uint32_t pgno = 0, left = (uint32_t)pm.n; s == KV_OK && left; pgno++) {
-        uint8_t *page = pmap_get(&pm, pgno, false);
-        if (!page)
-            continue;
-        left--;
-        bt_pg_seal(page, db->ps, pgno);
-        s = kv_file_pwrite(db->data, page, db->ps, (uint64_t)pgno * db->ps);
+    /* Write the rebuilt pages (each sealed with its CRC) in page order: the map's page numbers
+     * sorted (a loop over every number up to the largest would take as long as that number). */
+    uint32_t *order = s == KV_OK && pm.n ? malloc(pm.n * sizeof *order) : NULL;
+    if (s == KV_OK && pm.n && !order)
+        s = kv_error(KV_IO, "btree: out of memory");
+    size_t norder = 0;
+    for (size_t i = 0; order && i < pm.cap; i++)
+        if (pm.keys[i] != UINT32_MAX)
+            order[norder++] = pm.keys[i];
+    if (order)
+        qsort(order, norder, sizeof *order, cmp_u32);
+    for (size_t i = 0; s == KV_OK && i < norder; i++) {
+        uint8_t *page = pmap_get(&pm, order[i], false);
+        bt_pg_seal(page, db->ps, order[i]);
+        s = kv_file_pwrite(db->data, page, db->ps, (uint64_t)order[i] * db->ps);
     }
+    free(order);
     pmap_free(&pm);
     free(buf);
     if (s != KV_OK)

@@ -3,7 +3,8 @@
 # 30 s each), with a per-input timeout of 10 s (a hang is a finding) and leak detection.
 # Usage: tests/fuzz/run-smoke.sh BUILD_DIR     (make fuzz-smoke calls it with build-fuzz)
 # Corpora are kept in BUILD_DIR/fuzz-corpus/<target>/, seeded first by BUILD_DIR/tests/fuzz/make-corpus
-# from real engine files; crash inputs land in BUILD_DIR/fuzz-out/. FUZZ_ONLY=REGEX runs only
+# from real engine files; crash inputs land in BUILD_DIR/fuzz-out/. The inputs of fixed findings
+# in tests/fuzz/regressions/<target>/ are run too. FUZZ_ONLY=REGEX runs only
 # the targets whose name matches. FUZZ_SEED (default 1) fixes libFuzzer's seed, so a CI run is
 # repeatable on the same machine.
 # Exit status: 0 when no target found anything, 1 otherwise (or when no target was built).
@@ -32,9 +33,13 @@ for t in "$dir"/fuzz_*; do
   fi
   corpus="$build/fuzz-corpus/$name"
   mkdir -p "$corpus"
+  # Inputs of fixed findings (tests/fuzz/regressions/<target>/) run first in every smoke run: a
+  # second corpus directory is read, never written.
+  regress="$(dirname "$0")/regressions/$name"
+  [ -d "$regress" ] || regress=""
   echo "fuzz-smoke: $name for ${seconds}s"
   if ! "$t" -max_total_time="$seconds" -seed="${FUZZ_SEED:-1}" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
-      -artifact_prefix="$build/fuzz-out/$name-" "$corpus" >"$build/fuzz-out/$name.log" 2>&1; then
+      -artifact_prefix="$build/fuzz-out/$name-" "$corpus" ${regress:+"$regress"} >"$build/fuzz-out/$name.log" 2>&1; then
     echo "fuzz-smoke: $name FOUND A PROBLEM: see $build/fuzz-out/$name.log and $build/fuzz-out/$name-*"
     tail -n 30 "$build/fuzz-out/$name.log"
     status=1
