@@ -392,6 +392,26 @@ static void test_bit_flip_in_data_file_is_corruption(void **state)
     free(dir);
 }
 
+/* Puts keys 0..49 (version 1) into a new database in dir, closes it, then appends 40 bytes of a
+ * half-written record to its data file. Returns the data file's path (caller frees) and its
+ * size before the junk in *size. */
+static char *make_torn_tail(const char *dir, long long *size)
+{
+    kv_db *db;
+    assert_int_equal(bt_open(dir, KV_DURABILITY_OS, NULL, &db, NULL), KV_OK);
+    put_n(db, 0, 50, 1);
+    assert_int_equal(kv_close(db), KV_OK);
+    char *data = bt_nth_file(dir, ".data", 0, NULL);
+    *size = bt_size(data);
+    FILE *f = fopen(data, "ab");
+    assert_non_null(f);
+    uint8_t junk[40];
+    memset(junk, 0x5a, sizeof junk);
+    assert_int_equal(fwrite(junk, 1, sizeof junk, f), sizeof junk);
+    fclose(f);
+    return data;
+}
+
 /* The cut of a torn tail is durable: open through faultfs cuts the junk off the newest data file,
  * then a power loss drops everything not synced. Without the fdatasync after the truncate the
  * cut would be undone and the junk back; the next open would cut it again, but a record appended
@@ -403,16 +423,8 @@ static void test_torn_tail_cut_is_durable(void **state)
     char *dir = tu_mkdtemp("bc-torn-durable");
     char *scratch = tu_mkdtemp("bc-torn-durable-scratch");
     kv_db *db;
-    assert_int_equal(bt_open(dir, KV_DURABILITY_OS, NULL, &db, NULL), KV_OK);
-    put_n(db, 0, 50, 1);
-    assert_int_equal(kv_close(db), KV_OK);
-    char *data = bt_nth_file(dir, ".data", 0, NULL);
-    long long size = bt_size(data);
-    FILE *f = fopen(data, "ab");
-    uint8_t junk[40];
-    memset(junk, 0x5a, sizeof junk);
-    fwrite(junk, 1, sizeof junk, f);
-    fclose(f);
+    long long size;
+    char *data = make_torn_tail(dir, &size);
     kv_fs *ff = kv_faultfs_new(scratch);
     assert_non_null(ff);
     assert_int_equal(bt_open(dir, KV_DURABILITY_OS, ff, &db, NULL), KV_OK);
@@ -439,17 +451,8 @@ static void test_torn_tail_is_cut_at_open(void **state)
     (void)state;
     char *dir = tu_mkdtemp("bc-torn");
     kv_db *db;
-    assert_int_equal(bt_open(dir, KV_DURABILITY_OS, NULL, &db, NULL), KV_OK);
-    put_n(db, 0, 50, 1);
-    assert_int_equal(kv_close(db), KV_OK);
-    char *data = bt_nth_file(dir, ".data", 0, NULL);
-    long long size = bt_size(data);
-    /* a half-written record at the end */
-    FILE *f = fopen(data, "ab");
-    uint8_t junk[40];
-    memset(junk, 0x5a, sizeof junk);
-    fwrite(junk, 1, sizeof junk, f);
-    fclose(f);
+    long long size;
+    char *data = make_torn_tail(dir, &size);
     assert_int_equal(bt_open(dir, KV_DURABILITY_OS, NULL, &db, NULL), KV_OK);
     assert_int_equal(bt_size(data), size);
     for (int i = 0; i < 50; i++)
@@ -475,7 +478,7 @@ static void test_torn_tail_is_cut_at_open(void **state)
     fclose(r);
     assert_int_equal(got, 21 + 6 + VLEN);
     assert_int_equal(truncate(data, size), 0);
-    f = fopen(data, "ab");
+    FILE *f = fopen(data, "ab");
     fwrite(zeros, 1, 1024 - (size_t)(size % 512), f);
     fwrite(rec, 1, got, f);
     fclose(f);
