@@ -86,7 +86,7 @@ static void commit_delay(kv_group_commit *q, gc_writer *leader)
     size_t expect = q->peak < q->max_items ? q->peak : q->max_items;
     if (expect <= q->queued || q->sync_us <= 0)
         return;
-    double wait = q->sync_us / 2 < 2000 ? q->sync_us / 2 : 2000;
+    double wait = q->sync_us / 2 < 1000 ? q->sync_us / 2 : 1000;
     struct timespec dl;
     clock_gettime(CLOCK_MONOTONIC, &dl);
     long long ns = (long long)dl.tv_nsec + (long long)(wait * 1000);
