@@ -20,6 +20,7 @@
 #include <time.h>
 
 #include "bc_int.h"
+#include "clock.h"
 
 #define OUT_BUF      ((size_t)1 << 20)
 #define SWITCH_CHUNK 4096
@@ -392,13 +393,7 @@ void *bc_bg_main(void *arg)
         pthread_mutex_lock(&db->bg_mu);
         if (db->bg_stop || db->jobs)
             continue;
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        ts.tv_nsec += 200 * 1000000L;
-        if (ts.tv_nsec >= 1000000000L) {
-            ts.tv_sec++;
-            ts.tv_nsec -= 1000000000L;
-        }
+        struct timespec ts = kv_deadline_us(CLOCK_REALTIME, 200000); /* bg_cv: default clock */
         pthread_cond_timedwait(&db->bg_cv, &db->bg_mu, &ts);
     }
     pthread_mutex_unlock(&db->bg_mu);

@@ -5,6 +5,8 @@
  * queue again (the commit delay, off unless asked for). */
 #include "group_commit.h"
 
+#include "clock.h"
+
 #include <pthread.h>
 #include <stdlib.h>
 #include <time.h>
@@ -67,13 +69,6 @@ void kv_group_commit_set_delay(kv_group_commit *q, bool on)
     pthread_mutex_unlock(&q->mu);
 }
 
-static double now_us(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec * 1e6 + (double)ts.tv_nsec / 1e3;
-}
-
 /* The commit delay of a leader about to write a sync group (mutex held): when more committers
  * were active since the last group than are queued now, those are the members of the group
  * just written, about to commit again (the previous group's members cannot join a group formed
@@ -86,12 +81,7 @@ static void commit_delay(kv_group_commit *q, gc_writer *leader)
     size_t expect = q->peak < q->max_items ? q->peak : q->max_items;
     if (expect <= q->queued || q->sync_us <= 0)
         return;
-    double wait = q->sync_us / 2 < 1000 ? q->sync_us / 2 : 1000;
-    struct timespec dl;
-    clock_gettime(CLOCK_MONOTONIC, &dl);
-    long long ns = (long long)dl.tv_nsec + (long long)(wait * 1000);
-    dl.tv_sec += (time_t)(ns / 1000000000);
-    dl.tv_nsec = (long)(ns % 1000000000);
+    struct timespec dl = kv_deadline_us(CLOCK_MONOTONIC, kv_commit_delay_max_us(q->sync_us));
     q->want = expect;
     q->delays++;
     while (q->queued < q->want)
@@ -163,12 +153,12 @@ kv_status kv_group_commit_submit(kv_group_commit *q, void *item, size_t bytes, b
         size_t n = build_group(q, &last, &gsync);
         q->peak = q->inside;
         pthread_mutex_unlock(&q->mu);
-        double t0 = gsync ? now_us() : 0;
+        uint64_t t0 = gsync ? kv_clock_us() : 0;
         kv_status s = q->fn(q->ctx, q->items, n, gsync);
-        double took = gsync ? now_us() - t0 : 0;
+        uint64_t took = gsync ? kv_clock_us() - t0 : 0;
         pthread_mutex_lock(&q->mu);
         if (gsync)
-            q->sync_us = q->sync_us > 0 ? q->sync_us * 0.875 + took * 0.125 : took;
+            q->sync_us = kv_commit_delay_mean(q->sync_us, (double)took);
         q->groups++;
         q->nitems += n;
         q->queued -= n;

@@ -11,6 +11,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "status.h"
 
@@ -42,6 +43,22 @@ kv_status kv_group_commit_submit(kv_group_commit *q, void *item, size_t bytes, b
  * fdatasync. One committer never waits. The source: PostgreSQL's commit_delay and
  * commit_siblings, made adaptive. Thread-safe. */
 void kv_group_commit_set_delay(kv_group_commit *q, bool on);
+
+/* The longest commit delay (microseconds) for a mean sync time of mean_sync_us: half of it, at
+ * most 1,000. The bound of kv_group_commit_set_delay's wait, shared with engines that delay
+ * their own fdatasyncs (wal/wal_log.c). */
+static inline uint64_t kv_commit_delay_max_us(double mean_sync_us)
+{
+    double half = mean_sync_us / 2;
+    return half < 1000 ? (uint64_t)half : 1000;
+}
+
+/* The moving average of sync times that bounds the commit delay: mean_us (0: none yet) updated
+ * with a sync that took took_us, weight 1/8 (microseconds). */
+static inline double kv_commit_delay_mean(double mean_us, double took_us)
+{
+    return mean_us > 0 ? mean_us * 0.875 + took_us * 0.125 : took_us;
+}
 
 /* Counters of the commit delay: leaders that waited, and waits that ended at the time limit
  * rather than with every expected committer queued. */

@@ -2,6 +2,8 @@
  * the monotonic clock) so that kv_syncer_stop() wakes it at once. */
 #include "syncer.h"
 
+#include "clock.h"
+
 #include <errno.h>
 #include <stdbool.h>
 #include <pthread.h>
@@ -22,24 +24,13 @@ struct kv_syncer {
     void *ctx;
 };
 
-static void add_ms(struct timespec *t, uint32_t ms)
-{
-    t->tv_sec += ms / 1000;
-    t->tv_nsec += (long)(ms % 1000) * 1000000L;
-    if (t->tv_nsec >= 1000000000L) {
-        t->tv_sec++;
-        t->tv_nsec -= 1000000000L;
-    }
-}
-
 static void *syncer_main(void *arg)
 {
     kv_syncer *s = arg;
     pthread_mutex_lock(&s->mu);
     while (!s->stop && s->err == KV_OK) {
-        struct timespec deadline;
-        clock_gettime(CLOCK_MONOTONIC, &deadline);
-        add_ms(&deadline, s->interval_ms);
+        struct timespec deadline =
+            kv_deadline_us(CLOCK_MONOTONIC, (uint64_t)s->interval_ms * 1000u);
         int rc = 0;
         while (!s->stop && rc != ETIMEDOUT)
             rc = pthread_cond_timedwait(&s->cv, &s->mu, &deadline);

@@ -11,6 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "lsm_int.h"
 
 #define NONE_BUFFER (64 * 1024)
@@ -24,13 +25,6 @@ typedef struct witem {
     const uint8_t *key, *val;
     size_t klen, vlen;
 } witem;
-
-static uint64_t now_us(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
-}
 
 static size_t item_count(const witem *w)
 {
@@ -137,20 +131,20 @@ static kv_status make_room(lsm_db *db)
             return lsm_poisoned_status_locked(db);
         size_t l0 = db->current->n[0];
         if (allow_delay && l0 >= db->o.l0_slowdown) {
-            uint64_t t = now_us();
+            uint64_t t = kv_clock_us();
             pthread_mutex_unlock(&db->mu);
             usleep(1000);
             pthread_mutex_lock(&db->mu);
-            atomic_fetch_add(&db->stall_us, now_us() - t);
+            atomic_fetch_add(&db->stall_us, kv_clock_us() - t);
             allow_delay = false;
         } else if (lsm_mem_usage(db->mem) < db->o.write_buffer_size ||
                    lsm_mem_entries(db->mem) == 0) {
             return KV_OK;
         } else if (db->imm || l0 >= db->o.l0_stop) {
-            uint64_t t = now_us();
+            uint64_t t = kv_clock_us();
             pthread_cond_signal(&db->bg_cv);
             pthread_cond_wait(&db->done_cv, &db->mu);
-            atomic_fetch_add(&db->stall_us, now_us() - t);
+            atomic_fetch_add(&db->stall_us, kv_clock_us() - t);
         } else {
             kv_status s = switch_memtable(db);
             if (s != KV_OK)

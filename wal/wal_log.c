@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "clock.h"
+#include "group_commit.h"
 #include "wal_log_int.h"
 
 typedef struct gc_item {
@@ -260,12 +262,8 @@ static kv_status wait_durable(wal_log *l, gc_item *it)
             if (want > l->opt.group_max_items)
                 want = l->opt.group_max_items;
             if (l->npend < want && l->sync_us > 0) {
-                double wait_us = l->sync_us / 2 < 1000 ? l->sync_us / 2 : 1000;
-                struct timespec dl;
-                clock_gettime(CLOCK_MONOTONIC, &dl);
-                long long ns = (long long)dl.tv_nsec + (long long)(wait_us * 1000);
-                dl.tv_sec += (time_t)(ns / 1000000000);
-                dl.tv_nsec = (long)(ns % 1000000000);
+                struct timespec dl =
+                    kv_deadline_us(CLOCK_MONOTONIC, kv_commit_delay_max_us(l->sync_us));
                 if (want > l->delay_target)
                     l->delay_target = want;
                 l->delaying++;
@@ -286,14 +284,11 @@ static kv_status wait_durable(wal_log *l, gc_item *it)
                                   atomic_load_explicit(&l->in_commit, memory_order_relaxed),
                                   memory_order_relaxed);
             pthread_mutex_unlock(&l->mu);
-            struct timespec t0, t1;
-            clock_gettime(CLOCK_MONOTONIC, &t0);
+            uint64_t t0 = kv_clock_us();
             kv_status s = kv_file_fdatasync(f);
-            clock_gettime(CLOCK_MONOTONIC, &t1);
+            uint64_t took = kv_clock_us() - t0;
             pthread_mutex_lock(&l->mu);
-            double took =
-                (double)(t1.tv_sec - t0.tv_sec) * 1e6 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e3;
-            l->sync_us = l->sync_us > 0 ? l->sync_us * 0.875 + took * 0.125 : took;
+            l->sync_us = kv_commit_delay_mean(l->sync_us, (double)took);
             l->syncing--;
             l->csync = false;
             if (s == KV_OK && seq > l->synced_seq)
