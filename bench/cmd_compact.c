@@ -13,13 +13,13 @@
  * reported like a peer. Output: what the step did, the directory's files before -> after with
  * their sizes in bytes, the bytes the step wrote and read (kv_stats deltas), and for the lsm
  * the tables per level before -> after. */
-#include <dirent.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
 #include "cli.h"
 #include "commands.h"
+#include "fs.h"
 #include "kv.h"
 
 #if defined(__has_include)
@@ -70,45 +70,27 @@ typedef struct listing {
     unsigned long long bytes;
 } listing;
 
-static int cmp_dfile(const void *a, const void *b)
-{
-    return strcmp(((const dfile *)a)->name, ((const dfile *)b)->name);
-}
-
-/* Lists the regular files of dir, sorted by name. False when dir cannot be read. */
+/* Lists the regular files of dir, sorted by name (kv_posix_list_dir sorts). False when dir
+ * cannot be read. */
 static bool list_dir(const char *dir, listing *l)
 {
     memset(l, 0, sizeof *l);
-    DIR *d = opendir(dir);
-    if (!d)
+    kv_namelist names;
+    if (kv_posix_list_dir(dir, &names) != KV_OK)
         return false;
-    size_t cap = 0;
-    struct dirent *e;
-    bool ok = true;
-    while (ok && (e = readdir(d))) {
+    bool ok = names.count == 0 || (l->f = malloc(names.count * sizeof *l->f)) != NULL;
+    for (size_t i = 0; ok && i < names.count; i++) {
         char path[4096];
         struct stat st;
-        if (snprintf(path, sizeof path, "%s/%s", dir, e->d_name) >= (int)sizeof path ||
-            stat(path, &st) != 0 || !S_ISREG(st.st_mode) || strlen(e->d_name) >= 256)
+        if (snprintf(path, sizeof path, "%s/%s", dir, names.names[i]) >= (int)sizeof path ||
+            stat(path, &st) != 0 || !S_ISREG(st.st_mode) || strlen(names.names[i]) >= 256)
             continue;
-        if (l->n == cap) {
-            size_t nc = cap ? 2 * cap : 32;
-            dfile *nf = realloc(l->f, nc * sizeof *nf);
-            if (!nf) {
-                ok = false;
-                break;
-            }
-            l->f = nf;
-            cap = nc;
-        }
-        snprintf(l->f[l->n].name, sizeof l->f[l->n].name, "%s", e->d_name);
+        snprintf(l->f[l->n].name, sizeof l->f[l->n].name, "%s", names.names[i]);
         l->f[l->n].size = (unsigned long long)st.st_size;
         l->bytes += l->f[l->n].size;
         l->n++;
     }
-    closedir(d);
-    if (ok && l->n)
-        qsort(l->f, l->n, sizeof *l->f, cmp_dfile);
+    kv_namelist_free(&names);
     return ok;
 }
 
