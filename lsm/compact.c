@@ -133,6 +133,18 @@ static bool push(lsm_file ***arr, size_t *n, lsm_file *f)
     return true;
 }
 
+/* Adds to c's second input every table of `level` that overlaps [lo, hi]. False when out of
+ * memory. */
+static bool add_next_level(compaction *c, const lsm_version *v, int level, const uint8_t *lo,
+                           size_t lol, const uint8_t *hi, size_t hil)
+{
+    for (size_t i = 0; i < v->n[level]; i++)
+        if (overlaps(v->files[level][i], lo, lol, hi, hil) &&
+            !push(&c->in[1], &c->n_in[1], v->files[level][i]))
+            return false;
+    return true;
+}
+
 /* The user-key range [lo, hi] of files. */
 static void range_of(lsm_file **fs, size_t n, const uint8_t **lo, size_t *lol, const uint8_t **hi,
                      size_t *hil)
@@ -217,9 +229,7 @@ static compaction *pick_compaction(lsm_db *db)
         c->in[0] = sorted;
         c->n_in[0] = k;
     }
-    for (size_t i = 0; ok && i < v->n[best + 1]; i++)
-        if (overlaps(v->files[best + 1][i], lo, lol, hi, hil))
-            ok = push(&c->in[1], &c->n_in[1], v->files[best + 1][i]);
+    ok = ok && add_next_level(c, v, best + 1, lo, lol, hi, hil);
     if (!ok) {
         compaction_free(c);
         return NULL;
@@ -421,9 +431,7 @@ static compaction *whole_level(lsm_db *db, int level)
     const uint8_t *lo = NULL, *hi = NULL;
     size_t lol = 0, hil = 0;
     range_of(c->in[0], c->n_in[0], &lo, &lol, &hi, &hil);
-    for (size_t i = 0; ok && i < v->n[level + 1]; i++)
-        if (overlaps(v->files[level + 1][i], lo, lol, hi, hil))
-            ok = push(&c->in[1], &c->n_in[1], v->files[level + 1][i]);
+    ok = ok && add_next_level(c, v, level + 1, lo, lol, hi, hil);
     if (!ok) {
         compaction_free(c);
         return NULL;
