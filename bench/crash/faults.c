@@ -71,6 +71,41 @@ static bool fx_apply(fx *f, size_t from, size_t to)
     return true;
 }
 
+/* A scenario's start: logs it, opens a fresh database on faultfs in mode and commits the first
+ * quarter of the workload (which must all succeed). Stores that count in *setup. False (the
+ * violation counted, the database closed) when the open or a setup commit fails. */
+static bool fx_begin(fx *f, const char *what, kv_durability_kind mode, size_t *setup)
+{
+    f->res->points++;
+    crash_logf(f->x->c, "  scenario %s\n", what);
+    fx_fresh(f);
+    if (!fx_open(f, mode, true)) {
+        crash_violation(f->x, f->res, f->id, "%s: open on faultfs: %s", what, kv_errmsg());
+        fx_close(f);
+        return false;
+    }
+    *setup = f->x->w.ncommits / 4;
+    if (!fx_apply(f, 0, *setup)) {
+        fx_close(f);
+        return false;
+    }
+    return true;
+}
+
+/* Commits from `from` on, at most 50, until one fails. Returns the first failure (KV_OK when
+ * none did) and stores the end of the acknowledged commits in *acked. */
+static kv_status fx_commit_until_error(fx *f, size_t from, size_t *acked)
+{
+    *acked = from;
+    for (size_t i = from; i < f->x->w.ncommits && i < from + 50; i++) {
+        kv_status s = crash_workload_apply(f->db, &f->x->w, i, f->b);
+        if (s != KV_OK)
+            return s;
+        *acked = i + 1;
+    }
+    return KV_OK;
+}
+
 static kv_durability_kind pick_mode(const kv_engine *e)
 {
     if (e->durability_mask & KV_DURABILITY_BIT(KV_DURABILITY_SYNC))
@@ -102,28 +137,11 @@ static void expect_poisoned(fx *f, const char *what)
 static void scenario_fsync_eio(fx *f)
 {
     const char *what = "A (EIO on fdatasync, sync mode)";
-    f->res->points++;
-    crash_logf(f->x->c, "  scenario %s\n", what);
-    fx_fresh(f);
-    if (!fx_open(f, KV_DURABILITY_SYNC, true)) {
-        crash_violation(f->x, f->res, f->id, "%s: open on faultfs: %s", what, kv_errmsg());
-        fx_close(f);
+    size_t setup, acked;
+    if (!fx_begin(f, what, KV_DURABILITY_SYNC, &setup))
         return;
-    }
-    size_t setup = f->x->w.ncommits / 4;
-    if (!fx_apply(f, 0, setup)) {
-        fx_close(f);
-        return;
-    }
     kv_faultfs_fail(f->fs, KV_FAULT_SYNC, 1, EIO, false);
-    size_t acked = setup, limit = setup + 50;
-    kv_status first = KV_OK;
-    for (size_t i = setup; i < f->x->w.ncommits && i < limit; i++) {
-        first = crash_workload_apply(f->db, &f->x->w, i, f->b);
-        if (first != KV_OK)
-            break;
-        acked = i + 1;
-    }
+    kv_status first = fx_commit_until_error(f, setup, &acked);
     if (first == KV_OK) {
         crash_violation(f->x, f->res, f->id,
                         "%s: %zu commits in sync mode after arming EIO on the next fdatasync "
@@ -158,28 +176,11 @@ static void scenario_enospc(fx *f)
     kv_durability_kind mode = pick_mode(f->x->e);
     const char *what = mode == KV_DURABILITY_SYNC ? "B (ENOSPC in a write, sync mode)"
                                                   : "B (ENOSPC in a write, os mode)";
-    f->res->points++;
-    crash_logf(f->x->c, "  scenario %s\n", what);
-    fx_fresh(f);
-    if (!fx_open(f, mode, true)) {
-        crash_violation(f->x, f->res, f->id, "%s: open on faultfs: %s", what, kv_errmsg());
-        fx_close(f);
+    size_t setup, acked, n = f->x->w.ncommits;
+    if (!fx_begin(f, what, mode, &setup))
         return;
-    }
-    size_t setup = f->x->w.ncommits / 4;
-    if (!fx_apply(f, 0, setup)) {
-        fx_close(f);
-        return;
-    }
     kv_faultfs_fail(f->fs, KV_FAULT_WRITE, 1 + f->x->c->seed % 3, ENOSPC, true);
-    size_t acked = setup, limit = setup + 50, n = f->x->w.ncommits;
-    kv_status first = KV_OK;
-    for (size_t i = setup; i < n && i < limit; i++) {
-        first = crash_workload_apply(f->db, &f->x->w, i, f->b);
-        if (first != KV_OK)
-            break;
-        acked = i + 1;
-    }
+    kv_status first = fx_commit_until_error(f, setup, &acked);
     if (first == KV_OK) {
         crash_logf(f->x->c, "  %s: no write failed within %zu commits (buffered); skipped\n", what,
                    acked - setup);
