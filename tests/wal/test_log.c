@@ -423,6 +423,131 @@ static void test_interrupted_rewrite(void **state)
     free(keep);
 }
 
+/* One run of test_crash_between_unlinks: a fresh log of 120 batches on faultfs, a truncation up
+ * to the last commit of the third segment (three whole segments obsolete), a power loss with
+ * policy pol at operation crash_at of that truncation (0: no crash), then a posix reopen.
+ * Returns how many of the three obsolete segments are gone, after checking that the reopened log
+ * is a contiguous suffix holding every batch after the cut. */
+static size_t truncate_crash_once(uint64_t crash_at, kv_crash_policy pol, bool *crashed)
+{
+    char *dir = tu_mkdtemp("wal-trunc-crash");
+    char *scratch = tu_mkdtemp("wal-trunc-scratch");
+    kv_fs *fs = kv_faultfs_new(scratch);
+    assert_non_null(fs);
+    kv_faultfs_set_real_sync(fs, false);
+    wal_log_options o = small_opts();
+    uint64_t lsns[120];
+    wal_log *l;
+    assert_int_equal(wal_log_open(fs, dir, &o, NULL, NULL, &l), KV_OK);
+    for (uint64_t b = 0; b < 120; b++)
+        assert_int_equal(wt_append(l, b, 1 + b % 4, &lsns[b]), KV_OK);
+    assert_int_equal(wal_log_sync(l), KV_OK);
+    size_t n;
+    char **segs = wt_segments(dir, &n);
+    assert_true(n >= 5);
+    uint64_t f3;
+    assert_true(wal_seg_name_parse(segs[3], &f3));
+    uint64_t cut = f3 - 1; /* the last record of segment 2: a COMMIT (batches never span) */
+    size_t b0 = 0;
+    while (b0 < 120 && lsns[b0] <= cut)
+        b0++;
+    assert_true(b0 > 0 && lsns[b0 - 1] == cut);
+    if (crash_at)
+        kv_faultfs_set_crash_at(fs, kv_faultfs_ops(fs) + crash_at);
+    kv_status s = wal_log_truncate(l, cut);
+    *crashed = kv_faultfs_crashed(fs);
+    assert_int_equal(s, *crashed ? KV_IO : KV_OK);
+    if (!*crashed)
+        kv_faultfs_set_crash_at(fs, kv_faultfs_ops(fs) + 1);
+    assert_int_equal(kv_faultfs_crash(fs, pol, 1), KV_OK);
+    wal_log_close(l); /* fails (the fs is dead) but frees the handle */
+    kv_fs_destroy(fs);
+
+    /* The survivors must be a contiguous suffix (open refuses an LSN gap) that still holds
+     * every batch after the cut, in order. */
+    kv_fs *px = kv_fs_posix();
+    wt_replay r = {0};
+    assert_int_equal(wal_log_open(px, dir, &o, wt_collect, &r, &l), KV_OK);
+    assert_int_equal(wal_log_verify(l), KV_OK);
+    assert_int_equal(wal_log_close(l), KV_OK);
+    assert_true(r.n >= 120 - b0);
+    uint64_t first = 120 - r.n;
+    for (size_t i = 0; i < r.n; i++)
+        wt_expect_batch(&r.b[i], first + i, 1 + (first + i) % 4);
+    wt_replay_free(&r);
+    size_t n2;
+    char **segs2 = wt_segments(dir, &n2);
+    size_t gone = 0;
+    while (gone < 3 && gone < n2 && strcmp(segs2[0], segs[gone]) != 0)
+        gone++;
+    assert_true(gone < n2 && !strcmp(segs2[0], segs[gone]));
+    assert_int_equal(n2, n - gone); /* nothing else disappeared */
+    wt_names_free(segs2, n2);
+    wt_names_free(segs, n);
+    kv_fs_destroy(px);
+    tu_rmtree(dir);
+    tu_rmtree(scratch);
+    free(dir);
+    free(scratch);
+    return gone;
+}
+
+/* A truncation unlinks wholly obsolete segments oldest-first and fsyncs the directory once. A
+ * process crash between two of those unlinks (everything done so far is kept) must leave a
+ * contiguous suffix: the oldest segment gone, the next ones present. Unlinking newest-first
+ * would leave a hole that open reports as an LSN gap. Each operation index of the truncation is
+ * tried (KEEP, then LOSE: the unlinks were never made durable, so all three come back); at least
+ * one crash must fall between two unlinks. */
+static void test_crash_between_unlinks(void **state)
+{
+    (void)state;
+    bool crashed = true, between = false;
+    for (uint64_t at = 1; crashed; at++) {
+        size_t gone = truncate_crash_once(at, KV_CRASH_KEEP, &crashed);
+        if (crashed && gone > 0 && gone < 3)
+            between = true;
+        if (crashed)
+            assert_int_equal(truncate_crash_once(at, KV_CRASH_LOSE, &crashed), 0);
+        assert_true(at < 64);
+    }
+    assert_true(between);
+    assert_int_equal(truncate_crash_once(0, KV_CRASH_LOSE, &crashed), 3); /* made durable */
+}
+
+/* A leftover "<segment>.wal.tmp" (a segment creation or rewrite that crashed before its rename)
+ * holds nothing live: open removes it durably and replays the segments as if it were not
+ * there. */
+static void test_stray_tmp_removed(void **state)
+{
+    env *e = *state;
+    wal_log_options o = small_opts();
+    write_batches(e, &o, 0, 30, NULL);
+    size_t n;
+    char **segs = wt_segments(e->dir, &n);
+    char name[64];
+    uint64_t last;
+    assert_true(wal_seg_name_parse(segs[n - 1], &last));
+    wal_seg_name(name, last + 1000);
+    strcat(name, ".tmp");
+    char *tmp = wt_join(e->dir, name);
+    char *src = wt_join(e->dir, segs[n - 1]);
+    wt_copy_file(src, tmp); /* looks like a segment, is not one */
+    free(src);
+    wt_replay r = {0};
+    assert_int_equal(reopen(e, &o, &r), KV_OK);
+    assert_int_equal(r.n, 30);
+    for (size_t i = 0; i < r.n; i++)
+        wt_expect_batch(&r.b[i], i, 1 + i % 4);
+    wt_replay_free(&r);
+    assert_int_equal(access(tmp, F_OK), -1);
+    size_t n2;
+    char **segs2 = wt_segments(e->dir, &n2);
+    assert_int_equal(n2, n);
+    wt_names_free(segs2, n2);
+    wt_names_free(segs, n);
+    free(tmp);
+}
+
 typedef struct thr {
     wal_log *l;
     int id;
@@ -741,6 +866,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_header_damage, setup, teardown),
         cmocka_unit_test_setup_teardown(test_truncate, setup, teardown),
         cmocka_unit_test_setup_teardown(test_interrupted_rewrite, setup, teardown),
+        cmocka_unit_test(test_crash_between_unlinks),
+        cmocka_unit_test_setup_teardown(test_stray_tmp_removed, setup, teardown),
         cmocka_unit_test_setup_teardown(test_group_commit_sync, setup, teardown),
         cmocka_unit_test_setup_teardown(test_group_commit_sync_apply_order_and_durability, setup,
                                         teardown),
