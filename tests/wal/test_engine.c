@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -322,6 +323,87 @@ static void test_damaged_snapshot(void **state)
     free(p);
 }
 
+/* A SNAPSHOT.tmp left by a checkpoint that crashed before its rename was never part of the
+ * state: open deletes it (durably) and recovers from SNAPSHOT and the log alone; the next
+ * checkpoint then works as usual. */
+static void test_stray_snapshot_tmp_removed(void **state)
+{
+    env *e = *state;
+    kv_db *db = open_db(e->dir, "os", NULL);
+    for (int i = 0; i < 50; i++)
+        put_kv(db, i, i);
+    assert_int_equal(wal_engine_checkpoint(db), KV_OK);
+    for (int i = 0; i < 50; i += 2)
+        put_kv(db, i, i + 1);
+    assert_int_equal(kv_close(db), KV_OK);
+    char *snap = wt_join(e->dir, "SNAPSHOT"), *tmp = wt_join(e->dir, "SNAPSHOT.tmp");
+    wt_copy_file(snap, tmp);
+    wt_truncate(tmp, wt_file_size(tmp) / 2); /* half written */
+    db = open_db(e->dir, "os", NULL);
+    assert_int_equal(access(tmp, F_OK), -1);
+    for (int i = 0; i < 50; i++)
+        expect_kv(db, i, i % 2 ? i : i + 1);
+    assert_int_equal(wal_engine_checkpoint(db), KV_OK);
+    assert_int_equal(kv_close(db), KV_OK);
+    free(snap);
+    free(tmp);
+}
+
+/* Open refuses, with KV_CORRUPTION, a SNAPSHOT and a log that do not meet: (1) a log that starts
+ * after SNAPSHOT's LSN + 1 (the first segment after the checkpoint is gone: the puts in it would
+ * be lost without a word); (2) a SNAPSHOT that covers more than the log holds (a SNAPSHOT from a
+ * later state beside an older log). */
+static void test_snapshot_and_log_must_meet(void **state)
+{
+    env *e = *state;
+    const char *extra[] = {"segment_size=4096", "checkpoint_bytes=0", NULL};
+    kv_options o;
+    kv_options_init(&o);
+    kv_db *db = open_db(e->dir, "os", extra);
+    for (int i = 0; i < 50; i++)
+        put_kv(db, i, i);
+    assert_int_equal(kv_close(db), KV_OK);
+    /* An older copy of the database: only its log. */
+    char *old_dir = tu_mkdtemp("wal-engine-old");
+    size_t n;
+    char **segs = wt_segments(e->dir, &n);
+    for (size_t i = 0; i < n; i++) {
+        char *a = wt_join(e->dir, segs[i]), *b = wt_join(old_dir, segs[i]);
+        wt_copy_file(a, b);
+        free(a);
+        free(b);
+    }
+    wt_names_free(segs, n);
+    db = open_db(e->dir, "os", extra);
+    for (int i = 0; i < 50; i++)
+        put_kv(db, i, i + 1);
+    assert_int_equal(wal_engine_checkpoint(db), KV_OK);
+    for (int i = 0; i < 300; i++)
+        put_kv(db, i, i + 2);
+    assert_int_equal(kv_close(db), KV_OK);
+
+    /* (2) the later SNAPSHOT beside the older log. */
+    char *snap = wt_join(e->dir, "SNAPSHOT"), *old_snap = wt_join(old_dir, "SNAPSHOT");
+    wt_copy_file(snap, old_snap);
+    assert_int_equal(kv_open("wal", old_dir, &o, &db), KV_CORRUPTION);
+    assert_non_null(strstr(kv_errmsg(), "SNAPSHOT covers LSN"));
+
+    /* (1) the first segment after the checkpoint removed. */
+    segs = wt_segments(e->dir, &n);
+    assert_true(n >= 3);
+    char *first = wt_join(e->dir, segs[0]);
+    assert_int_equal(remove(first), 0);
+    assert_int_equal(kv_open("wal", e->dir, &o, &db), KV_CORRUPTION);
+    assert_non_null(strstr(kv_errmsg(), "records are missing"));
+    wt_names_free(segs, n);
+    free(first);
+    free(snap);
+    free(old_snap);
+    tu_rmtree(old_dir);
+    free(old_dir);
+    kv_options_free(&o);
+}
+
 static void test_failed_fsync_in_checkpoint_poisons(void **state)
 {
     env *e = *state;
@@ -362,6 +444,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_large_values_and_keys, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_options, setup, teardown),
         cmocka_unit_test_setup_teardown(test_damaged_snapshot, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_stray_snapshot_tmp_removed, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_snapshot_and_log_must_meet, setup, teardown),
         cmocka_unit_test_setup_teardown(test_failed_fsync_in_checkpoint_poisons, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
