@@ -83,6 +83,10 @@ typedef struct bench_row {
     double seconds, ops_per_sec, mb_per_sec;
     double p50_us, p90_us, p99_us, p999_us, max_us, mean_us;
     double write_amp, space_amp, fsyncs_per_op; /* NAN when not applicable */
+    /* Durability sync: the mean fdatasync latency (us) of a short probe of the bench directory
+     * made just before the measured phase (after its syncfs), so 1 / it is this run's one-thread
+     * bound; NAN in other modes, for null, or when the probe is off (--probes 0) or failed. */
+    double sync_probe_mean_us;
     uint64_t peak_mem_bytes;
     double load_seconds;
     uint64_t key_size, value_size;

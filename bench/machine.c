@@ -1,6 +1,7 @@
 /* machine.h: /proc, uname, statfs and an fdatasync probe. */
 #include <errno.h>
 #include <fcntl.h>
+#include <math.h>
 #include <linux/magic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -106,44 +107,70 @@ static uint64_t now_ns(void)
     return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
-static void probe(machine_info *m, const char *dir, unsigned n)
+/* Times n rounds of a 4 KiB pwrite at the next 4 KiB offset (the file grows, as a log does)
+ * and an fdatasync, on a scratch file in dir removed afterwards. Returns how many rounds
+ * completed, their latencies in lat (ns), and on failure the reason in err (cap bytes). */
+static unsigned probe_rounds(const char *dir, unsigned n, uint64_t *lat, char *err, size_t cap)
 {
     char path[4200];
     snprintf(path, sizeof path, "%s/fdatasync-probe.tmp", dir);
     int fd = open(path, O_CREAT | O_TRUNC | O_RDWR | O_CLOEXEC, 0644);
     if (fd < 0) {
-        snprintf(m->probe_error, sizeof m->probe_error, "open(%.180s): %.40s", path,
-                 strerror(errno));
-        return;
+        snprintf(err, cap, "open(%.180s): %.40s", path, strerror(errno));
+        return 0;
     }
-    uint64_t *lat = calloc(n, sizeof *lat);
     char block[4096];
     memset(block, 0xa5, sizeof block);
     unsigned done = 0;
-    for (unsigned i = 0; lat && i < n; i++) {
+    for (unsigned i = 0; i < n; i++) {
         uint64_t t0 = now_ns();
         if (pwrite(fd, block, sizeof block, (off_t)i * 4096) != (ssize_t)sizeof block ||
             fdatasync(fd) != 0) {
-            snprintf(m->probe_error, sizeof m->probe_error, "pwrite/fdatasync(%.180s): %.40s", path,
-                     strerror(errno));
+            snprintf(err, cap, "pwrite/fdatasync(%.180s): %.40s", path, strerror(errno));
             break;
         }
         lat[done++] = now_ns() - t0;
     }
     close(fd);
     unlink(path);
+    return done;
+}
+
+static double mean_us(const uint64_t *lat, unsigned n)
+{
+    double sum = 0;
+    for (unsigned i = 0; i < n; i++)
+        sum += (double)lat[i];
+    return sum / n / 1000.0;
+}
+
+static void probe(machine_info *m, const char *dir, unsigned n)
+{
+    uint64_t *lat = calloc(n, sizeof *lat);
+    if (!lat) {
+        snprintf(m->probe_error, sizeof m->probe_error, "out of memory");
+        return;
+    }
+    unsigned done = probe_rounds(dir, n, lat, m->probe_error, sizeof m->probe_error);
     if (done) {
         qsort(lat, done, sizeof *lat, cmp_u64);
         m->probes = done;
         m->fdatasync_p50_us = (double)lat[(done - 1) / 2] / 1000.0;
         m->fdatasync_p99_us = (double)lat[(size_t)((done - 1) * 0.99)] / 1000.0;
         m->fdatasync_max_us = (double)lat[done - 1] / 1000.0;
-        double sum = 0;
-        for (unsigned i = 0; i < done; i++)
-            sum += (double)lat[i];
-        m->fdatasync_mean_us = sum / done / 1000.0;
+        m->fdatasync_mean_us = mean_us(lat, done);
     }
     free(lat);
+}
+
+double machine_probe_mean_us(const char *dir, unsigned n)
+{
+    uint64_t *lat = n ? calloc(n, sizeof *lat) : NULL;
+    char err[256];
+    unsigned done = lat ? probe_rounds(dir, n, lat, err, sizeof err) : 0;
+    double mean = done == n && n ? mean_us(lat, done) : NAN;
+    free(lat);
+    return mean;
 }
 
 void machine_describe(machine_info *m, const char *dir, unsigned n)

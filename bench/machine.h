@@ -28,6 +28,13 @@ typedef struct machine_info {
  * and an fdatasync on a scratch file in dir, removed afterwards; n = 0 skips the probe). */
 void machine_describe(machine_info *m, const char *dir, unsigned n);
 
+/* The mean latency in microseconds of n rounds of a 4 KiB pwrite and an fdatasync in dir (as
+ * machine_describe's probe), or NAN when n is 0 or a call failed. The benchmark calls it just
+ * before each measured phase in durability sync, so that a run's one-thread bound (1 / mean)
+ * comes from the disk as it is then: on shared storage the latency drifts by tens of percent
+ * within minutes. Takes n x the latency (about 20 ms for n = 100 on an SSD). */
+double machine_probe_mean_us(const char *dir, unsigned n);
+
 /* The git commit of the source tree (`git rev-parse HEAD` in KVLAB_SOURCE_DIR) into buf, with
  * "-dirty" appended when `git status --porcelain` lists changes; "unknown" without git. */
 void machine_git_commit(char *buf, size_t cap);

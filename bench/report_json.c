@@ -99,6 +99,7 @@ static json_t *row_json(const bench_row *r)
     json_object_set_new(j, "write_amp", real_or_null(r->write_amp));
     json_object_set_new(j, "space_amp", real_or_null(r->space_amp));
     json_object_set_new(j, "fsyncs_per_op", real_or_null(r->fsyncs_per_op));
+    json_object_set_new(j, "sync_probe_mean_us", real_or_null(r->sync_probe_mean_us));
     json_object_set_new(j, "peak_mem_bytes", json_integer((json_int_t)r->peak_mem_bytes));
     json_object_set_new(j, "planned_ops", json_integer((json_int_t)r->planned_ops));
     json_object_set_new(j, "records_loaded", json_integer((json_int_t)r->records));

@@ -28,6 +28,10 @@ grep -q '"git_commit"' out/results.json || fail "results.json has no git_commit"
 grep -q "^# kvlab benchmark report" out/report.md || fail "report.md"
 grep -q "^## Harness overhead" out/report.md || fail "report.md has no overhead section"
 grep -q "fillsync,sync,2," out/results.csv || fail "fillsync did not run in sync"
+grep -q "^## Durability sync against the disk" out/report.md ||
+    fail "report.md has no table of the sync runs against the disk"
+grep -q '"sync_probe_mean_us": [0-9]' out/results.json ||
+    fail "results.json has no fdatasync probe for the sync runs"
 [ -d data ] || fail "the bench directory was not created"
 if command -v gnuplot >/dev/null 2>&1; then
     [ -s out/throughput.svg ] && [ -s out/throughput.png ] || fail "no throughput plot"
