@@ -41,6 +41,7 @@ typedef struct overhead_row {
     char workload[48], durability[32];
     unsigned threads;
     double null_us, fastest_us, percent;
+    double records_per_op; /* records the null engine returned and the harness checked, per op */
     char fastest[48];
 } overhead_row;
 

@@ -123,6 +123,8 @@ size_t report_overhead(const bench_row *rows, size_t n, overhead_row *out, size_
         o->null_us = 1e6 / null->ops_per_sec;
         o->fastest_us = 1e6 / fast->ops_per_sec;
         o->percent = 100.0 * o->null_us / o->fastest_us;
+        double rec = (double)(null->key_size + null->value_size);
+        o->records_per_op = rec > 0 ? null->mb_per_sec * 1048576.0 / null->ops_per_sec / rec : 0;
     }
     return k;
 }

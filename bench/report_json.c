@@ -141,12 +141,12 @@ bool report_json_write(const char *path, const report_ctx *ctx, const bench_row 
     size_t no = report_overhead(rows, n, ov, 256);
     json_t *oa = json_array();
     for (size_t i = 0; i < no; i++)
-        json_array_append_new(oa,
-                              json_pack("{s:s, s:s, s:i, s:f, s:s, s:f, s:f}", "workload",
-                                        ov[i].workload, "durability", ov[i].durability, "threads",
-                                        (int)ov[i].threads, "null_us_per_op", ov[i].null_us,
-                                        "fastest_engine", ov[i].fastest, "fastest_us_per_op",
-                                        ov[i].fastest_us, "overhead_percent", ov[i].percent));
+        json_array_append_new(oa, json_pack("{s:s, s:s, s:i, s:f, s:f, s:s, s:f, s:f}", "workload",
+                                            ov[i].workload, "durability", ov[i].durability,
+                                            "threads", (int)ov[i].threads, "null_us_per_op",
+                                            ov[i].null_us, "records_per_op", ov[i].records_per_op,
+                                            "fastest_engine", ov[i].fastest, "fastest_us_per_op",
+                                            ov[i].fastest_us, "overhead_percent", ov[i].percent));
     json_object_set_new(root, "harness_overhead", oa);
     json_object_set_new(root, "error", ctx->error ? json_string(ctx->error) : json_null());
     int rc = json_dump_file(root, path, JSON_INDENT(2) | JSON_REAL_PRECISION(10));
