@@ -734,6 +734,9 @@ static inline int op_planned(wl_thread *t, uint64_t j)
     }
 }
 
+/* How many planned ops ahead wl_thread_run prefetches a key's version. */
+#define WL_PREFETCH_AHEAD 4
+
 int wl_thread_run(wl_thread *t)
 {
     wl_shared *sh = t->sh;
@@ -743,6 +746,11 @@ int wl_thread_run(wl_thread *t)
     for (uint64_t j = 0; j < t->count; j++) {
         if (atomic_load_explicit(&sh->stop, memory_order_relaxed))
             break;
+        /* The version of a planned key is read (get) or bumped (put) by its op: fetch its
+         * cache line a few ops ahead, so a large key count does not add a cache miss to every
+         * op of every engine (4 MiB of versions at 1M keys). */
+        if (t->plan_idx && j + WL_PREFETCH_AHEAD < t->count)
+            __builtin_prefetch(&sh->versions[t->plan_idx[j + WL_PREFETCH_AHEAD]], 1, 3);
         int rc = t->plan_idx ? op_planned(t, j) : op_unplanned(t, j);
         if (rc)
             return rc;
