@@ -111,6 +111,12 @@ typedef struct bc_db {
     _Atomic bool closing;      /* kv_close started: a running merge gives up (nothing committed) */
     _Atomic bool merge_failed; /* an automatic merge failed: no more automatic merges */
     pthread_t bg;
+
+    /* the keydir's next table, prepared by a short-lived thread (bc_kd_spare_wanted) */
+    pthread_t pf;
+    bool pf_started;         /* pf was created and not yet joined (under db->lock exclusive) */
+    _Atomic bool pf_running; /* pf has not handed its table over yet */
+    size_t pf_cap;           /* the capacity last asked for: asked once per capacity */
 } bc_db;
 
 /* ---- files (bc_files.c) ---- */
@@ -157,6 +163,9 @@ kv_status bc_group_fn(void *ctx, void *const *items, size_t n, bool sync);
 kv_status bc_syncer_fn(void *ctx);
 /* Runs queued hint jobs (merge_mu held). */
 void bc_run_hint_jobs(bc_db *db);
+/* Waits for the thread preparing the keydir's next table, if one was started (close: before
+ * the keydir and db->lock go away; db->lock not held). */
+void bc_prefault_join(bc_db *db);
 
 /* ---- reads (bc_read.c) ---- */
 kv_status bc_get(kv_db *kdb, const void *key, size_t klen, void **value, size_t *vlen);

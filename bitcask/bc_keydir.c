@@ -99,6 +99,55 @@ static void advise_huge(void *p, size_t bytes)
 #endif
 }
 
+/* Frees the spare table unless the next growth (to twice the current capacity) can use it. */
+static void drop_stale_spare(bc_keydir *kd)
+{
+    if (kd->spare && kd->spare_cap != kd->cur.cap * 2) {
+        free(kd->spare);
+        kd->spare = NULL;
+        kd->spare_cap = 0;
+    }
+}
+
+size_t bc_kd_spare_wanted(const bc_keydir *kd)
+{
+    if (kd->spare || kd->old.cap || kd->cur.cap * 2 < BC_KD_SPARE_MIN)
+        return 0;
+    return kd->cur.used * 2 > kd->cur.cap ? kd->cur.cap * 2 : 0;
+}
+
+bc_slot *bc_kd_table_new(size_t cap)
+{
+    bc_slot *slots = calloc(cap, sizeof *slots);
+    if (!slots)
+        return NULL;
+    size_t bytes = cap * sizeof *slots;
+    advise_huge(slots, bytes);
+    bool populated = false;
+#ifdef MADV_POPULATE_WRITE
+    const uintptr_t page = 4096;
+    uintptr_t a = ((uintptr_t)slots + page - 1) & ~(page - 1);
+    uintptr_t e = ((uintptr_t)slots + bytes) & ~(page - 1);
+    populated = e <= a || madvise((void *)a, e - a, MADV_POPULATE_WRITE) == 0;
+#endif
+    if (!populated) { /* an older kernel: write to every page (a zero: the memory stays zeroed) */
+        volatile uint8_t *p = (volatile uint8_t *)slots;
+        for (size_t off = 0; off < bytes; off += 4096)
+            p[off] = 0;
+    }
+    return slots;
+}
+
+void bc_kd_give_spare(bc_keydir *kd, bc_slot *slots, size_t cap)
+{
+    if (kd->spare || kd->old.cap || cap != kd->cur.cap * 2) {
+        free(slots);
+        return;
+    }
+    kd->spare = slots;
+    kd->spare_cap = cap;
+}
+
 static bool table_alloc(bc_table *t, size_t cap)
 {
     t->slots = calloc(cap, sizeof *t->slots);
@@ -130,6 +179,7 @@ static void table_free_keys(bc_table *t)
 
 void bc_kd_free(bc_keydir *kd)
 {
+    free(kd->spare);
     if (!kd->heap_bytes) { /* every key inline: no walk over the slots */
         free(kd->cur.slots);
         free(kd->old.slots);
@@ -221,8 +271,15 @@ static bool ensure_room(bc_keydir *kd)
     if (kd->old.cap) /* growing faster than migration: finish it first (rare) */
         migrate(kd, SIZE_MAX);
     bc_table nt;
-    if (!table_alloc(&nt, kd->cur.cap * 2))
+    if (kd->spare && kd->spare_cap == kd->cur.cap * 2) { /* prepared off the write path */
+        nt = (bc_table){.slots = kd->spare, .cap = kd->spare_cap, .used = 0};
+        kd->spare = NULL;
+        kd->spare_cap = 0;
+        kd->spares_used++;
+    } else if (!table_alloc(&nt, kd->cur.cap * 2)) {
         return false;
+    }
+    drop_stale_spare(kd);
     kd->old = kd->cur;
     kd->cur = nt;
     kd->migrate_pos = 0;
@@ -248,6 +305,7 @@ bool bc_kd_reserve(bc_keydir *kd, size_t n)
     free(kd->cur.slots);
     kd->cur = nt;
     kd->resizes++;
+    drop_stale_spare(kd);
     return true;
 }
 
@@ -437,10 +495,11 @@ bool bc_kd_purge_tombs(bc_keydir *kd)
     }
     free(kd->cur.slots);
     kd->cur = nt;
+    drop_stale_spare(kd);
     return true;
 }
 
 uint64_t bc_kd_bytes(const bc_keydir *kd)
 {
-    return (uint64_t)(kd->cur.cap + kd->old.cap) * sizeof(bc_slot) + kd->heap_bytes;
+    return (uint64_t)(kd->cur.cap + kd->old.cap + kd->spare_cap) * sizeof(bc_slot) + kd->heap_bytes;
 }

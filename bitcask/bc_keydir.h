@@ -52,12 +52,15 @@ typedef struct bc_table {
 
 typedef struct bc_keydir {
     bc_table cur, old;
-    size_t migrate_pos;  /* next old slot to move */
-    size_t count;        /* keys in both tables */
-    uint64_t key_bytes;  /* bytes of all keys */
-    uint64_t heap_bytes; /* bytes of malloc'd key copies (keys longer than BC_KD_INLINE) */
-    size_t tombs;        /* entries marked tomb (recovery only; 0 after bc_kd_purge_tombs) */
-    uint64_t resizes;    /* growths started */
+    size_t migrate_pos;   /* next old slot to move */
+    size_t count;         /* keys in both tables */
+    uint64_t key_bytes;   /* bytes of all keys */
+    uint64_t heap_bytes;  /* bytes of malloc'd key copies (keys longer than BC_KD_INLINE) */
+    size_t tombs;         /* entries marked tomb (recovery only; 0 after bc_kd_purge_tombs) */
+    uint64_t resizes;     /* growths started */
+    bc_slot *spare;       /* a zeroed, already faulted-in table for the next growth, or NULL */
+    size_t spare_cap;     /* its slots */
+    uint64_t spares_used; /* growths that took the spare instead of allocating */
 } bc_keydir;
 
 /* Initializes an empty keydir with room for about expect keys before its first growth.
@@ -78,17 +81,32 @@ bool bc_kd_get(const bc_keydir *kd, const void *key, size_t klen, uint32_t h, bc
 bool bc_kd_put(bc_keydir *kd, const void *key, size_t klen, uint32_t h, const bc_loc *loc,
                bool tomb, bool *had, bc_loc *prev, bool *prev_tomb);
 
+/* The next table, prepared off the write path. A growth allocates a table twice as large, and
+ * its first writes fault in and zero every page of it: at 1M keys 96 MB, 12 to 16% of the
+ * putting thread's time in a fillrandom (the kernel's clear_page, measured with perf). The engine
+ * may instead build that table ahead of time on another thread (bc_kd_table_new, which touches no
+ * keydir and needs no lock) and hand it over (bc_kd_give_spare, keydir lock held) before the growth
+ * needs it. (The same move as an allocator's background thread, e.g. jemalloc's background_thread,
+ * which purges memory off the application's threads: here memory is prepared instead.)
+ *
+ * bc_kd_spare_wanted: the capacity (slots) the next growth will allocate, when that table is
+ * worth preparing (at least BC_KD_SPARE_MIN slots), the current table is past half full, no
+ * growth is under way and no spare is held; else 0. */
+#define BC_KD_SPARE_MIN ((size_t)1 << 18) /* slots: 12 MiB; smaller tables fault in quickly */
+size_t bc_kd_spare_wanted(const bc_keydir *kd);
+/* A zeroed table of cap slots with every page already faulted in (MADV_POPULATE_WRITE, or a
+ * write to each page where the kernel lacks it), for bc_kd_give_spare. NULL when out of memory.
+ * The caller owns it until it is given; free it with free(). */
+bc_slot *bc_kd_table_new(size_t cap);
+/* Hands over a table of cap slots from bc_kd_table_new (ownership passes to kd): kept for the
+ * next growth when that growth will want exactly cap slots and no spare is held, else freed at
+ * once (the keydir grew or shrank meanwhile). */
+void bc_kd_give_spare(bc_keydir *kd, bc_slot *slots, size_t cap);
+
 /* Recovery: makes room for n more keys, so that the next n inserts neither grow the table nor
  * start a migration (a growth here is done at once, not incrementally: nobody is waiting).
  * Returns false when out of memory (keydir unchanged). */
 bool bc_kd_reserve(bc_keydir *kd, size_t n);
-
-/* The slot where a key of hash h starts its probe in the current table (capacity > 0):
- * recovery sorts entries by it so that its inserts sweep the table in address order. */
-static inline size_t bc_kd_home(const bc_keydir *kd, uint32_t h)
-{
-    return h & (kd->cur.cap - 1);
-}
 
 /* What bc_kd_put_if_newer did. */
 typedef enum {
@@ -107,8 +125,11 @@ bc_kd_effect bc_kd_put_if_newer(bc_keydir *kd, const void *key, size_t klen, uin
                                 const bc_loc *loc, bool tomb, bc_loc *prev);
 
 /* Hints the CPU to fetch the slots where a key of hash h starts its probe: a put calls it
- * before its write(2), so the cache miss of its keydir update overlaps the system call. */
-static inline void bc_kd_prefetch(const bc_keydir *kd, uint32_t h)
+ * before its write(2), so the cache miss of its keydir update overlaps the system call.
+ * always_inline is needed, not decoration: GCC 12 judges a function holding only prefetches to
+ * have no effect ("const") and deletes every call to it before inlining, prefetches and all
+ * (seen in the object code: no prefetch instruction was left in bc_write.c or bc_recover.c). */
+static inline __attribute__((always_inline)) void bc_kd_prefetch(const bc_keydir *kd, uint32_t h)
 {
     if (kd->cur.cap) {
         /* the probe's first four slots (192 bytes: 4 cache lines at most): a probe for an
@@ -120,6 +141,19 @@ static inline void bc_kd_prefetch(const bc_keydir *kd, uint32_t h)
     }
     if (kd->old.cap) /* growing: a key not yet moved is looked up there too */
         __builtin_prefetch(&kd->old.slots[h & (kd->old.cap - 1)]);
+}
+
+/* Recovery's prefetch: the cache lines of the one slot where a key of hash h starts its probe
+ * (a 48-byte slot spans at most two lines), for writing. Recovery knows the next entries in
+ * advance and inserts into a table at most about half full, where most probes end in their
+ * first slot: fetching exactly that slot, a few entries ahead, keeps many misses in flight
+ * without spending the memory system's bandwidth on lines no insert reads. */
+static inline __attribute__((always_inline)) void bc_kd_prefetch_home(const bc_keydir *kd,
+                                                                      uint32_t h)
+{
+    const char *s = (const char *)&kd->cur.slots[h & (kd->cur.cap - 1)];
+    __builtin_prefetch(s, 1);
+    __builtin_prefetch(s + sizeof(bc_slot) - 1, 1);
 }
 
 /* Removes key; true (and *prev) when it was present. */
@@ -137,7 +171,7 @@ void bc_kd_foreach(const bc_keydir *kd, bc_kd_fn fn, void *ctx);
 /* Removes every entry marked tomb (end of recovery). Returns false when out of memory. */
 bool bc_kd_purge_tombs(bc_keydir *kd);
 
-/* Heap bytes held: slot arrays plus malloc'd key copies. */
+/* Heap bytes held: slot arrays (a spare table included) plus malloc'd key copies. */
 uint64_t bc_kd_bytes(const bc_keydir *kd);
 
 #endif

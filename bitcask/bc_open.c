@@ -61,6 +61,7 @@ static kv_status parse_options(bc_db *db, const kv_options *o)
 
 static void free_db(bc_db *db)
 {
+    bc_prefault_join(db);
     for (size_t i = 0; i < db->nfiles; i++)
         bc_file_unref(db->files[i]);
     free(db->files);
@@ -210,7 +211,7 @@ kv_status bc_stats(kv_db *kdb, kv_stats *out)
     pthread_rwlock_rdlock(&db->lock);
     uint64_t keys = db->kd.count;
     uint64_t kd_bytes = bc_kd_bytes(&db->kd);
-    uint64_t resizes = db->kd.resizes;
+    uint64_t resizes = db->kd.resizes, spares = db->kd.spares_used;
     pthread_mutex_lock(&db->ix.mu);
     uint64_t ix_bytes = bc_ix_bytes(&db->ix);
     uint64_t ix_merges = db->ix.merges, ix_builds = db->ix.builds;
@@ -231,6 +232,7 @@ kv_status bc_stats(kv_db *kdb, kv_stats *out)
     kv_stats_add(out, "keydir_bytes", kd_bytes);
     kv_stats_add(out, "keydir_bytes_per_key", keys ? kd_bytes / keys : 0);
     kv_stats_add(out, "keydir_resizes", resizes);
+    kv_stats_add(out, "keydir_spares_used", spares);
     kv_stats_add(out, "index_bytes", ix_bytes);
     kv_stats_add(out, "keydir_index_bytes_per_key", keys ? (kd_bytes + ix_bytes) / keys : 0);
     kv_stats_add(out, "index_merges", ix_merges);

@@ -118,6 +118,46 @@ kv_status bc_flush_locked(bc_db *db)
     return KV_OK;
 }
 
+/* The thread that prepares the keydir's next table (bc_kd_table_new) and hands it over. */
+static void *prefault_main(void *arg)
+{
+    bc_db *db = arg;
+    size_t cap = db->pf_cap; /* written before the thread was created */
+    bc_slot *t = bc_kd_table_new(cap);
+    if (t) { /* out of memory: the growth allocates its table itself, as without a spare */
+        pthread_rwlock_wrlock(&db->lock);
+        bc_kd_give_spare(&db->kd, t, cap);
+        pthread_rwlock_unlock(&db->lock);
+    }
+    atomic_store(&db->pf_running, false);
+    return NULL;
+}
+
+/* Starts preparing the keydir's next table when it is wanted (db->lock held exclusively): the
+ * zeroing and page faults of a 2x table then happen on another core, not inside puts. */
+static void maybe_prefault(bc_db *db)
+{
+    size_t cap = bc_kd_spare_wanted(&db->kd);
+    if (!cap || cap == db->pf_cap || atomic_load(&db->pf_running))
+        return;
+    if (db->pf_started) /* the previous one has handed over: only its exit is left */
+        pthread_join(db->pf, NULL);
+    db->pf_started = false;
+    db->pf_cap = cap;
+    atomic_store(&db->pf_running, true);
+    if (pthread_create(&db->pf, NULL, prefault_main, db) != 0)
+        atomic_store(&db->pf_running, false); /* the growth allocates its table itself */
+    else
+        db->pf_started = true;
+}
+
+void bc_prefault_join(bc_db *db)
+{
+    if (db->pf_started)
+        pthread_join(db->pf, NULL);
+    db->pf_started = false;
+}
+
 /* Applies the noted operations to the keydir and the files' live byte counts. */
 static kv_status apply_keydir(bc_db *db)
 {
@@ -146,6 +186,7 @@ static kv_status apply_keydir(bc_db *db)
                 atomic_fetch_sub_explicit(&pf->live_bytes, prev.rec_size, memory_order_relaxed);
         }
     }
+    maybe_prefault(db);
     pthread_rwlock_unlock(&db->lock);
     db->nap = 0;
     return s;

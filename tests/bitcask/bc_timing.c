@@ -9,13 +9,22 @@
  *       scan of the medians. Every open uses merge=manual (no background merge to time).
  *       KVLAB_TIMING_EVICT=1 drops each data and hint file from the page cache before every open
  *       (posix_fadvise DONTNEED: a cold start).
+ *   bitcask_timing reopen DIR [ROUNDS [MODE]]
+ *       the timed opens of "startup" alone, on a DIR that an earlier "keep" left filled: DIR is
+ *       neither filled nor removed, so two builds of the engine can be timed alternately on the
+ *       same files (A B A B ...). MODE: both (default), hints or scan.
+ *   bitcask_timing keep DIR [N]
+ *       fills DIR as "startup" does and keeps it (for "reopen").
  *   bitcask_timing fill DIR [N]
- *       times N puts of distinct random keys into an empty DIR (durability os): puts per second
- *       and the user and system CPU seconds spent.
+ *       times N puts of distinct random keys into an empty DIR (durability os): puts per second,
+ *       the user and system CPU seconds of the process, and the CPU seconds of the putting
+ *       thread alone (background threads, e.g. the one preparing the keydir's next table, not
+ *       counted).
  *
- * DIR is removed first and at the end. */
+ * DIR is removed first and at the end (except by reopen and keep). */
 #include <dirent.h>
 #include <fcntl.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,6 +40,14 @@ static double now_s(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* CPU seconds of the calling thread alone (background threads excluded). */
+static double thread_cpu_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
@@ -68,6 +85,8 @@ static kv_status open_db(const char *dir, const char *hints, kv_db **db)
     return s;
 }
 
+static double fill_thread_cpu; /* CPU seconds of the thread doing the puts in the last fill */
+
 static int fill(const char *dir, uint64_t n, double *secs)
 {
     kv_db *db;
@@ -77,7 +96,7 @@ static int fill(const char *dir, uint64_t n, double *secs)
     }
     uint8_t k[16], v[100];
     memset(v, 'v', sizeof v);
-    double t0 = now_s();
+    double t0 = now_s(), c0 = thread_cpu_s();
     for (uint64_t i = 0; i < n; i++) {
         key_of(i, k);
         memcpy(v, &i, sizeof i);
@@ -88,6 +107,7 @@ static int fill(const char *dir, uint64_t n, double *secs)
         }
     }
     *secs = now_s() - t0;
+    fill_thread_cpu = thread_cpu_s() - c0;
     return kv_close(db) == KV_OK ? 0 : -1;
 }
 
@@ -137,34 +157,55 @@ static int dcmp(const void *a, const void *b)
 
 int main(int argc, char **argv)
 {
-    if (argc < 3 || (strcmp(argv[1], "startup") && strcmp(argv[1], "fill"))) {
-        fprintf(stderr, "usage: %s startup DIR [N [ROUNDS]] | fill DIR [N]\n", argv[0]);
+    if (argc < 3 || (strcmp(argv[1], "startup") && strcmp(argv[1], "fill") &&
+                     strcmp(argv[1], "reopen") && strcmp(argv[1], "keep"))) {
+        fprintf(stderr,
+                "usage: %s startup DIR [N [ROUNDS]] | reopen DIR [ROUNDS [both|hints|scan]] | "
+                "keep DIR [N] | fill DIR [N]\n",
+                argv[0]);
         return 2;
     }
     const char *dir = argv[2];
-    uint64_t n = argc > 3 ? strtoull(argv[3], NULL, 10) : 1000000;
-    int rounds = argc > 4 ? atoi(argv[4]) : 5;
+    bool reopen = !strcmp(argv[1], "reopen");
+    uint64_t n = argc > 3 && !reopen ? strtoull(argv[3], NULL, 10) : 1000000;
+    int rounds = argc > (reopen ? 3 : 4) ? atoi(argv[reopen ? 3 : 4]) : 5;
     if (rounds < 1 || rounds > 100)
         rounds = 5;
-    tu_rmtree(dir);
+    const char *mode = reopen && argc > 4 ? argv[4] : "both";
+    bool do_hints = strcmp(mode, "scan") != 0, do_scan = strcmp(mode, "hints") != 0;
     double secs;
+    if (!reopen)
+        tu_rmtree(dir);
     if (!strcmp(argv[1], "fill")) {
         double u0 = cpu_s(0), s0 = cpu_s(1);
         if (fill(dir, n, &secs))
             return 1;
-        printf("fill: %llu puts in %.3f s = %.0f puts/s; cpu user %.2f s, sys %.2f s\n",
-               (unsigned long long)n, secs, (double)n / secs, cpu_s(0) - u0, cpu_s(1) - s0);
+        printf("fill: %llu puts in %.3f s = %.0f puts/s; cpu user %.2f s, sys %.2f s; "
+               "putting thread %.3f s\n",
+               (unsigned long long)n, secs, (double)n / secs, cpu_s(0) - u0, cpu_s(1) - s0,
+               fill_thread_cpu);
         tu_rmtree(dir);
         return 0;
     }
-    if (fill(dir, n, &secs))
+    if (!reopen && fill(dir, n, &secs))
         return 1;
+    if (!strcmp(argv[1], "keep"))
+        return 0;
     double th[100], ts[100], ch[100], cs[100];
+    uint64_t expect = 0;
     for (int r = 0; r < rounds; r++) {
         uint64_t kh = 0, ks = 0;
-        th[r] = time_open(dir, NULL, &kh, &ch[r]);
-        ts[r] = time_open(dir, "hints=ignore", &ks, &cs[r]);
-        if (th[r] < 0 || ts[r] < 0 || kh != n || ks != n) {
+        th[r] = ch[r] = ts[r] = cs[r] = 1;
+        if (do_hints)
+            th[r] = time_open(dir, NULL, &kh, &ch[r]);
+        if (do_scan)
+            ts[r] = time_open(dir, "hints=ignore", &ks, &cs[r]);
+        if (reopen && r == 0)
+            expect = do_hints ? kh : ks;
+        else if (!reopen)
+            expect = n;
+        if (th[r] < 0 || ts[r] < 0 || (do_hints && kh != expect) || (do_scan && ks != expect) ||
+            !expect) {
             fprintf(stderr, "round %d failed (keys %llu / %llu)\n", r, (unsigned long long)kh,
                     (unsigned long long)ks);
             return 1;
@@ -180,7 +221,8 @@ int main(int argc, char **argv)
     int m = rounds / 2;
     printf("median: hints %.3f s, scan %.3f s, ratio %.3f; cpu: hints %.3f s, scan %.3f s, "
            "ratio %.3f (%llu keys)\n",
-           th[m], ts[m], th[m] / ts[m], ch[m], cs[m], ch[m] / cs[m], (unsigned long long)n);
-    tu_rmtree(dir);
+           th[m], ts[m], th[m] / ts[m], ch[m], cs[m], ch[m] / cs[m], (unsigned long long)expect);
+    if (!reopen)
+        tu_rmtree(dir);
     return 0;
 }

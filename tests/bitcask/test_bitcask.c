@@ -649,13 +649,122 @@ static void test_keydir_incremental_growth(void **state)
     bc_kd_free(&kd);
 }
 
-/* Start-up loads entries in batches sorted by keydir slot (bc_recover.c) and keeps each file's
- * live bytes as it goes instead of summing them afterwards. Enough keys for the sorted path
- * (a keydir of 8,192 slots or more), short and long keys, overwrites within and across files,
- * deletes, keys deleted then written again, and batches naming a key twice: after a reopen from
- * hint files and after one that scans every data file, every key, the live key count and the
- * live bytes equal those of the session that wrote them. */
-static void test_sorted_load_matches_model(void **state)
+/* The keydir's next table can be prepared off the write path: bc_kd_spare_wanted asks for it
+ * once the table is past half full, a table of the wrong capacity is freed at once (ASan would
+ * report it otherwise), the growth takes the spare instead of allocating, a spare still held
+ * is freed with the keydir, and every key survives. */
+static void test_keydir_spare_table(void **state)
+{
+    (void)state;
+    bc_keydir kd;
+    assert_true(bc_kd_init(&kd, 0));
+    int i = 0;
+    char k[64];
+    size_t want;
+    bc_loc l = {.file_id = 1, .rec_size = 10}, prev;
+    bool had, pt;
+    for (; !(want = bc_kd_spare_wanted(&kd)); i++) {
+        size_t kl = kd_key(i, k);
+        l.offset = l.seq = (uint64_t)i;
+        assert_true(bc_kd_put(&kd, k, kl, bc_hash(k, kl), &l, false, &had, &prev, &pt));
+    }
+    assert_true(want >= BC_KD_SPARE_MIN);
+    assert_int_equal(want, kd.cur.cap * 2);
+    assert_true(kd.cur.used * 2 > kd.cur.cap);
+    bc_slot *wrong = bc_kd_table_new(want * 2);
+    assert_non_null(wrong);
+    bc_kd_give_spare(&kd, wrong, want * 2); /* freed: no growth wants it */
+    assert_null(kd.spare);
+    uint64_t before = bc_kd_bytes(&kd);
+    bc_slot *t = bc_kd_table_new(want);
+    assert_non_null(t);
+    for (size_t j = 0; j < want; j += 4099)
+        assert_int_equal(t[j].state, BC_SLOT_EMPTY);
+    bc_kd_give_spare(&kd, t, want);
+    assert_ptr_equal(kd.spare, t);
+    assert_int_equal(bc_kd_bytes(&kd), before + want * sizeof(bc_slot));
+    assert_int_equal(bc_kd_spare_wanted(&kd), 0); /* one spare at a time */
+    size_t cap = kd.cur.cap;
+    for (; kd.cur.cap == cap; i++) {
+        size_t kl = kd_key(i, k);
+        l.offset = l.seq = (uint64_t)i;
+        assert_true(bc_kd_put(&kd, k, kl, bc_hash(k, kl), &l, false, &had, &prev, &pt));
+    }
+    assert_ptr_equal(kd.cur.slots, t);
+    assert_null(kd.spare);
+    assert_int_equal(kd.spares_used, 1);
+    for (; !(want = bc_kd_spare_wanted(&kd)); i++) {
+        size_t kl = kd_key(i, k);
+        l.offset = l.seq = (uint64_t)i;
+        assert_true(bc_kd_put(&kd, k, kl, bc_hash(k, kl), &l, false, &had, &prev, &pt));
+    }
+    bc_kd_give_spare(&kd, bc_kd_table_new(want), want); /* held, never used: freed below */
+    assert_non_null(kd.spare);
+    assert_int_equal(kd.count, (size_t)i);
+    for (int j = 0; j < i; j++) {
+        size_t kl = kd_key(j, k);
+        bool found = bc_kd_get(&kd, k, kl, bc_hash(k, kl), &l, NULL);
+        assert_true(found);
+        assert_int_equal(l.offset, (uint64_t)j);
+    }
+    bc_kd_free(&kd);
+}
+
+/* The engine prepares the keydir's next table on a thread of its own once the keydir is past
+ * half full: the spare appears in keydir_bytes, the growth uses it (keydir_spares_used), and
+ * every key is there before and after a reopen. Waits up to 60 s for the thread (no timing is
+ * asserted: a thread that never delivers fails). */
+static void test_engine_prepares_next_keydir_table(void **state)
+{
+    (void)state;
+    char *dir = tu_mkdtemp("bc-spare");
+    kv_db *db;
+    assert_int_equal(bt_open(dir, KV_DURABILITY_NONE, NULL, &db, "merge=manual", NULL), KV_OK);
+    char k[64], v[VLEN];
+    /* past half of a 2^17-slot table: the next growth wants 2^18 slots (BC_KD_SPARE_MIN) */
+    const int half = 1 << 16, grown = 3 << 15; /* 3/4 of 2^17: the growth */
+    int i = 0;
+    for (; i <= half; i++) {
+        size_t kl = key_of(i, k), vl = val_of(i, 1, v);
+        assert_int_equal(kv_put(db, k, kl, v, vl), KV_OK);
+    }
+    uint64_t base = (uint64_t)(1 << 17) * sizeof(bc_slot),
+             spare = (uint64_t)(1 << 18) * sizeof(bc_slot);
+    for (int w = 0; w < 6000 && bt_stat(db, "keydir_bytes") < base + spare; w++)
+        usleep(10000);
+    assert_true(bt_stat(db, "keydir_bytes") >= base + spare);
+    for (; i <= grown + 1; i++) {
+        size_t kl = key_of(i, k), vl = val_of(i, 1, v);
+        assert_int_equal(kv_put(db, k, kl, v, vl), KV_OK);
+    }
+    assert_int_equal(bt_stat(db, "keydir_spares_used"), 1);
+    for (int pass = 0; pass < 2; pass++) {
+        for (int j = 0; j < i; j += 7) {
+            size_t kl = key_of(j, k), vl = val_of(j, 1, v);
+            void *got = NULL;
+            size_t gl = 0;
+            assert_int_equal(kv_get(db, k, kl, &got, &gl), KV_OK);
+            assert_int_equal(gl, vl);
+            assert_memory_equal(got, v, vl);
+            kv_free(got);
+        }
+        assert_int_equal(kv_close(db), KV_OK);
+        if (!pass)
+            assert_int_equal(bt_open(dir, KV_DURABILITY_NONE, NULL, &db, "merge=manual", NULL),
+                             KV_OK);
+    }
+    tu_rmtree(dir);
+    free(dir);
+}
+
+/* Start-up loads entries in batches of up to 4,096, each slot prefetched a few entries before
+ * its insert (bc_recover.c), and keeps each file's live bytes as it goes instead of summing
+ * them afterwards. A first file of 12,000 records (batches end inside a file), then many small
+ * files; short and long keys, overwrites within and across files, deletes, keys deleted then
+ * written again, and batches naming a key twice: after a reopen from hint files and after one
+ * that scans every data file, every key, the live key count and the live bytes equal those of
+ * the session that wrote them. */
+static void test_batched_load_matches_model(void **state)
 {
     (void)state;
     enum { N = 12000 };
@@ -663,13 +772,16 @@ static void test_sorted_load_matches_model(void **state)
     char *dir = tu_mkdtemp("bc-sorted");
     kv_db *db;
     assert_int_equal(
-        bt_open(dir, KV_DURABILITY_OS, NULL, &db, "file_size=256K", "merge=manual", NULL), KV_OK);
+        bt_open(dir, KV_DURABILITY_OS, NULL, &db, "file_size=4M", "merge=manual", NULL), KV_OK);
     char k[64], v[VLEN];
     for (int i = 0; i < N; i++) {
         size_t kl = kd_key(i, k), vl = val_of(i, 1, v);
         assert_int_equal(kv_put(db, k, kl, v, vl), KV_OK);
         ver[i] = 1;
     }
+    assert_int_equal(kv_close(db), KV_OK);
+    assert_int_equal(
+        bt_open(dir, KV_DURABILITY_OS, NULL, &db, "file_size=128K", "merge=manual", NULL), KV_OK);
     for (int i = 0; i < N; i += 3) {
         size_t kl = kd_key(i, k), vl = val_of(i, 2, v);
         assert_int_equal(kv_put(db, k, kl, v, vl), KV_OK);
@@ -706,7 +818,7 @@ static void test_sorted_load_matches_model(void **state)
     assert_true(bt_stat(db, "data_files") > 5);
     assert_int_equal(kv_close(db), KV_OK);
     for (int pass = 0; pass < 2; pass++) {
-        assert_int_equal(bt_open(dir, KV_DURABILITY_OS, NULL, &db, "file_size=256K", "merge=manual",
+        assert_int_equal(bt_open(dir, KV_DURABILITY_OS, NULL, &db, "file_size=128K", "merge=manual",
                                  pass ? "hints=ignore" : "hints=use", NULL),
                          KV_OK);
         assert_int_equal(bt_stat(db, pass ? "startup_hint_loads" : "startup_data_scans"), 0);
@@ -887,7 +999,9 @@ int main(void)
         cmocka_unit_test(test_iterator_pins_files_across_merge),
         cmocka_unit_test(test_failed_fdatasync_poisons),
         cmocka_unit_test(test_keydir_incremental_growth),
-        cmocka_unit_test(test_sorted_load_matches_model),
+        cmocka_unit_test(test_keydir_spare_table),
+        cmocka_unit_test(test_engine_prepares_next_keydir_table),
+        cmocka_unit_test(test_batched_load_matches_model),
         cmocka_unit_test(test_dump_prints_every_file),
         cmocka_unit_test(test_none_mode_reads_its_buffer),
         cmocka_unit_test(test_merge_concurrent_with_writers),
