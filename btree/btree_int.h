@@ -26,9 +26,11 @@
 #define BT_LOG_FILE   "btree.wal"
 #define BT_META_MAGIC "KVLBTREE" /* 8 bytes at offset 0 of page 0 */
 #define BT_LOG_MAGIC  "KVLBWAL1" /* 8 bytes at offset 0 of the log */
-#define BT_VERSION    1
+#define BT_VERSION    2          /* 2: slots carry a 4-byte key window (docs/btree.md section 2) */
 
 #define BT_HDR      24   /* bytes of the header of every page but page 0 */
+#define BT_SLOT     6    /* bytes of a slot: u16 cell offset, then the key's 4-byte window */
+#define BT_WIN      4    /* bytes of a slot's key window */
 #define BT_META_LEN 72   /* bytes of page 0 that hold fields (the rest is zero) */
 #define BT_LOG_HDR  64   /* bytes of the log header */
 #define BT_REC_HDR  32   /* bytes of a log record header */
@@ -48,7 +50,13 @@ enum { BT_REC_PAGE = 1, BT_REC_COMMIT = 2, BT_REC_DELTA = 3 };
  * 0 u32 crc (of bytes 4..page_size)   4 u8 type   5 u8 level (0 = leaf)   6 u16 nslots
  * 8 u32 pgno   12 u32 content start (cells fill [content, page_size)); overflow: data bytes
  * 16 u32 link: internal = leftmost child, overflow = next page, free = next free page
- * 20 u32 reserved (0)   24.. slot array: u16 cell offset per slot, in key order. */
+ * 20 u16 prefix length: every key of the page starts with the same prefix bytes (0 on
+ * overflow and free pages)   22 u16 reserved (0)
+ * 24.. slot array, BT_SLOT (6) bytes per slot, in key order: u16 cell offset, then the key's
+ * window: its BT_WIN (4) bytes after the prefix, zero-padded past the key's end. The binary
+ * search compares windows in the slot array and loads a cell only when the windows are equal
+ * (the "poor man's normalized keys" of Graefe's "Modern B-Tree Techniques", 2011, with the
+ * prefix truncation of Bayer and Unterauer, "Prefix B-Trees", 1977). */
 static inline uint8_t pg_type(const uint8_t *p)
 {
     return p[4];
@@ -77,9 +85,30 @@ static inline void pg_set_link(uint8_t *p, uint32_t v)
 {
     kv_put_u32(p + 16, v);
 }
+static inline uint32_t pg_prefix(const uint8_t *p)
+{
+    return kv_get_u16(p + 20);
+}
 static inline uint32_t pg_slot(const uint8_t *p, unsigned i)
 {
-    return kv_get_u16(p + BT_HDR + 2 * i);
+    return kv_get_u16(p + BT_HDR + BT_SLOT * i);
+}
+/* The window of slot i as a big-endian number (compares like the bytes). */
+static inline uint32_t pg_win(const uint8_t *p, unsigned i)
+{
+    const uint8_t *w = p + BT_HDR + BT_SLOT * i + 2;
+    return (uint32_t)w[0] << 24 | (uint32_t)w[1] << 16 | (uint32_t)w[2] << 8 | w[3];
+}
+/* The window of a key of klen bytes for a page whose prefix is pfx bytes long: its bytes
+ * [pfx, pfx + 4), zero-padded, as a big-endian number. For keys a and b that both start with
+ * the page's prefix, win(a) < win(b) implies a < b (kv_key_cmp order), and a < b implies
+ * win(a) <= win(b). */
+static inline uint32_t bt_key_win(const uint8_t *key, size_t klen, size_t pfx)
+{
+    uint32_t w = 0;
+    for (size_t i = 0; i < BT_WIN; i++)
+        w = w << 8 | (pfx + i < klen ? key[pfx + i] : 0);
+    return w;
 }
 /* Leaf cell: u16 klen | u8 flags (1 = value in overflow pages) | u32 vlen | key | value or
  * u32 first overflow page. Internal cell: u16 klen | u32 child | key. */
@@ -114,25 +143,33 @@ typedef struct bt_cell {
 void bt_pg_init(uint8_t *p, uint32_t ps, uint32_t pgno, int type, int level);
 /* Free bytes between the slot array and the cells. */
 size_t bt_pg_free(const uint8_t *p);
-/* Bytes used by cells and slots (compared with the fill bound, a quarter of ps - 24). */
+/* Bytes used by cells and slots (BT_SLOT each; compared with the fill bound, a quarter of
+ * ps - 24). */
 size_t bt_pg_used(const uint8_t *p, uint32_t ps);
 /* First slot whose key is >= key (leaf); sets *found when equal. */
 unsigned bt_pg_lower_bound(const uint8_t *p, const void *key, size_t klen, bool *found);
 /* Number of keys <= key (internal: the child position to descend to). */
 unsigned bt_pg_upper_bound(const uint8_t *p, const void *key, size_t klen);
-/* Inserts a cell of len bytes as slot idx; the caller checked bt_pg_free(p) >= len + 2. */
+/* Inserts a cell of len bytes as slot idx; the caller checked bt_pg_free(p) >= len + BT_SLOT.
+ * Shortens the page's prefix (rewriting every window) when the new key does not start with it. */
 void bt_pg_insert_cell(uint8_t *p, unsigned idx, const uint8_t *cell, size_t len);
 /* Removes slot idx and closes the hole (the page stays compact). */
 void bt_pg_remove_cell(uint8_t *p, unsigned idx, uint32_t ps);
-/* Rebuilds p from cells (which must not point into p). */
+/* Rebuilds p from cells (in key order; they must not point into p), with the longest prefix
+ * common to their keys. */
 void bt_pg_build(uint8_t *p, uint32_t ps, uint32_t pgno, int type, int level, uint32_t link,
                  const bt_cell *cells, size_t n);
 /* Fills the CRC field of page pgno (page 0: the meta layout). */
 void bt_pg_seal(uint8_t *p, uint32_t ps, uint32_t pgno);
 /* Whether page pgno's CRC field matches its bytes. */
 bool bt_pg_crc_ok(const uint8_t *p, uint32_t ps, uint32_t pgno);
-/* Structural check of a page read from disk; NULL when fine, else a static reason. */
+/* Structural check of a page read from disk (slots, cells, and the prefix and windows the
+ * searches rely on); NULL when fine, else a static reason. */
 const char *bt_pg_sane(const uint8_t *p, uint32_t ps, uint32_t pgno);
+/* The prefix and window part of bt_pg_sane, for a leaf or internal page whose slots and cells
+ * were already checked: the prefix is no longer than any key, every key starts with the same
+ * prefix bytes, every window matches its key. NULL when fine, else a static reason. */
+const char *bt_pg_prefix_check(const uint8_t *p);
 
 /* ---- meta page (page 0) ----
  * 0 magic[8]  8 u32 version  12 u32 page_size  16 u32 root  20 u32 height (1 = root is a

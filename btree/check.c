@@ -245,13 +245,20 @@ static void dump_page(bt_db *db, FILE *out, uint32_t pgno, const uint8_t *p)
     fprintf(out, "  @12 cell area starts at %u (free bytes %zu)", pg_content(p), bt_pg_free(p));
     if (t == BT_INTERNAL)
         fprintf(out, "  @16 leftmost child %u", pg_link(p));
+    fprintf(out, "\n  @20 prefix length %u", pg_prefix(p));
+    if (pg_n(p) && pg_prefix(p)) {
+        size_t kl;
+        fprintf(out, " (every key starts with ");
+        kv_dump_bytes(out, cell_key(p, 0, &kl), pg_prefix(p), 24);
+        fputc(')', out);
+    }
     fputc('\n', out);
     for (unsigned i = 0; i < pg_n(p); i++) {
         size_t kl;
         const uint8_t *k = cell_key(p, i, &kl);
         const uint8_t *c = p + pg_slot(p, i);
-        fprintf(out, "  slot %-4u @%-5u -> cell @%-5u klen %-4zu ", i, BT_HDR + 2 * i,
-                pg_slot(p, i), kl);
+        fprintf(out, "  slot %-4u @%-5u -> cell @%-5u window %08x klen %-4zu ", i,
+                BT_HDR + BT_SLOT * i, pg_slot(p, i), pg_win(p, i), kl);
         if (t == BT_INTERNAL) {
             fprintf(out, "child %-6u key ", cell_child(p, i));
             kv_dump_bytes(out, k, kl, 24);

@@ -384,7 +384,7 @@ static kv_status bt_open(const char *dir, kv_fs *fs, const kv_options *opts, kv_
         goto fail;
     db->usable = db->ps - BT_HDR;
     bt_zext_init(&db->zext, db->ps);
-    db->max_cell = db->usable / 4 - 2;
+    db->max_cell = db->usable / 4 - BT_SLOT; /* a cell and its slot fit a quarter page */
     db->fill_min = db->usable / 4;
     db->clcap = 2 * (db->ps / 8) + 8;
     for (int i = 0; i < 4; i++)

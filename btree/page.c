@@ -3,7 +3,12 @@
  * A leaf or internal page keeps a slot array (u16 cell offsets in key order) growing up from
  * the 24-byte header and cells packed at the end of the page, growing down, as in SQLite's
  * b-tree pages. Pages are kept compact (no holes): a removed cell is closed up at once, so the
- * free space is always the gap between the slot array and the first cell. */
+ * free space is always the gap between the slot array and the first cell.
+ *
+ * Each slot also holds its key's window: 4 key bytes after the prefix all keys of the page
+ * share (header field @20). A binary search compares windows, which sit together in the slot
+ * array, and loads a cell (a cache miss per probe in a cached tree) only when the windows are
+ * equal; with the prefix stripped, 4 bytes separate nearly every pair of neighbouring keys. */
 #include <string.h>
 
 #include "btree_int.h"
@@ -28,12 +33,49 @@ void bt_pg_init(uint8_t *p, uint32_t ps, uint32_t pgno, int type, int level)
 
 size_t bt_pg_free(const uint8_t *p)
 {
-    return pg_content(p) - (BT_HDR + 2u * pg_n(p));
+    return pg_content(p) - (BT_HDR + (size_t)BT_SLOT * pg_n(p));
 }
 
 size_t bt_pg_used(const uint8_t *p, uint32_t ps)
 {
-    return (ps - pg_content(p)) + 2u * pg_n(p);
+    return (ps - pg_content(p)) + (size_t)BT_SLOT * pg_n(p);
+}
+
+/* Key offset in a cell of a page of type t. */
+static inline size_t key_off(uint8_t t)
+{
+    return t == BT_LEAF ? 7 : 6;
+}
+
+/* Writes slot i: cell offset off, and the window of the key at off for prefix length pfx. */
+static void put_slot(uint8_t *p, unsigned i, uint32_t off, size_t pfx)
+{
+    uint8_t *s = p + BT_HDR + BT_SLOT * i;
+    const uint8_t *c = p + off;
+    size_t klen = kv_get_u16(c);
+    const uint8_t *k = c + key_off(pg_type(p));
+    kv_put_u16(s, (uint16_t)off);
+    for (size_t j = 0; j < BT_WIN; j++)
+        s[2 + j] = pfx + j < klen ? k[pfx + j] : 0;
+}
+
+/* Bytes that a and b (al and bl long) have in common at their start, at most max. */
+static size_t common_prefix(const uint8_t *a, size_t al, const uint8_t *b, size_t bl, size_t max)
+{
+    size_t n = al < bl ? al : bl, i = 0;
+    if (n > max)
+        n = max;
+    while (i < n && a[i] == b[i])
+        i++;
+    return i;
+}
+
+/* Sets the page's prefix length to pfx and rewrites every window. */
+static void set_prefix(uint8_t *p, size_t pfx)
+{
+    kv_put_u16(p + 20, (uint16_t)pfx);
+    for (unsigned i = 0, n = pg_n(p); i < n; i++)
+        put_slot(p, i, pg_slot(p, i), pfx);
 }
 
 /* kv_key_cmp for the binary searches: 8-byte words first (the first differing word is
@@ -60,37 +102,81 @@ static inline int key_cmp(const uint8_t *a, size_t alen, const uint8_t *b, size_
     return alen < blen ? -1 : alen > blen ? 1 : 0;
 }
 
+/* Whether key (klen bytes) starts with the page's prefix: the first pfx bytes of the key k of
+ * any cell. < 0: the key sorts before every key of the page, > 0: after every key. */
+static inline int prefix_cmp(const uint8_t *key, size_t klen, const uint8_t *k, size_t pfx)
+{
+    int r = memcmp(key, k, klen < pfx ? klen : pfx);
+    if (r)
+        return r;
+    return klen < pfx ? -1 : 0; /* a key that is a proper prefix of the prefix sorts first */
+}
+
+/* Both searches compare the key's window with each probed slot's window; a cell is loaded and
+ * the whole keys compared only when the windows are equal. The windows order the keys only if
+ * the key starts with the page's prefix, so the search ends with one check of the prefix
+ * against the cell at its result (usually the cell it loaded last): a key outside the prefix
+ * sorts before or after every key of the page. */
 unsigned bt_pg_lower_bound(const uint8_t *p, const void *key, size_t klen, bool *found)
 {
-    unsigned lo = 0, hi = pg_n(p);
-    const size_t koff = pg_type(p) == BT_LEAF ? 7 : 6; /* key offset in a cell */
+    unsigned lo = 0, n = pg_n(p), hi = n;
+    const size_t koff = key_off(pg_type(p)), pfx = pg_prefix(p);
+    const uint32_t w = bt_key_win(key, klen, pfx);
+    bool eq = false;
     *found = false;
     while (lo < hi) {
         unsigned mid = (lo + hi) / 2;
-        const uint8_t *c = p + pg_slot(p, mid);
-        int r = key_cmp(c + koff, kv_get_u16(c), key, klen);
+        uint32_t sw = pg_win(p, mid);
+        int r;
+        if (sw != w) {
+            r = sw < w ? -1 : 1;
+        } else {
+            const uint8_t *c = p + pg_slot(p, mid);
+            r = key_cmp(c + koff, kv_get_u16(c), key, klen);
+        }
         if (r < 0) {
             lo = mid + 1;
         } else {
             if (r == 0)
-                *found = true;
+                eq = true;
             hi = mid;
         }
     }
+    if (pfx && n) {
+        const uint8_t *c = p + pg_slot(p, lo < n ? lo : n - 1);
+        int r = prefix_cmp(key, klen, c + koff, pfx);
+        if (r)
+            return r < 0 ? 0 : n;
+    }
+    *found = eq;
     return lo;
 }
 
 unsigned bt_pg_upper_bound(const uint8_t *p, const void *key, size_t klen)
 {
-    unsigned lo = 0, hi = pg_n(p);
-    const size_t koff = pg_type(p) == BT_LEAF ? 7 : 6;
+    unsigned lo = 0, n = pg_n(p), hi = n;
+    const size_t koff = key_off(pg_type(p)), pfx = pg_prefix(p);
+    const uint32_t w = bt_key_win(key, klen, pfx);
     while (lo < hi) {
         unsigned mid = (lo + hi) / 2;
-        const uint8_t *c = p + pg_slot(p, mid);
-        if (key_cmp(c + koff, kv_get_u16(c), key, klen) <= 0)
+        uint32_t sw = pg_win(p, mid);
+        int r;
+        if (sw != w) {
+            r = sw < w ? -1 : 1;
+        } else {
+            const uint8_t *c = p + pg_slot(p, mid);
+            r = key_cmp(c + koff, kv_get_u16(c), key, klen);
+        }
+        if (r <= 0)
             lo = mid + 1;
         else
             hi = mid;
+    }
+    if (pfx && n) {
+        const uint8_t *c = p + pg_slot(p, lo > 0 ? lo - 1 : 0);
+        int r = prefix_cmp(key, klen, c + koff, pfx);
+        if (r)
+            return r < 0 ? 0 : n;
     }
     return lo;
 }
@@ -101,10 +187,25 @@ void bt_pg_insert_cell(uint8_t *p, unsigned idx, const uint8_t *cell, size_t len
     uint32_t content = pg_content(p) - (uint32_t)len;
     memcpy(p + content, cell, len);
     uint8_t *slots = p + BT_HDR;
-    memmove(slots + 2 * (idx + 1), slots + 2 * idx, 2u * (n - idx));
-    kv_put_u16(slots + 2 * idx, (uint16_t)content);
+    memmove(slots + BT_SLOT * (idx + 1), slots + BT_SLOT * idx, (size_t)BT_SLOT * (n - idx));
     kv_put_u16(p + 6, (uint16_t)(n + 1));
     kv_put_u32(p + 12, content);
+    /* The prefix: the whole key for a first key, else cut to what the new key shares with
+     * the others (any other key holds the prefix); a shorter prefix rewrites every window. */
+    const size_t koff = key_off(pg_type(p));
+    const uint8_t *k = p + content + koff;
+    size_t klen = kv_get_u16(p + content), pfx = n ? pg_prefix(p) : klen;
+    if (n) {
+        const uint8_t *o = p + pg_slot(p, idx == 0 ? 1 : 0);
+        size_t np = common_prefix(k, klen, o + koff, kv_get_u16(o), pfx);
+        if (np < pfx) {
+            put_slot(p, idx, content, np);
+            set_prefix(p, np);
+            return;
+        }
+    }
+    kv_put_u16(p + 20, (uint16_t)pfx);
+    put_slot(p, idx, content, pfx);
 }
 
 void bt_pg_remove_cell(uint8_t *p, unsigned idx, uint32_t ps)
@@ -114,18 +215,21 @@ void bt_pg_remove_cell(uint8_t *p, unsigned idx, uint32_t ps)
     uint32_t off = pg_slot(p, idx);
     uint32_t len = (uint32_t)bt_cell_size(p, idx);
     uint32_t content = pg_content(p);
-    /* Close the hole: cells below off move up by len. */
+    /* Close the hole: cells below off move up by len. The prefix stays valid (the remaining
+     * keys still share it), and so do the windows. */
     memmove(p + content + len, p + content, off - content);
     uint8_t *slots = p + BT_HDR;
-    memmove(slots + 2 * idx, slots + 2 * (idx + 1), 2u * (n - idx - 1));
+    memmove(slots + BT_SLOT * idx, slots + BT_SLOT * (idx + 1), (size_t)BT_SLOT * (n - idx - 1));
     n--;
     for (unsigned i = 0; i < n; i++) {
-        uint32_t o = kv_get_u16(slots + 2 * i);
+        uint32_t o = kv_get_u16(slots + BT_SLOT * i);
         if (o < off)
-            kv_put_u16(slots + 2 * i, (uint16_t)(o + len));
+            kv_put_u16(slots + BT_SLOT * i, (uint16_t)(o + len));
     }
     kv_put_u16(p + 6, (uint16_t)n);
     kv_put_u32(p + 12, content + len);
+    if (n == 0)
+        kv_put_u16(p + 20, 0);
 }
 
 void bt_pg_build(uint8_t *p, uint32_t ps, uint32_t pgno, int type, int level, uint32_t link,
@@ -133,11 +237,20 @@ void bt_pg_build(uint8_t *p, uint32_t ps, uint32_t pgno, int type, int level, ui
 {
     bt_pg_init(p, ps, pgno, type, level);
     pg_set_link(p, link);
+    const size_t koff = key_off((uint8_t)type);
+    size_t pfx = 0;
+    for (size_t i = 0; i < n; i++) {
+        size_t kl = kv_get_u16(cells[i].p);
+        pfx = i == 0 ? kl
+                     : common_prefix(cells[0].p + koff, kv_get_u16(cells[0].p), cells[i].p + koff,
+                                     kl, pfx);
+    }
+    kv_put_u16(p + 20, (uint16_t)pfx);
     uint32_t content = ps;
     for (size_t i = 0; i < n; i++) {
         content -= cells[i].len;
         memcpy(p + content, cells[i].p, cells[i].len);
-        kv_put_u16(p + BT_HDR + 2 * i, (uint16_t)content);
+        put_slot(p, (unsigned)i, content, pfx);
     }
     kv_put_u16(p + 6, (uint16_t)n);
     kv_put_u32(p + 12, content);
@@ -206,7 +319,7 @@ const char *bt_pg_sane(const uint8_t *p, uint32_t ps, uint32_t pgno)
         return NULL;
     uint32_t content = pg_content(p);
     unsigned n = pg_n(p);
-    if (content > ps || BT_HDR + 2u * n > content)
+    if (content > ps || BT_HDR + (size_t)BT_SLOT * n > content)
         return "slot array overlaps the cells";
     if ((t == BT_LEAF) != (pg_level(p) == 0))
         return "page type does not match its level";
@@ -242,9 +355,33 @@ const char *bt_pg_sane(const uint8_t *p, uint32_t ps, uint32_t pgno)
             seen++;
         }
         if (o == ps && seen == n)
-            return NULL;
+            return bt_pg_prefix_check(p);
     }
-    return cells_slow(p, ps, t, n, content);
+    const char *why = cells_slow(p, ps, t, n, content);
+    return why ? why : bt_pg_prefix_check(p);
+}
+
+const char *bt_pg_prefix_check(const uint8_t *p)
+{
+    unsigned n = pg_n(p);
+    size_t pfx = pg_prefix(p), koff = key_off(pg_type(p));
+    if (kv_get_u16(p + 22))
+        return "reserved header bytes are not zero";
+    if (n == 0)
+        return pfx ? "empty page with a prefix" : NULL;
+    for (unsigned i = 0; i < n; i++)
+        if (kv_get_u16(p + pg_slot(p, i)) < pfx)
+            return "key shorter than the page's prefix";
+    const uint8_t *first = p + pg_slot(p, 0) + koff;
+    for (unsigned i = 0; i < n; i++)
+        if (memcmp(p + pg_slot(p, i) + koff, first, pfx))
+            return "key does not start with the page's prefix";
+    for (unsigned i = 0; i < n; i++) {
+        const uint8_t *c = p + pg_slot(p, i);
+        if (pg_win(p, i) != bt_key_win(c + koff, kv_get_u16(c), pfx))
+            return "slot window does not match its key";
+    }
+    return NULL;
 }
 
 /* The meta page's fields, bytes [0, 64): the one definition of their layout, used by both the

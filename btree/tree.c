@@ -7,8 +7,9 @@
  * the same group, so a crash can never leak a page or hand one out twice.
  *
  * Fill bounds: a non-root leaf or internal page keeps at least usable/4 bytes of cells and
- * slots; a cell is at most usable/4 - 2 bytes, so a split or a redistribution always leaves
- * both halves above the bound and a merge is done only when everything fits in one page. */
+ * slots (BT_SLOT bytes each); a cell is at most usable/4 - BT_SLOT bytes, so a split or a
+ * redistribution always leaves both halves above the bound and a merge is done only when
+ * everything fits in one page. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -258,8 +259,8 @@ static const uint8_t *bcell_key(const bt_cell *c, bool leaf, size_t *klen)
 static size_t choose_split(const bt_cell *cells, size_t n, size_t total, bool leaf)
 {
     size_t acc = 0, k = 0;
-    while (k < n && acc + cells[k].len + 2 <= total / 2) {
-        acc += cells[k].len + 2;
+    while (k < n && acc + cells[k].len + BT_SLOT <= total / 2) {
+        acc += cells[k].len + BT_SLOT;
         k++;
     }
     if (k < 1)
@@ -290,7 +291,7 @@ static kv_status node_rewrite(bt_db *db, bt_frame *f, int level, uint32_t link,
     int type = leaf ? BT_LEAF : BT_INTERNAL;
     size_t total = 0;
     for (size_t i = 0; i < n; i++)
-        total += cells[i].len + 2;
+        total += cells[i].len + BT_SLOT;
     kv_status s = bt_txn_touch(db, f, false);
     if (s != KV_OK)
         return s;
@@ -342,7 +343,7 @@ static kv_status node_insert(bt_db *db, bt_frame *f, unsigned idx, const uint8_t
     kv_status s = bt_txn_touch(db, f, false);
     if (s != KV_OK)
         return s;
-    if (bt_pg_free(f->data) >= len + 2) {
+    if (bt_pg_free(f->data) >= len + BT_SLOT) {
         bt_pg_insert_cell(f->data, idx, cell, len);
         return KV_OK;
     }
@@ -455,7 +456,7 @@ static kv_status rebalance(bt_db *db, bt_frame *pf, unsigned c, bt_res *res)
     na += list_cells(rc, a + na);
     size_t total = 0;
     for (size_t i = 0; i < na; i++)
-        total += a[i].len + 2;
+        total += a[i].len + BT_SLOT;
     if (total <= db->usable) {
         /* Merge right into left; the parent loses the separator of right. */
         if ((s = bt_txn_touch(db, lf, false)) != KV_OK || (s = page_free(db, rf)) != KV_OK ||

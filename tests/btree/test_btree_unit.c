@@ -37,7 +37,8 @@ static void test_page_layout(void **state)
         bt_pg_insert_cell(p, at, cell, 7 + kl + 2);
     }
     assert_int_equal(pg_n(p), 4);
-    assert_int_equal(bt_pg_used(p, ps), 4 * (7 + 1 + 2) + 4 * 2);
+    assert_int_equal(bt_pg_used(p, ps), 4 * (7 + 1 + 2) + 4 * BT_SLOT);
+    assert_int_equal(pg_prefix(p), 0); /* "m", "c", "x", "a" share nothing */
     /* Slots are in key order: a c m x. */
     const char *order = "acmx";
     for (unsigned i = 0; i < 4; i++) {
@@ -125,7 +126,7 @@ static const char *ref_sane(const uint8_t *p, uint32_t ps, uint32_t pgno)
         return NULL;
     uint32_t content = pg_content(p);
     unsigned n = pg_n(p);
-    if (content > ps || BT_HDR + 2u * n > content)
+    if (content > ps || BT_HDR + (size_t)BT_SLOT * n > content)
         return "slot array overlaps the cells";
     if ((t == BT_LEAF) != (pg_level(p) == 0))
         return "page type does not match its level";
@@ -152,7 +153,7 @@ static const char *ref_sane(const uint8_t *p, uint32_t ps, uint32_t pgno)
     }
     if (total != ps - content)
         return "cells do not fill the cell area exactly";
-    return NULL;
+    return bt_pg_prefix_check(p);
 }
 
 /* bt_pg_sane (start marks and a walk over the cells) gives the same verdict and message as
@@ -195,10 +196,10 @@ static void test_page_sane_matches_reference(void **state)
             uint32_t oa = pg_slot(p, a);
             switch (tu_next(&rng) % 6) {
             case 0: /* a slot points at another cell */
-                kv_put_u16(p + BT_HDR + 2 * a, (uint16_t)pg_slot(p, b));
+                kv_put_u16(p + BT_HDR + BT_SLOT * a, (uint16_t)pg_slot(p, b));
                 break;
             case 1: /* a slot moves by a few bytes */
-                kv_put_u16(p + BT_HDR + 2 * a, (uint16_t)(oa + tu_next(&rng) % 17 - 8));
+                kv_put_u16(p + BT_HDR + BT_SLOT * a, (uint16_t)(oa + tu_next(&rng) % 17 - 8));
                 break;
             case 2: /* a key length changes */
                 kv_put_u16(p + oa, (uint16_t)(kv_get_u16(p + oa) + tu_next(&rng) % 9 - 4));
@@ -262,22 +263,42 @@ static int cmp_keybuf(const void *a, const void *b)
     return kv_key_cmp(x + 1, x[0], y + 1, y[0]);
 }
 
-/* The page searches (word-at-a-time key compare) agree with kv_key_cmp on binary keys that
- * share long prefixes, differ in any byte (including 0x00 and 0xff) or only in length. */
+/* Makes a random key of at least lo and at most hi bytes into k (k[0] = length): bytes that are
+ * often 0x00, 0xff or 0x80, after the first plen bytes of pre. */
+static void rand_key(tu_rng *rng, uint8_t *k, unsigned lo, unsigned hi, const uint8_t *pre,
+                     unsigned plen)
+{
+    k[0] = (uint8_t)(lo + tu_below(rng, hi - lo + 1));
+    for (unsigned j = 1; j <= k[0]; j++) {
+        uint64_t r = tu_below(rng, 4);
+        k[j] = j <= plen ? pre[j - 1]
+               : r == 0  ? 0x00
+               : r == 1  ? 0xff
+               : r == 2  ? 0x80
+                         : (uint8_t)tu_next(rng);
+    }
+}
+
+/* The page searches (key windows in the slots, word-at-a-time key compare) agree with
+ * kv_key_cmp on binary keys that share long prefixes, differ in any byte (including 0x00 and
+ * 0xff) or only in length; on pages whose keys all start with a common prefix (which the
+ * windows follow) probed with keys inside and outside that prefix, and shorter than it; on
+ * pages built at once (bt_pg_build) and cell by cell in random order (bt_pg_insert_cell cuts
+ * the prefix and rewrites the windows) with some cells removed again. */
 static void test_search_order_binary_keys(void **state)
 {
     (void)state;
     tu_rng rng = {tu_seed(42)};
     enum { NK = 60, KL = 24 };
     uint8_t keys[NK][KL + 1], cellbuf[NK][7 + KL], page[BT_MIN_PS];
-    for (int round = 0; round < 200; round++) {
-        for (int i = 0; i < NK; i++) {
-            keys[i][0] = (uint8_t)(tu_below(&rng, KL + 1));
-            for (int j = 1; j <= KL; j++) {
-                uint64_t r = tu_below(&rng, 4);
-                keys[i][j] = r == 0 ? 0x00 : r == 1 ? 0xff : r == 2 ? 0x80 : (uint8_t)tu_next(&rng);
-            }
-        }
+    unsigned prefixed = 0, shortened = 0;
+    for (int round = 0; round < 400; round++) {
+        uint8_t pre[KL];
+        unsigned plen = round % 2 ? 1 + (unsigned)tu_below(&rng, 14) : 0;
+        for (unsigned j = 0; j < KL; j++)
+            pre[j] = (uint8_t)tu_next(&rng);
+        for (int i = 0; i < NK; i++)
+            rand_key(&rng, keys[i], plen ? plen : 1, KL, pre, plen); /* keys: 1+ bytes */
         qsort(keys, NK, sizeof keys[0], cmp_keybuf);
         bt_cell cells[NK];
         size_t n = 0;
@@ -294,17 +315,60 @@ static void test_search_order_binary_keys(void **state)
             cells[n].len = 7u + keys[n][0];
             n++;
         }
-        bt_pg_build(page, BT_MIN_PS, 1, BT_LEAF, 0, 0, cells, n);
+        if (round % 4 < 2) {
+            bt_pg_build(page, BT_MIN_PS, 1, BT_LEAF, 0, 0, cells, n);
+        } else {
+            /* Insert in a random order, then remove a few cells (and their keys). */
+            bt_pg_init(page, BT_MIN_PS, 1, BT_LEAF, 0);
+            size_t order[NK];
+            for (size_t i = 0; i < n; i++)
+                order[i] = i;
+            for (size_t i = n; i > 1; i--) {
+                size_t j = tu_below(&rng, i), t = order[i - 1];
+                order[i - 1] = order[j];
+                order[j] = t;
+            }
+            unsigned before = 0;
+            for (size_t i = 0; i < n; i++) {
+                const uint8_t *k = keys[order[i]];
+                bool found;
+                unsigned at = bt_pg_lower_bound(page, k + 1, k[0], &found);
+                assert_false(found);
+                before = pg_prefix(page);
+                bt_pg_insert_cell(page, at, cells[order[i]].p, cells[order[i]].len);
+                shortened += i > 0 && pg_prefix(page) < before;
+            }
+            for (int r = 0; r < 5 && n > 1; r++) {
+                size_t i = tu_below(&rng, n);
+                bt_pg_remove_cell(page, (unsigned)i, BT_MIN_PS);
+                memmove(keys[i], keys[i + 1], (n - i - 1) * sizeof keys[0]);
+                n--;
+            }
+        }
+        assert_null(bt_pg_sane(page, BT_MIN_PS, 1));
+        assert_int_equal(pg_n(page), n);
+        assert_true(pg_prefix(page) >= plen);
+        prefixed += pg_prefix(page) > 0;
         for (int q = 0; q < 100; q++) {
             uint8_t probe[KL + 1];
-            if (q % 2) {
+            switch (q % 6) {
+            case 1: /* a key of the page, or one with a bit flipped */
+            case 3:
                 memcpy(probe, keys[tu_below(&rng, n)], sizeof probe);
-                if (q % 4 == 1 && probe[0] > 0)
-                    probe[probe[0]] ^= (uint8_t)(1u << tu_below(&rng, 8));
-            } else {
-                probe[0] = (uint8_t)(tu_below(&rng, KL + 1));
-                for (int j = 1; j <= KL; j++)
-                    probe[j] = (uint8_t)tu_next(&rng);
+                if (q % 6 == 1 && probe[0] > 0)
+                    probe[1 + tu_below(&rng, probe[0])] ^= (uint8_t)(1u << tu_below(&rng, 8));
+                break;
+            case 4: /* inside the page's prefix */
+                rand_key(&rng, probe, plen, KL, pre, plen);
+                break;
+            case 5: /* the prefix cut short, or with a byte changed */
+                rand_key(&rng, probe, 0, KL, pre, plen);
+                if (probe[0] > 0 && tu_below(&rng, 2))
+                    probe[1 + tu_below(&rng, probe[0])] += (uint8_t)(1 + tu_below(&rng, 255));
+                break;
+            default:
+                rand_key(&rng, probe, 0, KL, NULL, 0);
+                break;
             }
             unsigned lb = 0, ub = 0;
             bool want = false;
@@ -320,6 +384,58 @@ static void test_search_order_binary_keys(void **state)
             assert_int_equal(bt_pg_upper_bound(page, probe + 1, probe[0]), ub);
         }
     }
+    assert_true(prefixed > 150); /* the prefixed rounds did give pages a prefix */
+    assert_true(shortened > 50); /* and inserts did cut prefixes */
+}
+
+/* bt_pg_sane rejects a page whose prefix or windows the searches cannot trust: a window that
+ * does not match its key, a prefix longer than a key, a key that does not start with the
+ * prefix. */
+static void test_page_prefix_checked(void **state)
+{
+    (void)state;
+    const uint32_t ps = 4096;
+    uint8_t *good = malloc(ps), *p = malloc(ps);
+    bt_pg_init(good, ps, 5, BT_INTERNAL, 1);
+    uint8_t cell[64];
+    const char *keys[] = {"user:0007", "user:0012", "user:0100", "user:01"};
+    for (unsigned i = 0; i < 4; i++) {
+        size_t kl = strlen(keys[i]);
+        kv_put_u16(cell, (uint16_t)kl);
+        kv_put_u32(cell + 2, 10 + i);
+        memcpy(cell + 6, keys[i], kl);
+        bt_pg_insert_cell(good, bt_pg_upper_bound(good, keys[i], kl), cell, 6 + kl);
+    }
+    assert_int_equal(pg_prefix(good), 6);           /* "user:0" */
+    assert_int_equal(pg_win(good, 0), 0x30303700u); /* "007", zero-padded */
+    assert_int_equal(pg_win(good, 1), 0x30313200u);
+    assert_int_equal(pg_win(good, 2), 0x31000000u); /* "user:01" */
+    assert_int_equal(pg_win(good, 3), 0x31303000u);
+    assert_null(bt_pg_sane(good, ps, 5));
+    assert_int_equal(bt_pg_upper_bound(good, "user:01", 7), 3);
+    assert_int_equal(bt_pg_upper_bound(good, "user", 4), 0);
+    assert_int_equal(bt_pg_upper_bound(good, "usez", 4), 4);
+    assert_int_equal(bt_pg_upper_bound(good, "user:0012", 9), 2);
+
+    memcpy(p, good, ps);
+    p[BT_HDR + BT_SLOT * 2 + 3] ^= 1;
+    assert_string_equal(bt_pg_sane(p, ps, 5), "slot window does not match its key");
+    memcpy(p, good, ps);
+    kv_put_u16(p + 20, 10);
+    assert_string_equal(bt_pg_sane(p, ps, 5), "key shorter than the page's prefix");
+    memcpy(p, good, ps);
+    kv_put_u16(p + 20, 7);
+    assert_string_equal(bt_pg_sane(p, ps, 5), "key does not start with the page's prefix");
+    memcpy(p, good, ps);
+    p[22] = 1;
+    assert_string_equal(bt_pg_sane(p, ps, 5), "reserved header bytes are not zero");
+    /* Removing every cell leaves an empty page without a prefix. */
+    while (pg_n(good))
+        bt_pg_remove_cell(good, 0, ps);
+    assert_int_equal(pg_prefix(good), 0);
+    assert_null(bt_pg_sane(good, ps, 5));
+    free(good);
+    free(p);
 }
 
 static void test_split_merge_reuse(void **state)
@@ -964,6 +1080,9 @@ static void test_dump(void **state)
     fclose(out);
     assert_non_null(strstr(text, "\"hello\""));
     assert_non_null(strstr(text, "\"world\""));
+    /* One key: the prefix is the whole key, the window is past its end (zeros). */
+    assert_non_null(strstr(text, "@20 prefix length 5 (every key starts with \"hello\")"));
+    assert_non_null(strstr(text, "window 00000000"));
     free(text);
     out = open_memstream(&text, &len);
     assert_int_equal(kv_dump(db, out, "btree.db", 99), KV_INVALID);
@@ -982,6 +1101,7 @@ int main(void)
         cmocka_unit_test(test_meta_head_crc),
         cmocka_unit_test(test_page_sane_matches_reference),
         cmocka_unit_test(test_search_order_binary_keys),
+        cmocka_unit_test(test_page_prefix_checked),
         cmocka_unit_test(test_split_merge_reuse),
         cmocka_unit_test(test_small_cache_random_deletes),
         cmocka_unit_test(test_overflow_values),
