@@ -117,6 +117,18 @@ static inline int prefix_cmp(const uint8_t *key, size_t klen, const uint8_t *k, 
  * the key starts with the page's prefix, so the search ends with one check of the prefix
  * against the cell at its result (usually the cell it loaded last): a key outside the prefix
  * sorts before or after every key of the page. */
+/* Compares the key of slot i with key (window w): by windows, and by whole keys only when the
+ * windows are equal. */
+static inline int probe_cmp(const uint8_t *p, unsigned i, uint32_t w, size_t koff, const void *key,
+                            size_t klen)
+{
+    uint32_t sw = pg_win(p, i);
+    if (sw != w)
+        return sw < w ? -1 : 1;
+    const uint8_t *c = p + pg_slot(p, i);
+    return key_cmp(c + koff, kv_get_u16(c), key, klen);
+}
+
 unsigned bt_pg_lower_bound(const uint8_t *p, const void *key, size_t klen, bool *found)
 {
     unsigned lo = 0, n = pg_n(p), hi = n;
@@ -126,14 +138,7 @@ unsigned bt_pg_lower_bound(const uint8_t *p, const void *key, size_t klen, bool 
     *found = false;
     while (lo < hi) {
         unsigned mid = (lo + hi) / 2;
-        uint32_t sw = pg_win(p, mid);
-        int r;
-        if (sw != w) {
-            r = sw < w ? -1 : 1;
-        } else {
-            const uint8_t *c = p + pg_slot(p, mid);
-            r = key_cmp(c + koff, kv_get_u16(c), key, klen);
-        }
+        int r = probe_cmp(p, mid, w, koff, key, klen);
         if (r < 0) {
             lo = mid + 1;
         } else {
@@ -159,14 +164,7 @@ unsigned bt_pg_upper_bound(const uint8_t *p, const void *key, size_t klen)
     const uint32_t w = bt_key_win(key, klen, pfx);
     while (lo < hi) {
         unsigned mid = (lo + hi) / 2;
-        uint32_t sw = pg_win(p, mid);
-        int r;
-        if (sw != w) {
-            r = sw < w ? -1 : 1;
-        } else {
-            const uint8_t *c = p + pg_slot(p, mid);
-            r = key_cmp(c + koff, kv_get_u16(c), key, klen);
-        }
+        int r = probe_cmp(p, mid, w, koff, key, klen);
         if (r <= 0)
             lo = mid + 1;
         else
