@@ -104,6 +104,9 @@ typedef struct bc_db {
     _Atomic uint64_t merges;
     _Atomic uint64_t merge_bytes_written;
     _Atomic uint64_t hint_loads, data_scans, hint_rejects;
+    /* keydir tables faulted in by a helper during start-up, and their bytes (bc_prefault.h);
+     * written by the opening thread before the handle is shared */
+    uint64_t startup_prefault_tables, startup_prefault_bytes;
     pthread_mutex_t bg_mu;
     pthread_cond_t bg_cv;
     bc_hint_job *jobs, *jobs_tail;

@@ -1,6 +1,8 @@
 /* bc_keydir.c: the incrementally resized open-addressing keydir (see bc_keydir.h). */
 #include "bc_keydir.h"
 
+#include "bc_prefault.h"
+
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -288,7 +290,7 @@ static bool ensure_room(bc_keydir *kd)
     return true;
 }
 
-bool bc_kd_reserve(bc_keydir *kd, size_t n)
+bool bc_kd_reserve(bc_keydir *kd, size_t n, struct bc_prefault *pf)
 {
     migrate(kd, SIZE_MAX);
     size_t cap = kd->cur.cap ? kd->cur.cap : 1024;
@@ -299,6 +301,8 @@ bool bc_kd_reserve(bc_keydir *kd, size_t n)
     bc_table nt;
     if (!table_alloc(&nt, cap))
         return false;
+    if (pf) /* joins the helper of the table freed below, then starts one on the new table */
+        (void)bc_prefault_start(pf, nt.slots, cap * sizeof *nt.slots);
     for (size_t i = 0; i < kd->cur.cap; i++)
         if (kd->cur.slots[i].state == BC_SLOT_FULL)
             table_place(&nt, &kd->cur.slots[i]);

@@ -103,10 +103,14 @@ bc_slot *bc_kd_table_new(size_t cap);
  * once (the keydir grew or shrank meanwhile). */
 void bc_kd_give_spare(bc_keydir *kd, bc_slot *slots, size_t cap);
 
+struct bc_prefault;
 /* Recovery: makes room for n more keys, so that the next n inserts neither grow the table nor
  * start a migration (a growth here is done at once, not incrementally: nobody is waiting).
- * Returns false when out of memory (keydir unchanged). */
-bool bc_kd_reserve(bc_keydir *kd, size_t n);
+ * When pf is not NULL and the table grows, the helper faulting in the table being replaced is
+ * finished (joined) before that table is freed, and a helper is started on the new table before
+ * the keys move into it (bc_prefault.h: the page zeroing then overlaps the rest of start-up on
+ * another core). Returns false when out of memory (keydir unchanged). */
+bool bc_kd_reserve(bc_keydir *kd, size_t n, struct bc_prefault *pf);
 
 /* What bc_kd_put_if_newer did. */
 typedef enum {

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "bc_int.h"
+#include "bc_prefault.h"
 
 /* Loading stages entries in small batches (the key copied when short) and inserts each batch in
  * file order, prefetching the keydir slot of the entry PREFETCH_AHEAD places further on: every
@@ -40,6 +41,7 @@ typedef struct stage_ent {
 typedef struct stage_buf {
     stage_ent *stage; /* cap entries, or NULL: entries go in one by one */
     size_t cap;
+    bc_prefault *pf; /* faults each new keydir table in on another core (bc_prefault.h) */
 } stage_buf;
 
 typedef struct load_ctx {
@@ -103,7 +105,7 @@ static kv_status load_drain(load_ctx *c)
     c->n = 0;
     if (!n)
         return KV_OK;
-    if (!bc_kd_reserve(&c->db->kd, n))
+    if (!bc_kd_reserve(&c->db->kd, n, c->sb->pf))
         return kv_error(KV_IO, "bitcask: out of memory loading the keydir");
     for (size_t i = 0; i < n && i < PREFETCH_AHEAD; i++)
         bc_kd_prefetch_home(&c->db->kd, c->sb->stage[i].hash);
@@ -447,16 +449,15 @@ kv_status bc_recover(bc_db *db)
         free(p);
         kv_errclear();
     }
-    if (s == KV_OK && expect > 0 && expect < ((uint64_t)1 << 32)) {
-        bc_keydir sized;
-        if (bc_kd_init(&sized, (size_t)expect)) { /* else keep the small one: it grows */
-            bc_kd_free(&db->kd);
-            db->kd = sized;
-        }
-    }
+    /* Every table the load allocates (this one, or each growth when the size is not known) is
+     * faulted in by a helper thread while this one reads, checks and inserts (bc_prefault.h);
+     * the helper is joined before that table is replaced and when the load ends. */
+    bc_prefault pf = {0};
+    if (s == KV_OK && expect > 0 && expect < ((uint64_t)1 << 32))
+        (void)bc_kd_reserve(&db->kd, (size_t)expect, &pf); /* else the table grows as it loads */
     /* staging for the batched inserts, shared by every file; without it entries go in one by
      * one (slower, same result) */
-    stage_buf sb = {.cap = STAGE_MAX};
+    stage_buf sb = {.cap = STAGE_MAX, .pf = &pf};
     sb.stage = malloc(sb.cap * sizeof *sb.stage);
     for (size_t i = 0; i < db->nfiles && s == KV_OK; i++) {
         bc_file *f = db->files[i];
@@ -465,6 +466,9 @@ kv_status bc_recover(bc_db *db)
         s = load_file(db, &sb, f, have_newest && f->id == newest, hint, &max_seq);
     }
     free(sb.stage);
+    bc_prefault_finish(&pf); /* before anything may free the table, on every path */
+    db->startup_prefault_tables = pf.tables;
+    db->startup_prefault_bytes = pf.bytes;
     /* hints whose data file is gone (an unlink of a replaced file cut short by a crash) */
     bool orphans = false;
     for (size_t i = 0; i < l.count && s == KV_OK; i++) {

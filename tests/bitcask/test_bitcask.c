@@ -11,11 +11,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include <cmocka.h>
 
 #include "bc_keydir.h"
+#include "bc_prefault.h"
 #include "bc_testutil.h"
 #include "bitcask.h"
 #include "faultfs.h"
@@ -847,6 +849,140 @@ static void test_batched_load_matches_model(void **state)
     free(dir);
 }
 
+/* Whether start-up helpers run here: the kernel has MADV_POPULATE_WRITE (Linux 5.14) and this
+ * process may use two CPUs or more (bc_prefault_available). */
+static bool have_populate_write(void)
+{
+    if (!bc_prefault_available())
+        return false;
+#ifdef MADV_POPULATE_WRITE
+    void *p = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    assert_true(p != MAP_FAILED);
+    bool ok = madvise(p, 4096, MADV_POPULATE_WRITE) == 0;
+    munmap(p, 4096);
+    return ok;
+#else
+    return false;
+#endif
+}
+
+/* The start-up helper (bc_prefault.h) only faults pages in: what the owning thread writes into
+ * the region before and while the helper runs is all there after bc_prefault_finish, the rest
+ * still reads zero. Left to run (bc_prefault_wait) it faults in the whole region (less its
+ * unaligned ends) and counts it; a region below BC_PREFAULT_MIN starts no thread; finishing
+ * twice is harmless. */
+static void test_prefault_keeps_contents(void **state)
+{
+    (void)state;
+    const size_t len = (size_t)24 << 20, step = 4096 * 3 + 8;
+    bool can = have_populate_write();
+    for (int wait = 0; wait < 2; wait++) {
+        uint8_t *p = calloc(1, len);
+        assert_non_null(p);
+        bc_prefault pf = {0};
+        p[12345] = 7; /* before the start */
+        assert_int_equal(bc_prefault_start(&pf, p, len), can);
+        for (size_t off = 0; off < len; off += step) /* while it runs */
+            p[off] = (uint8_t)(off >> 12 | 1);
+        if (wait)
+            bc_prefault_wait(&pf);
+        else
+            bc_prefault_finish(&pf);
+        bc_prefault_finish(&pf);
+        for (size_t off = 0; off < len; off++) {
+            uint8_t want = off % step == 0 ? (uint8_t)(off >> 12 | 1) : 0;
+            if (off == 12345)
+                want = 7;
+            if (p[off] != want)
+                fail_msg("byte %zu is %u, want %u", off, p[off], want);
+        }
+        assert_true(pf.bytes <= len && pf.tables <= 1);
+        if (wait && can) {
+            assert_int_equal(pf.tables, 1);
+            assert_true(pf.bytes + 8192 >= len);
+        }
+        free(p);
+    }
+    uint8_t small_buf[64];
+    bc_prefault small = {0};
+    assert_false(bc_prefault_start(&small, small_buf, sizeof small_buf));
+    bc_prefault_finish(&small);
+    assert_int_equal(small.tables, 0);
+}
+
+/* Start-up faults each keydir table it allocates in on a helper thread while it loads
+ * (bc_recover.c, bc_prefault.h): 100,000 keys (a table of 6 MiB or more) in several files, with
+ * overwrites and deletes. From hint files (the table sized once from their headers) and by
+ * scanning every data file (the table grown as it loads), the stats count at least one table
+ * faulted in (where the kernel can), and every key, the live key count and the live bytes equal
+ * the model's. */
+static void test_startup_prefaults_keydir(void **state)
+{
+    (void)state;
+    enum { N = 100000 };
+    static int ver[N]; /* -1: deleted */
+    char *dir = tu_mkdtemp("bc-prefault");
+    kv_db *db;
+    assert_int_equal(
+        bt_open(dir, KV_DURABILITY_NONE, NULL, &db, "file_size=1M", "merge=manual", NULL), KV_OK);
+    char k[32], v[32];
+    for (int round = 1; round <= 3; round++)
+        for (int i = 0; i < N; i += round) {
+            size_t kl = (size_t)sprintf(k, "pf%07d", i),
+                   vl = (size_t)sprintf(v, "v%d.%d", i, round);
+            if (round == 3 && i % 2) {
+                assert_int_equal(kv_delete(db, k, kl), KV_OK);
+                ver[i] = -1;
+            } else {
+                assert_int_equal(kv_put(db, k, kl, v, vl), KV_OK);
+                ver[i] = round;
+            }
+        }
+    kv_stats st;
+    assert_int_equal(kv_stats_get(db, &st), KV_OK);
+    uint64_t keys = st.live_keys, live = bt_stat(db, "live_bytes");
+    assert_int_equal(kv_close(db), KV_OK);
+    bool can = have_populate_write();
+    for (int pass = 0; pass < 2; pass++) {
+        assert_int_equal(bt_open(dir, KV_DURABILITY_OS, NULL, &db, "merge=manual",
+                                 pass ? "hints=ignore" : "hints=use", NULL),
+                         KV_OK);
+        assert_true(bt_stat(db, pass ? "startup_data_scans" : "startup_hint_loads") > 3);
+        uint64_t tables = bt_stat(db, "startup_prefault_tables");
+        uint64_t bytes = bt_stat(db, "startup_prefault_bytes");
+        assert_true(tables != UINT64_MAX && bytes != UINT64_MAX);
+        if (can) {
+            assert_true(tables >= 1);
+            assert_true(bytes >= BC_PREFAULT_MIN - 8192);
+        } else {
+            assert_int_equal(tables, 0);
+        }
+        assert_true(bytes <= bt_stat(db, "keydir_bytes") * 4); /* every growth's table at most */
+        assert_int_equal(kv_stats_get(db, &st), KV_OK);
+        assert_int_equal(st.live_keys, keys);
+        assert_int_equal(bt_stat(db, "live_bytes"), live);
+        for (int i = 0; i < N; i++) {
+            size_t kl = (size_t)sprintf(k, "pf%07d", i);
+            void *got = NULL;
+            size_t gl = 0;
+            kv_status s = kv_get(db, k, kl, &got, &gl);
+            if (ver[i] < 0) {
+                assert_int_equal(s, KV_NOT_FOUND);
+                continue;
+            }
+            assert_int_equal(s, KV_OK);
+            size_t vl = (size_t)sprintf(v, "v%d.%d", i, ver[i]);
+            assert_int_equal(gl, vl);
+            assert_memory_equal(got, v, vl);
+            kv_free(got);
+        }
+        assert_int_equal(kv_check(db), KV_OK);
+        assert_int_equal(kv_close(db), KV_OK);
+    }
+    tu_rmtree(dir);
+    free(dir);
+}
+
 static void test_dump_prints_every_file(void **state)
 {
     (void)state;
@@ -1002,6 +1138,8 @@ int main(void)
         cmocka_unit_test(test_keydir_spare_table),
         cmocka_unit_test(test_engine_prepares_next_keydir_table),
         cmocka_unit_test(test_batched_load_matches_model),
+        cmocka_unit_test(test_prefault_keeps_contents),
+        cmocka_unit_test(test_startup_prefaults_keydir),
         cmocka_unit_test(test_dump_prints_every_file),
         cmocka_unit_test(test_none_mode_reads_its_buffer),
         cmocka_unit_test(test_merge_concurrent_with_writers),
