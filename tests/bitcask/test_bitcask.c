@@ -304,6 +304,88 @@ static void test_damaged_hint_falls_back_to_scan(void **state)
     free(dir);
 }
 
+/* Names a crash can leave behind, none of them part of the state: a merge output no MERGE
+ * names (.mdata/.mhint), a hint whose data file is gone, and .tmp files of an interrupted atomic
+ * replacement. Open removes every one, loads the same keys, and a second open finds nothing
+ * more to remove. */
+static void test_open_removes_orphans(void **state)
+{
+    (void)state;
+    char *dir = tu_mkdtemp("bc-orphans");
+    kv_db *db;
+    assert_int_equal(
+        bt_open(dir, KV_DURABILITY_OS, NULL, &db, "file_size=4K", "merge=manual", NULL), KV_OK);
+    put_n(db, 0, 200, 1);
+    assert_int_equal(kv_close(db), KV_OK);
+    size_t nd = 0, nh = 0;
+    free(bt_nth_file(dir, ".data", 1, &nd));
+    free(bt_nth_file(dir, ".hint", 1, &nh));
+    char *hint = bt_nth_file(dir, ".hint", 1, NULL);
+    static char hbytes[1 << 16];
+    FILE *hf = fopen(hint, "rb");
+    assert_non_null(hf);
+    size_t hlen = fread(hbytes, 1, sizeof hbytes, hf);
+    fclose(hf);
+    assert_true(hlen > 0);
+    const char *orphans[] = {"0000009990.mdata", "0000009990.mhint", "0000009991.hint", "MERGE.tmp",
+                             "0000000001.hint.tmp"};
+    for (size_t i = 0; i < sizeof orphans / sizeof *orphans; i++) {
+        char *p = kv_path_join(dir, orphans[i]);
+        assert_int_equal(bt_write_file(p, hbytes, hlen), 0); /* plausible contents */
+        free(p);
+    }
+    assert_int_equal(
+        bt_open(dir, KV_DURABILITY_OS, NULL, &db, "file_size=4K", "merge=manual", NULL), KV_OK);
+    for (size_t i = 0; i < sizeof orphans / sizeof *orphans; i++) {
+        char *p = kv_path_join(dir, orphans[i]);
+        if (access(p, F_OK) == 0)
+            fail_msg("%s survived the open", orphans[i]);
+        free(p);
+    }
+    for (int i = 0; i < 200; i++)
+        expect(db, i, 1);
+    assert_int_equal(kv_check(db), KV_OK);
+    assert_int_equal(kv_close(db), KV_OK);
+    size_t nd2 = 0, nh2 = 0;
+    free(bt_nth_file(dir, ".data", 1, &nd2));
+    free(bt_nth_file(dir, ".hint", 1, &nh2));
+    assert_true(nd2 >= nd && nh2 >= nh); /* the open's own new file, nothing of the orphans */
+    free(hint);
+    tu_rmtree(dir);
+    free(dir);
+}
+
+/* A MERGE whose bytes are damaged is KV_CORRUPTION naming the file: the open cannot know which
+ * files the merge replaced, so it refuses rather than guess (and deletes nothing). */
+static void test_damaged_merge_manifest_is_corruption(void **state)
+{
+    (void)state;
+    char *dir = tu_mkdtemp("bc-merge-bad");
+    kv_db *db;
+    assert_int_equal(
+        bt_open(dir, KV_DURABILITY_OS, NULL, &db, "file_size=4K", "merge=manual", NULL), KV_OK);
+    put_n(db, 0, 200, 1);
+    put_n(db, 0, 100, 2);
+    assert_int_equal(kv_bitcask_merge(db), KV_OK);
+    assert_int_equal(kv_close(db), KV_OK);
+    char *m = kv_path_join(dir, "MERGE");
+    long long ms = bt_size(m);
+    assert_true(ms > 16);
+    size_t nd = 0;
+    free(bt_nth_file(dir, ".data", 1, &nd));
+    assert_int_equal(bt_flip(m, (uint64_t)ms / 2, 0x20), 0);
+    assert_int_equal(
+        bt_open(dir, KV_DURABILITY_OS, NULL, &db, "file_size=4K", "merge=manual", NULL),
+        KV_CORRUPTION);
+    assert_non_null(strstr(kv_errmsg(), "MERGE"));
+    size_t nd2 = 0;
+    free(bt_nth_file(dir, ".data", 1, &nd2));
+    assert_int_equal(nd2, nd); /* nothing deleted */
+    free(m);
+    tu_rmtree(dir);
+    free(dir);
+}
+
 static void test_zero_length_newest_data_file(void **state)
 {
     (void)state;
@@ -1127,6 +1209,8 @@ int main(void)
         cmocka_unit_test(test_auto_merge_runs_in_background),
         cmocka_unit_test(test_merge_does_not_resurrect_deleted_key),
         cmocka_unit_test(test_damaged_hint_falls_back_to_scan),
+        cmocka_unit_test(test_open_removes_orphans),
+        cmocka_unit_test(test_damaged_merge_manifest_is_corruption),
         cmocka_unit_test(test_zero_length_newest_data_file),
         cmocka_unit_test(test_bit_flip_in_data_file_is_corruption),
         cmocka_unit_test(test_torn_tail_is_cut_at_open),
