@@ -96,6 +96,19 @@ typedef struct compaction {
     size_t n_in[2];
 } compaction;
 
+/* An empty compaction of level out of version v, which it pins (compaction_free unpins it);
+ * NULL when out of memory. */
+static compaction *compaction_new(lsm_version *v, int level)
+{
+    compaction *c = calloc(1, sizeof *c);
+    if (!c)
+        return NULL;
+    c->level = level;
+    c->v = v;
+    lsm_version_ref(v);
+    return c;
+}
+
 static void compaction_free(compaction *c)
 {
     if (!c)
@@ -184,12 +197,9 @@ static compaction *pick_compaction(lsm_db *db)
     }
     if (best < 0)
         return NULL;
-    compaction *c = calloc(1, sizeof *c);
+    compaction *c = compaction_new(v, best);
     if (!c)
         return NULL;
-    c->level = best;
-    c->v = v;
-    lsm_version_ref(v);
     kv_buf *ptr = &db->compact_ptr[best];
     lsm_file *first = NULL;
     if (best == 0) {
@@ -419,12 +429,9 @@ static kv_status run_compaction(lsm_db *db, compaction *c, bool manual)
 static compaction *whole_level(lsm_db *db, int level)
 {
     lsm_version *v = db->current;
-    compaction *c = calloc(1, sizeof *c);
+    compaction *c = compaction_new(v, level);
     if (!c)
         return NULL;
-    c->level = level;
-    c->v = v;
-    lsm_version_ref(v);
     bool ok = true;
     for (size_t i = 0; ok && i < v->n[level]; i++) /* L0: newest first, as in the version */
         ok = push(&c->in[0], &c->n_in[0], v->files[level][i]);
