@@ -125,14 +125,9 @@ bc_slot *bc_kd_table_new(size_t cap)
         return NULL;
     size_t bytes = cap * sizeof *slots;
     advise_huge(slots, bytes);
-    bool populated = false;
-#ifdef MADV_POPULATE_WRITE
-    const uintptr_t page = 4096;
-    uintptr_t a = ((uintptr_t)slots + page - 1) & ~(page - 1);
-    uintptr_t e = ((uintptr_t)slots + bytes) & ~(page - 1);
-    populated = e <= a || madvise((void *)a, e - a, MADV_POPULATE_WRITE) == 0;
-#endif
-    if (!populated) { /* an older kernel: write to every page (a zero: the memory stays zeroed) */
+    if (!bc_prefault_range(
+            slots,
+            bytes)) { /* an older kernel: write to every page (a zero: the memory stays zeroed) */
         volatile uint8_t *p = (volatile uint8_t *)slots;
         for (size_t off = 0; off < bytes; off += 4096)
             p[off] = 0;

@@ -4,19 +4,33 @@
 #include <sched.h>
 #include <sys/mman.h>
 
+#define PAGE ((uintptr_t)4096)
+
+bool bc_prefault_range(void *p, size_t len)
+{
+#ifdef MADV_POPULATE_WRITE
+    uintptr_t a = ((uintptr_t)p + PAGE - 1) & ~(PAGE - 1);
+    uintptr_t e = ((uintptr_t)p + len) & ~(PAGE - 1);
+    return e <= a || madvise((void *)a, e - a, MADV_POPULATE_WRITE) == 0;
+#else
+    (void)p;
+    (void)len;
+    return false;
+#endif
+}
+
 #ifdef MADV_POPULATE_WRITE
 static void *prefault_main(void *arg)
 {
     bc_prefault *pf = arg;
-    const uintptr_t page = 4096;
-    uintptr_t a = ((uintptr_t)pf->base + page - 1) & ~(page - 1);
-    uintptr_t e = ((uintptr_t)pf->base + pf->len) & ~(page - 1);
+    uintptr_t a = ((uintptr_t)pf->base + PAGE - 1) & ~(PAGE - 1);
+    uintptr_t e = ((uintptr_t)pf->base + pf->len) & ~(PAGE - 1);
     while (a < e && !atomic_load_explicit(&pf->stop, memory_order_acquire)) {
         /* up to the next 2 MiB boundary: whole huge pages where the table has them */
         uintptr_t b = (a + BC_PREFAULT_CHUNK) & ~(uintptr_t)(BC_PREFAULT_CHUNK - 1);
         if (b > e)
             b = e;
-        if (madvise((void *)a, b - a, MADV_POPULATE_WRITE) != 0)
+        if (!bc_prefault_range((void *)a, b - a))
             break; /* out of memory, a signal, an old kernel: the inserts fault pages in */
         pf->done += b - a;
         a = b;

@@ -40,6 +40,13 @@ typedef struct bc_prefault {
     uint64_t bytes;   /* bytes faulted in by all joined helpers */
 } bc_prefault;
 
+/* Faults in, for writing, every whole 4 KiB page inside [p, p + len) (madvise
+ * MADV_POPULATE_WRITE) without changing what the memory holds. Returns true when that is done
+ * (also when the range holds no whole page), false when the kernel lacks MADV_POPULATE_WRITE
+ * or refuses (out of memory, a signal): the caller's first writes then fault the pages in. Used
+ * by the helper below, chunk by chunk, and by bc_kd_table_new for the spare table. */
+bool bc_prefault_range(void *p, size_t len);
+
 /* Whether a helper may start: the calling thread may run on at least two CPUs (its affinity
  * mask). On one CPU the helper could only take turns with the loading thread, adding a thread
  * and nothing else, so bc_prefault_start starts none (measured by hand pinned to one CPU,
