@@ -31,7 +31,14 @@ kv_group_commit *kv_group_commit_new(kv_group_write_fn fn, void *ctx, size_t max
 void kv_group_commit_free(kv_group_commit *q);
 
 /* Submits item (bytes: its size for the group cap) and waits until a group containing it has
- * been written. Returns the group's status. Thread-safe. */
+ * been written. Returns the group's status. Thread-safe.
+ *
+ * A committer that is not the leader waits by giving the CPU away (sched_yield) for up to 1 ms,
+ * then sleeps until woken: at 8 threads in `sync` mode on a 2-core virtual machine, futex
+ * wake-ups of sleeping members cost their leader more time than the group's write, and the
+ * members of a group that yield through its fdatasync return without one. A member returns
+ * without taking the queue's mutex again. (RocksDB's WriteThread::AwaitState: spin, yield,
+ * then block.) */
 kv_status kv_group_commit_submit(kv_group_commit *q, void *item, size_t bytes, bool sync);
 
 /* Turns the commit delay on or off (default off). With it on, the leader of a group that will
@@ -40,30 +47,19 @@ kv_status kv_group_commit_submit(kv_group_commit *q, void *item, size_t bytes, b
  * average of a sync group's write time and never more than 1,000 microseconds. At 8 threads this
  * turns the alternation of groups of a few and groups of the rest (the members of a group
  * cannot join the next one while they wait for theirs) into groups of all 8, sharing one
- * fdatasync. One committer never waits. The source: PostgreSQL's commit_delay and
+ * fdatasync. The leader yields the CPU while it waits (the committers it waits for need it).
+ * One committer never waits. The source: PostgreSQL's commit_delay and
  * commit_siblings, made adaptive. Thread-safe. */
 void kv_group_commit_set_delay(kv_group_commit *q, bool on);
-
-/* The longest commit delay (microseconds) for a mean sync time of mean_sync_us: half of it, at
- * most 1,000. The bound of kv_group_commit_set_delay's wait, shared with engines that delay
- * their own fdatasyncs (wal/wal_log.c). */
-static inline uint64_t kv_commit_delay_max_us(double mean_sync_us)
-{
-    double half = mean_sync_us / 2;
-    return half < 1000 ? (uint64_t)half : 1000;
-}
-
-/* The moving average of sync times that bounds the commit delay: mean_us (0: none yet) updated
- * with a sync that took took_us, weight 1/8 (microseconds). */
-static inline double kv_commit_delay_mean(double mean_us, double took_us)
-{
-    return mean_us > 0 ? mean_us * 0.875 + took_us * 0.125 : took_us;
-}
 
 /* Counters of the commit delay: leaders that waited, and waits that ended at the time limit
  * rather than with every expected committer queued. */
 void kv_group_commit_delay_counts(kv_group_commit *q, unsigned long long *delays,
                                   unsigned long long *timeouts);
+
+/* Counters of the followers' waits: ended while yielding, and ended asleep (woken by a post). */
+void kv_group_commit_wait_counts(kv_group_commit *q, unsigned long long *yielding,
+                                 unsigned long long *asleep);
 
 /* Counters: groups written and items written so far (items/groups = mean group size). */
 void kv_group_commit_counts(kv_group_commit *q, unsigned long long *groups,

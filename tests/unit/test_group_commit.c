@@ -239,6 +239,33 @@ static void test_commit_delay(void **state)
     kv_group_commit_free(q);
 }
 
+/* A follower waits yielding the CPU for up to 1 ms, then asleep. Short group writes (0.1 ms)
+ * end most waits while the follower still yields; long ones (4 ms) end them asleep, woken by a
+ * post. Either way every item is written once, in order, and gets its group's status. */
+static void test_wait_yielding_then_asleep(void **state)
+{
+    (void)state;
+    wlog fast = {.mu = PTHREAD_MUTEX_INITIALIZER, .sleep = true, .sleep_ns = 100000};
+    kv_group_commit *q = kv_group_commit_new(write_fn, &fast, 64, 1 << 20);
+    worker ws[THREADS];
+    run_workers_sync(q, &fast, 10, ws, true);
+    unsigned long long yielding = 0, asleep = 0;
+    kv_group_commit_wait_counts(q, &yielding, &asleep);
+    assert_true(yielding > 0);
+    kv_group_commit_free(q);
+
+    wlog slow = {
+        .mu = PTHREAD_MUTEX_INITIALIZER, .sleep = true, .sleep_ns = 4000000, .fail_every = 4};
+    q = kv_group_commit_new(write_fn, &slow, 64, 1 << 20);
+    run_workers_sync(q, &slow, 10, ws, true);
+    kv_group_commit_wait_counts(q, &yielding, &asleep);
+    assert_true(asleep > 0);
+    for (int t = 0; t < THREADS; t++)
+        for (int i = 0; i < PER_THREAD; i++)
+            assert_int_equal(ws[t].st[i], slow.gstatus[slow.item_group[slot_of(ws[t].vals[i])]]);
+    kv_group_commit_free(q);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -248,6 +275,7 @@ int main(void)
         cmocka_unit_test(test_status_reaches_members),
         cmocka_unit_test(test_status_exact),
         cmocka_unit_test(test_commit_delay),
+        cmocka_unit_test(test_wait_yielding_then_asleep),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
