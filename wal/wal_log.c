@@ -1,12 +1,10 @@
 /* wal_log.c: opening and closing the log, batches through group commit (LevelDB's
  * DBImpl::Write leader/follower queue: one write(2) and at most one fdatasync per group), the
  * `none` user-space buffer, the `interval:MS` background fdatasync, and stats. */
-#include <time.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "clock.h"
 #include "group_commit.h"
 #include "wal_log_int.h"
 
@@ -16,11 +14,6 @@ typedef struct gc_item {
     wal_apply_fn apply;
     void *actx;
     uint64_t commit_lsn;
-    /* `sync` mode (guarded by the log's mu): */
-    uint64_t seq; /* write_seq of the write(2) that holds the batch */
-    bool done;    /* applied (status KV_OK) or failed (status) */
-    kv_status status;
-    struct gc_item *next; /* in the pending list */
 } gc_item;
 
 void wal_log_options_init(wal_log_options *o)
@@ -159,22 +152,24 @@ static kv_status group_write(void *ctx, void *const *items, size_t n, bool sync)
         kv_buf_free(b); /* do not keep a huge batch's buffer */
     }
     if (sync) {
-        /* The committers fdatasync after the queue moved on (wait_durable): queue the items,
-         * to be applied in this order once an fdatasync covers write_seq. */
-        for (size_t i = 0; i < n; i++) {
-            gc_item *it = items[i];
-            it->seq = l->write_seq;
-            it->next = NULL;
-            if (l->pend_tail)
-                l->pend_tail->next = it;
-            else
-                l->pend_head = it;
-            l->pend_tail = it;
+        /* The group's one fdatasync, without mu (wmu still held, so no other group writes and
+         * the segment does not roll meanwhile): stats, the explicit sync and truncation go on,
+         * and the next group queues up behind this one (LevelDB's DBImpl::Write). Waiters for
+         * syncing (wal_wait_syncers) are woken after. */
+        uint64_t seq = l->write_seq;
+        kv_file *f = l->active;
+        l->syncing++;
+        pthread_mutex_unlock(&l->mu);
+        s = kv_file_fdatasync(f);
+        pthread_mutex_lock(&l->mu);
+        l->syncing--;
+        pthread_cond_broadcast(&l->cv);
+        if (s != KV_OK) {
+            wal_poison_locked(l, s);
+            goto out;
         }
-        l->npend += n;
-        if (l->delaying && l->npend >= l->delay_target)
-            pthread_cond_signal(&l->dcv); /* the commit delay is over */
-        goto out;
+        if (seq > l->synced_seq)
+            l->synced_seq = seq;
     }
     for (size_t i = 0; i < n; i++) {
         gc_item *it = items[i];
@@ -182,130 +177,10 @@ static kv_status group_write(void *ctx, void *const *items, size_t n, bool sync)
             it->apply(it->actx, it->commit_lsn);
     }
 out:
-    /* These committers are past the write step (written or failed). */
-    if (atomic_fetch_sub_explicit(&l->committers, (unsigned)n, memory_order_release) == n &&
-        l->sync_waiters)
-        pthread_cond_broadcast(&l->cv);
+    /* These committers are past the write step (written, synced when asked, or failed). */
+    atomic_fetch_sub_explicit(&l->committers, (unsigned)n, memory_order_release);
     pthread_mutex_unlock(&l->mu);
     pthread_mutex_unlock(&l->wmu);
-    return s;
-}
-
-/* `sync` mode: applies, in write order, every pending item that the last fdatasync covers, and
- * wakes their committers (mu held). */
-static void apply_synced_locked(wal_log *l)
-{
-    bool any = false;
-    while (l->pend_head && l->pend_head->seq <= l->synced_seq) {
-        gc_item *it = l->pend_head;
-        l->pend_head = it->next;
-        l->npend--;
-        if (!l->pend_head)
-            l->pend_tail = NULL;
-        if (it->apply)
-            it->apply(it->actx, it->commit_lsn);
-        it->status = KV_OK;
-        it->done = true;
-        any = true;
-    }
-    if (any)
-        pthread_cond_broadcast(&l->cv);
-}
-
-/* `sync` mode: fails every pending item after a failed fdatasync (mu held). */
-static void fail_pending_locked(wal_log *l)
-{
-    for (gc_item *it = l->pend_head; it; it = it->next) {
-        it->status = KV_POISONED;
-        it->done = true;
-    }
-    l->pend_head = l->pend_tail = NULL;
-    l->npend = 0;
-    pthread_cond_broadcast(&l->cv);
-}
-
-/* `sync` mode, after the group holding it was written: waits until an fdatasync covers it,
- * running one when none is (PostgreSQL's XLogFlush: the fdatasync runs without the log lock, so
- * the next groups write meanwhile and the following fdatasync covers all of them). Returns
- * KV_OK once it is durable and applied. Errors: KV_IO (this thread's fdatasync failed),
- * KV_POISONED. */
-static kv_status wait_durable(wal_log *l, gc_item *it)
-{
-    kv_status own = KV_OK;
-    bool yielded = false;
-    pthread_mutex_lock(&l->mu);
-    while (!it->done) {
-        if (l->synced_seq >= it->seq) {
-            apply_synced_locked(l);
-        } else if (l->poisoned) {
-            fail_pending_locked(l);
-        } else if (l->csync) {
-            pthread_cond_wait(&l->cv, &l->mu);
-        } else if (atomic_load_explicit(&l->committers, memory_order_acquire) > 0 &&
-                   l->npend < l->opt.group_max_items) {
-            /* Committers that arrived are writing right now (a pwrite each, never an
-             * fdatasync): the last of them to finish wakes us and one fdatasync covers all. */
-            l->sync_waiters++;
-            pthread_cond_wait(&l->cv, &l->mu);
-            l->sync_waiters--;
-        } else if (!yielded && l->last_cover > 1) {
-            /* Concurrent committers exist: the ones the last fdatasync acknowledged are about to
-             * write their next batch. Without waiting for them they could not share the
-             * fdatasync this thread is about to run, and fdatasyncs would alternate between
-             * the few that wrote during the last one and the rest. So wait (once per commit)
-             * until as many batches are pending as committers were active since the last
-             * fdatasync, at most half an average fdatasync and 1 ms: PostgreSQL's commit_delay
-             * and commit_siblings, adaptive (common/group_commit.h does the same for the other
-             * engines). A lone committer never gets here (last_cover is 1). */
-            yielded = true;
-            size_t want = atomic_load_explicit(&l->peak, memory_order_relaxed);
-            if (want > l->opt.group_max_items)
-                want = l->opt.group_max_items;
-            if (l->npend < want && l->sync_us > 0) {
-                struct timespec dl =
-                    kv_deadline_us(CLOCK_MONOTONIC, kv_commit_delay_max_us(l->sync_us));
-                if (want > l->delay_target)
-                    l->delay_target = want;
-                l->delaying++;
-                while (l->npend < l->delay_target && !l->csync && !l->poisoned &&
-                       l->synced_seq < it->seq)
-                    if (pthread_cond_timedwait(&l->dcv, &l->mu, &dl) != 0)
-                        break;
-                if (--l->delaying == 0)
-                    l->delay_target = 0;
-            }
-        } else {
-            uint64_t seq = l->write_seq;
-            kv_file *f = l->active;
-            l->csync = true;
-            l->syncing++;
-            /* the committers active from now on are the next fdatasync's candidates */
-            atomic_store_explicit(&l->peak,
-                                  atomic_load_explicit(&l->in_commit, memory_order_relaxed),
-                                  memory_order_relaxed);
-            pthread_mutex_unlock(&l->mu);
-            uint64_t t0 = kv_clock_us();
-            kv_status s = kv_file_fdatasync(f);
-            uint64_t took = kv_clock_us() - t0;
-            pthread_mutex_lock(&l->mu);
-            l->sync_us = kv_commit_delay_mean(l->sync_us, (double)took);
-            l->syncing--;
-            l->csync = false;
-            if (s == KV_OK && seq > l->synced_seq)
-                l->synced_seq = seq;
-            if (s != KV_OK)
-                own = wal_poison_locked(l, s);
-            size_t cover = 0;
-            for (gc_item *p = l->pend_head; p && p->seq <= l->synced_seq; p = p->next)
-                cover++;
-            l->last_cover = cover;
-            pthread_cond_broadcast(&l->cv);
-        }
-    }
-    kv_status s = it->status;
-    if (s != KV_OK)
-        s = own != KV_OK ? own : poisoned_error(l);
-    pthread_mutex_unlock(&l->mu);
     return s;
 }
 
@@ -326,30 +201,22 @@ kv_status wal_log_append_batch(wal_log *l, const wal_record *recs, size_t n, wal
                             (unsigned long long)len, WAL_MAX_PAYLOAD);
         bytes += len + WAL_REC_OVERHEAD;
     }
-    gc_item it = {recs, n, apply, apply_ctx, 0, 0, false, KV_OK, NULL};
+    gc_item it = {recs, n, apply, apply_ctx, 0};
     bool sync = l->opt.durability.kind == KV_DURABILITY_SYNC;
     kv_status s;
-    if (sync) { /* the commit delay's count of active committers and its peak */
-        size_t a = atomic_fetch_add_explicit(&l->in_commit, 1, memory_order_relaxed) + 1;
-        size_t p = atomic_load_explicit(&l->peak, memory_order_relaxed);
-        while (a > p && !atomic_compare_exchange_weak_explicit(
-                            &l->peak, &p, a, memory_order_relaxed, memory_order_relaxed))
-            ;
-    }
-    if (atomic_fetch_add_explicit(&l->committers, 1, memory_order_acquire) == 0) {
+    if (atomic_fetch_add_explicit(&l->committers, 1, memory_order_acquire) == 0 && !sync) {
         /* Nobody else is committing: be a group of one directly. group_write is serialized by
-         * mu, so a committer that arrives meanwhile and leads a queued group simply waits for
-         * this write (whose LSNs come first) as it would for a previous group. */
+         * wmu, so a committer that arrives meanwhile and leads a queued group simply waits for
+         * this write (whose LSNs come first) as it would for a previous group. Not in `sync`:
+         * there the queue's commit delay gathers the committers of the group just synced into
+         * the next one, and a committer passing it would take their fdatasync for itself
+         * (groups of 1 and 7 instead of 8 at 8 threads). */
         void *one = &it;
         s = group_write(l, &one, 1, sync);
         atomic_fetch_add_explicit(&l->fast_groups, 1, memory_order_relaxed);
     } else {
         s = kv_group_commit_submit(l->gc, &it, (size_t)bytes, sync);
     }
-    if (s == KV_OK && sync)
-        s = wait_durable(l, &it);
-    if (sync)
-        atomic_fetch_sub_explicit(&l->in_commit, 1, memory_order_relaxed);
     if (s == KV_OK && commit_lsn)
         *commit_lsn = it.commit_lsn;
     return s;
@@ -415,7 +282,6 @@ static void log_free(wal_log *l)
     pthread_mutex_destroy(&l->mu);
     pthread_mutex_destroy(&l->wmu);
     pthread_cond_destroy(&l->cv);
-    pthread_cond_destroy(&l->dcv);
     free(l);
 }
 
@@ -444,11 +310,6 @@ kv_status wal_log_open(kv_fs *fs, const char *dir, const wal_log_options *opts,
     pthread_mutex_init(&l->mu, NULL);
     pthread_mutex_init(&l->wmu, NULL);
     pthread_cond_init(&l->cv, NULL);
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&l->dcv, &ca);
-    pthread_condattr_destroy(&ca);
     kv_status s = wal_recover(l, replay, ctx);
     l->salt_crc = wal_salt_crc(l->salt);
     if (s == KV_OK) {
@@ -459,6 +320,8 @@ kv_status wal_log_open(kv_fs *fs, const char *dir, const wal_log_options *opts,
         l->gc = kv_group_commit_new(group_write, l, o.group_max_items, o.group_max_bytes);
         if (!l->gc)
             s = kv_error(KV_IO, "wal: out of memory");
+        else if (o.durability.kind == KV_DURABILITY_SYNC)
+            kv_group_commit_set_delay(l->gc, true); /* gather a group's fdatasync sharers */
     }
     if (s == KV_OK && o.durability.kind == KV_DURABILITY_INTERVAL) {
         l->syncer = kv_syncer_start(o.durability.interval_ms, bg_sync, l);

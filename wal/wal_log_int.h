@@ -41,26 +41,9 @@ struct wal_log {
     bool poisoned;
     char poison_msg[512];
     kv_group_commit *gc;
-    /* `sync` mode: batches written but not yet covered by an fdatasync, oldest first (each lives
-     * on the stack of its committer, which waits for it), and whether a committer's fdatasync
-     * is running without mu (the next groups write meanwhile; one fdatasync then covers them). */
-    struct gc_item *pend_head, *pend_tail;
-    bool csync;
     /* Committers inside append_batch's write step: the one that finds none skips the group
-     * commit queue (no queue mutex, condition variable or wake-up for an uncontended writer). */
-    _Atomic unsigned committers; /* incremented on entry, decremented (mu held) once written */
-    size_t npend;                /* items in the pending list */
-    int sync_waiters;            /* committers waiting for those still writing (`sync`) */
-    size_t last_cover;           /* items the last commit fdatasync made durable */
-    /* `sync` mode commit delay (wait_durable): committers inside append_batch, the most seen
-     * since the last commit fdatasync, whether one waits for the pending list to reach that
-     * many (signalled on dcv), and the moving average of a commit fdatasync (microseconds). */
-    _Atomic size_t in_commit;
-    _Atomic size_t peak;
-    int delaying;
-    size_t delay_target;
-    pthread_cond_t dcv;
-    double sync_us;
+     * commit queue (no queue mutex or wake-up for an uncontended writer). */
+    _Atomic unsigned committers;  /* incremented on entry, decremented (mu held) once written */
     _Atomic uint64_t fast_groups; /* batches written that way (each a group of one) */
     kv_syncer *syncer;
     _Atomic uint64_t bytes; /* sum of segment sizes + buffered bytes */
