@@ -20,3 +20,8 @@ uint32_t kv_crc32(const void *p, size_t n)
 {
     return kv_crc32_extend(0, p, n);
 }
+
+uint32_t kv_crc32_combine(uint32_t crc_a, uint32_t crc_b, uint64_t nb)
+{
+    return (uint32_t)crc32_combine64((uLong)crc_a, (uLong)crc_b, (z_off64_t)nb);
+}
