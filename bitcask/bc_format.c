@@ -263,6 +263,14 @@ uint64_t bc_hint_count(const uint8_t *buf, size_t len)
 kv_status bc_walk_hint(const char *name, const uint8_t *buf, size_t len, uint64_t expect_id,
                        uint64_t expect_size, bool strict, bc_rec_fn fn, void *ctx)
 {
+    uint32_t crc = len >= BC_HINT_HDR ? kv_crc32(buf + BC_HINT_HDR, len - BC_HINT_HDR) : 0;
+    return bc_walk_hint_crc(name, buf, len, expect_id, expect_size, strict, crc, fn, ctx);
+}
+
+kv_status bc_walk_hint_crc(const char *name, const uint8_t *buf, size_t len, uint64_t expect_id,
+                           uint64_t expect_size, bool strict, uint32_t entries_crc, bc_rec_fn fn,
+                           void *ctx)
+{
     if (len < BC_HINT_HDR || memcmp(buf, BC_HINT_MAGIC, 8) != 0)
         return kv_error(KV_CORRUPTION, "%s: bad hint header at offset 0", name);
     if (kv_get_u32(buf + 44) != kv_crc32(buf, 44) || kv_get_u32(buf + 8) != BC_VERSION)
@@ -273,7 +281,7 @@ kv_status bc_walk_hint(const char *name, const uint8_t *buf, size_t len, uint64_
                         name, (unsigned long long)kv_get_u64(buf + 16),
                         (unsigned long long)kv_get_u64(buf + 24), (unsigned long long)expect_id,
                         (unsigned long long)expect_size);
-    if (kv_get_u32(buf + 40) != kv_crc32(buf + BC_HINT_HDR, len - BC_HINT_HDR))
+    if (kv_get_u32(buf + 40) != entries_crc)
         return kv_error(KV_CORRUPTION, "%s: hint entries checksum bad (offset %u)", name,
                         BC_HINT_HDR);
     uint64_t count = kv_get_u64(buf + 32), seen = 0;

@@ -122,6 +122,13 @@ void bc_hint_hdr_encode(uint8_t out[BC_HINT_HDR], uint64_t id, uint64_t data_siz
  * offset) on any mismatch; the caller then scans the data file instead. fn may be NULL. */
 kv_status bc_walk_hint(const char *name, const uint8_t *buf, size_t len, uint64_t expect_id,
                        uint64_t expect_size, bool strict, bc_rec_fn fn, void *ctx);
+/* bc_walk_hint, given entries_crc, the crc32 of the entry bytes buf[BC_HINT_HDR, len) that the
+ * caller computed itself (start-up's reader computes it in pieces on two threads and joins
+ * them, bc_hintload.h). Every check is the same: the header's entries crc must equal
+ * entries_crc before the first entry is passed to fn. */
+kv_status bc_walk_hint_crc(const char *name, const uint8_t *buf, size_t len, uint64_t expect_id,
+                           uint64_t expect_size, bool strict, uint32_t entries_crc, bc_rec_fn fn,
+                           void *ctx);
 /* The entry count a hint file's header claims (0 when it is no hint file). */
 uint64_t bc_hint_count(const uint8_t *buf, size_t len);
 

@@ -107,6 +107,8 @@ typedef struct bc_db {
     /* keydir tables faulted in by a helper during start-up, and their bytes (bc_prefault.h);
      * written by the opening thread before the handle is shared */
     uint64_t startup_prefault_tables, startup_prefault_bytes;
+    /* hint files read and checked by start-up's reader thread (bc_hintload.h); likewise */
+    uint64_t startup_hint_reader_files;
     pthread_mutex_t bg_mu;
     pthread_cond_t bg_cv;
     bc_hint_job *jobs, *jobs_tail;

@@ -414,6 +414,29 @@ bc_kd_effect bc_kd_put_if_newer(bc_keydir *kd, const void *key, size_t klen, uin
     return BC_KD_INSERTED;
 }
 
+bc_kd_effect bc_kd_put_slot_if_newer(bc_keydir *kd, const bc_slot *src, bc_loc *prev)
+{
+    if (src->klen <= BC_KD_INLINE && !kd->old.cap && (kd->cur.used + 1) * 4 <= kd->cur.cap * 3) {
+        bc_table *t = &kd->cur;
+        size_t mask = t->cap - 1;
+        for (size_t i = src->hash & mask;; i = (i + 1) & mask) {
+            bc_slot *s = &t->slots[i];
+            if (s->state == BC_SLOT_EMPTY) {
+                *s = *src;
+                t->used++;
+                kd->count++;
+                kd->key_bytes += src->klen;
+                kd->tombs += src->tomb != 0;
+                return BC_KD_INSERTED;
+            }
+            if (slot_is(s, src->k.bytes, src->klen, src->hash))
+                return apply_if_newer(kd, s, &src->loc, src->tomb != 0, prev);
+        }
+    }
+    const uint8_t *key = src->klen <= BC_KD_INLINE ? src->k.bytes : src->k.ptr;
+    return bc_kd_put_if_newer(kd, key, src->klen, src->hash, &src->loc, src->tomb != 0, prev);
+}
+
 bool bc_kd_del(bc_keydir *kd, const void *key, size_t klen, uint32_t h, bc_loc *prev)
 {
     migrate(kd, BC_KD_MIGRATE);

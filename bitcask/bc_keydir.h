@@ -128,6 +128,13 @@ typedef enum {
 bc_kd_effect bc_kd_put_if_newer(bc_keydir *kd, const void *key, size_t klen, uint32_t h,
                                 const bc_loc *loc, bool tomb, bc_loc *prev);
 
+/* Recovery's insert of a slot prepared by the caller (start-up's reader thread builds them,
+ * bc_hintload.h): src has state BC_SLOT_FULL, hash, klen, tomb, loc and the key (inline, zero
+ * after klen bytes; or, longer than BC_KD_INLINE bytes, k.ptr pointing at the caller's bytes,
+ * copied here). Same rule and results as bc_kd_put_if_newer; a short key's new slot is one
+ * 48-byte copy of src. */
+bc_kd_effect bc_kd_put_slot_if_newer(bc_keydir *kd, const bc_slot *src, bc_loc *prev);
+
 /* Hints the CPU to fetch the slots where a key of hash h starts its probe: a put calls it
  * before its write(2), so the cache miss of its keydir update overlaps the system call.
  * always_inline is needed, not decoration: GCC 12 judges a function holding only prefetches to

@@ -249,6 +249,7 @@ kv_status bc_stats(kv_db *kdb, kv_stats *out)
     kv_stats_add(out, "startup_hint_rejects", atomic_load(&db->hint_rejects));
     kv_stats_add(out, "startup_prefault_tables", db->startup_prefault_tables);
     kv_stats_add(out, "startup_prefault_bytes", db->startup_prefault_bytes);
+    kv_stats_add(out, "startup_hint_reader_files", db->startup_hint_reader_files);
     if (db->gc) {
         unsigned long long g = 0, it = 0;
         kv_group_commit_counts(db->gc, &g, &it);

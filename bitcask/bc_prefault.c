@@ -19,6 +19,19 @@ bool bc_prefault_range(void *p, size_t len)
 #endif
 }
 
+bool bc_populate_read(const void *p, size_t len)
+{
+#ifdef MADV_POPULATE_READ
+    uintptr_t a = ((uintptr_t)p + PAGE - 1) & ~(PAGE - 1);
+    uintptr_t e = ((uintptr_t)p + len) & ~(PAGE - 1);
+    return e <= a || madvise((void *)a, e - a, MADV_POPULATE_READ) == 0;
+#else
+    (void)p;
+    (void)len;
+    return false;
+#endif
+}
+
 #ifdef MADV_POPULATE_WRITE
 static void *prefault_main(void *arg)
 {

@@ -47,6 +47,15 @@ typedef struct bc_prefault {
  * by the helper below, chunk by chunk, and by bc_kd_table_new for the spare table. */
 bool bc_prefault_range(void *p, size_t len);
 
+/* Maps in, for reading, every whole 4 KiB page inside [p, p + len) of a file mapping (madvise
+ * MADV_POPULATE_READ, Linux 5.14) in one call, instead of a page fault per 16 pages as the
+ * first reads would take (the kernel's fault-around). Measured by hand on a 22 MB hint file in
+ * the page cache: crc32 of a fresh mapping 4.1 to 5.7 ms, populate 1.4 ms then crc32 1.5 ms.
+ * Only advice: returns false (nothing to undo; the reads fault the pages in) when the kernel
+ * lacks it or refuses. Start-up's hint reader calls it on each piece before its crc
+ * (bc_hintload.h). */
+bool bc_populate_read(const void *p, size_t len);
+
 /* Whether a helper may start: the calling thread may run on at least two CPUs (its affinity
  * mask). On one CPU the helper could only take turns with the loading thread, adding a thread
  * and nothing else, so bc_prefault_start starts none (measured by hand pinned to one CPU,

@@ -6,11 +6,16 @@
  *
  * The newest record of a key is the one with the highest sequence number (ties inside one
  * batch: the later one in the file), so files can be loaded in any order; tombstones stay in
- * the keydir until every file is loaded, then are purged. */
+ * the keydir until every file is loaded, then are purged.
+ *
+ * With two CPUs, hint files are read, checked and decoded by a reader thread (bc_hintload.h)
+ * while this thread inserts what it hands over (load_hint_piped); on one CPU this thread reads
+ * them itself (load_hint_inline). Scans always run on this thread. */
 #include <stdlib.h>
 #include <string.h>
 
 #include "bc_int.h"
+#include "bc_hintload.h"
 #include "bc_prefault.h"
 
 /* Loading stages entries in small batches (the key copied when short) and inserts each batch in
@@ -24,6 +29,10 @@
  * entries of one key arrive in file order, which is all bc_kd_put_if_newer needs. */
 #define STAGE_MAX      4096 /* entries per batch (192 KiB of staging) */
 #define PREFETCH_AHEAD 16   /* entries between a prefetch and its insert */
+/* The same for the slots of the reader thread (insert_slots): this thread then only inserts, and
+ * a longer distance measured better (hint start-up, medians of 25 opens: 0.059 s at 16,
+ * 0.057 s at 24, 0.056 s at 32, 0.061 s at 48; prefetching into L2 instead: slower) */
+#define SLOT_PREFETCH_AHEAD 32
 
 /* A staged entry: the key is copied when short, so the insert reads nothing else at random. */
 typedef struct stage_ent {
@@ -55,6 +64,24 @@ typedef struct load_ctx {
     uint64_t live; /* bytes of this file's records the keydir points at */
 } load_ctx;
 
+/* Keeps the live bytes as the keydir changes (no pass over the whole keydir at the end):
+ * effect r of inserting loc (tomb or not), which replaced prev. */
+static void count_live(load_ctx *c, bc_kd_effect r, const bc_loc *loc, bool tomb,
+                       const bc_loc *prev)
+{
+    if (!tomb)
+        c->live += loc->rec_size;
+    if (r == BC_KD_REPLACED) {
+        if (prev->file_id == loc->file_id) {
+            c->live -= prev->rec_size;
+        } else {
+            bc_file *pf = bc_files_peek(c->db, prev->file_id);
+            if (pf)
+                atomic_fetch_sub_explicit(&pf->live_bytes, prev->rec_size, memory_order_relaxed);
+        }
+    }
+}
+
 static kv_status load_one(load_ctx *c, const stage_ent *e)
 {
     bc_loc nw = {.offset = e->offset,
@@ -67,19 +94,32 @@ static kv_status load_one(load_ctx *c, const stage_ent *e)
         bc_kd_put_if_newer(&c->db->kd, key, e->klen, e->hash, &nw, e->tomb != 0, &prev);
     if (r == BC_KD_NOMEM)
         return kv_error(KV_IO, "bitcask: out of memory loading the keydir");
-    if (r == BC_KD_OLDER)
+    if (r != BC_KD_OLDER)
+        count_live(c, r, &nw, e->tomb != 0, &prev);
+    return KV_OK;
+}
+
+/* Inserts n slots prepared by the reader thread (bc_hintload.h) in order, after making room
+ * for all of them, each prefetched SLOT_PREFETCH_AHEAD entries before its insert (as
+ * load_in_order). */
+static kv_status insert_slots(load_ctx *c, const bc_slot *e, size_t n)
+{
+    if (!n)
         return KV_OK;
-    /* live bytes kept as the keydir changes: no pass over the whole keydir at the end */
-    if (!e->tomb)
-        c->live += e->rec_size;
-    if (r == BC_KD_REPLACED) {
-        if (prev.file_id == nw.file_id) {
-            c->live -= prev.rec_size;
-        } else {
-            bc_file *pf = bc_files_peek(c->db, prev.file_id);
-            if (pf)
-                atomic_fetch_sub_explicit(&pf->live_bytes, prev.rec_size, memory_order_relaxed);
-        }
+    bc_keydir *kd = &c->db->kd;
+    if (!bc_kd_reserve(kd, n, c->sb->pf))
+        return kv_error(KV_IO, "bitcask: out of memory loading the keydir");
+    for (size_t i = 0; i < n && i < SLOT_PREFETCH_AHEAD; i++)
+        bc_kd_prefetch_home(kd, e[i].hash);
+    for (size_t i = 0; i < n; i++) {
+        if (i + SLOT_PREFETCH_AHEAD < n)
+            bc_kd_prefetch_home(kd, e[i + SLOT_PREFETCH_AHEAD].hash);
+        bc_loc prev;
+        bc_kd_effect r = bc_kd_put_slot_if_newer(kd, &e[i], &prev);
+        if (r == BC_KD_NOMEM)
+            return kv_error(KV_IO, "bitcask: out of memory loading the keydir");
+        if (r != BC_KD_OLDER)
+            count_live(c, r, &e[i].loc, e[i].tomb != 0, &prev);
     }
     return KV_OK;
 }
@@ -97,19 +137,25 @@ static kv_status load_in_order(load_ctx *c, const stage_ent *e, size_t n)
     return s;
 }
 
-/* Inserts the staged entries, after making room for all of them (no growth while inserting:
+/* Inserts n staged entries, after making room for all of them (no growth while inserting:
  * the prefetched slots stay the right ones). */
-static kv_status load_drain(load_ctx *c)
+static kv_status insert_batch(load_ctx *c, const stage_ent *e, size_t n)
 {
-    size_t n = c->n;
-    c->n = 0;
     if (!n)
         return KV_OK;
     if (!bc_kd_reserve(&c->db->kd, n, c->sb->pf))
         return kv_error(KV_IO, "bitcask: out of memory loading the keydir");
     for (size_t i = 0; i < n && i < PREFETCH_AHEAD; i++)
-        bc_kd_prefetch_home(&c->db->kd, c->sb->stage[i].hash);
-    return load_in_order(c, c->sb->stage, n);
+        bc_kd_prefetch_home(&c->db->kd, e[i].hash);
+    return load_in_order(c, e, n);
+}
+
+/* Inserts the entries staged by load_rec. */
+static kv_status load_drain(load_ctx *c)
+{
+    size_t n = c->n;
+    c->n = 0;
+    return insert_batch(c, c->sb->stage, n);
 }
 
 static kv_status load_rec(void *vctx, const bc_rec *r)
@@ -266,9 +312,113 @@ out:
     return s;
 }
 
-/* Loads one data file: from its hint when valid, else by scanning (and rewriting the hint). */
+/* Loads a data file's entries from its hint file on this thread (no reader thread: one CPU, or
+ * it could not start). KV_OK; KV_CORRUPTION or KV_INVALID for a damaged hint (the caller scans
+ * the data file); another error stops the start-up. */
+static kv_status load_hint_inline(load_ctx *c, const char *hpath, uint64_t size)
+{
+    bc_db *db = c->db;
+    /* mapped when the fs can (no copy of the whole hint), else read */
+    kv_file *hf = NULL;
+    const void *map = NULL;
+    uint64_t hl = 0;
+    uint8_t *data = NULL;
+    size_t len = 0;
+    kv_status s = kv_fs_open(db->fs, hpath, KV_FS_READ, &hf);
+    if (s == KV_OK)
+        s = kv_file_size(hf, &hl);
+    if (s == KV_OK && hl > UINT32_MAX)
+        s = kv_error(KV_CORRUPTION, "%s: a hint file of %llu bytes", hpath, (unsigned long long)hl);
+    if (s == KV_OK && hl > 0 && kv_file_map(hf, hl, &map) == KV_OK) {
+        data = (uint8_t *)(uintptr_t)map;
+        len = (size_t)hl;
+        (void)bc_populate_read(map, len); /* one call, not a fault per 16 pages (bc_prefault.h) */
+    } else if (s == KV_OK) {
+        kv_errclear();
+        len = (size_t)hl;
+        if (!(data = malloc(len ? len : 1)))
+            s = kv_error(KV_IO, "bitcask: out of memory reading %s", hpath);
+        else
+            s = kv_file_read_exact(hf, data, len, 0);
+    }
+    /* Both crcs are checked before the first entry is applied. Should a later structural
+     * check fail, the entries applied are true records of this file, which the scan
+     * finds again (same seq and offset: no change). */
+    if (s == KV_OK)
+        s = bc_walk_hint(hpath, data, len, c->file->id, size, false, load_rec, c);
+    if (s == KV_OK)
+        s = load_drain(c);
+    c->n = 0; /* on an error the rest is found again by the scan */
+    if (map)
+        kv_file_unmap(hf, map, hl);
+    else
+        free(data);
+    kv_file_close(hf);
+    return s;
+}
+
+/* Loads a data file's entries as the reader thread hands them over (bc_hintload.h): inserts
+ * every batch of job, up to and including its end-of-file batch, then returns the reader's
+ * result for the file (as load_hint_inline), or the insert's error. */
+static kv_status load_hint_piped(load_ctx *c, bc_hintload *hl, bc_hl_job *job)
+{
+    for (;;) {
+        const bc_hl_batch *b = bc_hl_next(hl);
+        kv_status s = insert_slots(c, b->e, b->n);
+        bool eof = b->eof;
+        bc_hl_put_back(hl);
+        if (s != KV_OK)
+            return s;
+        if (eof)
+            break;
+    }
+    if (job->st != KV_OK)
+        return kv_error(job->st, "%s", job->msg);
+    if (job->max_seq > c->max_seq)
+        c->max_seq = job->max_seq;
+    return KV_OK;
+}
+
+/* Loads a data file by scanning it, cutting off a torn tail of the newest file, and writes a
+ * fresh hint file for it. */
+static kv_status scan_file(load_ctx *c, const char *dpath, bool newest, uint64_t size)
+{
+    bc_db *db = c->db;
+    bc_file *f = c->file;
+    uint8_t *buf = malloc(size ? size : 1);
+    if (!buf)
+        return kv_error(KV_IO, "bitcask: out of memory reading %s", dpath);
+    kv_buf hint = {0};
+    kv_status s = kv_file_read_exact(f->f, buf, size, 0);
+    uint64_t end = size;
+    c->hint = &hint;
+    if (s == KV_OK)
+        s = bc_walk_data(dpath, buf, size, newest && f->kind == BC_KIND_WRITE, &end, load_rec, c);
+    if (s == KV_OK)
+        s = load_drain(c);
+    c->hint = NULL;
+    free(buf);
+    atomic_fetch_add(&db->data_scans, 1);
+    if (s == KV_OK && end < size) {
+        /* torn tail of the newest file: cut it off durably */
+        s = kv_file_truncate(f->f, end);
+        if (s == KV_OK)
+            s = kv_file_fdatasync(f->f);
+        atomic_store(&f->size, end);
+    }
+    if (s == KV_OK && db->use_hints && end > BC_DATA_HDR) {
+        s = bc_hint_write(db, f->id, "hint", &hint, c->hint_count, end);
+        if (s == KV_OK)
+            atomic_store(&f->has_hint, true);
+    }
+    kv_buf_free(&hint);
+    return s;
+}
+
+/* Loads one data file: from its hint when valid (through the reader thread when job is not
+ * NULL), else by scanning (and rewriting the hint). */
 static kv_status load_file(bc_db *db, stage_buf *sb, bc_file *f, bool newest, bool hint_present,
-                           uint64_t *mseq)
+                           bc_hintload *hl, bc_hl_job *job, uint64_t *mseq)
 {
     char *dpath = bc_path(db, f->id, "data");
     char *hpath = bc_path(db, f->id, "hint");
@@ -280,42 +430,7 @@ static kv_status load_file(bc_db *db, stage_buf *sb, bc_file *f, bool newest, bo
         goto out;
     }
     if (db->use_hints && hint_present) {
-        /* mapped when the fs can (no copy of the whole hint), else read */
-        kv_file *hf = NULL;
-        const void *map = NULL;
-        uint64_t hl = 0;
-        uint8_t *data = NULL;
-        size_t len = 0;
-        s = kv_fs_open(db->fs, hpath, KV_FS_READ, &hf);
-        if (s == KV_OK)
-            s = kv_file_size(hf, &hl);
-        if (s == KV_OK && hl > UINT32_MAX)
-            s = kv_error(KV_CORRUPTION, "%s: a hint file of %llu bytes", hpath,
-                         (unsigned long long)hl);
-        if (s == KV_OK && hl > 0 && kv_file_map(hf, hl, &map) == KV_OK) {
-            data = (uint8_t *)(uintptr_t)map;
-            len = (size_t)hl;
-        } else if (s == KV_OK) {
-            kv_errclear();
-            len = (size_t)hl;
-            if (!(data = malloc(len ? len : 1)))
-                s = kv_error(KV_IO, "bitcask: out of memory reading %s", hpath);
-            else
-                s = kv_file_read_exact(hf, data, len, 0);
-        }
-        /* Both crcs are checked before the first entry is applied. Should a later structural
-         * check fail, the entries applied are true records of this file, which the scan below
-         * finds again (same seq and offset: no change). */
-        if (s == KV_OK)
-            s = bc_walk_hint(hpath, data, len, f->id, size, false, load_rec, &c);
-        if (s == KV_OK)
-            s = load_drain(&c);
-        c.n = 0; /* on an error the rest is found again by the scan */
-        if (map)
-            kv_file_unmap(hf, map, hl);
-        else
-            free(data);
-        kv_file_close(hf);
+        s = job ? load_hint_piped(&c, hl, job) : load_hint_inline(&c, hpath, size);
         if (s == KV_OK) {
             atomic_fetch_add(&db->hint_loads, 1);
             atomic_store(&f->has_hint, true);
@@ -326,34 +441,7 @@ static kv_status load_file(bc_db *db, stage_buf *sb, bc_file *f, bool newest, bo
         atomic_fetch_add(&db->hint_rejects, 1); /* damaged: scan the data file instead */
         kv_errclear();
     }
-    uint8_t *buf = malloc(size ? size : 1);
-    kv_buf hint = {0};
-    if (!buf) {
-        s = kv_error(KV_IO, "bitcask: out of memory reading %s", dpath);
-        goto out;
-    }
-    s = kv_file_read_exact(f->f, buf, size, 0);
-    uint64_t end = size;
-    c.hint = &hint;
-    if (s == KV_OK)
-        s = bc_walk_data(dpath, buf, size, newest && f->kind == BC_KIND_WRITE, &end, load_rec, &c);
-    if (s == KV_OK)
-        s = load_drain(&c);
-    free(buf);
-    atomic_fetch_add(&db->data_scans, 1);
-    if (s == KV_OK && end < size) {
-        /* torn tail of the newest file: cut it off durably */
-        s = kv_file_truncate(f->f, end);
-        if (s == KV_OK)
-            s = kv_file_fdatasync(f->f);
-        atomic_store(&f->size, end);
-    }
-    if (s == KV_OK && db->use_hints && end > BC_DATA_HDR) {
-        s = bc_hint_write(db, f->id, "hint", &hint, c.hint_count, end);
-        if (s == KV_OK)
-            atomic_store(&f->has_hint, true);
-    }
-    kv_buf_free(&hint);
+    s = scan_file(&c, dpath, newest, size);
 out:
     atomic_fetch_add_explicit(&f->live_bytes, c.live, memory_order_relaxed);
     if (c.max_seq > *mseq)
@@ -428,12 +516,21 @@ kv_status bc_recover(bc_db *db)
     if (s == KV_OK && changed)
         s = kv_fs_fsync_dir(db->fs, db->dir);
     /* size the keydir once from the hint headers' entry counts, so loading does not grow it */
+    /* and list the hint files to load, for the reader thread (bc_hintload.h) */
     uint64_t expect = 0;
+    bc_hl_job *jobs = db->use_hints && db->nfiles ? calloc(db->nfiles, sizeof *jobs) : NULL;
+    size_t njobs = 0;
+    bool jobs_ok = jobs != NULL;
     for (size_t i = 0; i < db->nfiles && s == KV_OK && db->use_hints; i++) {
         char name[64];
         if (!has_name(&l, bc_file_name(db->files[i]->id, "hint", name, sizeof name)))
             continue;
         char *p = kv_path_join(db->dir, name);
+        if (jobs) {
+            jobs[njobs++] = (bc_hl_job){
+                .path = p, .id = db->files[i]->id, .data_size = atomic_load(&db->files[i]->size)};
+            jobs_ok = jobs_ok && p;
+        }
         kv_file *hf = NULL;
         uint8_t hdr[BC_HINT_HDR];
         size_t got = 0;
@@ -446,9 +543,14 @@ kv_status bc_recover(bc_db *db)
             expect += n < fit ? n : fit;
         }
         kv_file_close(hf);
-        free(p);
+        if (!jobs)
+            free(p);
         kv_errclear();
     }
+    /* The reader starts first: it checks the first hint file's crc while this thread allocates
+     * the keydir. Without it (one CPU, no thread) this thread reads the hints itself. */
+    bc_hintload hl = {0};
+    bool piped = s == KV_OK && jobs_ok && njobs > 0 && bc_hl_start(&hl, db->fs, jobs, njobs);
     /* Every table the load allocates (this one, or each growth when the size is not known) is
      * faulted in by a helper thread while this one reads, checks and inserts (bc_prefault.h);
      * the helper is joined before that table is replaced and when the load ends. */
@@ -459,12 +561,21 @@ kv_status bc_recover(bc_db *db)
      * one (slower, same result) */
     stage_buf sb = {.cap = STAGE_MAX, .pf = &pf};
     sb.stage = malloc(sb.cap * sizeof *sb.stage);
+    size_t next_job = 0;
     for (size_t i = 0; i < db->nfiles && s == KV_OK; i++) {
         bc_file *f = db->files[i];
         char name[64];
         bool hint = has_name(&l, bc_file_name(f->id, "hint", name, sizeof name));
-        s = load_file(db, &sb, f, have_newest && f->id == newest, hint, &max_seq);
+        bc_hl_job *job = NULL;
+        if (piped && hint && db->use_hints) /* the jobs were listed in this order */
+            job = &jobs[next_job++];
+        s = load_file(db, &sb, f, have_newest && f->id == newest, hint, &hl, job, &max_seq);
     }
+    bc_hl_stop(&hl); /* joins the reader, on every path */
+    db->startup_hint_reader_files = hl.files_read;
+    for (size_t i = 0; i < njobs; i++)
+        free(jobs[i].path);
+    free(jobs);
     free(sb.stage);
     bc_prefault_finish(&pf); /* before anything may free the table, on every path */
     db->startup_prefault_tables = pf.tables;
