@@ -4,8 +4,12 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <setjmp.h>
+#include <stddef.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#include <cmocka.h>
 
 static int cmp_str(const void *a, const void *b)
 {
@@ -67,4 +71,30 @@ int bt_write_file(const char *path, const void *data, size_t len)
     int rc = len == 0 || write(fd, data, len) == (ssize_t)len ? 0 : -1;
     close(fd);
     return rc;
+}
+
+void bt_expect_model(kv_db *db, int n, const int *ver, size_t (*key)(int, char *),
+                     size_t (*val)(int, int, char *), uint64_t keys, uint64_t live)
+{
+    kv_stats st;
+    assert_int_equal(kv_stats_get(db, &st), KV_OK);
+    assert_int_equal(st.live_keys, keys);
+    assert_int_equal(bt_stat(db, "live_bytes"), live);
+    char k[64], v[256];
+    for (int i = 0; i < n; i++) {
+        size_t kl = key(i, k);
+        void *got = NULL;
+        size_t gl = 0;
+        kv_status s = kv_get(db, k, kl, &got, &gl);
+        if (ver[i] < 0) {
+            assert_int_equal(s, KV_NOT_FOUND);
+            continue;
+        }
+        assert_int_equal(s, KV_OK);
+        size_t vl = val(i, ver[i], v);
+        assert_int_equal(gl, vl);
+        assert_memory_equal(got, v, vl);
+        kv_free(got);
+    }
+    assert_int_equal(kv_check(db), KV_OK);
 }

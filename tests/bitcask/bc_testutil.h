@@ -44,6 +44,12 @@ static inline uint64_t bt_stat(kv_db *db, const char *name)
     return UINT64_MAX;
 }
 
+/* Asserts (cmocka) that db holds exactly a model: key(i) has value val(i, ver[i]) for i < n
+ * (absent when ver[i] < 0), keys live keys and live bytes in all, and kv_check passes. key and
+ * val write at most 64 and 256 bytes into their buffer and return the length. */
+void bt_expect_model(kv_db *db, int n, const int *ver, size_t (*key)(int, char *),
+                     size_t (*val)(int, int, char *), uint64_t keys, uint64_t live);
+
 /* Path of the n-th (0-based, in name order) file of dir whose name ends in suffix, or NULL
  * (malloc'd). count receives how many there are. */
 char *bt_nth_file(const char *dir, const char *suffix, size_t n, size_t *count);

@@ -841,34 +841,6 @@ static void test_engine_prepares_next_keydir_table(void **state)
     free(dir);
 }
 
-/* Asserts db holds exactly the model: key(i) has value val(i, ver[i]) for i < n (absent when
- * ver[i] < 0), keys live keys and live bytes in all, and kv_check passes. */
-static void expect_model(kv_db *db, int n, const int *ver, size_t (*key)(int, char *),
-                         size_t (*val)(int, int, char *), uint64_t keys, uint64_t live)
-{
-    kv_stats st;
-    assert_int_equal(kv_stats_get(db, &st), KV_OK);
-    assert_int_equal(st.live_keys, keys);
-    assert_int_equal(bt_stat(db, "live_bytes"), live);
-    char k[64], v[VLEN];
-    for (int i = 0; i < n; i++) {
-        size_t kl = key(i, k);
-        void *got = NULL;
-        size_t gl = 0;
-        kv_status s = kv_get(db, k, kl, &got, &gl);
-        if (ver[i] < 0) {
-            assert_int_equal(s, KV_NOT_FOUND);
-            continue;
-        }
-        assert_int_equal(s, KV_OK);
-        size_t vl = val(i, ver[i], v);
-        assert_int_equal(gl, vl);
-        assert_memory_equal(got, v, vl);
-        kv_free(got);
-    }
-    assert_int_equal(kv_check(db), KV_OK);
-}
-
 /* Start-up loads entries in batches of up to 4,096, each slot prefetched a few entries before
  * its insert (bc_recover.c), and keeps each file's live bytes as it goes instead of summing
  * them afterwards. A first file of 12,000 records (batches end inside a file), then many small
@@ -934,7 +906,7 @@ static void test_batched_load_matches_model(void **state)
                                  pass ? "hints=ignore" : "hints=use", NULL),
                          KV_OK);
         assert_int_equal(bt_stat(db, pass ? "startup_hint_loads" : "startup_data_scans"), 0);
-        expect_model(db, N, ver, kd_key, val_of, keys, live);
+        bt_expect_model(db, N, ver, kd_key, val_of, keys, live);
         assert_int_equal(kv_close(db), KV_OK);
     }
     tu_rmtree(dir);
@@ -1060,7 +1032,7 @@ static void test_startup_prefaults_keydir(void **state)
             assert_int_equal(tables, 0);
         }
         assert_true(bytes <= bt_stat(db, "keydir_bytes") * 4); /* every growth's table at most */
-        expect_model(db, N, ver, pf_key, pf_val, keys, live);
+        bt_expect_model(db, N, ver, pf_key, pf_val, keys, live);
         assert_int_equal(kv_close(db), KV_OK);
     }
     tu_rmtree(dir);

@@ -53,27 +53,7 @@ static kv_status open_db(const char *dir, kv_db **db)
 
 static void expect_contents(kv_db *db)
 {
-    kv_stats st;
-    assert_int_equal(kv_stats_get(db, &st), KV_OK);
-    assert_int_equal(st.live_keys, model_keys);
-    assert_int_equal(bt_stat(db, "live_bytes"), model_live);
-    char k[64], v[64];
-    for (int i = 0; i < N; i++) {
-        size_t kl = hl_key(i, k);
-        void *got = NULL;
-        size_t gl = 0;
-        kv_status s = kv_get(db, k, kl, &got, &gl);
-        if (ver[i] < 0) {
-            assert_int_equal(s, KV_NOT_FOUND);
-            continue;
-        }
-        assert_int_equal(s, KV_OK);
-        size_t vl = hl_val(i, ver[i], v);
-        assert_int_equal(gl, vl);
-        assert_memory_equal(got, v, vl);
-        kv_free(got);
-    }
-    assert_int_equal(kv_check(db), KV_OK);
+    bt_expect_model(db, N, ver, hl_key, hl_val, model_keys, model_live);
 }
 
 /* Writes the model: every key, then a third overwritten, a seventh deleted, some written again. */
