@@ -60,8 +60,8 @@ typedef kv_status (*wal_replay_fn)(void *ctx, const wal_replay_rec *recs, size_t
 
 /* Called by append_batch once the batch is written (and synced when the mode asks), before the
  * append returns, in LSN order, never two at once: the place to apply the batch to an in-memory
- * state so that its order equals the log's. It runs on whichever thread writes the group (in
- * `sync` mode: on the committer whose fdatasync covered it, with the log's lock held). */
+ * state so that its order equals the log's. It runs on whichever thread writes the group, with
+ * the log's lock held (in `sync` mode after the group's fdatasync returned). */
 typedef void (*wal_apply_fn)(void *ctx, uint64_t commit_lsn);
 
 typedef enum wal_recovery_mode {
