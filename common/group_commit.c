@@ -109,9 +109,8 @@ struct kv_group_commit {
     unsigned long long groups, nitems;
     /* Commit delay (kv_group_commit_set_delay). */
     bool delay;
-    size_t inside;  /* committers inside submit and not yet in a written group */
-    size_t peak;    /* the most inside since the last group was formed */
-    size_t queued;  /* committers in the queue */
+    size_t queued;  /* committers in the queue (waiting, leading, or in the group being written) */
+    size_t peak;    /* the most queued since the last group was formed */
     size_t want;    /* the leader waits for this many queued (0: not waiting) */
     double sync_us; /* moving average of a sync group's write time (microseconds) */
     unsigned long long delays, delay_timeouts;
@@ -216,9 +215,8 @@ kv_status kv_group_commit_submit(kv_group_commit *q, void *item, size_t bytes, b
     else
         q->head = &w;
     q->tail = &w;
-    q->queued++;
-    if (++q->inside > q->peak)
-        q->peak = q->inside;
+    if (++q->queued > q->peak)
+        q->peak = q->queued;
     if (q->want && q->queued >= q->want) {
         q->want = 0;
         wake(q->head, GC_GO); /* the leader's commit delay is over */
@@ -243,7 +241,7 @@ kv_status kv_group_commit_submit(kv_group_commit *q, void *item, size_t bytes, b
     gc_writer *last = &w;
     bool gsync;
     size_t n = build_group(q, &last, &gsync);
-    q->peak = q->inside;
+    q->peak = q->queued;
     pthread_mutex_unlock(&q->mu);
     uint64_t t0 = gsync ? kv_clock_us() : 0;
     kv_status s = q->fn(q->ctx, q->items, n, gsync);
@@ -254,7 +252,6 @@ kv_status kv_group_commit_submit(kv_group_commit *q, void *item, size_t bytes, b
     q->groups++;
     q->nitems += n;
     q->queued -= n;
-    q->inside -= n;
     gc_writer *members = w.next; /* the group after the leader: w.next .. last */
     q->head = last->next;
     if (!q->head)
