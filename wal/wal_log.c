@@ -83,6 +83,27 @@ static bool encode_rec(kv_buf *b, uint32_t salt_crc, uint8_t type, uint64_t lsn,
     return true;
 }
 
+/* fdatasync of the active segment with mu released meanwhile (held on entry and on return), so
+ * that committers, stats, the explicit sync and truncation go on; wal_wait_syncers waits for it.
+ * Marks the writes it covers synced. Returns KV_OK, or the fdatasync's error after poisoning the
+ * log (never retried). Used by `sync` commits (group_write) and the `interval:MS` syncer. */
+static kv_status sync_active_unlocked(wal_log *l)
+{
+    uint64_t seq = l->write_seq;
+    kv_file *f = l->active;
+    l->syncing++;
+    pthread_mutex_unlock(&l->mu);
+    kv_status s = kv_file_fdatasync(f);
+    pthread_mutex_lock(&l->mu);
+    l->syncing--;
+    pthread_cond_broadcast(&l->cv);
+    if (s != KV_OK)
+        return wal_poison_locked(l, s);
+    if (seq > l->synced_seq)
+        l->synced_seq = seq;
+    return KV_OK;
+}
+
 /* The group commit write function: runs on the leader, one group at a time. */
 static kv_status group_write(void *ctx, void *const *items, size_t n, bool sync)
 {
@@ -151,26 +172,11 @@ static kv_status group_write(void *ctx, void *const *items, size_t n, bool sync)
     if (b == &l->wbuf && b->cap > ((size_t)8 << 20)) {
         kv_buf_free(b); /* do not keep a huge batch's buffer */
     }
-    if (sync) {
-        /* The group's one fdatasync, without mu (wmu still held, so no other group writes and
-         * the segment does not roll meanwhile): stats, the explicit sync and truncation go on,
-         * and the next group queues up behind this one (LevelDB's DBImpl::Write). Waiters for
-         * syncing (wal_wait_syncers) are woken after. */
-        uint64_t seq = l->write_seq;
-        kv_file *f = l->active;
-        l->syncing++;
-        pthread_mutex_unlock(&l->mu);
-        s = kv_file_fdatasync(f);
-        pthread_mutex_lock(&l->mu);
-        l->syncing--;
-        pthread_cond_broadcast(&l->cv);
-        if (s != KV_OK) {
-            wal_poison_locked(l, s);
-            goto out;
-        }
-        if (seq > l->synced_seq)
-            l->synced_seq = seq;
-    }
+    /* `sync`: the group's one fdatasync, without mu (wmu still held, so no other group writes
+     * and the segment does not roll meanwhile); the next group queues up behind this one
+     * (LevelDB's DBImpl::Write) */
+    if (sync && (s = sync_active_unlocked(l)) != KV_OK)
+        goto out;
     for (size_t i = 0; i < n; i++) {
         gc_item *it = items[i];
         if (it->apply)
@@ -255,18 +261,7 @@ static kv_status bg_sync(void *ctx)
         pthread_mutex_unlock(&l->mu);
         return KV_OK;
     }
-    uint64_t seq = l->write_seq;
-    kv_file *f = l->active;
-    l->syncing++;
-    pthread_mutex_unlock(&l->mu);
-    kv_status s = kv_file_fdatasync(f);
-    pthread_mutex_lock(&l->mu);
-    l->syncing--;
-    if (s == KV_OK && seq > l->synced_seq)
-        l->synced_seq = seq;
-    if (s != KV_OK)
-        wal_poison_locked(l, s);
-    pthread_cond_broadcast(&l->cv);
+    kv_status s = sync_active_unlocked(l);
     pthread_mutex_unlock(&l->mu);
     return s;
 }
