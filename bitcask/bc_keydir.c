@@ -373,27 +373,35 @@ static bc_kd_effect apply_if_newer(bc_keydir *kd, bc_slot *s, const bc_loc *loc,
     return e;
 }
 
+/* Recovery's fast path: with no growth under way and room for one more key in the current
+ * table, one probe finds the key's slot or the empty slot where it belongs. NULL when those
+ * conditions do not hold (the general path then migrates, grows and probes both tables). */
+static inline bc_slot *fast_probe(bc_keydir *kd, const void *key, size_t klen, uint32_t h)
+{
+    if (kd->old.cap || (kd->cur.used + 1) * 4 > kd->cur.cap * 3)
+        return NULL;
+    size_t mask = kd->cur.cap - 1;
+    for (size_t i = h & mask;; i = (i + 1) & mask) {
+        bc_slot *s = &kd->cur.slots[i];
+        if (s->state == BC_SLOT_EMPTY || slot_is(s, key, klen, h))
+            return s;
+    }
+}
+
 bc_kd_effect bc_kd_put_if_newer(bc_keydir *kd, const void *key, size_t klen, uint32_t h,
                                 const bc_loc *loc, bool tomb, bc_loc *prev)
 {
-    if (!kd->old.cap && (kd->cur.used + 1) * 4 <= kd->cur.cap * 3) {
-        /* no growth under way and room for one more: one probe finds the key or its place */
-        bc_table *t = &kd->cur;
-        size_t mask = t->cap - 1;
-        for (size_t i = h & mask;; i = (i + 1) & mask) {
-            bc_slot *s = &t->slots[i];
-            if (s->state == BC_SLOT_EMPTY) {
-                if (!slot_init(kd, s, key, klen, h, loc, tomb)) {
-                    memset(s, 0, sizeof *s);
-                    return BC_KD_NOMEM;
-                }
-                t->used++;
-                kd->count++;
-                return BC_KD_INSERTED;
-            }
-            if (slot_is(s, key, klen, h))
-                return apply_if_newer(kd, s, loc, tomb, prev);
+    bc_slot *fs = fast_probe(kd, key, klen, h);
+    if (fs) {
+        if (fs->state != BC_SLOT_EMPTY)
+            return apply_if_newer(kd, fs, loc, tomb, prev);
+        if (!slot_init(kd, fs, key, klen, h, loc, tomb)) {
+            memset(fs, 0, sizeof *fs);
+            return BC_KD_NOMEM;
         }
+        kd->cur.used++;
+        kd->count++;
+        return BC_KD_INSERTED;
     }
     migrate(kd, BC_KD_MIGRATE);
     bc_table *t = &kd->cur;
@@ -416,22 +424,17 @@ bc_kd_effect bc_kd_put_if_newer(bc_keydir *kd, const void *key, size_t klen, uin
 
 bc_kd_effect bc_kd_put_slot_if_newer(bc_keydir *kd, const bc_slot *src, bc_loc *prev)
 {
-    if (src->klen <= BC_KD_INLINE && !kd->old.cap && (kd->cur.used + 1) * 4 <= kd->cur.cap * 3) {
-        bc_table *t = &kd->cur;
-        size_t mask = t->cap - 1;
-        for (size_t i = src->hash & mask;; i = (i + 1) & mask) {
-            bc_slot *s = &t->slots[i];
-            if (s->state == BC_SLOT_EMPTY) {
-                *s = *src;
-                t->used++;
-                kd->count++;
-                kd->key_bytes += src->klen;
-                kd->tombs += src->tomb != 0;
-                return BC_KD_INSERTED;
-            }
-            if (slot_is(s, src->k.bytes, src->klen, src->hash))
-                return apply_if_newer(kd, s, &src->loc, src->tomb != 0, prev);
-        }
+    bc_slot *fs =
+        src->klen <= BC_KD_INLINE ? fast_probe(kd, src->k.bytes, src->klen, src->hash) : NULL;
+    if (fs) {
+        if (fs->state != BC_SLOT_EMPTY)
+            return apply_if_newer(kd, fs, &src->loc, src->tomb != 0, prev);
+        *fs = *src; /* a short key: the slot is whole, as slot_init would make it */
+        kd->cur.used++;
+        kd->count++;
+        kd->key_bytes += src->klen;
+        kd->tombs += src->tomb != 0;
+        return BC_KD_INSERTED;
     }
     const uint8_t *key = src->klen <= BC_KD_INLINE ? src->k.bytes : src->k.ptr;
     return bc_kd_put_if_newer(kd, key, src->klen, src->hash, &src->loc, src->tomb != 0, prev);
