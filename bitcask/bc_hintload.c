@@ -36,11 +36,11 @@ static bool claim(bc_hintload *hl, size_t *job, size_t *piece)
 /* The crc32 of one piece (no lock held: the image is read-only and the piece is the caller's). */
 static uint32_t piece_crc(const bc_hl_job *j, size_t piece)
 {
-    size_t off = BC_HINT_HDR + piece * BC_HL_CRC_PIECE, n = j->len - off;
+    size_t off = BC_HINT_HDR + piece * BC_HL_CRC_PIECE, n = j->img.len - off;
     if (n > BC_HL_CRC_PIECE)
         n = BC_HL_CRC_PIECE;
-    (void)bc_populate_read(j->data + off, n); /* one call, not a fault per 16 pages */
-    return kv_crc32(j->data + off, n);
+    (void)bc_populate_read(j->img.data + off, n); /* one call, not a fault per 16 pages */
+    return kv_crc32(j->img.data + off, n);
 }
 
 static void piece_done(bc_hintload *hl, size_t job, size_t piece, uint32_t crc)
@@ -71,7 +71,7 @@ static uint32_t joined_crc(const bc_hl_job *j)
         return 0; /* kv_crc32 of no bytes */
     uint32_t crc = j->piece_crc[0];
     for (size_t i = 1; i < j->npieces; i++) {
-        size_t n = j->len - BC_HINT_HDR - i * BC_HL_CRC_PIECE;
+        size_t n = j->img.len - BC_HINT_HDR - i * BC_HL_CRC_PIECE;
         crc = kv_crc32_combine(crc, j->piece_crc[i], n < BC_HL_CRC_PIECE ? n : BC_HL_CRC_PIECE);
     }
     return crc;
@@ -172,24 +172,10 @@ static kv_status on_entry(void *ctx, const bc_rec *rec)
  * all in memory at once. */
 static kv_status prepare(kv_fs *fs, bc_hl_job *job)
 {
-    uint64_t hl = 0;
-    kv_status s = kv_fs_open(fs, job->path, KV_FS_READ, &job->hf);
-    if (s == KV_OK)
-        s = kv_file_size(job->hf, &hl);
-    if (s == KV_OK && hl > UINT32_MAX)
-        return kv_error(KV_CORRUPTION, "%s: a hint file of %llu bytes", job->path,
-                        (unsigned long long)hl);
-    if (s != KV_OK)
-        return s;
-    job->len = (size_t)hl;
-    if (hl == 0 || kv_file_map(job->hf, hl, &job->map) != KV_OK) {
-        kv_errclear();
-        job->map = NULL;
-        return KV_OK; /* no pieces: read and checked whole by the reader (read_job) */
-    }
-    job->map_len = hl;
-    job->data = job->map;
-    size_t ents = job->len > BC_HINT_HDR ? job->len - BC_HINT_HDR : 0;
+    kv_status s = bc_hint_image_open(fs, job->path, &job->img);
+    if (s != KV_OK || !job->img.map)
+        return s; /* no pieces: read and checked whole by the reader (read_job) */
+    size_t len = job->img.len, ents = len > BC_HINT_HDR ? len - BC_HINT_HDR : 0;
     size_t n = (ents + BC_HL_CRC_PIECE - 1) / BC_HL_CRC_PIECE;
     if (n && !(job->piece_crc = malloc(n * sizeof *job->piece_crc)))
         return kv_error(KV_IO, "bitcask: out of memory reading %s", job->path);
@@ -201,13 +187,11 @@ static kv_status prepare(kv_fs *fs, bc_hl_job *job)
  * computes its entries crc in *crc. */
 static kv_status read_job(bc_hl_job *job, uint32_t *crc)
 {
-    if (!(job->buf = malloc(job->len ? job->len : 1)))
-        return kv_error(KV_IO, "bitcask: out of memory reading %s", job->path);
-    kv_status s = kv_file_read_exact(job->hf, job->buf, job->len, 0);
+    kv_status s = bc_hint_image_read(&job->img, job->path);
     if (s != KV_OK)
         return s;
-    job->data = job->buf;
-    *crc = job->len > BC_HINT_HDR ? kv_crc32(job->data + BC_HINT_HDR, job->len - BC_HINT_HDR) : 0;
+    size_t len = job->img.len;
+    *crc = len > BC_HINT_HDR ? kv_crc32(job->img.data + BC_HINT_HDR, len - BC_HINT_HDR) : 0;
     return KV_OK;
 }
 
@@ -227,15 +211,15 @@ static kv_status walk_job(reader *r, bc_hl_job *job)
         return KV_BUSY;
     }
     uint32_t crc = 0;
-    if (job->map) {
+    if (job->img.map) {
         crc = joined_crc(job);
     } else {
         kv_status s = read_job(job, &crc);
         if (s != KV_OK)
             return s;
     }
-    return bc_walk_hint_crc(job->path, job->data, job->len, job->id, job->data_size, false, crc,
-                            on_entry, r);
+    return bc_walk_hint_crc(job->path, job->img.data, job->img.len, job->id, job->data_size, false,
+                            crc, on_entry, r);
 }
 
 static void set_result(bc_hl_job *job, kv_status s)
@@ -317,6 +301,50 @@ static void *reader_main(void *arg)
     return NULL;
 }
 
+/* ---- a hint file's image (also the one-thread load's, bc_recover.c) ---- */
+
+kv_status bc_hint_image_open(kv_fs *fs, const char *path, bc_hint_image *img)
+{
+    memset(img, 0, sizeof *img);
+    uint64_t len = 0;
+    kv_status s = kv_fs_open(fs, path, KV_FS_READ, &img->hf);
+    if (s == KV_OK)
+        s = kv_file_size(img->hf, &len);
+    if (s == KV_OK && len > UINT32_MAX)
+        s = kv_error(KV_CORRUPTION, "%s: a hint file of %llu bytes", path, (unsigned long long)len);
+    if (s != KV_OK)
+        return s;
+    img->len = (size_t)len;
+    if (len > 0 && kv_file_map(img->hf, len, &img->map) == KV_OK) {
+        img->map_len = len;
+        img->data = img->map;
+    } else {
+        kv_errclear();
+        img->map = NULL;
+    }
+    return KV_OK;
+}
+
+kv_status bc_hint_image_read(bc_hint_image *img, const char *path)
+{
+    if (!(img->buf = malloc(img->len ? img->len : 1)))
+        return kv_error(KV_IO, "bitcask: out of memory reading %s", path);
+    kv_status s = kv_file_read_exact(img->hf, img->buf, img->len, 0);
+    if (s == KV_OK)
+        img->data = img->buf;
+    return s;
+}
+
+void bc_hint_image_release(bc_hint_image *img)
+{
+    if (img->map)
+        kv_file_unmap(img->hf, img->map, img->map_len);
+    free(img->buf);
+    if (img->hf)
+        kv_file_close(img->hf);
+    memset(img, 0, sizeof *img);
+}
+
 /* ---- the opening thread's side ---- */
 
 bool bc_hl_start(bc_hintload *hl, kv_fs *fs, bc_hl_job *jobs, size_t njobs)
@@ -373,17 +401,8 @@ void bc_hl_put_back(bc_hintload *hl)
 
 void bc_hl_job_release(bc_hl_job *job)
 {
-    if (job->map)
-        kv_file_unmap(job->hf, job->map, job->map_len);
-    free(job->buf);
-    if (job->hf)
-        kv_file_close(job->hf);
+    bc_hint_image_release(&job->img);
     free(job->piece_crc);
-    job->map = NULL;
-    job->map_len = 0;
-    job->buf = NULL;
-    job->hf = NULL;
-    job->data = NULL;
     job->piece_crc = NULL;
 }
 

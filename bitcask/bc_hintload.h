@@ -49,6 +49,28 @@
 #define BC_HL_CRC_PIECE ((size_t)512 << 10) /* bytes of hint entries per crc piece */
 #define BC_HL_AHEAD     4 /* hint files open (mapped) at once at most: bounds the descriptors */
 
+/* A hint file's bytes in memory: its mapping when the file system can map, else a buffer it was
+ * read into. Used by the reader thread and by the one-thread load (bc_recover.c). */
+typedef struct bc_hint_image {
+    kv_file *hf;         /* the open hint file, or NULL */
+    const void *map;     /* its mapping (map_len bytes), or NULL */
+    uint64_t map_len;    /* bytes mapped */
+    uint8_t *buf;        /* or the buffer it was read into (bc_hint_image_read) */
+    const uint8_t *data; /* the image (map or buf): len bytes; NULL until mapped or read */
+    size_t len;          /* the file's size in bytes */
+} bc_hint_image;
+
+/* Opens the hint file at path (zeroing *img first) and maps it when the file system can (and
+ * the file is not empty); otherwise img->data stays NULL until bc_hint_image_read. Errors:
+ * KV_IO (open, size), KV_CORRUPTION (a hint file over 4 GiB, which no writer makes). On error
+ * what was opened stays in *img for bc_hint_image_release. */
+kv_status bc_hint_image_open(kv_fs *fs, const char *path, bc_hint_image *img);
+/* Reads an image that bc_hint_image_open could not map into a malloc'd buffer (owned by img,
+ * freed by bc_hint_image_release). Errors: KV_IO (out of memory, short read). */
+kv_status bc_hint_image_read(bc_hint_image *img, const char *path);
+/* Unmaps or frees the image and closes the file. Idempotent. */
+void bc_hint_image_release(bc_hint_image *img);
+
 /* One hint file to read. The opening thread fills the inputs before bc_hl_start; the reader
  * fills the outputs, which the opening thread may read once it has taken the file's
  * end-of-file batch (the ring's mutex orders them). */
@@ -58,18 +80,12 @@ typedef struct bc_hl_job {
     uint64_t id;        /* the data file it must describe */
     uint64_t data_size; /* and that file's bytes */
     /* outputs */
-    kv_status st;     /* the walk's result (KV_CORRUPTION: scan the data file) */
-    char msg[512];    /* the reader's error message when st is not KV_OK */
-    uint64_t max_seq; /* highest seq among the entries handed over */
-    uint64_t entries; /* entries handed over */
-    /* the image, kept until bc_hl_job_release */
-    kv_file *hf;         /* the open hint file */
-    const void *map;     /* its mapping (map_len bytes), or NULL */
-    uint64_t map_len;    /* bytes mapped */
-    uint8_t *buf;        /* or the buffer it was read into (an fs that cannot map) */
-    const uint8_t *data; /* the image (map or buf): len bytes */
-    size_t len;
-    bool failed; /* the file could not be opened (st says why): no crc, no walk */
+    kv_status st;      /* the walk's result (KV_CORRUPTION: scan the data file) */
+    char msg[512];     /* the reader's error message when st is not KV_OK */
+    uint64_t max_seq;  /* highest seq among the entries handed over */
+    uint64_t entries;  /* entries handed over */
+    bc_hint_image img; /* the file's bytes, kept until bc_hl_job_release */
+    bool failed;       /* the file could not be opened (st says why): no crc, no walk */
     /* the crc32 of the entry bytes, in pieces of BC_HL_CRC_PIECE bytes that either thread may
      * compute (claimed in order under the ring's mutex), joined when all are done */
     size_t npieces, next_piece, pieces_done;

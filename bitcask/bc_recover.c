@@ -317,43 +317,21 @@ out:
  * the data file); another error stops the start-up. */
 static kv_status load_hint_inline(load_ctx *c, const char *hpath, uint64_t size)
 {
-    bc_db *db = c->db;
-    /* mapped when the fs can (no copy of the whole hint), else read */
-    kv_file *hf = NULL;
-    const void *map = NULL;
-    uint64_t hl = 0;
-    uint8_t *data = NULL;
-    size_t len = 0;
-    kv_status s = kv_fs_open(db->fs, hpath, KV_FS_READ, &hf);
-    if (s == KV_OK)
-        s = kv_file_size(hf, &hl);
-    if (s == KV_OK && hl > UINT32_MAX)
-        s = kv_error(KV_CORRUPTION, "%s: a hint file of %llu bytes", hpath, (unsigned long long)hl);
-    if (s == KV_OK && hl > 0 && kv_file_map(hf, hl, &map) == KV_OK) {
-        data = (uint8_t *)(uintptr_t)map;
-        len = (size_t)hl;
-        (void)bc_populate_read(map, len); /* one call, not a fault per 16 pages (bc_prefault.h) */
-    } else if (s == KV_OK) {
-        kv_errclear();
-        len = (size_t)hl;
-        if (!(data = malloc(len ? len : 1)))
-            s = kv_error(KV_IO, "bitcask: out of memory reading %s", hpath);
-        else
-            s = kv_file_read_exact(hf, data, len, 0);
-    }
+    bc_hint_image img;
+    kv_status s = bc_hint_image_open(c->db->fs, hpath, &img);
+    if (s == KV_OK && img.map)
+        (void)bc_populate_read(img.map, img.len); /* one call, not a fault per 16 pages */
+    else if (s == KV_OK)
+        s = bc_hint_image_read(&img, hpath); /* the fs cannot map */
     /* Both crcs are checked before the first entry is applied. Should a later structural
      * check fail, the entries applied are true records of this file, which the scan
      * finds again (same seq and offset: no change). */
     if (s == KV_OK)
-        s = bc_walk_hint(hpath, data, len, c->file->id, size, false, load_rec, c);
+        s = bc_walk_hint(hpath, img.data, img.len, c->file->id, size, false, load_rec, c);
     if (s == KV_OK)
         s = load_drain(c);
     c->n = 0; /* on an error the rest is found again by the scan */
-    if (map)
-        kv_file_unmap(hf, map, hl);
-    else
-        free(data);
-    kv_file_close(hf);
+    bc_hint_image_release(&img);
     return s;
 }
 
