@@ -73,6 +73,21 @@ int bt_write_file(const char *path, const void *data, size_t len)
     return rc;
 }
 
+void bt_expect_get(kv_db *db, const void *k, size_t kl, const void *v, size_t vl)
+{
+    void *got = NULL;
+    size_t gl = 0;
+    kv_status s = kv_get(db, k, kl, &got, &gl);
+    if (!v) {
+        assert_int_equal(s, KV_NOT_FOUND);
+        return;
+    }
+    assert_int_equal(s, KV_OK);
+    assert_int_equal(gl, vl);
+    assert_memory_equal(got, v, vl);
+    kv_free(got);
+}
+
 void bt_expect_model(kv_db *db, int n, const int *ver, size_t (*key)(int, char *),
                      size_t (*val)(int, int, char *), uint64_t keys, uint64_t live)
 {
@@ -83,18 +98,10 @@ void bt_expect_model(kv_db *db, int n, const int *ver, size_t (*key)(int, char *
     char k[64], v[256];
     for (int i = 0; i < n; i++) {
         size_t kl = key(i, k);
-        void *got = NULL;
-        size_t gl = 0;
-        kv_status s = kv_get(db, k, kl, &got, &gl);
-        if (ver[i] < 0) {
-            assert_int_equal(s, KV_NOT_FOUND);
-            continue;
-        }
-        assert_int_equal(s, KV_OK);
-        size_t vl = val(i, ver[i], v);
-        assert_int_equal(gl, vl);
-        assert_memory_equal(got, v, vl);
-        kv_free(got);
+        if (ver[i] < 0)
+            bt_expect_get(db, k, kl, NULL, 0);
+        else
+            bt_expect_get(db, k, kl, v, val(i, ver[i], v));
     }
     assert_int_equal(kv_check(db), KV_OK);
 }

@@ -44,6 +44,10 @@ static inline uint64_t bt_stat(kv_db *db, const char *name)
     return UINT64_MAX;
 }
 
+/* Asserts (cmocka) that kv_get of the kl-byte key k returns exactly the vl bytes at v, or
+ * KV_NOT_FOUND when v is NULL. */
+void bt_expect_get(kv_db *db, const void *k, size_t kl, const void *v, size_t vl);
+
 /* Asserts (cmocka) that db holds exactly a model: key(i) has value val(i, ver[i]) for i < n
  * (absent when ver[i] < 0), keys live keys and live bytes in all, and kv_check passes. key and
  * val write at most 64 and 256 bytes into their buffer and return the length. */

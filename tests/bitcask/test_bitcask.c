@@ -52,18 +52,10 @@ static void expect(kv_db *db, int i, int ver)
 {
     char k[16], v[VLEN];
     size_t kl = key_of(i, k);
-    void *got = NULL;
-    size_t gl = 0;
-    kv_status s = kv_get(db, k, kl, &got, &gl);
-    if (ver < 0) {
-        assert_int_equal(s, KV_NOT_FOUND);
-        return;
-    }
-    assert_int_equal(s, KV_OK);
-    size_t vl = val_of(i, ver, v);
-    assert_int_equal(gl, vl);
-    assert_memory_equal(got, v, vl);
-    kv_free(got);
+    if (ver < 0)
+        bt_expect_get(db, k, kl, NULL, 0);
+    else
+        bt_expect_get(db, k, kl, v, val_of(i, ver, v));
 }
 
 static void test_rotation_hints_reopen(void **state)
@@ -823,15 +815,8 @@ static void test_engine_prepares_next_keydir_table(void **state)
     }
     assert_int_equal(bt_stat(db, "keydir_spares_used"), 1);
     for (int pass = 0; pass < 2; pass++) {
-        for (int j = 0; j < i; j += 7) {
-            size_t kl = key_of(j, k), vl = val_of(j, 1, v);
-            void *got = NULL;
-            size_t gl = 0;
-            assert_int_equal(kv_get(db, k, kl, &got, &gl), KV_OK);
-            assert_int_equal(gl, vl);
-            assert_memory_equal(got, v, vl);
-            kv_free(got);
-        }
+        for (int j = 0; j < i; j += 7)
+            expect(db, j, 1);
         assert_int_equal(kv_close(db), KV_OK);
         if (!pass)
             assert_int_equal(bt_open(dir, KV_DURABILITY_NONE, NULL, &db, "merge=manual", NULL),

@@ -305,13 +305,8 @@ static void test_many_files_few_descriptors(void **state)
     if (s == KV_OK) {
         assert_int_equal(bt_stat(db, "startup_hint_loads"), nd);
         for (int i = 0; i < KEYS; i++) {
-            size_t kl = hl_key(i, k), vl = hl_val(i, 1, v);
-            void *got = NULL;
-            size_t gl = 0;
-            assert_int_equal(kv_get(db, k, kl, &got, &gl), KV_OK);
-            assert_int_equal(gl, vl);
-            assert_memory_equal(got, v, vl);
-            kv_free(got);
+            size_t kl = hl_key(i, k);
+            bt_expect_get(db, k, kl, v, hl_val(i, 1, v));
         }
         assert_int_equal(kv_close(db), KV_OK);
     }
