@@ -11,7 +11,7 @@ const char *kv_strerror(kv_status s)
 {
     static const char *const names[KV_STATUS_COUNT] = {
         "ok",       "not found", "invalid argument", "corruption",    "I/O error",
-        "no space", "busy",      "poisoned",         "not supported",
+        "no space", "busy",      "poisoned",         "not supported", "out of memory",
     };
     if ((unsigned)s >= KV_STATUS_COUNT)
         return "unknown status";

@@ -18,9 +18,10 @@ typedef enum kv_status {
     KV_BUSY,       /* another handle (any process) holds the directory lock */
     KV_POISONED,   /* an earlier fsync or write failed: writes are refused until reopened */
     KV_NOTSUP,     /* the engine cannot honour this request (for example a durability mode) */
+    KV_NOMEM,      /* an allocation failed; nothing acknowledged was lost (never reported as I/O) */
 } kv_status;
 
-#define KV_STATUS_COUNT 9
+#define KV_STATUS_COUNT 10
 
 /* Returns a short static name for a status ("ok", "not found", "corruption", ...).
  * Never NULL; an out-of-range value returns "unknown status". */
