@@ -78,8 +78,10 @@ static kv_status make_file(ff_fs *fs, const char *path, int fd, const struct sta
     return KV_OK;
 }
 
-/* Opens (and for lock, flocks) path; the body of ff_open and ff_lock, mutex held. */
-static kv_status open_locked(ff_fs *fs, const char *path, int flags, bool lock, kv_file **out)
+/* Opens (and for lock, flocks: LOCK_EX, or LOCK_SH when shared) path; the body of ff_open and
+ * ff_lock, mutex held. */
+static kv_status open_locked(ff_fs *fs, const char *path, int flags, bool lock, bool shared,
+                             kv_file **out)
 {
     bool counted = !lock && (flags & (KV_FS_CREATE | KV_FS_TRUNC));
     int inj;
@@ -105,7 +107,7 @@ static kv_status open_locked(ff_fs *fs, const char *path, int flags, bool lock, 
         close(fd);
         return s;
     }
-    if (lock && flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    if (lock && flock(fd, (shared ? LOCK_SH : LOCK_EX) | LOCK_NB) != 0) {
         int e = errno;
         close(fd);
         if (e == EWOULDBLOCK)
@@ -129,16 +131,17 @@ kv_status ff_open(kv_fs *kfs, const char *path, int flags, kv_file **out)
 {
     ff_fs *fs = (ff_fs *)kfs;
     pthread_mutex_lock(&fs->mu);
-    kv_status s = open_locked(fs, path, flags, false, out);
+    kv_status s = open_locked(fs, path, flags, false, false, out);
     pthread_mutex_unlock(&fs->mu);
     return s;
 }
 
-kv_status ff_lock(kv_fs *kfs, const char *path, kv_file **out)
+kv_status ff_lock(kv_fs *kfs, const char *path, bool shared, kv_file **out)
 {
     ff_fs *fs = (ff_fs *)kfs;
     pthread_mutex_lock(&fs->mu);
-    kv_status s = open_locked(fs, path, KV_FS_CREATE | KV_FS_WRITE, true, out);
+    kv_status s =
+        open_locked(fs, path, shared ? KV_FS_READ : KV_FS_CREATE | KV_FS_WRITE, true, shared, out);
     pthread_mutex_unlock(&fs->mu);
     return s;
 }

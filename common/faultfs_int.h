@@ -155,7 +155,7 @@ kv_status ff_fsync(kv_file *kf);
 kv_status ff_size(kv_file *kf, uint64_t *size);
 kv_status ff_map(kv_file *kf, uint64_t len, const void **addr);
 kv_status ff_unmap(kv_file *kf, const void *addr, uint64_t len);
-kv_status ff_lock(kv_fs *kfs, const char *path, kv_file **out);
+kv_status ff_lock(kv_fs *kfs, const char *path, bool shared, kv_file **out);
 /* Crash: closes the descriptors of every open file (releasing their flocks). */
 void ff_files_kill(ff_fs *fs);
 

@@ -135,7 +135,12 @@ kv_status kv_fs_exists(kv_fs *fs, const char *path, bool *out)
 
 kv_status kv_fs_lock(kv_fs *fs, const char *path, kv_file **out)
 {
-    return fs->vt->lock(fs, path, out);
+    return fs->vt->lock(fs, path, false, out);
+}
+
+kv_status kv_fs_lock_shared(kv_fs *fs, const char *path, kv_file **out)
+{
+    return fs->vt->lock(fs, path, true, out);
 }
 
 char *kv_path_join(const char *dir, const char *name)

@@ -69,7 +69,7 @@ typedef struct kv_fs_vtable {
     kv_status (*fsync_dir)(kv_fs *fs, const char *path);
     kv_status (*list)(kv_fs *fs, const char *dir, kv_namelist *out);
     kv_status (*exists)(kv_fs *fs, const char *path, bool *out);
-    kv_status (*lock)(kv_fs *fs, const char *path, kv_file **out);
+    kv_status (*lock)(kv_fs *fs, const char *path, bool shared, kv_file **out);
     void (*destroy)(kv_fs *fs);
 } kv_fs_vtable;
 
@@ -157,6 +157,12 @@ kv_status kv_fs_exists(kv_fs *fs, const char *path, bool *out);
  * lock until kv_file_close(). Errors: KV_BUSY when another open file description (this process
  * or another) holds it; KV_IO. */
 kv_status kv_fs_lock(kv_fs *fs, const char *path, kv_file **out);
+
+/* Opens the existing path read-only and takes a shared flock(2) on it without waiting: any number
+ * of shared holders, none beside an exclusive one. Creates nothing. *out holds the lock until
+ * kv_file_close(). Errors: KV_NOT_FOUND when path is missing, KV_BUSY when an exclusive lock is
+ * held (this process or another), KV_IO. */
+kv_status kv_fs_lock_shared(kv_fs *fs, const char *path, kv_file **out);
 
 /* Lists dir with opendir/readdir directly (no kv_fs: the posix implementation of list, which
  * faultfs reuses). Same contract and errors as kv_fs_list. */

@@ -267,14 +267,14 @@ static kv_status p_exists(kv_fs *fs, const char *path, bool *out)
     return errno_status(errno, "stat", path);
 }
 
-static kv_status p_lock(kv_fs *fs, const char *path, kv_file **out)
+static kv_status p_lock(kv_fs *fs, const char *path, bool shared, kv_file **out)
 {
     kv_file *kf;
-    kv_status s = p_open(fs, path, KV_FS_CREATE | KV_FS_WRITE, &kf);
+    kv_status s = p_open(fs, path, shared ? KV_FS_READ : KV_FS_CREATE | KV_FS_WRITE, &kf);
     if (s != KV_OK)
         return s;
     posix_file *f = (posix_file *)kf;
-    if (flock(f->fd, LOCK_EX | LOCK_NB) != 0) {
+    if (flock(f->fd, (shared ? LOCK_SH : LOCK_EX) | LOCK_NB) != 0) {
         int e = errno;
         p_close(kf);
         if (e == EWOULDBLOCK)
