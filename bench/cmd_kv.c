@@ -32,8 +32,18 @@ typedef struct kv_cmd {
     size_t max_pos;
 } kv_cmd;
 
-/* Opens the database for a command; prints the error and returns an exit code on failure. */
-static int open_db(const kv_cmd *c, const cli_args *a, bool create, kv_db **db)
+/* How a command opens its database. */
+typedef enum open_mode {
+    OPEN_CREATE, /* put: creates the database when missing */
+    OPEN_WRITE,  /* del: an existing database, for writing */
+    OPEN_READ,   /* get, scan, stats, check, dump: read-only, never creating, never writing (an
+                    engine without a read-only open, a production peer such as LevelDB, is
+                    opened for writing and recovers as it always does) */
+} open_mode;
+
+/* Opens the database for a command; prints the error and returns an exit code on failure: a
+ * missing database is exit 1 (not found). */
+static int open_db(const kv_cmd *c, const cli_args *a, open_mode mode, kv_db **db)
 {
     const char *engine = a->value[F_ENGINE], *dir = a->value[F_DIR];
     if (!a->set[F_ENGINE])
@@ -44,7 +54,8 @@ static int open_db(const kv_cmd *c, const cli_args *a, bool create, kv_db **db)
         return cli_usage_error(c->name, "unknown engine '%s' (kvlab engines lists them)", engine);
     kv_options o;
     kv_options_init(&o);
-    o.create_if_missing = create;
+    o.create_if_missing = mode == OPEN_CREATE;
+    o.read_only = mode == OPEN_READ && kv_engine_has_read_only(engine);
     char err[256];
     if (a->set[F_DURABILITY] && kv_durability_parse(a->value[F_DURABILITY], &o.durability)) {
         int rc = cli_usage_error(c->name, "--durability: %s", kv_errmsg());
@@ -69,10 +80,11 @@ static int open_db(const kv_cmd *c, const cli_args *a, bool create, kv_db **db)
         return KVLAB_EXIT_OK;
     if (s == KV_INVALID || s == KV_NOTSUP)
         return cli_usage_error(c->name, "%s", kv_errmsg());
-    if (s == KV_NOT_FOUND) /* the directory: not the "key not found" of exit code 1 */
+    if (s == KV_NOT_FOUND) { /* no database there: nothing was created */
         fprintf(stderr, "kvlab: %s: %s\n", c->name, kv_errmsg());
-    else
-        fprintf(stderr, "kvlab: %s: %s: %s\n", c->name, kv_strerror(s), kv_errmsg());
+        return KVLAB_EXIT_NOT_FOUND;
+    }
+    fprintf(stderr, "kvlab: %s: %s: %s\n", c->name, kv_strerror(s), kv_errmsg());
     return KVLAB_EXIT_DATA;
 }
 
@@ -195,7 +207,7 @@ int kvlab_cmd_put(int argc, char **argv)
     if ((rc = arg_bytes(&put_cmd, &a, a.pos[0], "key", &key, &klen, &kown)) >= 0)
         return rc;
     kv_db *db = NULL;
-    if ((rc = open_db(&put_cmd, &a, true, &db)) != KVLAB_EXIT_OK) {
+    if ((rc = open_db(&put_cmd, &a, OPEN_CREATE, &db)) != KVLAB_EXIT_OK) {
         free(kown);
         return rc;
     }
@@ -243,7 +255,7 @@ int kvlab_cmd_get(int argc, char **argv)
     if ((rc = arg_bytes(&get_cmd, &a, a.pos[0], "key", &key, &klen, &kown)) >= 0)
         return rc;
     kv_db *db = NULL;
-    if ((rc = open_db(&get_cmd, &a, false, &db)) != KVLAB_EXIT_OK) {
+    if ((rc = open_db(&get_cmd, &a, OPEN_READ, &db)) != KVLAB_EXIT_OK) {
         free(kown);
         return rc;
     }
@@ -292,7 +304,7 @@ int kvlab_cmd_del(int argc, char **argv)
     if ((rc = arg_bytes(&del_cmd, &a, a.pos[0], "key", &key, &klen, &kown)) >= 0)
         return rc;
     kv_db *db = NULL;
-    if ((rc = open_db(&del_cmd, &a, false, &db)) != KVLAB_EXIT_OK) {
+    if ((rc = open_db(&del_cmd, &a, OPEN_WRITE, &db)) != KVLAB_EXIT_OK) {
         free(kown);
         return rc;
     }
@@ -356,7 +368,7 @@ int kvlab_cmd_scan(int argc, char **argv)
         return cli_usage_error("scan", "--from: a key has 1 or more bytes");
     }
     kv_db *db = NULL;
-    if ((rc = open_db(&scan_cmd, &a, false, &db)) != KVLAB_EXIT_OK) {
+    if ((rc = open_db(&scan_cmd, &a, OPEN_READ, &db)) != KVLAB_EXIT_OK) {
         free(fown);
         free(town);
         return rc;
@@ -429,7 +441,7 @@ int kvlab_cmd_stats(int argc, char **argv)
     if (rc >= 0)
         return rc;
     kv_db *db = NULL;
-    if ((rc = open_db(&stats_cmd, &a, false, &db)) != KVLAB_EXIT_OK)
+    if ((rc = open_db(&stats_cmd, &a, OPEN_READ, &db)) != KVLAB_EXIT_OK)
         return rc;
     kv_stats st;
     kv_status s = kv_stats_get(db, &st);
@@ -473,7 +485,7 @@ int kvlab_cmd_check(int argc, char **argv)
     if (rc >= 0)
         return rc;
     kv_db *db = NULL;
-    if ((rc = open_db(&check_cmd, &a, false, &db)) != KVLAB_EXIT_OK)
+    if ((rc = open_db(&check_cmd, &a, OPEN_READ, &db)) != KVLAB_EXIT_OK)
         return rc;
     kv_status s = kv_check(db);
     if (s == KV_OK) {
@@ -517,7 +529,7 @@ int kvlab_cmd_dump(int argc, char **argv)
         !cli_parse_u64(a.value[F_PAGE], false, 0, INT64_MAX, &page, err, sizeof err))
         return cli_usage_error("dump", "--page: %s", err);
     kv_db *db = NULL;
-    if ((rc = open_db(&dump_cmd, &a, false, &db)) != KVLAB_EXIT_OK)
+    if ((rc = open_db(&dump_cmd, &a, OPEN_READ, &db)) != KVLAB_EXIT_OK)
         return rc;
     kv_status s = kv_dump(db, stdout, a.set[F_FILE] ? a.value[F_FILE] : NULL,
                           a.set[F_PAGE] ? (int64_t)page : -1);

@@ -275,6 +275,7 @@ const kv_engine kv_engine_bitcask = {
     .durability_mask = KV_DURABILITY_BIT(KV_DURABILITY_NONE) | KV_DURABILITY_BIT(KV_DURABILITY_OS) |
                        KV_DURABILITY_BIT(KV_DURABILITY_INTERVAL) |
                        KV_DURABILITY_BIT(KV_DURABILITY_SYNC),
+    .format = 1,
     .open = bc_open,
     .close = bc_close,
     .put = bc_put,

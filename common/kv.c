@@ -2,16 +2,16 @@
  *
  * It validates arguments against the engine's limits (so an engine never sees an out-of-range
  * size and "nothing written" holds), refuses durability modes the engine cannot honour and
- * unknown options, takes the directory lock, copies error messages into the handle, and counts
- * user bytes and commits for kv_stats. */
+ * unknown options, takes the directory lock, checks and writes the directory's identity file
+ * (identity.h), keeps read-only handles from writing, copies error messages into the handle, and
+ * counts user bytes and commits for kv_stats. */
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
+#include "identity.h"
 #include "kv_engine.h"
-
-#define LOCK_NAME "KVLAB.LOCK"
 
 /* ---- registry ---- */
 
@@ -58,6 +58,12 @@ unsigned kv_engine_durability_mask(const char *engine)
 {
     const kv_engine *e = find_engine(engine);
     return e ? e->durability_mask : 0;
+}
+
+bool kv_engine_has_read_only(const char *engine)
+{
+    const kv_engine *e = find_engine(engine);
+    return e && e->read_only;
 }
 
 const char *kv_engine_description(const char *engine)
@@ -124,10 +130,47 @@ static kv_status fsync_parent(kv_fs *fs, const char *dir)
         n--;
     char *parent = n == 0 ? strdup(".") : strndup(dir, n);
     if (!parent)
-        return kv_error(KV_IO, "kv_open: out of memory");
+        return kv_error(KV_NOMEM, "kv_open: out of memory");
     kv_status s = kv_fs_fsync_dir(fs, parent);
     free(parent);
     return s;
+}
+
+/* Checks dir's KVLAB.ID against engine e. A new (empty) directory is KV_NOT_FOUND when
+ * must_exist, else fine; with create its identity is written. */
+static kv_status check_identity(kv_fs *fs, const char *dir, const kv_engine *e, bool create,
+                                bool must_exist)
+{
+    kv_id_state st;
+    char name[KV_ID_MAX + 1];
+    uint32_t format = 0;
+    kv_status s = kv_identity_read(fs, dir, &st, name, sizeof name, &format);
+    if (s != KV_OK)
+        return s;
+    uint32_t want = e->format ? e->format : 1;
+    switch (st) {
+    case KV_ID_PRESENT:
+        if (strcmp(name, e->name))
+            return kv_error(KV_INVALID,
+                            "%s holds a %s database (%s says so); engine %s cannot open it", dir,
+                            name, KV_ID_FILE, e->name);
+        if (format != want)
+            return kv_error(KV_INVALID,
+                            "%s holds a %s database in format %u; this build of %s reads format "
+                            "%u",
+                            dir, name, (unsigned)format, e->name, (unsigned)want);
+        return KV_OK;
+    case KV_ID_FOREIGN:
+        return kv_error(KV_INVALID,
+                        "%s is not empty and has no %s: not a kvlab database (or one made before "
+                        "databases named their engine); nothing was written",
+                        dir, KV_ID_FILE);
+    case KV_ID_EMPTY:
+    default:
+        if (must_exist)
+            return kv_error(KV_NOT_FOUND, "%s: no database here", dir);
+        return create ? kv_identity_write(fs, dir, e->name, want) : KV_OK;
+    }
 }
 
 kv_status kv_open(const char *engine, const char *dir, const kv_options *opts, kv_db **out)
@@ -160,27 +203,31 @@ kv_status kv_open_engine(const kv_engine *e, const char *dir, const kv_options *
             return kv_error(KV_INVALID, "engine %s has no option '%s' (see kvlab --help-engine %s)",
                             e->name, opts->extra[i].key, e->name);
 
+    if (opts->read_only && !e->read_only)
+        return kv_error(KV_NOTSUP, "engine %s has no read-only open", e->name);
+
     kv_fs *fs = opts->fs, *owned = NULL;
     if (!fs) {
         fs = owned = kv_fs_posix();
         if (!fs)
-            return kv_error(KV_IO, "kv_open: out of memory");
+            return kv_error(KV_NOMEM, "kv_open: out of memory");
     }
     kv_status s;
     bool exists = false;
-    char *lockpath = kv_path_join(dir, LOCK_NAME);
+    bool create = opts->create_if_missing && !opts->read_only;
+    char *lockpath = kv_path_join(dir, KV_LOCK_FILE);
     char *dircopy = strdup(dir);
     kv_file *lock = NULL;
     kv_db *db = NULL;
     if (!lockpath || !dircopy) {
-        s = kv_error(KV_IO, "kv_open: out of memory");
+        s = kv_error(KV_NOMEM, "kv_open: out of memory");
         goto fail;
     }
     s = kv_fs_exists(fs, dir, &exists);
     if (s != KV_OK)
         goto fail;
     if (!exists) {
-        if (!opts->create_if_missing) {
+        if (!create) {
             s = kv_error(KV_NOT_FOUND, "%s: no such database directory", dir);
             goto fail;
         }
@@ -191,8 +238,21 @@ kv_status kv_open_engine(const kv_engine *e, const char *dir, const kv_options *
         if ((s = fsync_parent(fs, dir)) != KV_OK)
             goto fail;
     }
-    if ((s = kv_fs_lock(fs, lockpath, &lock)) != KV_OK)
+    /* The identity first, before anything is written: another engine's directory, or one that
+     * is no database, must not even gain a lock file. */
+    if ((s = check_identity(fs, dir, e, false, opts->read_only)) != KV_OK)
         goto fail;
+    if (opts->read_only) {
+        if ((s = kv_fs_lock_shared(fs, lockpath, &lock)) != KV_OK) {
+            if (s == KV_NOT_FOUND)
+                s = kv_error(KV_CORRUPTION, "%s: missing (every kvlab database has one)", lockpath);
+            goto fail;
+        }
+    } else if ((s = kv_fs_lock(fs, lockpath, &lock)) != KV_OK ||
+               (s = check_identity(fs, dir, e, create, false)) != KV_OK) {
+        /* Again under the lock: it writes a new database's identity, once. */
+        goto fail;
+    }
     if ((s = e->open(dir, fs, opts, &db)) != KV_OK)
         goto fail;
     db->engine = e;
@@ -200,6 +260,7 @@ kv_status kv_open_engine(const kv_engine *e, const char *dir, const kv_options *
     db->owned_fs = owned;
     db->lock = lock;
     db->dir = dircopy;
+    db->read_only = opts->read_only;
     pthread_mutex_init(&db->err_mu, NULL);
     db->last_error[0] = '\0';
     atomic_store(&db->user_bytes, 0);
@@ -231,6 +292,11 @@ kv_status kv_close(kv_db *db)
     return s;
 }
 
+bool kv_db_read_only(const kv_db *db)
+{
+    return db->read_only;
+}
+
 const char *kv_db_engine(const kv_db *db)
 {
     return db->engine->name;
@@ -254,6 +320,14 @@ static kv_status check_value(const kv_db *db, const void *value, size_t vlen)
     return KV_OK;
 }
 
+/* KV_INVALID for a write on a read-only handle. */
+static kv_status check_writable(const kv_db *db)
+{
+    if (db->read_only)
+        return kv_error(KV_INVALID, "%s: the handle was opened read-only", db->dir);
+    return KV_OK;
+}
+
 static void count_commit(kv_db *db, uint64_t bytes)
 {
     atomic_fetch_add_explicit(&db->user_bytes, bytes, memory_order_relaxed);
@@ -263,7 +337,9 @@ static void count_commit(kv_db *db, uint64_t bytes)
 kv_status kv_put(kv_db *db, const void *key, size_t klen, const void *value, size_t vlen)
 {
     static const char empty[1] = {0};
-    kv_status s = check_key(db, key, klen);
+    kv_status s = check_writable(db);
+    if (s == KV_OK)
+        s = check_key(db, key, klen);
     if (s == KV_OK)
         s = check_value(db, value, vlen);
     if (s != KV_OK)
@@ -306,7 +382,9 @@ void kv_free(void *p)
 
 kv_status kv_delete(kv_db *db, const void *key, size_t klen)
 {
-    kv_status s = check_key(db, key, klen);
+    kv_status s = check_writable(db);
+    if (s == KV_OK)
+        s = check_key(db, key, klen);
     if (s != KV_OK)
         return rec(db, s);
     s = db->engine->del(db, key, klen);
@@ -319,6 +397,8 @@ kv_status kv_write(kv_db *db, const kv_batch *b)
 {
     if (!b)
         return rec(db, kv_error(KV_INVALID, "kv_write: missing batch"));
+    if (check_writable(db) != KV_OK)
+        return rec(db, KV_INVALID);
     size_t n = kv_batch_count(b);
     for (size_t i = 0; i < n; i++) {
         kv_batch_op op = kv_batch_get(b, i);
@@ -338,6 +418,8 @@ kv_status kv_write(kv_db *db, const kv_batch *b)
 
 kv_status kv_sync(kv_db *db)
 {
+    if (db->read_only)
+        return KV_OK; /* a read-only handle acknowledged nothing */
     return rec(db, db->engine->sync(db));
 }
 
@@ -385,7 +467,8 @@ const void *kv_iter_value(const kv_iter *it, size_t *vlen)
 
 kv_status kv_iter_status(const kv_iter *it)
 {
-    return it->ops->status(it);
+    kv_status s = it->ops->status(it);
+    return s == KV_OK ? s : rec(it->db, s);
 }
 
 void kv_iter_free(kv_iter *it)

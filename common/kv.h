@@ -60,6 +60,13 @@ typedef struct kv_options {
     kv_durability durability; /* default: os */
     uint64_t cache_size;      /* bytes of block/page cache; 0 = the engine's default */
     bool create_if_missing;   /* default: true */
+    bool read_only;           /* default: false. Recovery happens in memory only: nothing in the
+                                 directory is written, renamed or deleted; a missing database is
+                                 KV_NOT_FOUND (never created); puts, deletes and batches are
+                                 KV_INVALID. Takes a shared lock, so several read-only handles
+                                 (any process) may share a directory, but none shares it with a
+                                 writer (KV_BUSY), as LMDB's MDB_RDONLY and SQLite's read-only
+                                 opens do. */
     kv_fs *fs;                /* file system for kvlab engines; NULL = a new posix one. Not
                                  owned: the caller keeps it alive until kv_close. Peers ignore
                                  it (they do their own I/O). */
@@ -67,7 +74,8 @@ typedef struct kv_options {
     size_t n_extra;
 } kv_options;
 
-/* Sets defaults: durability os, cache_size 0, create_if_missing true, no fs, no extras. */
+/* Sets defaults: durability os, cache_size 0, create_if_missing true, read_only false, no fs,
+ * no extras. */
 void kv_options_init(kv_options *o);
 
 /* Adds an engine-specific option from "key=value" text (copied). A later value for the same
@@ -105,6 +113,10 @@ kv_status kv_engine_limits(const char *engine, kv_limits *out);
 /* Bit set of KV_DURABILITY_BIT(kind) the engine honours, 0 for an unknown engine. */
 unsigned kv_engine_durability_mask(const char *engine);
 
+/* Whether the engine can open a database read-only (kv_options.read_only); false for an unknown
+ * engine. */
+bool kv_engine_has_read_only(const char *engine);
+
 /* One line saying what the engine is (static string), or NULL for an unknown engine. */
 const char *kv_engine_description(const char *engine);
 
@@ -115,16 +127,30 @@ const char *const *kv_engine_option_help(const char *engine);
 /* ---- handles ---- */
 
 /* Opens (creating when allowed) the database in directory dir with the named engine, takes the
- * directory lock (file KVLAB.LOCK, flock), recovers, and returns a handle in *db (free with
- * kv_close). Errors: KV_INVALID (unknown engine, unknown or bad extra option, NULL args),
- * KV_NOTSUP (durability mode the engine cannot honour), KV_BUSY (another open handle holds the
- * directory), KV_NOT_FOUND (missing and !create_if_missing), KV_CORRUPTION, KV_IO. */
+ * directory lock (file KVLAB.LOCK, flock: exclusive, or shared when read_only), checks the
+ * directory's identity file, recovers, and returns a handle in *db (free with kv_close).
+ *
+ * Identity (DESIGN.md section 2): a database directory names its engine and the engine's format
+ * version in KVLAB.ID, a four-line text file ("kvlab database", "engine NAME", "format N", "crc
+ * HEX") written atomically (KVLAB.ID.tmp, fdatasync, rename, directory fsync) when the database
+ * is created, before the engine writes anything. Opening a directory whose KVLAB.ID names another
+ * engine or format, or a non-empty directory without one, is KV_INVALID and writes nothing.
+ *
+ * Errors: KV_INVALID (unknown engine, unknown or bad extra option, NULL args, another engine's or
+ * format's directory, a non-empty directory that is no kvlab database), KV_NOTSUP (durability
+ * mode the engine cannot honour, read_only for an engine that has no read-only open), KV_BUSY
+ * (another handle holds the directory: any writer, or any reader when opening for writing),
+ * KV_NOT_FOUND (no database there and !create_if_missing or read_only), KV_CORRUPTION (a damaged
+ * KVLAB.ID, or the engine's own files), KV_IO, KV_NOMEM. */
 kv_status kv_open(const char *engine, const char *dir, const kv_options *opts, kv_db **db);
 
 /* Makes everything acknowledged durable (every mode), releases the lock, frees the handle (also
  * on error). NULL is allowed. Errors: KV_IO or KV_POISONED when the final sync failed; the
  * directory is recoverable anyway. */
 kv_status kv_close(kv_db *db);
+
+/* Whether the handle was opened read-only. */
+bool kv_db_read_only(const kv_db *db);
 
 /* The engine name of an open handle (static string). */
 const char *kv_db_engine(const kv_db *db);
@@ -203,7 +229,9 @@ void kv_iter_next(kv_iter *it);
 /* The current key and value; valid until the next move or free. Only when valid. */
 const void *kv_iter_key(const kv_iter *it, size_t *klen);
 const void *kv_iter_value(const kv_iter *it, size_t *vlen);
-/* KV_OK, or the error that made the iterator stop early (message in kv_errmsg()). */
+/* KV_OK, or the error that made the iterator stop early; its message (naming file and offset for
+ * damage) is then in kv_errmsg() and in the handle's kv_last_error(). An iterator that meets
+ * damage stops there: it never skips records (DESIGN.md section 4). */
 kv_status kv_iter_status(const kv_iter *it);
 void kv_iter_free(kv_iter *it);
 

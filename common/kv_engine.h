@@ -27,6 +27,7 @@ struct kv_db {
     kv_fs *owned_fs; /* fs created by kv_open (destroyed at close), or NULL */
     kv_file *lock;   /* the directory lock */
     char *dir;       /* the directory, as given to kv_open */
+    bool read_only;  /* opened with kv_options.read_only */
     pthread_mutex_t err_mu;
     char last_error[1024];
     _Atomic uint64_t user_bytes; /* key+value bytes accepted by put/delete/write */
@@ -50,15 +51,43 @@ struct kv_iter {
     kv_db *db;
 };
 
+/* The first error an iterator met, with its message, kept so that status() can report it
+ * however many calls later (kv_errmsg() is per thread and changes with every error). */
+typedef struct kv_iter_error {
+    kv_status status;
+    char msg[512];
+} kv_iter_error;
+
+/* Records s (not KV_OK) with this thread's current message, unless an error is already kept.
+ * Returns s. */
+static inline kv_status kv_iter_error_set(kv_iter_error *e, kv_status s)
+{
+    if (e->status == KV_OK && s != KV_OK) {
+        e->status = s;
+        snprintf(e->msg, sizeof e->msg, "%s", kv_errmsg());
+    }
+    return s;
+}
+
+/* The kept status; when it is an error, its message is set again as this thread's kv_errmsg(),
+ * so an engine's status() can return kv_iter_error_get(&it->err). */
+static inline kv_status kv_iter_error_get(const kv_iter_error *e)
+{
+    return e->status == KV_OK ? KV_OK : kv_error(e->status, "%s", e->msg);
+}
+
 struct kv_engine {
     const char *name;
     const char *description;        /* one line */
     const char *const *option_help; /* "name: help" for each extra option; NULL-terminated */
     kv_limits limits;
     unsigned durability_mask; /* KV_DURABILITY_BIT of each honoured mode */
+    uint32_t format;          /* on-disk format version, recorded in KVLAB.ID (0 counts as 1) */
+    bool read_only;           /* open honours kv_options.read_only (see kv.h) */
 
-    /* Opens dir (it exists and is locked) with fs. Allocates the handle (struct beginning with
-     * kv_db, zeroed head) and stores it in *out. Unknown extra options never reach here. */
+    /* Opens dir (it exists, is locked and its identity checked) with fs. Allocates the handle
+     * (struct beginning with kv_db, zeroed head) and stores it in *out. Unknown extra options
+     * never reach here; opts->read_only only when the engine declares read_only. */
     kv_status (*open)(const char *dir, kv_fs *fs, const kv_options *opts, kv_db **out);
     /* Makes everything durable and frees the handle, also on error. */
     kv_status (*close)(kv_db *db);

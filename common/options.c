@@ -12,6 +12,7 @@ void kv_options_init(kv_options *o)
     memset(o, 0, sizeof *o);
     o->durability.kind = KV_DURABILITY_OS;
     o->create_if_missing = true;
+    o->read_only = false;
 }
 
 kv_status kv_options_set(kv_options *o, const char *kv)

@@ -628,6 +628,7 @@ const kv_engine kv_engine_lsm = {
     .durability_mask = KV_DURABILITY_BIT(KV_DURABILITY_NONE) | KV_DURABILITY_BIT(KV_DURABILITY_OS) |
                        KV_DURABILITY_BIT(KV_DURABILITY_INTERVAL) |
                        KV_DURABILITY_BIT(KV_DURABILITY_SYNC),
+    .format = 1,
     .open = lsm_open,
     .close = lsm_close,
     .put = lsm_put,

@@ -1,5 +1,6 @@
 #include "testutil.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <ftw.h>
 #include <stdio.h>
@@ -7,6 +8,8 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#include "crc.h"
 
 char *tu_mkdtemp(const char *tag)
 {
@@ -45,4 +48,56 @@ uint64_t tu_seed(uint64_t dflt)
     uint64_t seed = s && *s ? strtoull(s, NULL, 0) : dflt;
     fprintf(stderr, "seed=%llu (set KVLAB_SEED to replay)\n", (unsigned long long)seed);
     return seed;
+}
+
+/* One line per entry of dir (recursively, in name order): "path size crc32 mtime-ns". */
+static void state_of(const char *dir, const char *rel, char **out, size_t *len, size_t *cap)
+{
+    struct dirent **names = NULL;
+    int n = scandir(dir, &names, NULL, alphasort);
+    for (int i = 0; i < n; i++) {
+        const char *nm = names[i]->d_name;
+        if (strcmp(nm, ".") && strcmp(nm, "..")) {
+            char path[4096], sub[4096], line[4400];
+            snprintf(path, sizeof path, "%s/%s", dir, nm);
+            snprintf(sub, sizeof sub, "%s%s%s", rel, *rel ? "/" : "", nm);
+            struct stat st;
+            if (lstat(path, &st) == 0 && S_ISDIR(st.st_mode)) {
+                snprintf(line, sizeof line, "%s/\n", sub);
+            } else {
+                uint32_t crc = 0;
+                FILE *f = fopen(path, "rb");
+                uint8_t buf[65536];
+                size_t got;
+                while (f && (got = fread(buf, 1, sizeof buf, f)) > 0)
+                    crc = kv_crc32_extend(crc, buf, got);
+                if (f)
+                    fclose(f);
+                snprintf(line, sizeof line, "%s %lld %08x %lld.%09ld\n", sub, (long long)st.st_size,
+                         (unsigned)crc, (long long)st.st_mtim.tv_sec, (long)st.st_mtim.tv_nsec);
+            }
+            size_t ll = strlen(line);
+            while (*len + ll + 1 > *cap) {
+                *cap = *cap ? *cap * 2 : 4096;
+                if (!(*out = realloc(*out, *cap)))
+                    abort();
+            }
+            memcpy(*out + *len, line, ll + 1);
+            *len += ll;
+            if (S_ISDIR(st.st_mode))
+                state_of(path, sub, out, len, cap);
+        }
+        free(names[i]);
+    }
+    free(names);
+}
+
+char *tu_dir_state(const char *dir)
+{
+    char *out = NULL;
+    size_t len = 0, cap = 0;
+    state_of(dir, "", &out, &len, &cap);
+    if (!out && !(out = calloc(1, 1)))
+        abort();
+    return out;
 }

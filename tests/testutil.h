@@ -13,6 +13,12 @@ char *tu_mkdtemp(const char *tag);
 /* Removes path and everything under it (like rm -rf). Silently ignores a missing path. */
 void tu_rmtree(const char *path);
 
+/* What dir holds, recursively: one line per entry, "name size crc32 mtime" for a file, "name/"
+ * for a directory, in name order. Two calls return equal strings when nothing in dir was created,
+ * deleted, renamed, written or touched in between. Returns a malloc'd string (caller frees);
+ * aborts when out of memory. */
+char *tu_dir_state(const char *dir);
+
 /* splitmix64: a small seeded generator for reproducible workloads. */
 typedef struct tu_rng {
     uint64_t s;

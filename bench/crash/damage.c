@@ -35,7 +35,8 @@ static uint64_t rnd(uint64_t *s)
     return z ^ (z >> 31);
 }
 
-/* The non-empty regular files of dir (top level, without the lock file). */
+/* The non-empty regular files of dir (top level), without the lock file and the identity file:
+ * they are kv.c's, not the engine's, and the identity file's own damage is tested with it. */
 static size_t list_files(const char *dir, dfile **out)
 {
     DIR *d = opendir(dir);
@@ -45,7 +46,8 @@ static size_t list_files(const char *dir, dfile **out)
         return 0;
     struct dirent *de;
     while ((de = readdir(d))) {
-        if (de->d_name[0] == '.' || !strcmp(de->d_name, "KVLAB.LOCK"))
+        if (de->d_name[0] == '.' || !strcmp(de->d_name, "KVLAB.LOCK") ||
+            !strcmp(de->d_name, "KVLAB.ID"))
             continue;
         char *p = crash_strf("%s/%s", dir, de->d_name);
         struct stat st;

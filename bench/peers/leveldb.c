@@ -433,6 +433,7 @@ const kv_engine kv_engine_leveldb = {
     .durability_mask = KV_DURABILITY_BIT(KV_DURABILITY_OS) |
                        KV_DURABILITY_BIT(KV_DURABILITY_INTERVAL) |
                        KV_DURABILITY_BIT(KV_DURABILITY_SYNC),
+    .format = 1,
     .open = ldb_open,
     .close = ldb_close,
     .put = ldb_put,

@@ -566,6 +566,7 @@ const kv_engine kv_engine_lmdb = {
     .durability_mask = KV_DURABILITY_BIT(KV_DURABILITY_NONE) | KV_DURABILITY_BIT(KV_DURABILITY_OS) |
                        KV_DURABILITY_BIT(KV_DURABILITY_INTERVAL) |
                        KV_DURABILITY_BIT(KV_DURABILITY_SYNC),
+    .format = 1,
     .open = lm_open,
     .close = lm_close,
     .put = lm_put,

@@ -449,6 +449,7 @@ const kv_engine kv_engine_rocksdb = {
     .durability_mask = KV_DURABILITY_BIT(KV_DURABILITY_NONE) | KV_DURABILITY_BIT(KV_DURABILITY_OS) |
                        KV_DURABILITY_BIT(KV_DURABILITY_INTERVAL) |
                        KV_DURABILITY_BIT(KV_DURABILITY_SYNC),
+    .format = 1,
     .open = rdb_open,
     .close = rdb_close,
     .put = rdb_put,

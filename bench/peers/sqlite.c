@@ -642,6 +642,7 @@ const kv_engine kv_engine_sqlite = {
     .durability_mask = KV_DURABILITY_BIT(KV_DURABILITY_OS) |
                        KV_DURABILITY_BIT(KV_DURABILITY_INTERVAL) |
                        KV_DURABILITY_BIT(KV_DURABILITY_SYNC),
+    .format = 1,
     .open = sq_open,
     .close = sq_close,
     .put = sq_put,

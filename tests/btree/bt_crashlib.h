@@ -161,8 +161,8 @@ static inline void ck_world_new(ck_world *w, const char *base_dir)
     assert_int_equal(mkdir(w->db, 0755), 0);
     if (base_dir) {
         char a[600], b[600];
-        const char *files[] = {"btree.db", "btree.wal"};
-        for (int i = 0; i < 2; i++) {
+        const char *files[] = {"KVLAB.ID", "btree.db", "btree.wal"};
+        for (int i = 0; i < 3; i++) {
             snprintf(a, sizeof a, "%s/%s", base_dir, files[i]);
             snprintf(b, sizeof b, "%s/%s", w->db, files[i]);
             ck_copy_file(a, b);

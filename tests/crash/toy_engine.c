@@ -578,6 +578,7 @@ const kv_engine toy_engine = {
     .limits = {.max_key = KV_MAX_KEY, .max_value = 1u << 20},
     .durability_mask = KV_DURABILITY_BIT(KV_DURABILITY_NONE) | KV_DURABILITY_BIT(KV_DURABILITY_OS) |
                        KV_DURABILITY_BIT(KV_DURABILITY_SYNC),
+    .format = 1,
     .open = toy_open,
     .close = toy_close,
     .put = toy_put,

@@ -374,6 +374,10 @@ static void test_snapshot_and_log_must_meet(void **state)
         free(b);
     }
     wt_names_free(segs, n);
+    char *id = wt_join(e->dir, "KVLAB.ID"), *old_id = wt_join(old_dir, "KVLAB.ID");
+    wt_copy_file(id, old_id);
+    free(id);
+    free(old_id);
     db = open_db(e->dir, "os", extra);
     for (int i = 0; i < 50; i++)
         put_kv(db, i, i + 1);
