@@ -7,6 +7,12 @@
  *  - RANDOM decides per write call (pwrite or shrinking truncate); a sector written by several
  *    calls since the last sync follows the last of them (old content or current content, never
  *    an intermediate one). TORN decides per sector. The size is the durable or the current one.
+ *  - TORN_BYTES decides per byte: each byte follows the last write call that covered it since
+ *    the last sync (kept: its current content; lost: its durable content, zero past the durable
+ *    size), so a byte too shows old or current content, never an intermediate one. A write is
+ *    kept whole, lost whole or cut into alternately lost and kept ranges at byte boundaries
+ *    (faultfs_policy.h); the size may stop at any byte between the durable and current size.
+ *    The decisions themselves live in faultfs_policy.c, shared with crashfs through faultfs.
  *  - A failed fdatasync/fsync (injected or real) dooms the file's pending sectors: lost at any
  *    power loss (not at KEEP, a process crash) even if a later sync succeeds, unless written
  *    again. A failed fsync_dir leaves the directory's operations pending, as they were.
@@ -222,21 +228,22 @@ void kv_faultfs_mark_all_durable(kv_fs *kfs)
     pthread_mutex_unlock(&fs->mu);
 }
 
-static const char *const policy_names[] = {"lose", "keep", "random", "torn"};
+static const char *const policy_names[] = {"lose", "keep", "random", "torn", "torn-bytes"};
+#define N_POLICIES (sizeof policy_names / sizeof *policy_names)
 
 kv_status kv_crash_policy_parse(const char *text, kv_crash_policy *out)
 {
-    for (int i = 0; text && i < 4; i++) {
+    for (size_t i = 0; text && i < N_POLICIES; i++) {
         if (!strcmp(text, policy_names[i])) {
             *out = (kv_crash_policy)i;
             return KV_OK;
         }
     }
-    return kv_error(KV_INVALID, "bad crash policy '%s' (lose, keep, random or torn)",
+    return kv_error(KV_INVALID, "bad crash policy '%s' (lose, keep, random, torn or torn-bytes)",
                     text ? text : "(null)");
 }
 
 const char *kv_crash_policy_name(kv_crash_policy p)
 {
-    return (unsigned)p < 4 ? policy_names[p] : "unknown";
+    return (unsigned)p < N_POLICIES ? policy_names[p] : "unknown";
 }

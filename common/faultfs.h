@@ -5,8 +5,9 @@
  * into a state that a power loss could have left:
  *
  *  - data: every byte written (pwrite, truncate) to a file since that file's last
- *    fdatasync/fsync may be lost, kept, or torn at 512-byte sector granularity; a lost extension
- *    of the file either shrinks it back or (torn/random) leaves zero-filled sectors;
+ *    fdatasync/fsync may be lost, kept, or torn at 512-byte sector granularity or (policy
+ *    torn-bytes) at any byte; a lost byte goes back to its durable content, zero past the
+ *    durable size; a lost extension of the file either shrinks it back or leaves zeros;
  *  - names: a create, rename or unlink in a directory since the last kv_fs_fsync_dir() of that
  *    directory may be undone (a rename undone brings the old target back; an unlink undone brings
  *    the file back, with its durable content). Per directory, what survives is a prefix of the
@@ -37,15 +38,20 @@
 #include "fs.h"
 
 typedef enum kv_crash_policy {
-    KV_CRASH_LOSE = 0, /* every unsynced byte and every un-fsynced name change is lost */
-    KV_CRASH_KEEP,     /* everything written is kept (a process crash, not a power loss) */
-    KV_CRASH_RANDOM,   /* per write since the last sync: kept or lost (seeded); names: a random
-                          prefix of each directory's pending operations survives */
-    KV_CRASH_TORN,     /* like RANDOM, but per 512-byte sector: old or new content, so a single
-                          write can be torn */
+    KV_CRASH_LOSE = 0,   /* every unsynced byte and every un-fsynced name change is lost */
+    KV_CRASH_KEEP,       /* everything written is kept (a process crash, not a power loss) */
+    KV_CRASH_RANDOM,     /* per write since the last sync: kept or lost (seeded); names: a random
+                            prefix of each directory's pending operations survives */
+    KV_CRASH_TORN,       /* like RANDOM, but per 512-byte sector: old or new content, so a single
+                            write can be torn */
+    KV_CRASH_TORN_BYTES, /* torn at any byte (LazyFS's torn writes): per write call since the
+                            last sync, kept whole, lost whole or cut at 1 to 3 byte boundaries
+                            into alternately lost and kept ranges; the size is the durable one,
+                            the current one or any byte count between; names as RANDOM */
 } kv_crash_policy;
 
-/* Parses "lose", "keep", "random" or "torn". Errors: KV_INVALID naming the text. */
+/* Parses "lose", "keep", "random", "torn" or "torn-bytes". Errors: KV_INVALID naming the
+ * text. */
 kv_status kv_crash_policy_parse(const char *text, kv_crash_policy *out);
 const char *kv_crash_policy_name(kv_crash_policy p);
 

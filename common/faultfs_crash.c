@@ -10,7 +10,7 @@
 kv_status kv_faultfs_crash(kv_fs *kfs, kv_crash_policy policy, uint64_t seed)
 {
     ff_fs *fs = (ff_fs *)kfs;
-    if ((unsigned)policy > KV_CRASH_TORN)
+    if ((unsigned)policy > KV_CRASH_TORN_BYTES)
         return kv_error(KV_INVALID, "faultfs: bad crash policy %d", (int)policy);
     pthread_mutex_lock(&fs->mu);
     if (!fs->crashed) {
@@ -21,8 +21,10 @@ kv_status kv_faultfs_crash(kv_fs *kfs, kv_crash_policy policy, uint64_t seed)
     if (!fs->repaired) {
         fs->repaired = true;
         ff_files_kill(fs);
-        s = ff_inodes_crash(fs, policy, seed);
-        kv_status n = ff_nameops_crash(fs, policy, seed);
+        ff_policy pol;
+        ff_policy_init(&pol, policy, seed);
+        s = ff_inodes_crash(fs, &pol);
+        kv_status n = ff_nameops_crash(fs, &pol);
         if (s == KV_OK)
             s = n;
         if (s != KV_OK)

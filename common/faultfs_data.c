@@ -133,12 +133,30 @@ oom:
     return NULL;
 }
 
-/* Notes that sectors [first, last] change in write wid. */
+/* Appends the extent [off, off+len) of write wid (wid 0: bytes a failed sync doomed). */
+static kv_status add_extent(ff_inode *in, uint64_t off, uint64_t len, uint64_t wid)
+{
+    if (in->nextent == in->capext) {
+        size_t cap = in->capext ? in->capext * 2 : 16;
+        ff_extent *n = realloc(in->ext, cap * sizeof *n);
+        if (!n)
+            return kv_error(KV_IO, "faultfs(%s): out of memory", in->path);
+        in->ext = n;
+        in->capext = cap;
+    }
+    in->ext[in->nextent++] = (ff_extent){.off = off, .len = len, .wid = wid};
+    return KV_OK;
+}
+
+/* Notes that sectors [first, last] change in write wid. A doomed sector written again stops
+ * being doomed as a whole; its earlier bytes stay lost at byte granularity (a wid-0 extent). */
 static kv_status note_range(ff_inode *in, uint64_t first, uint64_t last, uint64_t wid)
 {
     for (uint64_t idx = first; idx <= last; idx++) {
         ff_sector *s = sec_get(in, idx);
         if (!s)
+            return KV_IO;
+        if (s->doomed && add_extent(in, idx * FF_SECTOR, FF_SECTOR, 0) != KV_OK)
             return KV_IO;
         s->wid = wid;
         s->doomed = false;
@@ -150,7 +168,8 @@ kv_status ff_inode_note_write(ff_inode *in, uint64_t off, uint64_t n, uint64_t w
 {
     if (n == 0)
         return KV_OK;
-    return note_range(in, off / FF_SECTOR, (off + n - 1) / FF_SECTOR, wid);
+    kv_status s = note_range(in, off / FF_SECTOR, (off + n - 1) / FF_SECTOR, wid);
+    return s == KV_OK ? add_extent(in, off, n, wid) : s;
 }
 
 kv_status ff_inode_note_truncate(ff_inode *in, uint64_t cur, uint64_t size, uint64_t wid)
@@ -161,7 +180,8 @@ kv_status ff_inode_note_truncate(ff_inode *in, uint64_t cur, uint64_t size, uint
     uint64_t hi = cur < in->durable_size ? cur : in->durable_size;
     if (size >= hi)
         return KV_OK;
-    return note_range(in, size / FF_SECTOR, (hi - 1) / FF_SECTOR, wid);
+    kv_status s = note_range(in, size / FF_SECTOR, (hi - 1) / FF_SECTOR, wid);
+    return s == KV_OK ? add_extent(in, size, hi - size, wid) : s;
 }
 
 static void inode_free(ff_inode *in)
@@ -169,6 +189,7 @@ static void inode_free(ff_inode *in)
     for (size_t i = 0; i < in->nsec; i++)
         free(in->sec[i].pre);
     free(in->sec);
+    free(in->ext);
     if (in->fd >= 0)
         close(in->fd);
     free(in->path);
@@ -192,6 +213,7 @@ void ff_inode_synced(ff_fs *fs, ff_inode *in, bool ok, uint64_t size)
             free(in->sec[i].pre);
     }
     in->nsec = k;
+    in->nextent = 0; /* doomed sectors are lost whole, whatever wrote them */
     in->durable_size = size;
     if (!k)
         ff_inode_drop(fs, in);
@@ -226,60 +248,132 @@ void ff_inodes_free(ff_fs *fs)
     fs->inodes = fs->inodes_tail = NULL;
 }
 
-/* Whether a pending sector is lost under policy (doomed ones always are). */
-static bool sector_lost(const ff_sector *s, kv_crash_policy policy, uint64_t seed, uint64_t *rng)
+/* Writes the durable content of bytes [from, to) of sector s back (pre-image, zeros past it). */
+static kv_status restore(ff_inode *in, const ff_sector *s, uint32_t from, uint32_t to)
 {
-    if (s->doomed || policy == KV_CRASH_LOSE)
-        return true;
-    if (policy == KV_CRASH_RANDOM) {
-        uint64_t h = seed ^ (s->wid * 0xd6e8feb86659fd93ull); /* one fate per write call */
-        return ff_mix(&h) & 1;
+    uint8_t buf[FF_SECTOR] = {0};
+    if (s->pre_len)
+        memcpy(buf, s->pre, s->pre_len);
+    uint64_t base = s->idx * FF_SECTOR;
+    size_t done = from;
+    while (done < to) {
+        ssize_t r = pwrite(in->fd, buf + done, to - done, (off_t)(base + done));
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0)
+            return ff_errno(errno, "faultfs crash: pwrite", in->path);
+        done += (size_t)r;
     }
-    return ff_mix(rng) & 1; /* TORN: per sector */
+    return KV_OK;
 }
 
-/* Rewrites one inode to a post-crash state: size D or current, each lost sector back to its
- * pre-image, zero-filled beyond the pre-image up to the chosen size. */
-static kv_status inode_crash(ff_inode *in, kv_crash_policy policy, uint64_t seed, uint64_t *rng)
+/* Sets to lost (val true) or kept bits [from, to) of a sector's 512-bit map. */
+static void bits_set(uint8_t *bits, uint32_t from, uint32_t to, bool val)
+{
+    for (uint32_t b = from; b < to; b++) {
+        if (val)
+            bits[b >> 3] |= (uint8_t)(1u << (b & 7));
+        else
+            bits[b >> 3] &= (uint8_t) ~(1u << (b & 7));
+    }
+}
+
+/* Marks bytes [a, b) lost or kept in the maps of the pending sectors they lie in (doomed
+ * sectors stay lost whole). */
+static void paint(const ff_inode *in, uint8_t (*bits)[FF_SECTOR / 8], uint64_t a, uint64_t b,
+                  bool lost)
+{
+    for (size_t i = sec_lower(in, a / FF_SECTOR); i < in->nsec && a < b; i++) {
+        uint64_t base = in->sec[i].idx * FF_SECTOR;
+        if (base >= b)
+            break;
+        uint64_t from = a > base ? a - base : 0;
+        uint64_t to = b - base < FF_SECTOR ? b - base : FF_SECTOR;
+        if (!in->sec[i].doomed)
+            bits_set(bits[i], (uint32_t)from, (uint32_t)to, lost);
+    }
+}
+
+/* torn-bytes: every byte follows the last write that covered it (faultfs.c); each lost run of
+ * bytes below the new size goes back to its durable content. */
+static kv_status inode_crash_bytes(ff_inode *in, ff_policy *pol, uint64_t size)
+{
+    if (in->nsec == 0)
+        return KV_OK;
+    uint8_t(*bits)[FF_SECTOR / 8] = calloc(in->nsec, sizeof *bits);
+    if (!bits)
+        return kv_error(KV_IO, "faultfs crash(%s): out of memory", in->path);
+    for (size_t i = 0; i < in->nsec; i++)
+        if (in->sec[i].doomed)
+            memset(bits[i], 0xff, sizeof bits[i]);
+    for (size_t e = 0; e < in->nextent; e++) {
+        const ff_extent *x = &in->ext[e];
+        if (x->wid == 0) {
+            paint(in, bits, x->off, x->off + x->len, true);
+            continue;
+        }
+        ff_tear t;
+        ff_policy_write_tear(pol, x->wid, x->off, x->len, &t);
+        uint64_t a = x->off;
+        for (int p = 0; p < t.n; p++) {
+            paint(in, bits, a, t.end[p], ff_tear_piece_lost(&t, p));
+            a = t.end[p];
+        }
+    }
+    kv_status st = KV_OK;
+    for (size_t i = 0; i < in->nsec && st == KV_OK; i++) {
+        uint64_t base = in->sec[i].idx * FF_SECTOR;
+        if (base >= size)
+            break;
+        uint32_t lim = size - base < FF_SECTOR ? (uint32_t)(size - base) : FF_SECTOR;
+        for (uint32_t b = 0; b < lim && st == KV_OK;) {
+            if (!(bits[i][b >> 3] & (1u << (b & 7)))) {
+                b++;
+                continue;
+            }
+            uint32_t e = b;
+            while (e < lim && (bits[i][e >> 3] & (1u << (e & 7))))
+                e++;
+            st = restore(in, &in->sec[i], b, e);
+            b = e;
+        }
+    }
+    free(bits);
+    return st;
+}
+
+/* Rewrites one inode to a post-crash state: the size the policy chooses, each lost sector (or,
+ * for torn-bytes, each lost byte) back to its durable content, zeros past the durable size. */
+static kv_status inode_crash(ff_inode *in, ff_policy *pol)
 {
     struct stat st;
     if (fstat(in->fd, &st) != 0)
         return ff_errno(errno, "faultfs crash: fstat", in->path);
     uint64_t cur = (uint64_t)st.st_size;
-    uint64_t size = in->durable_size;
-    if (policy != KV_CRASH_LOSE && cur != size && (ff_mix(rng) & 1))
-        size = cur;
+    uint64_t size = ff_policy_size(pol, in->durable_size, cur);
     if (size != cur && ftruncate(in->fd, (off_t)size) != 0)
         return ff_errno(errno, "faultfs crash: ftruncate", in->path);
+    if (pol->policy == KV_CRASH_TORN_BYTES)
+        return inode_crash_bytes(in, pol, size);
     for (size_t i = 0; i < in->nsec; i++) {
         const ff_sector *s = &in->sec[i];
         uint64_t base = s->idx * FF_SECTOR;
-        if (!sector_lost(s, policy, seed, rng) || base >= size)
+        if (!ff_policy_sector_lost(pol, s->wid, s->doomed) || base >= size)
             continue;
-        uint8_t buf[FF_SECTOR] = {0};
-        if (s->pre_len)
-            memcpy(buf, s->pre, s->pre_len);
-        size_t len = size - base < FF_SECTOR ? (size_t)(size - base) : FF_SECTOR;
-        size_t done = 0;
-        while (done < len) {
-            ssize_t r = pwrite(in->fd, buf + done, len - done, (off_t)(base + done));
-            if (r < 0 && errno == EINTR)
-                continue;
-            if (r < 0)
-                return ff_errno(errno, "faultfs crash: pwrite", in->path);
-            done += (size_t)r;
-        }
+        uint32_t len = size - base < FF_SECTOR ? (uint32_t)(size - base) : FF_SECTOR;
+        kv_status r = restore(in, s, 0, len);
+        if (r != KV_OK)
+            return r;
     }
     return KV_OK;
 }
 
-kv_status ff_inodes_crash(ff_fs *fs, kv_crash_policy policy, uint64_t seed)
+kv_status ff_inodes_crash(ff_fs *fs, ff_policy *pol)
 {
     kv_status first = KV_OK;
-    uint64_t rng = seed;
-    if (policy != KV_CRASH_KEEP) {
+    if (pol->policy != KV_CRASH_KEEP) {
         for (ff_inode *in = fs->inodes; in; in = in->next) {
-            kv_status s = inode_crash(in, policy, seed, &rng);
+            kv_status s = inode_crash(in, pol);
             if (first == KV_OK)
                 first = s;
         }

@@ -11,6 +11,7 @@
 #include <sys/types.h>
 
 #include "faultfs.h"
+#include "faultfs_policy.h"
 
 #define FF_SECTOR 512u
 
@@ -23,6 +24,13 @@ typedef struct ff_sector {
     bool doomed;      /* a failed sync covered it: lost at any power loss, whatever the policy */
 } ff_sector;
 
+/* One write call (pwrite, or the bytes a shrinking truncate cut) since its file's last
+ * successful sync: what the byte-granular policy tears. */
+typedef struct ff_extent {
+    uint64_t off, len; /* bytes [off, off+len) */
+    uint64_t wid;      /* its write id */
+} ff_extent;
+
 /* The durability record of one inode with unsynced data. */
 typedef struct ff_inode {
     dev_t dev;
@@ -32,6 +40,8 @@ typedef struct ff_inode {
     uint64_t durable_size;
     ff_sector *sec; /* sorted by idx */
     size_t nsec, capsec;
+    ff_extent *ext; /* in write order (ascending wid) */
+    size_t nextent, capext;
     struct ff_inode *next; /* creation order */
 } ff_inode;
 
@@ -124,7 +134,7 @@ void ff_inode_drop(ff_fs *fs, ff_inode *in);
 /* Frees every inode record (closing our descriptors). */
 void ff_inodes_free(ff_fs *fs);
 /* Crash: rewrites every tracked inode to a state the policy allows. Returns the first error. */
-kv_status ff_inodes_crash(ff_fs *fs, kv_crash_policy policy, uint64_t seed);
+kv_status ff_inodes_crash(ff_fs *fs, ff_policy *pol);
 
 /* faultfs_names.c */
 
@@ -135,7 +145,7 @@ bool ff_parent_key(const char *path, ff_dirkey *out);
 /* Frees every pending name operation, removing the scratch links (they become permanent). */
 void ff_nameops_free(ff_fs *fs);
 /* Crash: undoes a suffix of each directory's pending operations. Returns the first error. */
-kv_status ff_nameops_crash(ff_fs *fs, kv_crash_policy policy, uint64_t seed);
+kv_status ff_nameops_crash(ff_fs *fs, ff_policy *pol);
 /* The vtable entries for names. */
 kv_status ff_rename(kv_fs *kfs, const char *from, const char *to);
 kv_status ff_unlink(kv_fs *kfs, const char *path);
@@ -158,14 +168,5 @@ kv_status ff_unmap(kv_file *kf, const void *addr, uint64_t len);
 kv_status ff_lock(kv_fs *kfs, const char *path, bool shared, kv_file **out);
 /* Crash: closes the descriptors of every open file (releasing their flocks). */
 void ff_files_kill(ff_fs *fs);
-
-/* splitmix64, the generator of every crash choice. */
-static inline uint64_t ff_mix(uint64_t *s)
-{
-    uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
-}
 
 #endif

@@ -412,11 +412,11 @@ static size_t dir_slot(crash_dir *dirs, size_t *n, ff_dirkey key)
     return (*n)++;
 }
 
-kv_status ff_nameops_crash(ff_fs *fs, kv_crash_policy policy, uint64_t seed)
+kv_status ff_nameops_crash(ff_fs *fs, ff_policy *pol)
 {
     size_t n = fs->nnameops;
     kv_status first = KV_OK;
-    if (policy == KV_CRASH_KEEP || n == 0) {
+    if (pol->policy == KV_CRASH_KEEP || n == 0) {
         ff_nameops_free(fs);
         return KV_OK;
     }
@@ -438,9 +438,8 @@ kv_status ff_nameops_crash(ff_fs *fs, kv_crash_policy policy, uint64_t seed)
             pos[j][t] = dirs[slot[j][t]].count++;
         }
     }
-    uint64_t rng = seed ^ 0x6a09e667f3bcc909ull;
     for (size_t i = 0; i < ndirs; i++)
-        dirs[i].keep = policy == KV_CRASH_LOSE ? 0 : ff_mix(&rng) % (dirs[i].count + 1);
+        dirs[i].keep = (size_t)ff_policy_names_kept(pol, dirs[i].count);
     /* An operation in two directories survives only if both keep it; shrinking one prefix may
      * cut another, so iterate until stable. */
     for (bool changed = true; changed;) {

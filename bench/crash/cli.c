@@ -11,7 +11,7 @@ static const char usage[] =
     "usage: kvlab crash --engine E [--durability none|os|interval:MS|sync] [--workload "
     "puts|mixed|batches]\n"
     "                   [--ops N] [--seed S] [--points all|K] [--at N] [--policy "
-    "lose|keep|random|torn]\n"
+    "lose|keep|random|torn|torn-bytes]\n"
     "                   [-o key=value]... [--keys N] [--value-size N] [--sync-permille N]\n"
     "                   [--pace-us N] [--workdir DIR] [--keep-dirs] [-v]\n"
     "       kvlab crash --kill   ...   SIGKILL a child running the workload (--points = kills)\n"

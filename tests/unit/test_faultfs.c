@@ -16,6 +16,7 @@
 #include <cmocka.h>
 
 #include "faultfs.h"
+#include "faultfs_policy.h"
 #include "testutil.h"
 
 /* A test's world: a temporary root holding the data directory and the scratch directory. */
@@ -361,6 +362,182 @@ static void test_torn_sectors_old_or_new(void **state)
     assert_true(long_size);
 }
 
+/* torn-bytes: one crash of a 1000-byte durable file ('o'), overwritten at 100..1599 by one
+ * write ('n') and then at 1300..1399 by a second one ('m'), nothing synced. Every byte must be
+ * its durable content (old, or zero past the durable size) or its current content; the size
+ * must lie between 1000 and 1600. Returns the file in buf and its size. */
+static long torn_bytes_once(uint64_t seed, char *buf, size_t cap)
+{
+    world *w = world_new();
+    char old[1000], nw[1500], m[100];
+    memset(old, 'o', sizeof old);
+    memset(nw, 'n', sizeof nw);
+    memset(m, 'm', sizeof m);
+    put_real(P(w, 0, "f"), old, sizeof old);
+    kv_file *f = fopen_ff(w, P(w, 0, "f"), KV_FS_WRITE);
+    assert_int_equal(kv_file_pwrite(f, nw, sizeof nw, 100), KV_OK);
+    assert_int_equal(kv_file_pwrite(f, m, sizeof m, 1300), KV_OK);
+    assert_int_equal(kv_faultfs_crash(w->fs, KV_CRASH_TORN_BYTES, seed), KV_OK);
+    kv_file_close(f);
+    long n = get_real(P(w, 0, "f"), buf, cap);
+    assert_true(n >= 1000 && n <= 1600);
+    for (long i = 0; i < n; i++) {
+        char cur = i < 100 ? 'o' : (i >= 1300 && i < 1400) ? 'm' : 'n';
+        char dur = i < 1000 ? 'o' : 0;
+        if (buf[i] != cur && buf[i] != dur)
+            fail_msg("seed %llu byte %ld: %d is neither durable %d nor current %d",
+                     (unsigned long long)seed, i, buf[i], dur, cur);
+    }
+    world_free(w);
+    return n;
+}
+
+/* The first offset in [from, to) where buf changes from its byte at from, or to. */
+static long run_end(const char *buf, long from, long to)
+{
+    long i = from;
+    while (i < to && buf[i] == buf[from])
+        i++;
+    return i;
+}
+
+static void test_torn_bytes_old_or_new(void **state)
+{
+    (void)state;
+    char buf[4096];
+    bool kept_prefix = false, lost_then_kept = false, odd_cut = false, cut_size = false;
+    bool zero_then_data = false, whole_new = false, whole_old = false;
+    for (uint64_t seed = 0; seed < 300; seed++) {
+        long n = torn_bytes_once(seed, buf, sizeof buf);
+        /* the first write's bytes inside the old file: [100, 1000) */
+        long e = run_end(buf, 100, 1000);
+        if (e < 1000 && e % 512 != 0)
+            odd_cut = true; /* a boundary that is no sector boundary */
+        if (buf[100] == 'n' && e < 1000)
+            kept_prefix = true;
+        if (buf[100] == 'o' && e < 1000 && buf[e] == 'n')
+            lost_then_kept = true;
+        long lim = n < 1300 ? n : 1300;
+        if (buf[100] == 'n' && run_end(buf, 100, lim) == lim)
+            whole_new = true;
+        if (buf[100] == 'o' && run_end(buf, 100, 1000) == 1000 &&
+            (n == 1000 || (buf[1000] == 0 && run_end(buf, 1000, lim) == lim)))
+            whole_old = true;
+        /* past the durable size: zeros followed by written bytes */
+        for (long i = 1000; i + 1 < n; i++)
+            if (buf[i] == 0 && buf[i + 1] == 'n')
+                zero_then_data = true;
+        cut_size |= n != 1000 && n != 1600;
+    }
+    assert_true(kept_prefix);
+    assert_true(lost_then_kept);
+    assert_true(odd_cut);
+    assert_true(zero_then_data);
+    assert_true(whole_new);
+    assert_true(whole_old);
+    assert_true(cut_size);
+    /* the same seed gives the same file */
+    char again[4096];
+    long n1 = torn_bytes_once(77, buf, sizeof buf);
+    long n2 = torn_bytes_once(77, again, sizeof again);
+    assert_int_equal(n1, n2);
+    assert_memory_equal(buf, again, (size_t)n1);
+}
+
+/* torn-bytes never touches what a sync made durable, and a lost extension reads as zeros. */
+static void test_torn_bytes_synced_kept(void **state)
+{
+    (void)state;
+    for (uint64_t seed = 0; seed < 40; seed++) {
+        world *w = world_new();
+        char a[700], b[900], buf[4096];
+        memset(a, 'a', sizeof a);
+        memset(b, 'b', sizeof b);
+        kv_file *f = fopen_ff(w, P(w, 0, "f"), KV_FS_CREATE);
+        assert_int_equal(kv_fs_fsync_dir(w->fs, w->dir), KV_OK);
+        assert_int_equal(kv_file_pwrite(f, a, sizeof a, 0), KV_OK);
+        assert_int_equal(kv_file_fdatasync(f), KV_OK);
+        assert_int_equal(kv_file_pwrite(f, b, sizeof b, sizeof a), KV_OK);
+        assert_int_equal(kv_faultfs_crash(w->fs, KV_CRASH_TORN_BYTES, seed), KV_OK);
+        kv_file_close(f);
+        long n = get_real(P(w, 0, "f"), buf, sizeof buf);
+        assert_true(n >= 700 && n <= 1600);
+        assert_memory_equal(buf, a, sizeof a);
+        for (long i = 700; i < n; i++)
+            assert_true(buf[i] == 'b' || buf[i] == 0);
+        world_free(w);
+    }
+}
+
+/* A failed fdatasync dooms what it covered at byte granularity too, even when a later write
+ * shares the sector and a later sync succeeds. */
+static void test_torn_bytes_doomed(void **state)
+{
+    (void)state;
+    for (uint64_t seed = 0; seed < 20; seed++) {
+        world *w = world_new();
+        char old[512], buf[1024];
+        memset(old, 'o', sizeof old);
+        put_real(P(w, 0, "f"), old, sizeof old);
+        kv_file *f = fopen_ff(w, P(w, 0, "f"), KV_FS_WRITE);
+        assert_int_equal(kv_file_pwrite(f, "dddd", 4, 10), KV_OK);
+        kv_faultfs_fail(w->fs, KV_FAULT_SYNC, 1, EIO, false);
+        assert_int_equal(kv_file_fdatasync(f), KV_IO);
+        assert_int_equal(kv_file_fdatasync(f), KV_OK);
+        assert_int_equal(kv_file_pwrite(f, "kk", 2, 100), KV_OK);
+        assert_int_equal(kv_faultfs_crash(w->fs, KV_CRASH_TORN_BYTES, seed), KV_OK);
+        kv_file_close(f);
+        assert_int_equal(get_real(P(w, 0, "f"), buf, sizeof buf), 512);
+        assert_memory_equal(buf + 10, "oooo", 4);
+        assert_true((buf[100] == 'k' || buf[100] == 'o') && (buf[101] == 'k' || buf[101] == 'o'));
+        world_free(w);
+    }
+}
+
+/* The policy piece alone: tears lie inside the write, alternate, and depend only on the seed
+ * and the write; sizes stay between durable and current. */
+static void test_policy_decisions(void **state)
+{
+    (void)state;
+    int kinds[3] = {0, 0, 0}; /* kept whole, lost whole, torn */
+    for (uint64_t seed = 0; seed < 50; seed++) {
+        ff_policy p;
+        ff_policy_init(&p, KV_CRASH_TORN_BYTES, seed);
+        for (uint64_t wid = 1; wid < 40; wid++) {
+            ff_tear t, t2;
+            ff_policy_write_tear(&p, wid, 1000, 300, &t);
+            ff_policy_write_tear(&p, wid, 1000, 300, &t2);
+            assert_int_equal(t.n, t2.n);
+            assert_true(t.n >= 1 && t.n <= FF_TEAR_MAX_PIECES);
+            uint64_t prev = 1000;
+            for (int i = 0; i < t.n; i++) {
+                assert_true(t.end[i] > prev);
+                assert_int_equal(t.end[i], t2.end[i]);
+                prev = t.end[i];
+            }
+            assert_int_equal(prev, 1300);
+            kinds[t.n > 1 ? 2 : t.first_lost ? 1 : 0]++;
+        }
+        uint64_t sz = ff_policy_size(&p, 100, 5000);
+        assert_true(sz >= 100 && sz <= 5000);
+        sz = ff_policy_size(&p, 5000, 100);
+        assert_true(sz >= 100 && sz <= 5000);
+        assert_int_equal(ff_policy_size(&p, 7, 7), 7);
+    }
+    for (int i = 0; i < 3; i++)
+        assert_true(kinds[i] > 300); /* about a third each of 1950 */
+    ff_policy lose, keep;
+    ff_policy_init(&lose, KV_CRASH_LOSE, 1);
+    ff_policy_init(&keep, KV_CRASH_KEEP, 1);
+    assert_int_equal(ff_policy_size(&lose, 10, 20), 10);
+    assert_int_equal(ff_policy_size(&keep, 10, 20), 20);
+    assert_true(ff_policy_sector_lost(&lose, 3, false));
+    assert_false(ff_policy_sector_lost(&keep, 3, false));
+    assert_true(ff_policy_sector_lost(&keep, 3, true)); /* doomed */
+    assert_int_equal(ff_policy_names_kept(&lose, 5), 0);
+    assert_int_equal(ff_policy_names_kept(&keep, 5), 5);
+}
+
 /* RANDOM: each write call is kept or lost as a whole. */
 static void test_random_per_write(void **state)
 {
@@ -658,7 +835,7 @@ static uint64_t run_workload(kv_crash_policy pol, uint64_t seed)
 static void test_determinism(void **state)
 {
     (void)state;
-    for (int pol = KV_CRASH_RANDOM; pol <= KV_CRASH_TORN; pol++) {
+    for (int pol = KV_CRASH_RANDOM; pol <= KV_CRASH_TORN_BYTES; pol++) {
         uint64_t a = run_workload((kv_crash_policy)pol, 42);
         assert_int_equal(run_workload((kv_crash_policy)pol, 42), a);
         bool differs = false;
@@ -808,8 +985,8 @@ static void test_threads_then_crash(void **state)
 static void test_policy_names(void **state)
 {
     (void)state;
-    static const char *names[] = {"lose", "keep", "random", "torn"};
-    for (int i = 0; i < 4; i++) {
+    static const char *names[] = {"lose", "keep", "random", "torn", "torn-bytes"};
+    for (int i = 0; i < 5; i++) {
         kv_crash_policy p;
         assert_int_equal(kv_crash_policy_parse(names[i], &p), KV_OK);
         assert_int_equal(p, i);
@@ -837,6 +1014,10 @@ int main(void)
         cmocka_unit_test(test_open_trunc_restored),
         cmocka_unit_test(test_torn_sectors_old_or_new),
         cmocka_unit_test(test_random_per_write),
+        cmocka_unit_test(test_torn_bytes_old_or_new),
+        cmocka_unit_test(test_torn_bytes_synced_kept),
+        cmocka_unit_test(test_torn_bytes_doomed),
+        cmocka_unit_test(test_policy_decisions),
         cmocka_unit_test(test_unlink_undone),
         cmocka_unit_test(test_unlink_undone_with_data),
         cmocka_unit_test(test_mkdir_undone),
