@@ -52,6 +52,7 @@ void test_threads(void **state);
 void test_order(void **state);
 void test_durability_modes(void **state);
 void test_differential(void **state);
+void test_read_only(void **state);
 
 /* ---- the in-memory model of the differential test: a sorted array ---- */
 

@@ -324,6 +324,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_threads),
         cmocka_unit_test(test_differential),
         cmocka_unit_test(test_check_stats_dump),
+        cmocka_unit_test(test_read_only),
     };
     return cmocka_run_group_tests_name(conf_engine, tests, NULL, NULL);
 }
