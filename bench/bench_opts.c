@@ -116,8 +116,9 @@ static void add_engine(bench_cfg *cfg, const char *name)
     for (size_t i = 0; i < cfg->n_engines; i++)
         if (!strcmp(cfg->engines[i], name))
             return;
-    if (cfg->n_engines < BENCH_MAX_ENGINES)
-        snprintf(cfg->engines[cfg->n_engines++], sizeof cfg->engines[0], "%s", name);
+    size_t n = strlen(name); /* a registered engine's name: far shorter than the slot */
+    if (cfg->n_engines < BENCH_MAX_ENGINES && n < sizeof cfg->engines[0])
+        memcpy(cfg->engines[cfg->n_engines++], name, n + 1);
 }
 
 static int parse_engines(bench_cfg *cfg, const char *text, char *err, size_t cap)

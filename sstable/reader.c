@@ -69,7 +69,7 @@ static kv_status read_raw(sst_reader *r, sst_handle h, uint8_t **out)
 
 static kv_status read_block(sst_reader *r, sst_handle h, sst_block **out)
 {
-    uint8_t *raw;
+    uint8_t *raw = NULL;
     kv_status s = read_raw(r, h, &raw);
     if (s != KV_OK)
         return s;

@@ -316,7 +316,7 @@ static kv_status lm_write(kv_db *db, const kv_batch *b)
 static kv_status lm_get(kv_db *db, const void *key, size_t klen, void **value, size_t *vlen)
 {
     lm_db *d = (lm_db *)db;
-    MDB_txn *t;
+    MDB_txn *t = NULL;
     kv_status s = lm_read_begin(d, &t);
     if (s != KV_OK)
         return s;

@@ -119,7 +119,7 @@ static void test_compact_all(void **state)
     /* one entry per live key: shadowed versions and tombstones were dropped, and the
      * memtable was flushed (it is empty) */
     assert_int_equal(lt_stat(db, "live_keys_estimate"), live_model_keys());
-    char name[16];
+    char name[24];
     snprintf(name, sizeof name, "files_L%d", level);
     /* obsolete tables were deleted: the directory holds exactly the tables of that level */
     assert_int_equal(lt_count_files(dir, ".sst"), (int)lt_stat(db, name));
