@@ -102,6 +102,18 @@ void kv_faultfs_clear_faults(kv_fs *fs);
  * Errors: KV_IO when the real disk refuses a repair. */
 kv_status kv_faultfs_crash(kv_fs *fs, kv_crash_policy policy, uint64_t seed);
 
+/* rmdir(2) of an empty directory, as a name operation of its parent: undone at a crash (the
+ * directory comes back, empty, before its entries' undone unlinks bring them back) unless the
+ * parent was fsynced since. A counted operation. kv_fs has no rmdir (no engine removes a
+ * directory); crashfs needs it for the programs it runs. Errors: KV_IO (ENOTEMPTY and others,
+ * named in the message), KV_NOT_FOUND. */
+kv_status kv_faultfs_rmdir(kv_fs *fs, const char *path);
+
+/* fstat(2) of an open faultfs file (crashfs answers getattr of a file that is open but no
+ * longer has a name). A read: not counted; fails once crashed. Errors: KV_IO. */
+struct stat;
+kv_status kv_faultfs_fstat(kv_file *f, struct stat *st);
+
 /* Forgets all pending state as if everything had been synced (for a test's setup phase). */
 void kv_faultfs_mark_all_durable(kv_fs *fs);
 

@@ -334,6 +334,18 @@ kv_status ff_size(kv_file *kf, uint64_t *size)
     return s;
 }
 
+kv_status kv_faultfs_fstat(kv_file *kf, struct stat *st)
+{
+    ff_fs *fs = FS_OF(kf);
+    int inj;
+    pthread_mutex_lock(&fs->mu);
+    kv_status s = ff_gate(fs, false, -1, &inj);
+    if (s == KV_OK && fstat(((ff_file *)kf)->fd, st) != 0)
+        s = ff_errno(errno, "fstat", kf->path);
+    pthread_mutex_unlock(&fs->mu);
+    return s;
+}
+
 kv_status ff_map(kv_file *kf, uint64_t len, const void **addr)
 {
     ff_fs *fs = FS_OF(kf);

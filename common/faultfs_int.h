@@ -45,7 +45,7 @@ typedef struct ff_inode {
     struct ff_inode *next; /* creation order */
 } ff_inode;
 
-typedef enum ff_op_kind { FF_CREATE, FF_RENAME, FF_UNLINK, FF_MKDIR } ff_op_kind;
+typedef enum ff_op_kind { FF_CREATE, FF_RENAME, FF_UNLINK, FF_MKDIR, FF_RMDIR } ff_op_kind;
 
 /* A directory's identity. */
 typedef struct ff_dirkey {

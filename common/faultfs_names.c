@@ -238,6 +238,40 @@ kv_status ff_mkdir(kv_fs *kfs, const char *path)
     return s;
 }
 
+/* The body of kv_faultfs_rmdir, mutex held. */
+static kv_status rmdir_locked(ff_fs *fs, const char *path)
+{
+    int inj;
+    kv_status s = ff_gate(fs, true, -1, &inj);
+    if (s != KV_OK)
+        return s;
+    if (inj)
+        return ff_errno(inj, "rmdir", path);
+    struct stat st;
+    if (lstat(path, &st) != 0)
+        return ff_errno(errno, "rmdir", path);
+    ff_nameop *op = nameop_new(FF_RMDIR, path, NULL);
+    if (!op)
+        return kv_error(KV_IO, "faultfs: out of memory");
+    op->ino = st.st_ino;
+    op->ndirs = ff_parent_key(path, &op->dirs[0]) ? 1 : 0;
+    if (rmdir(path) != 0) {
+        s = ff_errno(errno, "rmdir", path);
+        nameop_free(op);
+        return s;
+    }
+    return ff_nameop_add(fs, op);
+}
+
+kv_status kv_faultfs_rmdir(kv_fs *kfs, const char *path)
+{
+    ff_fs *fs = (ff_fs *)kfs;
+    pthread_mutex_lock(&fs->mu);
+    kv_status s = rmdir_locked(fs, path);
+    pthread_mutex_unlock(&fs->mu);
+    return s;
+}
+
 static bool op_touches(const ff_nameop *op, ff_dirkey d)
 {
     for (int t = 0; t < op->ndirs; t++)
@@ -387,6 +421,12 @@ static kv_status undo(const ff_nameop *op)
             return ff_errno(errno, "faultfs crash: rename", op->scratch);
         if (op->victim_dir && mkdir(op->path2, 0755) != 0)
             return ff_errno(errno, "faultfs crash: mkdir", op->path2);
+        break;
+    case FF_RMDIR:
+        /* the directory comes back empty; undoing its earlier unlinks (later in this reverse
+         * walk) brings its entries back */
+        if (lstat(op->path, &st) != 0 && mkdir(op->path, 0755) != 0)
+            return ff_errno(errno, "faultfs crash: mkdir", op->path);
         break;
     case FF_UNLINK:
         if (rename(op->scratch, op->path) != 0)

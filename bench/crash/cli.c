@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include "crash_int.h"
+#include "crashfs.h"
 
 static const char usage[] =
     "usage: kvlab crash --engine E [--durability none|os|interval:MS|sync] [--workload "
@@ -13,7 +14,7 @@ static const char usage[] =
     "                   [--ops N] [--seed S] [--points all|K] [--at N] [--policy "
     "lose|keep|random|torn|torn-bytes]\n"
     "                   [-o key=value]... [--keys N] [--value-size N] [--sync-permille N]\n"
-    "                   [--pace-us N] [--workdir DIR] [--keep-dirs] [-v]\n"
+    "                   [--pace-us N] [--workdir DIR] [--keep-dirs] [--fs faultfs|fuse] [-v]\n"
     "       kvlab crash --kill   ...   SIGKILL a child running the workload (--points = kills)\n"
     "       kvlab crash --faults ...   EIO on fdatasync, ENOSPC in a write, EIO on read\n"
     "       kvlab crash --damage ...   bit flips, truncations, zeroed ranges (--points = rounds)\n"
@@ -22,8 +23,10 @@ static const char usage[] =
     "-v prints each point, and for a violation the keys that differ from the closest prefix.\n"
     "Power loss (default): crash at every file-system operation (or K seeded ones) on faultfs,\n"
     "apply the policy, recover with posix and check the state against the durability mode's\n"
-    "promise (DESIGN.md section 3). Exit 0: every promise held; 1: a violation (the line to\n"
-    "replay it is printed); 2: bad usage; 3: the run could not be carried out (I/O error).\n"
+    "promise (DESIGN.md section 3). --fs fuse runs the workload in a child process on a crashfs\n"
+    "mount (the same model behind FUSE): the default for the production peers, which do their\n"
+    "own I/O. Exit 0: every promise held; 1: a violation (the line to replay it is printed);\n"
+    "2: bad usage; 3: the run could not be carried out (an I/O error, FUSE not available).\n"
     "Scratch directories: --workdir, else $TMPDIR, else /dev/shm, else /tmp.\n";
 
 #ifndef KVLAB_SANITIZE /* the sanitizers' own handlers report more */
@@ -97,6 +100,8 @@ static void print_replay(const crash_config *c, run_mode m, uint64_t point)
         printf(" -o %s", c->options[i]);
     if (m != MODE_FAULTS)
         printf(" --at %llu", (unsigned long long)point);
+    if (m == MODE_POWER && c->fs == CRASH_FS_FUSE)
+        printf(" --fs fuse");
     printf(" -v\n");
 }
 
@@ -109,7 +114,8 @@ static void print_result(const crash_config *c, run_mode m, const crash_result *
            c->engine, kv_durability_format(c->durability, d, sizeof d), c->workload, c->ops,
            (unsigned long long)c->seed);
     if (m == MODE_POWER)
-        printf(", policy %s", kv_crash_policy_name(c->policy));
+        printf(", policy %s, %s", kv_crash_policy_name(c->policy),
+               c->fs == CRASH_FS_FUSE ? "through crashfs (FUSE)" : "on faultfs");
     printf("\n");
     if (m == MODE_POWER)
         printf("  file-system operations in the run:  %llu\n", (unsigned long long)r->fs_ops);
@@ -162,7 +168,7 @@ int kvlab_cmd_crash(int argc, char **argv)
     const char *out = "results/crash";
     const char **options = calloc((size_t)argc + 1, sizeof *options);
     size_t kills = 20;
-    bool points_given = false;
+    bool points_given = false, fs_given = false;
     int rc = 2;
     if (!options)
         return 2;
@@ -204,6 +210,12 @@ int kvlab_cmd_crash(int argc, char **argv)
                 fprintf(stderr, "kvlab crash: %s\n", kv_errmsg());
                 goto done;
             }
+        } else if (!strcmp(a, "--fs")) {
+            if (crash_fs_parse(v, &c.fs) != KV_OK) {
+                fprintf(stderr, "kvlab crash: %s\n", kv_errmsg());
+                goto done;
+            }
+            fs_given = true;
         } else if (!strcmp(a, "-o") || !strcmp(a, "--option")) {
             if (!strchr(v, '=')) {
                 fprintf(stderr, "kvlab crash: -o wants key=value, got '%s'\n", v);
@@ -299,12 +311,22 @@ int kvlab_cmd_crash(int argc, char **argv)
         s = crash_damage_run(&c, &r);
         break;
     default:
-        if (crash_is_peer(c.engine)) {
+        if (crash_is_peer(c.engine) && fs_given && c.fs == CRASH_FS_FAULTFS) {
             fprintf(stderr,
                     "kvlab crash: %s is a peer: it does its own I/O and cannot run on "
-                    "faultfs; use --kill\n",
+                    "faultfs; use --fs fuse (its default) or --kill\n",
                     c.engine);
             goto done;
+        }
+        if (crash_is_peer(c.engine))
+            c.fs = CRASH_FS_FUSE;
+        if (c.fs == CRASH_FS_FUSE) {
+            char why[200];
+            if (!crashfs_available(why, sizeof why)) {
+                fprintf(stderr, "kvlab crash: %s\n", why);
+                rc = 3;
+                goto done;
+            }
         }
         s = crash_run(&c, &r);
         break;

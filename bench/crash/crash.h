@@ -36,6 +36,18 @@
 #include "faultfs.h"
 #include "kv_engine.h"
 
+/* Where a power-loss sweep runs the engine. */
+typedef enum crash_fs {
+    CRASH_FS_FAULTFS = 0, /* in this process, on faultfs (kvlab engines: their I/O goes through
+                             kv_fs) */
+    CRASH_FS_FUSE,        /* in a child process whose database lives on a crashfs mount
+                             (crashfs.h): any engine, the production peers too */
+} crash_fs;
+
+/* Parses "faultfs" or "fuse". Errors: KV_INVALID naming the text. */
+kv_status crash_fs_parse(const char *text, crash_fs *out);
+const char *crash_fs_name(crash_fs fs);
+
 /* What a run checks. Initialise with crash_config_init() and change what you need. */
 typedef struct crash_config {
     const char *engine;         /* registry name ("wal", "btree", ...); ignored if engine_vt */
@@ -51,6 +63,7 @@ typedef struct crash_config {
     bool at_zero;  /* power loss: replay only point 0, the uncrashed run (clean kv_close, then
                       the power loss): `--at 0` */
     kv_crash_policy policy;     /* power-loss policy; default random */
+    crash_fs fs;                /* power loss: faultfs (default) or crashfs */
     const char *const *options; /* engine options "key=value", n_options of them (not owned) */
     size_t n_options;
     uint32_t keys;          /* distinct keys, 1 to 100,000; default 200 */
@@ -102,10 +115,12 @@ typedef struct crash_result {
     char first_violation[512];   /* its description; "" when there was no violation */
 } crash_result;
 
-/* Power-loss sweep on faultfs, as described at the top. Fills *res (zeroed first).
- * Returns KV_OK when the run could be carried out (violations are counted in *res, not
- * returned), KV_INVALID (bad config, unknown engine, mode the engine lacks: message set),
- * KV_IO (scratch directories could not be made), or the error of the uncrashed counting run. */
+/* Power-loss sweep on faultfs or (c->fs CRASH_FS_FUSE) through crashfs, as described at the
+ * top. Fills *res (zeroed first). Returns KV_OK when the run could be carried out (violations
+ * are counted in *res, not returned), KV_INVALID (bad config, unknown engine, mode the engine
+ * lacks: message set), KV_IO (scratch directories could not be made; through crashfs also
+ * when FUSE is not available here, the message "crash: FUSE is not available: ..." saying why
+ * in one line), or the error of the uncrashed counting run. */
 kv_status crash_run(const crash_config *c, crash_result *res);
 
 /* Process-kill sweep on the real file system: c->points kills (default 20), each a fresh

@@ -48,6 +48,17 @@ typedef struct crash_progress {
     char msg[256];    /* its message */
 } crash_progress;
 
+/* The crash generator's seed for point n, so that --at N replays exactly point N. */
+uint64_t crash_point_seed(uint64_t seed, uint64_t n);
+
+/* Chooses k distinct points of [1, total] (seeded; k = 0 or k >= total: all of them),
+ * ascending, into a malloc'd array of *count entries. NULL when out of memory. */
+uint64_t *crash_choose_points(uint64_t total, size_t k, uint64_t seed, size_t *count);
+
+/* crash_run through crashfs (fuse_sweep.c). Errors as crash_run; KV_IO with a one-line message
+ * "crash: FUSE is not available: ..." when no FUSE file system can be mounted here. */
+kv_status crash_fuse_run(const crash_config *c, crash_result *res);
+
 /* Runs the workload from commit 0 on db. */
 void crash_run_workload(crash_ctx *x, kv_db *db, crash_progress *p);
 

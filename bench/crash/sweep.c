@@ -5,8 +5,7 @@
 
 #include "crash_int.h"
 
-/* The crash generator's seed for point n, so that --at N replays exactly point N. */
-static uint64_t point_seed(uint64_t seed, uint64_t n)
+uint64_t crash_point_seed(uint64_t seed, uint64_t n)
 {
     return seed * 1000003ull + n * 0x9e3779b97f4a7c15ull;
 }
@@ -84,7 +83,7 @@ static kv_status one_point(crash_ctx *x, uint64_t n, crash_result *res, uint64_t
         closed_ok = s == KV_OK && !p.failed;
     }
     *ops = kv_faultfs_ops(fs);
-    s = kv_faultfs_crash(fs, c->policy, point_seed(c->seed, n));
+    s = kv_faultfs_crash(fs, c->policy, crash_point_seed(c->seed, n));
     kv_fs_destroy(fs);
     fs = NULL;
     if (s != KV_OK) {
@@ -131,8 +130,7 @@ out:
     return ret;
 }
 
-/* Chooses k distinct points of [1, total] (seeded), ascending, into *out (malloc'd). */
-static uint64_t *choose_points(uint64_t total, size_t k, uint64_t seed, size_t *count)
+uint64_t *crash_choose_points(uint64_t total, size_t k, uint64_t seed, size_t *count)
 {
     if (k == 0 || k >= total)
         k = (size_t)total;
@@ -173,6 +171,8 @@ static uint64_t *choose_points(uint64_t total, size_t k, uint64_t seed, size_t *
 
 kv_status crash_run(const crash_config *c, crash_result *res)
 {
+    if (c->fs == CRASH_FS_FUSE)
+        return crash_fuse_run(c, res);
     memset(res, 0, sizeof *res);
     crash_ctx x;
     kv_status s = crash_ctx_init(&x, c, "power");
@@ -199,7 +199,7 @@ kv_status crash_run(const crash_config *c, crash_result *res)
         return s != KV_OK ? s : kv_error(KV_INVALID, "crash: the workload did no I/O");
     }
     size_t n = 0;
-    uint64_t *pts = choose_points(total, c->points, c->seed, &n);
+    uint64_t *pts = crash_choose_points(total, c->points, c->seed, &n);
     if (!pts) {
         crash_ctx_free(&x);
         return kv_error(KV_IO, "crash: out of memory");

@@ -27,6 +27,22 @@ void crash_config_init(crash_config *c)
     c->sync_permille = 10;
 }
 
+kv_status crash_fs_parse(const char *text, crash_fs *out)
+{
+    if (text && !strcmp(text, "faultfs"))
+        *out = CRASH_FS_FAULTFS;
+    else if (text && !strcmp(text, "fuse"))
+        *out = CRASH_FS_FUSE;
+    else
+        return kv_error(KV_INVALID, "bad --fs '%s' (faultfs or fuse)", text ? text : "(null)");
+    return KV_OK;
+}
+
+const char *crash_fs_name(crash_fs fs)
+{
+    return fs == CRASH_FS_FUSE ? "fuse" : "faultfs";
+}
+
 const kv_engine *crash_find_engine(const char *name)
 {
     for (size_t i = 0; name && kv_registry[i]; i++)
