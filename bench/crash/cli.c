@@ -18,7 +18,8 @@ static const char usage[] =
     "       kvlab crash --kill   ...   SIGKILL a child running the workload (--points = kills)\n"
     "       kvlab crash --faults ...   EIO on fdatasync, ENOSPC in a write, EIO on read\n"
     "       kvlab crash --damage ...   bit flips, truncations, zeroed ranges (--points = rounds)\n"
-    "       kvlab crash --matrix [--out results/crash] [--points K] [--kills K] ...\n"
+    "       kvlab crash --matrix [--out results/crash] [--points K] [--kills K]\n"
+    "                   [--exclude ENGINE:POLICY]... ...   every engine x mode x model\n"
     "--at N replays one crash point (0: the uncrashed run: clean close, then the power loss);\n"
     "-v prints each point, and for a violation the keys that differ from the closest prefix.\n"
     "Power loss (default): crash at every file-system operation (or K seeded ones) on faultfs,\n"
@@ -167,11 +168,16 @@ int kvlab_cmd_crash(int argc, char **argv)
     run_mode m = MODE_POWER;
     const char *out = "results/crash";
     const char **options = calloc((size_t)argc + 1, sizeof *options);
+    const char **exclude = calloc((size_t)argc + 1, sizeof *exclude);
+    size_t n_exclude = 0;
     size_t kills = 20;
     bool points_given = false, fs_given = false;
     int rc = 2;
-    if (!options)
+    if (!options || !exclude) {
+        free(options);
+        free(exclude);
         return 2;
+    }
     for (int i = 0; i < argc; i++) {
         const char *a = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -222,6 +228,14 @@ int kvlab_cmd_crash(int argc, char **argv)
                 goto done;
             }
             options[c.n_options++] = v;
+        } else if (!strcmp(a, "--exclude")) {
+            const char *colon = strchr(v, ':');
+            kv_crash_policy p;
+            if (!colon || colon == v || kv_crash_policy_parse(colon + 1, &p) != KV_OK) {
+                fprintf(stderr, "kvlab crash: --exclude wants ENGINE:POLICY, got '%s'\n", v);
+                goto done;
+            }
+            exclude[n_exclude++] = v;
         } else if (!strcmp(a, "--out")) {
             out = v;
         } else if (!strcmp(a, "--workdir")) {
@@ -272,7 +286,14 @@ int kvlab_cmd_crash(int argc, char **argv)
         size_t pts = points_given ? c.points : 200;
         if (c.verbose == 0)
             c.log = stderr;
-        kv_status s = crash_matrix_run(&c, pts ? pts : 200, kills, out, &viol);
+        crash_matrix_opts mo;
+        crash_matrix_opts_init(&mo);
+        mo.points = pts ? pts : 200;
+        mo.kills = kills;
+        mo.out_dir = out;
+        mo.exclude = exclude;
+        mo.n_exclude = n_exclude;
+        kv_status s = crash_matrix_run(&c, &mo, &viol);
         if (s != KV_OK) {
             fprintf(stderr, "kvlab crash --matrix: %s\n", kv_errmsg());
             rc = 3;
@@ -340,5 +361,6 @@ int kvlab_cmd_crash(int argc, char **argv)
     rc = r.violations ? 1 : 0;
 done:
     free(options);
+    free(exclude);
     return rc;
 }

@@ -138,13 +138,28 @@ kv_status crash_faults_run(const crash_config *c, crash_result *res);
  * reopened with posix in a forked child (alarm 30 s). Returns as crash_run. */
 kv_status crash_damage_run(const crash_config *c, crash_result *res);
 
-/* The durability matrix: for every kvlab engine of the registry (peers only in kill mode) and
- * every durability mode it declares, a power-loss sweep of `points` crash points (policy
- * random) and `kills` process kills, base config c (engine, durability, policy ignored).
- * Writes out_dir/matrix.csv and out_dir/matrix.md (out_dir created). *violations = total.
- * Errors: KV_IO (cannot write), others as crash_run. */
-kv_status crash_matrix_run(const crash_config *c, size_t points, size_t kills, const char *out_dir,
-                           uint64_t *violations);
+/* What the durability matrix runs besides the base config. */
+typedef struct crash_matrix_opts {
+    size_t points;              /* power loss: crash points per row, model and policy; 0 = none
+                                   (default 200) */
+    size_t kills;               /* SIGKILLs per row; 0 = none (default 20) */
+    const char *out_dir;        /* matrix.csv and matrix.md go here (made); default results/crash */
+    const char *const *exclude; /* "ENGINE:POLICY" sweeps left out (known violations), n_exclude */
+    size_t n_exclude;
+} crash_matrix_opts;
+
+/* Defaults as documented in crash_matrix_opts. */
+void crash_matrix_opts_init(crash_matrix_opts *o);
+
+/* The durability matrix: for every engine of the registry and every durability mode it
+ * declares, power-loss sweeps of o->points crash points under the policies random, torn and
+ * torn-bytes, on faultfs (kvlab engines only: the peers do their own I/O) and through crashfs
+ * (every engine; left out with a note when FUSE is not available), and o->kills process kills;
+ * base config c (engine, durability, policy and fs ignored). For a kvlab engine the two models'
+ * verdicts are compared per policy; a difference counts as a violation. Writes
+ * out_dir/matrix.csv and out_dir/matrix.md. *violations = total. Errors: KV_IO (cannot write),
+ * others as crash_run. */
+kv_status crash_matrix_run(const crash_config *c, const crash_matrix_opts *o, uint64_t *violations);
 
 /* The `kvlab crash ...` command: argv[0..argc) are the flags after the word "crash" (as the
  * kvlab command's table passes them; see `kvlab crash --help`). Prints to stdout/stderr.

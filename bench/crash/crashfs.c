@@ -120,9 +120,12 @@ static void fuse_log_sink(enum fuse_log_level level, const char *fmt, va_list ap
 
 bool crashfs_available(char *why, size_t cap)
 {
-    int fd = open("/dev/fuse", O_RDWR | O_CLOEXEC);
+    const char *dev = getenv("KVLAB_FUSE_DEVICE");
+    if (!dev || !*dev)
+        dev = "/dev/fuse";
+    int fd = open(dev, O_RDWR | O_CLOEXEC);
     if (fd < 0) {
-        snprintf(why, cap, "FUSE is not available: /dev/fuse: %s", strerror(errno));
+        snprintf(why, cap, "FUSE is not available: %s: %s", dev, strerror(errno));
         return false;
     }
     close(fd);

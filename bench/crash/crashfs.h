@@ -43,7 +43,8 @@
 typedef struct crashfs crashfs;
 
 /* Whether a FUSE file system can be mounted here: kvlab was built with libfuse3 and /dev/fuse
- * can be opened. When not, writes a one-line reason into why (cap bytes) and returns false.
+ * (or the device $KVLAB_FUSE_DEVICE names: the tests name a missing one to see the refusal) can
+ * be opened. When not, writes a one-line reason into why (cap bytes) and returns false.
  * (A mount can still fail, for example without the right to mount: crashfs_mount says so.) */
 bool crashfs_available(char *why, size_t cap);
 

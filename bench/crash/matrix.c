@@ -1,25 +1,105 @@
 /* The durability matrix (crash.h: crash_matrix_run): every registered engine x every durability
- * mode it declares; a power-loss sweep (kvlab engines only: peers do their own I/O and cannot
- * stand on faultfs) and a process-kill sweep (all engines). Writes matrix.csv and matrix.md. */
+ * mode it declares; power-loss sweeps under the policies random, torn and torn-bytes on faultfs
+ * (kvlab engines) and through crashfs (every engine, the production peers too), and a
+ * process-kill sweep. For a kvlab engine the two models must agree: the same workload, seed and
+ * policy give a violation on both or on neither. Writes matrix.csv and matrix.md. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include "crash_int.h"
+#include "crashfs.h"
+
+#define NPOL 3
+static const kv_crash_policy matrix_policies[NPOL] = {KV_CRASH_RANDOM, KV_CRASH_TORN,
+                                                      KV_CRASH_TORN_BYTES};
+
+/* One sweep of a row: run or not, excluded or not, its counters and any harness error. */
+typedef struct mx_cell {
+    bool run, excluded;
+    crash_result r;
+    char err[240];
+} mx_cell;
 
 static double per_1000(uint64_t lost, uint64_t acked)
 {
     return acked ? 1000.0 * (double)lost / (double)acked : 0.0;
 }
 
-kv_status crash_matrix_run(const crash_config *c, size_t points, size_t kills, const char *out_dir,
-                           uint64_t *violations)
+static uint64_t cell_viol(const mx_cell *c)
+{
+    return c->r.violations + (c->err[0] != 0);
+}
+
+static bool excluded(const crash_matrix_opts *o, const char *engine, kv_crash_policy p)
+{
+    for (size_t i = 0; i < o->n_exclude; i++) {
+        const char *x = o->exclude[i];
+        const char *colon = strchr(x, ':');
+        if (!colon)
+            continue;
+        size_t el = (size_t)(colon - x);
+        if (strlen(engine) == el && !strncmp(x, engine, el) &&
+            !strcmp(colon + 1, kv_crash_policy_name(p)))
+            return true;
+    }
+    return false;
+}
+
+/* The CSV columns of one cell: points, violations, acked writes, lost writes ("-" when not run,
+ * "excluded" when excluded). */
+static void csv_cell(FILE *f, const mx_cell *c)
+{
+    if (c->excluded)
+        fprintf(f, ",excluded,excluded,excluded,excluded");
+    else if (!c->run)
+        fprintf(f, ",-,-,-,-");
+    else
+        fprintf(f, ",%llu,%llu,%llu,%llu", (unsigned long long)c->r.points,
+                (unsigned long long)cell_viol(c), (unsigned long long)c->r.acked_writes,
+                (unsigned long long)c->r.lost_writes);
+}
+
+/* "0", "excl." or "-" for a Markdown violations cell. */
+static void md_viol(FILE *f, const mx_cell *c)
+{
+    if (c->excluded)
+        fprintf(f, "excl.");
+    else if (!c->run)
+        fprintf(f, "-");
+    else
+        fprintf(f, "%llu", (unsigned long long)cell_viol(c));
+}
+
+static void md_note(FILE *md, const char *engine, const char *mode, const char *what,
+                    const mx_cell *c)
+{
+    if (c->r.first_violation[0])
+        fprintf(md, "\n> %s %s, %s: %llu violations, the first at point %llu: %s\n", engine, mode,
+                what, (unsigned long long)c->r.violations, (unsigned long long)c->r.first_bad,
+                c->r.first_violation);
+    if (c->err[0])
+        fprintf(md, "\n> %s %s, %s: the run failed: %s\n", engine, mode, what, c->err);
+}
+
+void crash_matrix_opts_init(crash_matrix_opts *o)
+{
+    memset(o, 0, sizeof *o);
+    o->points = 200;
+    o->kills = 20;
+    o->out_dir = "results/crash";
+}
+
+kv_status crash_matrix_run(const crash_config *c, const crash_matrix_opts *o, uint64_t *violations)
 {
     *violations = 0;
+    const char *out_dir = o->out_dir;
     if (!out_dir || crash_mkdir_p(out_dir) != 0)
         return kv_error(KV_IO, "crash: cannot make %s: %s", out_dir ? out_dir : "(null)",
                         strerror(errno));
+    char why[200] = "";
+    bool fuse = crashfs_available(why, sizeof why);
     char *csvp = crash_strf("%s/matrix.csv", out_dir), *mdp = crash_strf("%s/matrix.md", out_dir);
     FILE *csv = fopen(csvp, "w"), *md = fopen(mdp, "w");
     kv_status ret = KV_OK;
@@ -30,28 +110,44 @@ kv_status crash_matrix_run(const crash_config *c, size_t points, size_t kills, c
     time_t now = time(NULL);
     char when[64];
     strftime(when, sizeof when, "%Y-%m-%d %H:%M UTC", gmtime(&now));
-    fprintf(csv, "engine,durability,crash_points,recoveries,violations,acked_writes,lost_writes,"
-                 "lost_per_1000,holes,torn_batches,phantoms,check_failures,torn_points,"
-                 "torn_violations,kills,kill_violations,kill_acked_writes,kill_lost_writes,"
-                 "kill_lost_per_1000\n");
+    fprintf(csv, "engine,durability");
+    static const char *const fsn[2] = {"faultfs", "crashfs"};
+    for (int f = 0; f < 2; f++)
+        for (int p = 0; p < NPOL; p++) {
+            const char *pn = kv_crash_policy_name(matrix_policies[p]);
+            fprintf(csv, ",%s_%s_points,%s_%s_violations,%s_%s_acked_writes,%s_%s_lost_writes",
+                    fsn[f], pn, fsn[f], pn, fsn[f], pn, fsn[f], pn);
+        }
+    fprintf(csv, ",faultfs_random_lost_per_1000,crashfs_random_lost_per_1000,verdicts_agree,"
+                 "kills,kill_violations,kill_acked_writes,kill_lost_writes,kill_lost_per_1000\n");
     fprintf(md, "# Durability matrix\n\n");
     fprintf(md,
-            "Generated by `kvlab crash --matrix` on %s: workload `%s`, %zu commits over %u "
-            "keys, seed %llu; power loss at up to %zu crash points per row and policy (faultfs; "
-            "random: each unsynced write kept or lost, each directory's unsynced name changes "
-            "cut at a random point; torn: the same per 512-byte sector, so one write can be "
-            "torn; the crash points column counts both); %zu SIGKILLs per row on the real file "
-            "system (peers: kills only, they do their own I/O). Lost writes count acknowledged "
-            "commits missing after recovery, per 1,000 acknowledged (power loss: policy "
-            "random); they are allowed in `none`, `os` and `interval` under power loss (a "
-            "suffix), never in `sync`, and never under a kill except in `none`. Any violation "
-            "(a loss beyond the promise, a hole, half a batch, a phantom value, a failed "
-            "recovery or kv_check) is counted in the violations columns.\n\n",
+            "Generated by `kvlab crash --matrix` on %s: workload `%s`, %zu commits over %u keys, "
+            "seed %llu. Power loss at up to %zu crash points per row and policy, on faultfs "
+            "(kvlab engines: their I/O goes through kv_fs) and through crashfs (every engine: the "
+            "database lives on a FUSE mount that applies the same model), under three policies: "
+            "`random` (each unsynced write kept or lost whole), `torn` (each unsynced 512-byte "
+            "sector kept or lost) and `torn-bytes` (each unsynced write kept, lost, or torn at "
+            "byte boundaries); in every policy each directory's unsynced name changes are cut at "
+            "a random point. %zu SIGKILLs per row on the real file system. Lost writes count "
+            "acknowledged commits missing after recovery, per 1,000 acknowledged (power loss: "
+            "policy `random`); they are allowed in `none`, `os` and `interval` under power loss "
+            "(a suffix), never in `sync`, and never under a kill except in `none`. Any violation "
+            "(a loss beyond the promise, a hole, half a batch, a phantom value, a failed recovery "
+            "or kv_check) is counted. For a kvlab engine, \"agree\" says whether faultfs and "
+            "crashfs gave the same verdict (violations or none) for every policy run on both.\n\n",
             when, c->workload ? c->workload : "mixed", c->ops, c->keys, (unsigned long long)c->seed,
-            points, kills);
-    fprintf(md, "| engine | durability | crash points | violations (random) | violations (torn) "
-                "| lost / 1000 (power loss) | kills | violations | lost / 1000 (kill) |\n");
-    fprintf(md, "|---|---|---:|---:|---:|---:|---:|---:|---:|\n");
+            o->points, o->kills);
+    if (!fuse)
+        fprintf(md, "crashfs columns not run: %s.\n\n", why);
+    for (size_t i = 0; i < o->n_exclude; i++)
+        fprintf(md, "%s`%s`%s", i ? ", " : "Excluded (known violations, not run): ", o->exclude[i],
+                i + 1 == o->n_exclude ? ".\n\n" : "");
+    fprintf(md, "| engine | durability | faultfs points | faultfs violations (random / torn / "
+                "torn-bytes) | lost / 1000 (faultfs) | crashfs points | crashfs violations "
+                "(random / torn / torn-bytes) | lost / 1000 (crashfs) | agree | kills | kill "
+                "violations | lost / 1000 (kill) |\n");
+    fprintf(md, "|---|---|---:|---|---:|---:|---|---:|---|---:|---:|---:|\n");
     const char *const *names = kv_engine_names();
     for (size_t i = 0; names[i]; i++) {
         bool peer = crash_is_peer(names[i]);
@@ -68,87 +164,127 @@ kv_status crash_matrix_run(const crash_config *c, size_t points, size_t kills, c
             /* let the interval syncer run during the (otherwise millisecond-long) workload */
             if (k == KV_DURABILITY_INTERVAL && !cc.pace_us)
                 cc.pace_us = 100;
-            cc.policy = KV_CRASH_RANDOM;
             cc.at = 0;
+            cc.at_zero = false;
             char mode[32];
             kv_durability_format(cc.durability, mode, sizeof mode);
-            crash_result pr, tr, kr;
-            memset(&pr, 0, sizeof pr);
-            memset(&tr, 0, sizeof tr);
-            memset(&kr, 0, sizeof kr);
-            char perr[200] = "", terr[200] = "", kerr[200] = "";
-            if (!peer && points) {
-                cc.points = points;
-                crash_logf(c, "matrix: %s %s: power loss, %zu points\n", names[i], mode, points);
-                if (crash_run(&cc, &pr) != KV_OK)
-                    snprintf(perr, sizeof perr, "%s", kv_errmsg());
-                cc.policy = KV_CRASH_TORN;
-                crash_logf(c, "matrix: %s %s: power loss with torn sectors, %zu points\n", names[i],
-                           mode, points);
-                if (crash_run(&cc, &tr) != KV_OK)
-                    snprintf(terr, sizeof terr, "%s", kv_errmsg());
-                cc.policy = KV_CRASH_RANDOM;
+            mx_cell ff[NPOL], fu[NPOL], kill;
+            memset(ff, 0, sizeof ff);
+            memset(fu, 0, sizeof fu);
+            memset(&kill, 0, sizeof kill);
+            for (int f = 0; f < 2; f++) {
+                for (int p = 0; p < NPOL && o->points; p++) {
+                    mx_cell *cell = f ? &fu[p] : &ff[p];
+                    if (f == 0 && peer)
+                        continue; /* a peer does its own I/O: no faultfs */
+                    if (f == 1 && !fuse)
+                        continue;
+                    if (excluded(o, names[i], matrix_policies[p])) {
+                        cell->excluded = true;
+                        continue;
+                    }
+                    cc.policy = matrix_policies[p];
+                    cc.fs = f ? CRASH_FS_FUSE : CRASH_FS_FAULTFS;
+                    cc.points = o->points;
+                    crash_logf(c, "matrix: %s %s: power loss on %s, policy %s, %zu points\n",
+                               names[i], mode, fsn[f], kv_crash_policy_name(cc.policy), o->points);
+                    cell->run = true;
+                    if (crash_run(&cc, &cell->r) != KV_OK)
+                        snprintf(cell->err, sizeof cell->err, "%s", kv_errmsg());
+                }
             }
-            if (kills) {
-                cc.points = kills;
-                crash_logf(c, "matrix: %s %s: %zu kills\n", names[i], mode, kills);
-                if (crash_kill_run(&cc, &kr) != KV_OK)
-                    snprintf(kerr, sizeof kerr, "%s", kv_errmsg());
+            cc.fs = CRASH_FS_FAULTFS;
+            cc.policy = KV_CRASH_RANDOM;
+            if (o->kills) {
+                cc.points = o->kills;
+                crash_logf(c, "matrix: %s %s: %zu kills\n", names[i], mode, o->kills);
+                kill.run = true;
+                if (crash_kill_run(&cc, &kill.r) != KV_OK)
+                    snprintf(kill.err, sizeof kill.err, "%s", kv_errmsg());
             }
-            *violations += pr.violations + tr.violations + kr.violations + (perr[0] != 0) +
-                           (terr[0] != 0) + (kerr[0] != 0);
-            fprintf(
-                csv,
-                "%s,%s,%llu,%llu,%llu,%llu,%llu,%.2f,%llu,%llu,%llu,%llu,%llu,%llu,%llu,%llu,"
-                "%llu,%llu,%.2f\n",
-                names[i], mode, (unsigned long long)pr.points, (unsigned long long)pr.recoveries,
-                (unsigned long long)(pr.violations + (perr[0] != 0)),
-                (unsigned long long)pr.acked_writes, (unsigned long long)pr.lost_writes,
-                per_1000(pr.lost_writes, pr.acked_writes), (unsigned long long)pr.holes,
-                (unsigned long long)pr.torn_batches, (unsigned long long)pr.phantoms,
-                (unsigned long long)pr.check_failures, (unsigned long long)tr.points,
-                (unsigned long long)(tr.violations + (terr[0] != 0)), (unsigned long long)kr.points,
-                (unsigned long long)(kr.violations + (kerr[0] != 0)),
-                (unsigned long long)kr.acked_writes, (unsigned long long)kr.lost_writes,
-                per_1000(kr.lost_writes, kr.acked_writes));
-            if (peer || !points)
-                fprintf(md, "| %s | %s | - | - | - | - |", names[i], mode);
+            /* the verdicts of the two models, policy by policy */
+            bool agree = true, compared = false;
+            for (int p = 0; p < NPOL; p++) {
+                if (!ff[p].run || !fu[p].run)
+                    continue;
+                compared = true;
+                agree &= (cell_viol(&ff[p]) > 0) == (cell_viol(&fu[p]) > 0);
+            }
+            const char *agree_s = compared ? (agree ? "yes" : "NO") : "-";
+            for (int p = 0; p < NPOL; p++)
+                *violations += cell_viol(&ff[p]) + cell_viol(&fu[p]);
+            *violations += cell_viol(&kill) + (compared && !agree);
+            fprintf(csv, "%s,%s", names[i], mode);
+            for (int p = 0; p < NPOL; p++)
+                csv_cell(csv, &ff[p]);
+            for (int p = 0; p < NPOL; p++)
+                csv_cell(csv, &fu[p]);
+            char l1[32] = "-", l2[32] = "-";
+            if (ff[0].run)
+                snprintf(l1, sizeof l1, "%.2f",
+                         per_1000(ff[0].r.lost_writes, ff[0].r.acked_writes));
+            if (fu[0].run)
+                snprintf(l2, sizeof l2, "%.2f",
+                         per_1000(fu[0].r.lost_writes, fu[0].r.acked_writes));
+            fprintf(csv, ",%s,%s,%s", l1, l2, agree_s);
+            if (kill.run)
+                fprintf(csv, ",%llu,%llu,%llu,%llu,%.2f\n", (unsigned long long)kill.r.points,
+                        (unsigned long long)cell_viol(&kill),
+                        (unsigned long long)kill.r.acked_writes,
+                        (unsigned long long)kill.r.lost_writes,
+                        per_1000(kill.r.lost_writes, kill.r.acked_writes));
             else
-                fprintf(md, "| %s | %s | %llu | %llu | %llu | %.1f |", names[i], mode,
-                        (unsigned long long)(pr.points + tr.points),
-                        (unsigned long long)(pr.violations + (perr[0] != 0)),
-                        (unsigned long long)(tr.violations + (terr[0] != 0)),
-                        per_1000(pr.lost_writes, pr.acked_writes));
-            fprintf(md, " %llu | %llu | %.1f |\n", (unsigned long long)kr.points,
-                    (unsigned long long)(kr.violations + (kerr[0] != 0)),
-                    per_1000(kr.lost_writes, kr.acked_writes));
-            if (pr.first_violation[0])
-                fprintf(md, "\n> %s %s, power loss, first violation at point %llu: %s\n\n",
-                        names[i], mode, (unsigned long long)pr.first_bad, pr.first_violation);
-            if (tr.first_violation[0])
-                fprintf(md,
-                        "\n> %s %s, power loss with torn sectors, first violation at point "
-                        "%llu: %s\n\n",
-                        names[i], mode, (unsigned long long)tr.first_bad, tr.first_violation);
-            if (terr[0])
-                fprintf(md, "\n> %s %s, torn sectors: the run failed: %s\n\n", names[i], mode,
-                        terr);
-            if (kr.first_violation[0])
-                fprintf(md, "\n> %s %s, kill, first violation in round %llu: %s\n\n", names[i],
-                        mode, (unsigned long long)kr.first_bad, kr.first_violation);
-            if (perr[0])
-                fprintf(md, "\n> %s %s, power loss: the run failed: %s\n\n", names[i], mode, perr);
-            if (kerr[0])
-                fprintf(md, "\n> %s %s, kill: the run failed: %s\n\n", names[i], mode, kerr);
+                fprintf(csv, ",-,-,-,-,-\n");
+            uint64_t ffp = 0, fup = 0;
+            for (int p = 0; p < NPOL; p++) {
+                ffp += ff[p].r.points;
+                fup += fu[p].r.points;
+            }
+            fprintf(md, "| %s | %s | ", names[i], mode);
+            if (peer)
+                fprintf(md, "- | - | - |");
+            else {
+                fprintf(md, "%llu | ", (unsigned long long)ffp);
+                for (int p = 0; p < NPOL; p++) {
+                    md_viol(md, &ff[p]);
+                    fprintf(md, p + 1 < NPOL ? " / " : " | ");
+                }
+                fprintf(md, "%.1f |", per_1000(ff[0].r.lost_writes, ff[0].r.acked_writes));
+            }
+            if (!fuse)
+                fprintf(md, " - | - | - |");
+            else {
+                fprintf(md, " %llu | ", (unsigned long long)fup);
+                for (int p = 0; p < NPOL; p++) {
+                    md_viol(md, &fu[p]);
+                    fprintf(md, p + 1 < NPOL ? " / " : " | ");
+                }
+                fprintf(md, "%.1f |", per_1000(fu[0].r.lost_writes, fu[0].r.acked_writes));
+            }
+            fprintf(md, " %s |", agree_s);
+            if (kill.run)
+                fprintf(md, " %llu | %llu | %.1f |\n", (unsigned long long)kill.r.points,
+                        (unsigned long long)cell_viol(&kill),
+                        per_1000(kill.r.lost_writes, kill.r.acked_writes));
+            else
+                fprintf(md, " - | - | - |\n");
+            for (int f = 0; f < 2; f++)
+                for (int p = 0; p < NPOL; p++) {
+                    char what[80];
+                    snprintf(what, sizeof what, "power loss on %s, policy %s", fsn[f],
+                             kv_crash_policy_name(matrix_policies[p]));
+                    md_note(md, names[i], mode, what, f ? &fu[p] : &ff[p]);
+                }
+            md_note(md, names[i], mode, "kill", &kill);
             fflush(csv);
             fflush(md);
         }
     }
     fprintf(md,
             "\nReplay a row: `kvlab crash --engine E --durability M --workload %s --ops %zu "
-            "--seed %llu --points %zu` (add `--kill` for the kill columns, `--at N` for one "
-            "point).\n",
-            c->workload ? c->workload : "mixed", c->ops, (unsigned long long)c->seed, points);
+            "--seed %llu --points %zu --policy P` (add `--fs fuse` for crashfs, the default "
+            "for a peer; `--kill` for the kill columns; `--at N` for one point).\n",
+            c->workload ? c->workload : "mixed", c->ops, (unsigned long long)c->seed, o->points);
 out:
     if (csv && fclose(csv) != 0 && ret == KV_OK)
         ret = kv_error(KV_IO, "crash: writing %s failed", csvp);
