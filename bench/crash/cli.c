@@ -19,7 +19,12 @@ static const char usage[] =
     "       kvlab crash --faults ...   EIO on fdatasync, ENOSPC in a write, EIO on read\n"
     "       kvlab crash --damage ...   bit flips, truncations, zeroed ranges (--points = rounds)\n"
     "       kvlab crash --matrix [--out results/crash] [--points K] [--kills K]\n"
-    "                   [--exclude ENGINE:POLICY]... ...   every engine x mode x model\n"
+    "                   [--exclude ENGINE:POLICY]... [--small] ...   every engine x mode x\n"
+    "                   model; --small: small-size options, 400 commits of values up to 412\n"
+    "                   bytes, into matrix-small.{csv,md}\n"
+    "       kvlab crash --soak [--out results/crash] [--engines E1,E2] [--target N]\n"
+    "                   [--peer-target N] [--seed S] [--exclude ENGINE:POLICY]...\n"
+    "                   many workloads, every crash point, until each engine has its target\n"
     "--at N replays one crash point (0: the uncrashed run: clean close, then the power loss);\n"
     "-v prints each point, and for a violation the keys that differ from the closest prefix.\n"
     "Power loss (default): crash at every file-system operation (or K seeded ones) on faultfs,\n"
@@ -73,7 +78,7 @@ static bool parse_u64(const char *s, uint64_t *out)
     return true;
 }
 
-typedef enum { MODE_POWER, MODE_KILL, MODE_FAULTS, MODE_DAMAGE, MODE_MATRIX } run_mode;
+typedef enum { MODE_POWER, MODE_KILL, MODE_FAULTS, MODE_DAMAGE, MODE_MATRIX, MODE_SOAK } run_mode;
 
 static const char *mode_flag(run_mode m)
 {
@@ -109,8 +114,8 @@ static void print_replay(const crash_config *c, run_mode m, uint64_t point)
 static void print_result(const crash_config *c, run_mode m, const crash_result *r)
 {
     char d[32];
-    static const char *const what[] = {"power loss", "process kills", "I/O errors", "damaged files",
-                                       "matrix"};
+    static const char *const what[] = {"power loss",    "process kills", "I/O errors",
+                                       "damaged files", "matrix",        "soak"};
     printf("crash (%s): engine %s, durability %s, workload %s, %zu commits, seed %llu", what[m],
            c->engine, kv_durability_format(c->durability, d, sizeof d), c->workload, c->ops,
            (unsigned long long)c->seed);
@@ -171,7 +176,10 @@ int kvlab_cmd_crash(int argc, char **argv)
     const char **exclude = calloc((size_t)argc + 1, sizeof *exclude);
     size_t n_exclude = 0;
     size_t kills = 20;
-    bool points_given = false, fs_given = false;
+    crash_soak_opts so;
+    crash_soak_opts_init(&so);
+    bool points_given = false, fs_given = false, small = false, ops_given = false,
+         size_given = false;
     int rc = 2;
     if (!options || !exclude) {
         free(options);
@@ -195,6 +203,10 @@ int kvlab_cmd_crash(int argc, char **argv)
             m = MODE_DAMAGE, used = false;
         } else if (!strcmp(a, "--matrix")) {
             m = MODE_MATRIX, used = false;
+        } else if (!strcmp(a, "--soak")) {
+            m = MODE_SOAK, used = false;
+        } else if (!strcmp(a, "--small")) {
+            small = true, used = false;
         } else if (!strcmp(a, "-v") || !strcmp(a, "--verbose")) {
             c.verbose++, used = false;
         } else if (!strcmp(a, "--keep-dirs")) {
@@ -236,6 +248,8 @@ int kvlab_cmd_crash(int argc, char **argv)
                 goto done;
             }
             exclude[n_exclude++] = v;
+        } else if (!strcmp(a, "--engines")) {
+            so.engines = v;
         } else if (!strcmp(a, "--out")) {
             out = v;
         } else if (!strcmp(a, "--workdir")) {
@@ -252,7 +266,7 @@ int kvlab_cmd_crash(int argc, char **argv)
             }
         } else if (parse_u64(v, &n)) {
             if (!strcmp(a, "--ops") && n > 0)
-                c.ops = (size_t)n;
+                c.ops = (size_t)n, ops_given = true;
             else if (!strcmp(a, "--seed"))
                 c.seed = n;
             else if (!strcmp(a, "--at") && (n > 0 || m == MODE_POWER)) {
@@ -261,13 +275,17 @@ int kvlab_cmd_crash(int argc, char **argv)
             } else if (!strcmp(a, "--keys") && n > 0 && n <= 100000)
                 c.keys = (uint32_t)n;
             else if (!strcmp(a, "--value-size") && n <= (1u << 20))
-                c.value_max = (uint32_t)n;
+                c.value_max = (uint32_t)n, size_given = true;
             else if (!strcmp(a, "--sync-permille") && n <= 1000)
                 c.sync_permille = (uint32_t)n;
             else if (!strcmp(a, "--pace-us") && n <= 1000000)
                 c.pace_us = (uint32_t)n;
             else if (!strcmp(a, "--kills") && n > 0)
                 kills = (size_t)n;
+            else if (!strcmp(a, "--target") && n > 0)
+                so.target = n;
+            else if (!strcmp(a, "--peer-target") && n > 0)
+                so.peer_target = n;
             else {
                 fprintf(stderr, "kvlab crash: unknown option or bad value: %s %s\n%s", a, v, usage);
                 goto done;
@@ -281,6 +299,25 @@ int kvlab_cmd_crash(int argc, char **argv)
     }
     c.options = options;
     install_fatal_handlers();
+    if (m == MODE_SOAK) {
+        uint64_t viol = 0;
+        so.seed = c.seed;
+        so.out_dir = out;
+        so.exclude = exclude;
+        so.n_exclude = n_exclude;
+        if (c.verbose == 0)
+            c.log = stderr;
+        kv_status s = crash_soak_run(&c, &so, &viol);
+        if (s != KV_OK) {
+            fprintf(stderr, "kvlab crash --soak: %s\n", kv_errmsg());
+            rc = 3;
+            goto done;
+        }
+        printf("soak written to %s/soak.csv and %s/soak.md: %llu violations\n", out, out,
+               (unsigned long long)viol);
+        rc = viol ? 1 : 0;
+        goto done;
+    }
     if (m == MODE_MATRIX) {
         uint64_t viol = 0;
         size_t pts = points_given ? c.points : 200;
@@ -293,6 +330,11 @@ int kvlab_cmd_crash(int argc, char **argv)
         mo.out_dir = out;
         mo.exclude = exclude;
         mo.n_exclude = n_exclude;
+        mo.small = small;
+        if (small && !ops_given)
+            c.ops = 400;
+        if (small && !size_given)
+            c.value_max = 400;
         kv_status s = crash_matrix_run(&c, &mo, &viol);
         if (s != KV_OK) {
             fprintf(stderr, "kvlab crash --matrix: %s\n", kv_errmsg());

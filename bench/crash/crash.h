@@ -146,6 +146,8 @@ typedef struct crash_matrix_opts {
     const char *out_dir;        /* matrix.csv and matrix.md go here (made); default results/crash */
     const char *const *exclude; /* "ENGINE:POLICY" sweeps left out (known violations), n_exclude */
     size_t n_exclude;
+    bool small; /* each engine with its small-size options (log switches, flushes, checkpoints
+                   within the run), into matrix-small.csv and matrix-small.md, without kills */
 } crash_matrix_opts;
 
 /* Defaults as documented in crash_matrix_opts. */
@@ -160,6 +162,29 @@ void crash_matrix_opts_init(crash_matrix_opts *o);
  * out_dir/matrix.csv and out_dir/matrix.md. *violations = total. Errors: KV_IO (cannot write),
  * others as crash_run. */
 kv_status crash_matrix_run(const crash_config *c, const crash_matrix_opts *o, uint64_t *violations);
+
+/* What the crash soak runs (soak.c). */
+typedef struct crash_soak_opts {
+    uint64_t target;            /* kvlab engines: power-loss crash points per engine, on faultfs,
+                                   shared by its modes and the policies random and torn
+                                   (default 100,000) */
+    uint64_t peer_target;       /* peers: points per peer and mode through crashfs, shared by
+                                   random and torn (default 2,000) */
+    uint64_t seed;              /* the first workload's seed (default 1) */
+    const char *engines;        /* comma-separated engines to run now (NULL: all registered) */
+    const char *out_dir;        /* soak.csv and soak.md (default results/crash) */
+    const char *const *exclude; /* "ENGINE:POLICY" rows left out (known violations) */
+    size_t n_exclude;
+} crash_soak_opts;
+
+void crash_soak_opts_init(crash_soak_opts *o);
+
+/* The crash soak: for each engine named in o->engines (all when NULL), seeded workloads of 200
+ * commits, each crashed at every file-system operation, until the targets are met; the rows of
+ * engines not run now are kept from out_dir/soak.csv, so a long soak runs in chunks. Writes
+ * soak.csv and soak.md after every row. *violations = violations in the rows run now.
+ * Errors: KV_IO (cannot write). */
+kv_status crash_soak_run(const crash_config *c, const crash_soak_opts *o, uint64_t *violations);
 
 /* The `kvlab crash ...` command: argv[0..argc) are the flags after the word "crash" (as the
  * kvlab command's table passes them; see `kvlab crash --help`). Prints to stdout/stderr.

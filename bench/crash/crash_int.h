@@ -36,6 +36,11 @@ void crash_ctx_free(crash_ctx *x);
 
 /* The engine of a registry name, or NULL. */
 const kv_engine *crash_find_engine(const char *name);
+/* Engine options ("key=value", *n of them; NULL when the engine has none) that bring an
+ * engine's rare paths within a few hundred commits: log switches and rotations, checkpoints,
+ * merges, memtable flushes, compactions, manifest roll-overs, SQLite's WAL checkpoints. */
+const char *const *crash_small_options(const char *engine, size_t *n);
+
 /* Whether name is a production peer (leveldb, rocksdb, lmdb, sqlite). */
 bool crash_is_peer(const char *name);
 

@@ -43,6 +43,34 @@ const char *crash_fs_name(crash_fs fs)
     return fs == CRASH_FS_FUSE ? "fuse" : "faultfs";
 }
 
+const char *const *crash_small_options(const char *engine, size_t *n)
+{
+    static const char *const wal[] = {"segment_size=4K", "checkpoint_bytes=16K"};
+    static const char *const bitcask[] = {"file_size=8K", "merge_min_files=2",
+                                          "merge_fragmentation=10", "merge_dead_bytes=1K"};
+    static const char *const lsm[] = {"write_buffer_size=8K", "target_file_size=8K",
+                                      "l0_compaction_trigger=2", "level_base_bytes=32K",
+                                      "manifest_max_size=4K"};
+    static const char *const btree[] = {"checkpoint_bytes=16K"};
+    static const char *const leveldb[] = {"write_buffer_size=64K", "max_file_size=64K"};
+    static const char *const rocksdb[] = {"write_buffer_size=64K", "target_file_size=64K"};
+    static const char *const sqlite[] = {"autocheckpoint=16"};
+    static const struct {
+        const char *name;
+        const char *const *opts;
+        size_t n;
+    } table[] = {{"wal", wal, 2},      {"bitcask", bitcask, 4}, {"lsm", lsm, 5},
+                 {"btree", btree, 1},  {"leveldb", leveldb, 2}, {"rocksdb", rocksdb, 2},
+                 {"sqlite", sqlite, 1}};
+    for (size_t i = 0; i < sizeof table / sizeof *table; i++)
+        if (!strcmp(engine, table[i].name)) {
+            *n = table[i].n;
+            return table[i].opts;
+        }
+    *n = 0;
+    return NULL;
+}
+
 const kv_engine *crash_find_engine(const char *name)
 {
     for (size_t i = 0; name && kv_registry[i]; i++)
