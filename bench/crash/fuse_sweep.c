@@ -43,9 +43,16 @@ static void send_msg(int fd, const fuse_msg *m)
 
 /* The child: open the database on the mount, run the workload, close; report each step.
  * Never returns. */
-static void child(crash_ctx *x, crashfs *cfs, const char *dir, int fd)
+static void child(crash_ctx *x, crashfs *cfs, const char *dir, int fd, int err_fd)
 {
     crashfs_close_in_child(cfs);
+    /* After the power loss an engine may abort on its I/O errors (RocksDB asserts): its words
+     * go to err_fd, which the parent shows only when the child failed before the crash. */
+    static const int fatal[] = {SIGSEGV, SIGBUS, SIGABRT, SIGFPE, SIGILL};
+    for (size_t i = 0; i < sizeof fatal / sizeof *fatal; i++)
+        signal(fatal[i], SIG_DFL);
+    if (err_fd >= 0)
+        dup2(err_fd, 2);
     fuse_msg m;
     memset(&m, 0, sizeof m);
     kv_options o = x->opts;
@@ -169,6 +176,7 @@ static kv_status fuse_point(crash_ctx *x, uint64_t n, crash_result *res, uint64_
     kv_status ret = KV_OK;
     crashfs *cfs = NULL;
     int fds[2] = {-1, -1};
+    FILE *errf = NULL; /* the child's stderr */
     if (crash_mkdir_p(dir) != 0 || crash_mkdir_p(mnt) != 0) {
         ret = kv_error(KV_IO, "crash: cannot make %s: %s", dir, strerror(errno));
         goto out;
@@ -183,6 +191,7 @@ static kv_status fuse_point(crash_ctx *x, uint64_t n, crash_result *res, uint64_
         ret = kv_error(KV_IO, "crash: pipe: %s", strerror(errno));
         goto out;
     }
+    errf = tmpfile();
     fflush(NULL);
     pid_t pid = fork();
     if (pid < 0) {
@@ -191,7 +200,7 @@ static kv_status fuse_point(crash_ctx *x, uint64_t n, crash_result *res, uint64_
     }
     if (pid == 0) {
         close(fds[0]);
-        child(x, cfs, mdir, fds[1]);
+        child(x, cfs, mdir, fds[1], errf ? fileno(errf) : -1);
     }
     close(fds[1]);
     fds[1] = -1;
@@ -217,7 +226,17 @@ static kv_status fuse_point(crash_ctx *x, uint64_t n, crash_result *res, uint64_
         what = why;
     }
     if (what) {
-        ret = kv_error(KV_IO, "crash: %s through crashfs: %s", x->e->name, what);
+        char last[300] = "";
+        if (errf) { /* the child's last words */
+            rewind(errf);
+            char line[300];
+            while (fgets(line, sizeof line, errf))
+                if (line[0] != '\n')
+                    memcpy(last, line, sizeof last);
+            last[strcspn(last, "\n")] = '\0';
+        }
+        ret = kv_error(KV_IO, "crash: %s through crashfs: %s%s%s", x->e->name, what,
+                       last[0] ? "; it said: " : "", last);
         if (n) {
             res->other_failures++;
             res->points++;
@@ -270,6 +289,8 @@ static kv_status fuse_point(crash_ctx *x, uint64_t n, crash_result *res, uint64_
         free(keep);
     }
 out:
+    if (errf)
+        fclose(errf);
     if (fds[0] >= 0)
         close(fds[0]);
     if (fds[1] >= 0)
