@@ -120,8 +120,8 @@ static void print_result(const crash_config *c, run_mode m, const crash_result *
            c->engine, kv_durability_format(c->durability, d, sizeof d), c->workload, c->ops,
            (unsigned long long)c->seed);
     if (m == MODE_POWER)
-        printf(", policy %s, %s", kv_crash_policy_name(c->policy),
-               c->fs == CRASH_FS_FUSE ? "through crashfs (FUSE)" : "on faultfs");
+        printf(", policy %s%s", kv_crash_policy_name(c->policy),
+               c->fs == CRASH_FS_FUSE ? ", through crashfs (FUSE)" : "");
     printf("\n");
     if (m == MODE_POWER)
         printf("  file-system operations in the run:  %llu\n", (unsigned long long)r->fs_ops);

@@ -7,7 +7,10 @@
  *    power-loss model (lose / keep / random / torn), reopens with the real posix layer and
  *    compares the recovered state with an oracle (crash_oracle.h). This is the technique of
  *    ALICE (Pillai et al., "All File Systems Are Not Created Equal", OSDI 2014) and of
- *    LevelDB's fault_injection_test, applied to every operation index.
+ *    LevelDB's fault_injection_test, applied to every operation index. With fs CRASH_FS_FUSE the
+ *    same sweep runs the workload in a child process on a crashfs mount (crashfs.h: the same
+ *    model behind FUSE), so that engines doing their own I/O, the production peers, lose power
+ *    too.
  *  - process kills (crash_kill_run): a forked child runs the workload on the real file system,
  *    reports each acknowledged commit through a pipe, and is killed with SIGKILL at a seeded
  *    moment; works for the production peers too (they do their own I/O).
@@ -17,7 +20,8 @@
  *  - damaged files (crash_damage_run): bit flips, truncations and zeroed ranges in a directory
  *    an engine wrote; reopening must report KV_CORRUPTION/KV_IO or give a legal state, never
  *    crash, hang or leak (each round runs in a forked child with an alarm).
- *  - the durability matrix (crash_matrix_run): every engine x every mode, CSV + Markdown.
+ *  - the durability matrix (crash_matrix_run): every engine x every mode x both models x three
+ *    policies, CSV + Markdown; the soak (crash_soak_run): the same, far longer, in chunks.
  *
  * The legal states (DESIGN.md section 3): after any crash the state equals the result of some
  * prefix of the acknowledged commits, possibly followed by the one in-flight commit: never a

@@ -103,6 +103,7 @@ struct crashfs {
     _Atomic uint64_t crash_ns;
     pthread_mutex_t mu; /* files */
     cfs_file *files;
+    atomic_int open_handles; /* files and directories the kernel has not released yet */
 };
 
 /* libfuse's last log line (its mount errors), for a one-line message of our own. */
@@ -226,6 +227,7 @@ static int cfs_opendir(const char *path, struct fuse_file_info *fi)
     if (!dup)
         return done(c, -ENOMEM);
     fi->fh = (uint64_t)(uintptr_t)dup;
+    atomic_fetch_add(&c->open_handles, 1);
     return done(c, 0);
 }
 
@@ -233,6 +235,7 @@ static int cfs_releasedir(const char *path, struct fuse_file_info *fi)
 {
     (void)path;
     free((char *)(uintptr_t)fi->fh);
+    atomic_fetch_sub(&self()->open_handles, 1);
     return 0;
 }
 
@@ -342,6 +345,7 @@ static int adopt(crashfs *c, kv_file *kf, const char *bp, struct fuse_file_info 
     c->files = f;
     pthread_mutex_unlock(&c->mu);
     fi->fh = (uint64_t)(uintptr_t)f;
+    atomic_fetch_add(&c->open_handles, 1);
     fi->direct_io = 0;
     fi->keep_cache = 0;
     return 0;
@@ -469,6 +473,7 @@ static int cfs_release(const char *path, struct fuse_file_info *fi)
     kv_file_close(f->kf);
     free(f->bpath);
     free(f);
+    atomic_fetch_sub(&c->open_handles, 1);
     return 0;
 }
 
@@ -620,6 +625,7 @@ kv_status crashfs_mount(const char *backing, const char *mountpoint, const char 
     fuse_last_log[0] = '\0';
     fuse_set_log_func(fuse_log_sink);
     c->fuse = fuse_new(&args, &cfs_ops, sizeof cfs_ops, c);
+    fuse_opt_free_args(&args);
     if (!c->fuse) {
         kv_status s = kv_error(KV_NOTSUP, "FUSE is not available: fuse_new failed: %s",
                                fuse_last_log[0] ? fuse_last_log : "(no reason given)");
@@ -690,6 +696,10 @@ void crashfs_unmount(crashfs *c)
     if (!c)
         return;
     if (c->running) {
+        /* The kernel releases the files of a process that died a moment after it: let those
+         * requests arrive (up to a second), so that nothing is left half open. */
+        for (int i = 0; i < 1000 && atomic_load(&c->open_handles) > 0; i++)
+            usleep(1000);
         /* A lazy unmount: with no process using the mount the kernel drops the connection at
          * once, the serving thread's read fails with ENODEV and fuse_loop returns. */
         bool done_already = false;
