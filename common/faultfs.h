@@ -8,18 +8,20 @@
  *    fdatasync/fsync may be lost, kept, or torn at 512-byte sector granularity or (policy
  *    torn-bytes) at any byte; a lost byte goes back to its durable content, zero past the
  *    durable size; a lost extension of the file either shrinks it back or leaves zeros;
- *  - names: a create, rename or unlink in a directory since the last kv_fs_fsync_dir() of that
- *    directory may be undone (a rename undone brings the old target back; an unlink undone brings
- *    the file back, with its durable content). Per directory, what survives is a prefix of the
- *    pending name operations in their order (a journalled file system commits them in order).
+ *  - names: a create, rename, unlink, mkdir or rmdir in a directory since the last
+ *    kv_fs_fsync_dir() of that directory may be undone (a rename undone brings the old target
+ *    back; an unlink undone brings the file back, with its durable content). Per directory,
+ *    what survives is a prefix of the pending name operations in their order (a journalled file
+ *    system commits them in order).
  *
  * It also injects errors (fail the Nth operation with EIO or ENOSPC) and counts operations, so a
  * crash test can crash at operation N for every N.
  *
  * Operation index: every call that changes or syncs the file system counts as one operation,
  * numbered from 1: open with KV_FS_CREATE or KV_FS_TRUNC, pwrite, truncate, fdatasync, fsync,
- * rename, unlink, mkdir, fsync_dir. Reads (pread, size, list, exists, map), close and lock do not
- * count (a crash before a read is the same as a crash after the previous change).
+ * rename, unlink, mkdir, rmdir (kv_faultfs_rmdir), fsync_dir. Reads (pread, size, list, exists,
+ * map), close and lock do not count (a crash before a read is the same as a crash after the
+ * previous change).
  *
  * After the crash point every call fails except kv_file_close and kv_file_unmap, which still free
  * memory; kv_faultfs_set_crash_at(n) with n already passed kills at the next counted operation.

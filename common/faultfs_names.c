@@ -428,10 +428,14 @@ static kv_status undo(const ff_nameop *op)
         if (lstat(op->path, &st) != 0 && mkdir(op->path, 0755) != 0)
             return ff_errno(errno, "faultfs crash: mkdir", op->path);
         break;
-    case FF_UNLINK:
+    case FF_UNLINK: {
+        ff_dirkey parent;
+        if (!ff_parent_key(op->path, &parent))
+            break; /* its directory was removed for good (a durable rmdir): nothing to restore */
         if (rename(op->scratch, op->path) != 0)
             return ff_errno(errno, "faultfs crash: rename", op->scratch);
         break;
+    }
     }
     return KV_OK;
 }

@@ -608,6 +608,36 @@ static void test_unlink_undone_with_data(void **state)
     world_free(w);
 }
 
+/* rmdir is a name operation of the parent: undone at a crash (the directory and, through the
+ * undone unlink, its file come back) unless the parent was fsynced since. */
+static void test_rmdir_undone(void **state)
+{
+    (void)state;
+    for (int synced = 0; synced < 2; synced++) {
+        world *w = world_new();
+        assert_int_equal(mkdir(P(w, 0, "sub"), 0755), 0);
+        put_real(P(w, 1, "sub/f"), "data", 4);
+        assert_int_equal(kv_fs_unlink(w->fs, P(w, 1, "sub/f")), KV_OK);
+        assert_int_equal(kv_faultfs_rmdir(w->fs, P(w, 0, "sub")), KV_OK);
+        assert_false(exists_real(P(w, 0, "sub")));
+        if (synced) {
+            assert_int_equal(kv_fs_fsync_dir(w->fs, w->dir), KV_OK);
+            assert_int_equal(kv_faultfs_ops(w->fs), 3);
+        }
+        kv_status cs = kv_faultfs_crash(w->fs, KV_CRASH_LOSE, 1);
+        if (cs != KV_OK)
+            fprintf(stderr, "crash: %s\n", kv_errmsg());
+        assert_int_equal(cs, KV_OK);
+        if (synced) {
+            assert_false(exists_real(P(w, 0, "sub")));
+        } else {
+            assert_true(exists_real(P(w, 0, "sub")));
+            assert_content(P(w, 1, "sub/f"), "data");
+        }
+        world_free(w);
+    }
+}
+
 static void test_mkdir_undone(void **state)
 {
     (void)state;
@@ -1021,6 +1051,7 @@ int main(void)
         cmocka_unit_test(test_unlink_undone),
         cmocka_unit_test(test_unlink_undone_with_data),
         cmocka_unit_test(test_mkdir_undone),
+        cmocka_unit_test(test_rmdir_undone),
         cmocka_unit_test(test_names_prefix),
         cmocka_unit_test(test_cross_dir_rename),
         cmocka_unit_test(test_crash_at),
