@@ -12,7 +12,7 @@
  * the page cache would; mmap works (the kernel's FUSE page cache writes dirty mapped pages back
  * through crashfs as writes, at msync, fsync or munmap).
  *
- * How the kernel's requests map onto the model (docs/durability.md, section 8):
+ * How the kernel's requests map onto the model (docs/durability.md, section 2):
  *  - fsync(2) and fdatasync(2) of a file arrive as one FSYNC request, with a flag that tells
  *    them apart; fsync makes the file's data and size durable, and so does fdatasync (Linux's
  *    fdatasync also writes the size when it grew: it is needed to read the data back). Neither
