@@ -41,6 +41,8 @@ typedef struct bench_cfg {
     uint64_t seed;
     double max_seconds; /* per measured run; 0 = no limit */
     unsigned probes;    /* fdatasync probes of the machine description (default 200) */
+    /* --cpu-load: busy-loop threads beside every measured phase (cpuload.h), 0: none */
+    unsigned cpu_load;
     char dir[BENCH_PATH_MAX];
     char out[BENCH_PATH_MAX];
     const char *opts[BENCH_MAX_OPTS]; /* -o values: "key=value" or "engine:key=value" */
@@ -64,6 +66,8 @@ typedef struct run_spec {
     unsigned threads;
     uint64_t records; /* loaded before the measured phase (0 for fills) */
     uint64_t ops;     /* measured operations planned */
+    /* busy-loop threads beside the measured phase (cpuload.h), 0: none */
+    unsigned cpu_load;
 } run_spec;
 
 /* Builds the run list of cfg (malloc'd, *n entries; caller frees). Returns false (with err)
@@ -77,6 +81,8 @@ bool bench_is_peer(const char *engine);
 typedef struct bench_row {
     char engine[48], workload[48], durability[32];
     unsigned threads;
+    /* busy-loop threads that ran beside the measured phase (--cpu-load), 0: none */
+    unsigned cpu_load;
     bool na;        /* the engine cannot run this (durability mode, key size): "n/a" */
     char note[256]; /* why n/a, or "stopped at the time limit" */
     uint64_t ops, planned_ops, records;

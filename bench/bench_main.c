@@ -12,6 +12,7 @@
 #include "cli.h"
 #include "clock.h"
 #include "commands.h"
+#include "cpuload.h"
 #include "iocount.h"
 #include "machine.h"
 #include "report.h"
@@ -118,6 +119,14 @@ int kvlab_cmd_bench(int argc, char **argv)
         free(plan);
         return KVLAB_EXIT_DATA;
     }
+    unsigned load = 0; /* the helper of --cpu-load is forked now, before any thread starts */
+    for (size_t i = 0; i < n; i++)
+        load = plan[i].cpu_load > load ? plan[i].cpu_load : load;
+    if (load && !cpuload_start(load, err, sizeof err)) {
+        fprintf(stderr, "kvlab: bench: %s\n", err);
+        free(plan);
+        return KVLAB_EXIT_DATA;
+    }
     bench_clock_init();
     machine_info m;
     machine_describe(&m, cfg.dir, cfg.probes);
@@ -140,6 +149,7 @@ int kvlab_cmd_bench(int argc, char **argv)
 
     bench_row *rows = calloc(n ? n : 1, sizeof *rows);
     if (!rows) {
+        cpuload_stop();
         free(plan);
         fprintf(stderr, "kvlab: bench: out of memory\n");
         return KVLAB_EXIT_DATA;
@@ -169,6 +179,7 @@ int kvlab_cmd_bench(int argc, char **argv)
     }
     if (csv)
         fclose(csv);
+    cpuload_stop();
     report_ctx ctx;
     memset(&ctx, 0, sizeof ctx);
     ctx.cfg = &cfg;

@@ -7,6 +7,7 @@
 #include "bench.h"
 #include "bench_null.h"
 #include "cli.h"
+#include "cpuload.h"
 
 enum {
     F_ENGINES,
@@ -27,6 +28,7 @@ enum {
     F_DEFAULT,
     F_MAX_SECONDS,
     F_PROBES,
+    F_CPU_LOAD,
     F_KEEP,
     F_NO_PLOTS,
     F_QUIET,
@@ -52,6 +54,7 @@ static const cli_flag flags[N_FLAGS] = {
     {"default", 0, CLI_BOOL, "", "the default suite (make bench); see below"},
     {"max-seconds", 0, CLI_VALUE, "S", "stop a measured run after S seconds (default: none)"},
     {"probes", 0, CLI_VALUE, "N", "fdatasync probes of the machine description (default 200)"},
+    {"cpu-load", 0, CLI_VALUE, "N", "N busy-loop threads in another process beside each run"},
     {"keep", 0, CLI_BOOL, "", "keep the database directories after each run"},
     {"no-plots", 0, CLI_BOOL, "", "do not run gnuplot"},
     {"quiet", 'q', CLI_BOOL, "", "no per-run summary lines on stdout"},
@@ -59,6 +62,9 @@ static const cli_flag flags[N_FLAGS] = {
 
 #define DEFAULT_NUM 100000
 #define SUITE_NUM   200000
+/* The default suite's extra fillsync run at 8 threads: group commit beside this many busy-loop
+ * threads, one per core of a 2-core machine. */
+#define SUITE_CPU_LOAD 2
 
 void bench_print_help(void)
 {
@@ -79,9 +85,13 @@ void bench_print_help(void)
         "skewed to the newest insert; an update writes a whole new value.\n"
         "\n--default: every registered engine and null x {fillseq, fillrandom, readrandom,\n"
         "ycsb-a, ycsb-b, ycsb-c, ycsb-e} in durability os with 1 thread, plus fillsync in sync\n"
-        "with 1 and 8 threads; N = 200k unless --num is given, ycsb-e N/10 scans, fillsync\n"
-        "N/20 ops, a 120 s limit per run. --engines, --num, --ops, --sync-ops, --scan-ops,\n"
-        "--seed, --dir, --out and --max-seconds may be combined with it.\n"
+        "with 1 and 8 threads, and at 8 threads again with --cpu-load 2; N = 200k unless\n"
+        "--num is given, ycsb-e N/10 scans, fillsync N/20 ops, a 120 s limit per run.\n"
+        "--engines, --num, --ops, --sync-ops, --scan-ops, --seed, --dir, --out and\n"
+        "--max-seconds may be combined with it.\n"
+        "\n--cpu-load N: a helper process runs N busy-loop threads during every measured\n"
+        "phase (started before its first operation, stopped after its last), as other work\n"
+        "on a server would; the report marks those runs.\n"
         "\nNumbers take suffixes: counts k, M, G (1000^n), sizes K, M, G (1024^n).\n"
         "Exit codes: 0 ok, 2 bad flag or value, 3 an engine error or a wrong value read\n"
         "(the results of the runs before it are still written).\n");
@@ -248,8 +258,8 @@ int bench_parse_args(int argc, char **argv, bench_cfg *cfg, char *err, size_t ca
     cfg->no_plots = a.set[F_NO_PLOTS];
     cfg->quiet = a.set[F_QUIET];
     if (cfg->is_default) {
-        static const int fixed[] = {F_WORKLOADS, F_THREADS, F_DURABILITY};
-        for (size_t i = 0; i < 3; i++)
+        static const int fixed[] = {F_WORKLOADS, F_THREADS, F_DURABILITY, F_CPU_LOAD};
+        for (size_t i = 0; i < 4; i++)
             if (a.set[fixed[i]])
                 return err2(err, cap,
                             "--%s cannot be combined with --default (the suite sets "
@@ -317,6 +327,11 @@ int bench_parse_args(int argc, char **argv, bench_cfg *cfg, char *err, size_t ca
         parse_count("probes", a.value[F_PROBES], 0, 100000, false, &probes, err, cap))
         return 2;
     cfg->probes = (unsigned)probes;
+    uint64_t load = 0;
+    if (a.set[F_CPU_LOAD] &&
+        parse_count("cpu-load", a.value[F_CPU_LOAD], 0, CPULOAD_MAX, false, &load, err, cap))
+        return 2;
+    cfg->cpu_load = (unsigned)load;
     cfg->dir_given = a.set[F_DIR];
     if (a.set[F_DIR] && (!a.value[F_DIR][0] || strlen(a.value[F_DIR]) >= 900))
         return err2(err, cap, "--dir: '%s' is empty or too long%s", a.value[F_DIR], "");
@@ -340,6 +355,7 @@ static size_t add_runs(const bench_cfg *cfg, run_spec *r, size_t n, const wl_def
         s->wl = w;
         s->durability = d;
         s->threads = threads;
+        s->cpu_load = cfg->cpu_load;
         s->records = w->needs_load ? cfg->num : 0;
         switch (w->kind) {
         case WL_FILLSEQ:
@@ -371,7 +387,7 @@ bool bench_plan(const bench_cfg *cfg, run_spec **out, size_t *n_out, char *err, 
         return false;
     }
     size_t max = cfg->n_engines * cfg->n_workloads * cfg->n_durability * cfg->n_threads +
-                 cfg->n_engines * 2 + 1;
+                 cfg->n_engines * 3 + 1;
     run_spec *r = calloc(max, sizeof *r);
     if (!r) {
         snprintf(err, cap, "out of memory");
@@ -386,6 +402,10 @@ bool bench_plan(const bench_cfg *cfg, run_spec **out, size_t *n_out, char *err, 
             if (cfg->is_default) {
                 n = add_runs(cfg, r, n, wl, sync, 1);
                 n = add_runs(cfg, r, n, wl, sync, 8);
+                size_t loaded = n;
+                n = add_runs(cfg, r, n, wl, sync, 8);
+                while (loaded < n)
+                    r[loaded++].cpu_load = SUITE_CPU_LOAD;
             } else {
                 for (size_t t = 0; t < cfg->n_threads; t++)
                     n = add_runs(cfg, r, n, wl, sync, cfg->threads[t]);

@@ -103,6 +103,8 @@ static size_t write_group_table(const char *path, const bench_row *rows, size_t 
                 fprintf(f, "%s/%s/t%u", gr->durability, gr->workload, gr->threads);
             else
                 fprintf(f, "%s/%s/t%u", gr->workload, gr->durability, gr->threads);
+            if (gr->cpu_load) /* --cpu-load */
+                fprintf(f, "/load%u", gr->cpu_load);
             for (size_t e = 0; e < ne; e++) {
                 const bench_row *r = find(rows, n, gr, eng[e]);
                 value(f, r ? m(r) : NAN, log);
@@ -243,8 +245,9 @@ bool report_plots(const char *dir, report_ctx *ctx, const bench_row *rows, size_
             report_group_slug(gr, slug, sizeof slug);
             snprintf(name, sizeof name, "latency-%s", slug);
             snprintf(dat, sizeof dat, "latency-%s.dat", slug);
-            snprintf(title, sizeof title, "Latency percentiles: %s, %s, %u thread%s (log scale)",
-                     gr->workload, gr->durability, gr->threads, gr->threads > 1 ? "s" : "");
+            snprintf(title, sizeof title, "Latency percentiles: %s, %s, %u thread%s%s (log scale)",
+                     gr->workload, gr->durability, gr->threads, gr->threads > 1 ? "s" : "",
+                     report_load_label(gr).s);
             terminal(gp, svg, name, 900, 450);
             histogram_plot(gp, dat, title, "microseconds", true, 5);
         }

@@ -59,15 +59,24 @@ bool report_plots(const char *dir, report_ctx *ctx, const bench_row *rows, size_
 /* report.md: machine, method, one table per workload, kvlab-vs-peer ratios, overhead, plots. */
 bool report_md_write(const char *path, const report_ctx *ctx, const bench_row *rows, size_t n);
 
-/* Groups: the distinct (workload, durability, threads) of rows in first-seen order; *n_groups
- * receives the count; returns the index of the first row of each group in idx (cap). */
+/* Groups: the distinct (workload, durability, threads, cpu load) of rows in first-seen order;
+ * *n_groups receives the count; returns the index of the first row of each group in idx (cap). */
 size_t report_groups(const bench_row *rows, size_t n, size_t *idx, size_t cap);
 
 /* Whether rows a and b are in the same group. */
 bool report_same_group(const bench_row *a, const bench_row *b);
 
-/* A file-name-safe name of r's group, "ycsb-a-os-t1" (':' becomes '-'), into buf. */
+/* A file-name-safe name of r's group, "ycsb-a-os-t1", "fillsync-sync-t8-load2" (':' and ' '
+ * become '-'), into buf. */
 char *report_group_slug(const bench_row *r, char *buf, size_t cap);
+
+/* " load2" for a run beside 2 busy-loop threads (--cpu-load 2), "" for a run on idle cores:
+ * what tells a loaded group from the idle one in labels and file names (in .s, until the end of
+ * the full expression that called it). */
+typedef struct report_label {
+    char s[16];
+} report_label;
+report_label report_load_label(const bench_row *r);
 
 /* Whether a workload only writes (fills, overwrite, deleterandom): the durability plot's. */
 bool report_is_write_workload(const char *workload);

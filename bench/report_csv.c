@@ -8,7 +8,7 @@
 
 const char report_csv_header[] =
     "engine,workload,durability,threads,ops,seconds,ops_per_sec,mb_per_sec,p50_us,p90_us,"
-    "p99_us,p999_us,max_us,write_amp,space_amp,fsyncs_per_op,peak_mem_bytes";
+    "p99_us,p999_us,max_us,write_amp,space_amp,fsyncs_per_op,peak_mem_bytes,cpu_load";
 
 static void field(FILE *out, const char *s)
 {
@@ -44,7 +44,7 @@ void report_csv_row(FILE *out, const bench_row *r)
     if (r->na) {
         for (int i = 0; i < 13; i++)
             fputs(",n/a", out);
-        fputc('\n', out);
+        fprintf(out, ",%u\n", r->cpu_load);
         return;
     }
     fprintf(out, ",%llu", (unsigned long long)r->ops);
@@ -59,7 +59,7 @@ void report_csv_row(FILE *out, const bench_row *r)
     num(out, r->write_amp, 3);
     num(out, r->space_amp, 3);
     num(out, r->fsyncs_per_op, 4);
-    fprintf(out, ",%llu\n", (unsigned long long)r->peak_mem_bytes);
+    fprintf(out, ",%llu,%u\n", (unsigned long long)r->peak_mem_bytes, r->cpu_load);
 }
 
 bool report_csv_write(const char *path, const bench_row *rows, size_t n)
@@ -81,7 +81,7 @@ bool report_csv_write(const char *path, const bench_row *rows, size_t n)
 bool report_same_group(const bench_row *a, const bench_row *b)
 {
     return !strcmp(a->workload, b->workload) && !strcmp(a->durability, b->durability) &&
-           a->threads == b->threads;
+           a->threads == b->threads && a->cpu_load == b->cpu_load;
 }
 
 size_t report_groups(const bench_row *rows, size_t n, size_t *idx, size_t cap)
@@ -106,7 +106,7 @@ size_t report_overhead(const bench_row *rows, size_t n, overhead_row *out, size_
         for (size_t i = 0; i < n; i++) {
             const bench_row *r = &rows[i];
             if (!report_same_group(r, &rows[groups[g]]) || r->na || r->ops == 0 ||
-                r->ops_per_sec <= 0)
+                r->ops_per_sec <= 0 || r->cpu_load) /* the harness's cost on idle cores */
                 continue;
             if (!strcmp(r->engine, BENCH_NULL_NAME))
                 null = r;
@@ -131,11 +131,20 @@ size_t report_overhead(const bench_row *rows, size_t n, overhead_row *out, size_
 
 char *report_group_slug(const bench_row *r, char *buf, size_t cap)
 {
-    snprintf(buf, cap, "%s-%s-t%u", r->workload, r->durability, r->threads);
+    snprintf(buf, cap, "%s-%s-t%u%s", r->workload, r->durability, r->threads,
+             report_load_label(r).s);
     for (char *p = buf; *p; p++)
         if (*p == ':' || *p == '/' || *p == ' ')
             *p = '-';
     return buf;
+}
+
+report_label report_load_label(const bench_row *r)
+{
+    report_label l = {""};
+    if (r->cpu_load)
+        snprintf(l.s, sizeof l.s, " load%u", r->cpu_load);
+    return l;
 }
 
 bool report_is_write_workload(const char *w)

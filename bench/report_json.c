@@ -66,6 +66,7 @@ static json_t *options_json(const bench_cfg *c)
     json_object_set_new(j, "cache_size", json_integer((json_int_t)c->cache_size));
     json_object_set_new(j, "seed", json_integer((json_int_t)c->seed));
     json_object_set_new(j, "max_seconds", json_real(c->max_seconds));
+    json_object_set_new(j, "cpu_load", json_integer(c->cpu_load));
     json_object_set_new(j, "dir", json_string(c->dir));
     a = json_array();
     for (size_t i = 0; i < c->n_opts; i++)
@@ -81,6 +82,7 @@ static json_t *row_json(const bench_row *r)
     json_object_set_new(j, "workload", json_string(r->workload));
     json_object_set_new(j, "durability", json_string(r->durability));
     json_object_set_new(j, "threads", json_integer(r->threads));
+    json_object_set_new(j, "cpu_load", json_integer(r->cpu_load)); /* busy-loop threads beside */
     if (r->na) {
         json_object_set_new(j, "na", json_true());
         json_object_set_new(j, "note", json_string(r->note));

@@ -36,7 +36,12 @@ static void machine_section(FILE *f, const report_ctx *c)
     else
         fprintf(f, "| fdatasync latency | not measured%s%s |\n", m->probe_error[0] ? ": " : "",
                 m->probe_error);
-    fprintf(f, "| compiler | %s |\n| allocator | %s |\n\n", m->compiler, m->allocator);
+    fprintf(f, "| compiler | %s |\n| allocator | %s |\n", m->compiler, m->allocator);
+    fprintf(f, "| CPU load beside the runs | %s |\n\n", /* --cpu-load (cpuload.h) */
+            c->cfg->cpu_load || c->cfg->is_default
+                ? "in the runs marked \"loadN\", N busy-loop threads in a separate process "
+                  "spin from the first operation to the last"
+                : "none");
     if (m->fs_in_memory)
         fprintf(f,
                 "**Warning: the bench directory is on an in-memory file system (%s): "
@@ -95,8 +100,12 @@ static void method_section(FILE *f, const report_ctx *c)
 
 static void group_table(FILE *f, const bench_row *rows, size_t n, const bench_row *gr)
 {
-    fprintf(f, "### %s, durability %s, %u thread%s\n\n", gr->workload, gr->durability, gr->threads,
+    fprintf(f, "### %s, durability %s, %u thread%s", gr->workload, gr->durability, gr->threads,
             gr->threads > 1 ? "s" : "");
+    if (gr->cpu_load) /* --cpu-load */
+        fprintf(f, ", beside %u busy-loop thread%s (`--cpu-load %u`)", gr->cpu_load,
+                gr->cpu_load > 1 ? "s" : "", gr->cpu_load);
+    fprintf(f, "\n\n");
     fprintf(f, "| engine | ops | ops/s | MB/s | p50 µs | p90 µs | p99 µs | p99.9 µs | max µs | "
                "write amp | space amp | fsyncs/op | peak mem |\n");
     fprintf(f, "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n");
@@ -174,7 +183,8 @@ static void ratio_section(FILE *f, const report_ctx *c, const bench_row *rows, s
         const bench_row *gr = &rows[groups[k]];
         for (size_t o = 0; o < no; o++) {
             const bench_row *a = find(rows, n, gr, own[o]);
-            fprintf(f, "| %s %s t%u | %s |", gr->workload, gr->durability, gr->threads, own[o]);
+            fprintf(f, "| %s %s t%u%s | %s |", gr->workload, gr->durability, gr->threads,
+                    report_load_label(gr).s, own[o]);
             for (size_t p = 0; p < np; p++) {
                 const bench_row *b = find(rows, n, gr, peers[p]);
                 if (a && b)
@@ -243,8 +253,9 @@ static void sync_section(FILE *f, const bench_row *rows, size_t n)
         if (r->na || !r->ops || !isfinite(r->sync_probe_mean_us))
             continue;
         double bound = 1e6 / r->sync_probe_mean_us;
-        fprintf(f, "| %s | %s | %u | %.0f | %.1f µs | %.0f/s | %.2f |", r->workload, r->engine,
-                r->threads, r->ops_per_sec, r->sync_probe_mean_us, bound, r->ops_per_sec / bound);
+        fprintf(f, "| %s%s | %s | %u | %.0f | %.1f µs | %.0f/s | %.2f |", r->workload,
+                report_load_label(r).s, r->engine, r->threads, r->ops_per_sec,
+                r->sync_probe_mean_us, bound, r->ops_per_sec / bound);
         if (isfinite(r->fsyncs_per_op) && r->fsyncs_per_op > 0)
             fprintf(f, " %.1f |\n", 1.0 / r->fsyncs_per_op);
         else

@@ -8,7 +8,8 @@
  *    durability sync, probe the directory's fdatasync latency again (up to 100 rounds), so the
  *    run's one-thread bound is the disk's as it is now, not as it was at the start.
  *    Open in the run's mode; start the threads behind a barrier; the wall clock runs from the
- *    barrier to the last join. Each thread has its own histogram; they are merged.
+ *    barrier to the last join. Each thread has its own histogram; they are merged. With
+ *    --cpu-load N, N busy-loop threads spin in the helper process meanwhile (cpuload.h).
  * 4. kv_stats before the close gives the engine's counters of the measured phase (kvlab
  *    engines); peers use /proc/self/io and the interposed sync counter around the same span.
  *    The directory is walked after kv_close for the disk bytes. */
@@ -23,6 +24,7 @@
 
 #include "bench.h"
 #include "bench_null.h"
+#include "cpuload.h"
 #include "iocount.h"
 #include "machine.h"
 #include "monitor.h"
@@ -265,6 +267,7 @@ int bench_run(const bench_cfg *cfg, const run_spec *rs, bench_row *row, char *er
     snprintf(row->workload, sizeof row->workload, "%s", rs->wl->name);
     snprintf(row->durability, sizeof row->durability, "%s", mode);
     row->threads = rs->threads;
+    row->cpu_load = rs->cpu_load;
     row->planned_ops = rs->ops;
     row->records = rs->records;
     row->key_size = cfg->key_size;
@@ -393,9 +396,16 @@ int bench_run(const bench_cfg *cfg, const run_spec *rs, bench_row *row, char *er
         } else {
             sh.db = db;
             uint64_t harness = 0;
+            char lerr[160];
+            if (!cpuload_run(rs->cpu_load, lerr, sizeof lerr)) /* --cpu-load: beside the phase */
+                wl_fail(&sh, "%s", lerr);
             rc = run_threads(&sh, ts, nt, false, rs->ops, &mon, &row->seconds, &harness);
             if (rc == 0 && null)
                 rc = null_best_of(&sh, &ts, nt, rs, &row->seconds);
+            if (!cpuload_run(0, lerr, sizeof lerr) && rc == 0) {
+                wl_fail(&sh, "%s", lerr);
+                rc = -1;
+            }
             if (rc)
                 fail_run(err, cap, rs, "run", sh.error);
             if (rc == 0 && !null && kv_stats_get(db, &st) != KV_OK)

@@ -55,7 +55,7 @@ static void test_header(void **state)
     assert_string_equal(report_csv_header,
                         "engine,workload,durability,threads,ops,seconds,ops_per_sec,mb_per_sec,"
                         "p50_us,p90_us,p99_us,p999_us,max_us,write_amp,space_amp,fsyncs_per_op,"
-                        "peak_mem_bytes");
+                        "peak_mem_bytes,cpu_load");
 }
 
 static void test_rows(void **state)
@@ -64,20 +64,25 @@ static void test_rows(void **state)
     bench_row r = row("lsm", "ycsb-a", 2000);
     char *s = line_of(&r);
     assert_string_equal(s, "lsm,ycsb-a,os,1,1000,0.500000,2000.0,1.500,1.250,2.000,3.500,"
-                           "10.000,123.457,2.500,,0.2500,4096\n");
+                           "10.000,123.457,2.500,,0.2500,4096,0\n");
     free(s);
     r.na = true;
     snprintf(r.durability, sizeof r.durability, "interval:100");
     s = line_of(&r);
     assert_string_equal(s, "lsm,ycsb-a,interval:100,1,n/a,n/a,n/a,n/a,n/a,n/a,n/a,n/a,n/a,"
-                           "n/a,n/a,n/a,n/a\n");
+                           "n/a,n/a,n/a,n/a,0\n");
     free(s);
     r = row("we,ird", "say \"hi\"", 10);
     r.write_amp = r.fsyncs_per_op = NAN;
     s = line_of(&r);
     const char *want = "\"we,ird\",\"say \"\"hi\"\"\",os,1,1000,100.000000,10.0,";
     assert_true(!strncmp(s, want, strlen(want)));
-    assert_non_null(strstr(s, ",123.457,,,,4096\n"));
+    assert_non_null(strstr(s, ",123.457,,,,4096,0\n"));
+    free(s);
+    r = row("wal", "fillsync", 100);
+    r.cpu_load = 2; /* a run beside 2 busy-loop threads */
+    s = line_of(&r);
+    assert_non_null(strstr(s, ",4096,2\n"));
     free(s);
 }
 
@@ -99,7 +104,7 @@ static void test_file(void **state)
         int commas = 0;
         for (char *p = line; *p; p++)
             commas += *p == ',';
-        assert_int_equal(commas, 16);
+        assert_int_equal(commas, 17);
         n++;
     }
     fclose(f);

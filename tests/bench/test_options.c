@@ -118,6 +118,10 @@ static void test_errors(void **state)
     expect_error(2, (char *[]){"--value-size", "1G"}, "--value-size:");
     expect_error(3, (char *[]){"--default", "--workloads", "fillseq"},
                  "--workloads cannot be combined with --default");
+    expect_error(3, (char *[]){"--default", "--cpu-load", "1"},
+                 "--cpu-load cannot be combined with --default");
+    expect_error(2, (char *[]){"--cpu-load", "65"}, "--cpu-load: 65 is outside");
+    expect_error(2, (char *[]){"--cpu-load", "x"}, "--cpu-load: 'x' is not a number");
     expect_error(4, (char *[]){"--engines", "null", "-o", "bloom_bits=3"},
                  "no chosen engine has that option");
     expect_error(4, (char *[]){"--engines", "null", "-o", "novalue"}, "want KEY=VALUE");
@@ -135,13 +139,19 @@ static void test_plan(void **state)
                      0);
     assert_false(bench_plan(&cfg, &plan, &n, err, sizeof err));
     assert_non_null(strstr(err, "--key-size 3 cannot number"));
-    /* The default suite: 7 workloads in os with 1 thread, fillsync in sync with 1 and 8. */
+    /* The default suite: 7 workloads in os with 1 thread, fillsync in sync with 1 and 8, and
+     * with 8 again beside 2 busy-loop threads. */
     assert_int_equal(parse(3, (char *[]){"--default", "--engines", "null"}), 0);
     assert_true(cfg.is_default && cfg.num == 200000 && cfg.max_seconds > 0);
     assert_true(bench_plan(&cfg, &plan, &n, err, sizeof err));
-    assert_int_equal(n, 9);
-    unsigned fs_threads = 0;
+    assert_int_equal(n, 10);
+    unsigned fs_threads = 0, loaded = 0;
     for (size_t i = 0; i < n; i++) {
+        if (plan[i].cpu_load) { /* the last fillsync run only */
+            assert_string_equal(plan[i].wl->name, "fillsync");
+            assert_true(i == n - 1 && plan[i].threads == 8 && plan[i].cpu_load == 2);
+            loaded++;
+        }
         if (!strcmp(plan[i].wl->name, "fillsync")) {
             assert_int_equal(plan[i].durability.kind, KV_DURABILITY_SYNC);
             fs_threads += plan[i].threads;
@@ -152,7 +162,18 @@ static void test_plan(void **state)
         if (!strcmp(plan[i].wl->name, "ycsb-e"))
             assert_true(plan[i].ops == cfg.scan_ops && plan[i].records == cfg.num);
     }
-    assert_int_equal(fs_threads, 9);
+    assert_int_equal(fs_threads, 17);
+    assert_int_equal(loaded, 1);
+    free(plan);
+    /* --cpu-load N: every run of the plan beside N busy-loop threads. */
+    assert_int_equal(parse(8, (char *[]){"--engines", "null", "--workloads", "fillseq,fillsync",
+                                         "--threads", "1,8", "--cpu-load", "3"}),
+                     0);
+    assert_int_equal(cfg.cpu_load, 3);
+    assert_true(bench_plan(&cfg, &plan, &n, err, sizeof err));
+    assert_int_equal(n, 4);
+    for (size_t i = 0; i < n; i++)
+        assert_int_equal(plan[i].cpu_load, 3);
     free(plan);
 }
 

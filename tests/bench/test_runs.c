@@ -146,7 +146,7 @@ static void test_na(void **state)
         for (int k = KV_DURABILITY_NONE; k <= KV_DURABILITY_SYNC; k++) {
             if (mask & KV_DURABILITY_BIT(k))
                 continue;
-            run_spec rs = {names[i], wl_find("fillseq"), {(kv_durability_kind)k, 10}, 1, 0, 100};
+            run_spec rs = {names[i], wl_find("fillseq"), {(kv_durability_kind)k, 10}, 1, 0, 100, 0};
             bench_row row;
             char err[512];
             assert_int_equal(bench_run(&cfg, &rs, &row, err, sizeof err), 0);

@@ -11,7 +11,7 @@ fail() {
     echo "FAIL: $*"
     exit 1
 }
-header="engine,workload,durability,threads,ops,seconds,ops_per_sec,mb_per_sec,p50_us,p90_us,p99_us,p999_us,max_us,write_amp,space_amp,fsyncs_per_op,peak_mem_bytes"
+header="engine,workload,durability,threads,ops,seconds,ops_per_sec,mb_per_sec,p50_us,p90_us,p99_us,p999_us,max_us,write_amp,space_amp,fsyncs_per_op,peak_mem_bytes,cpu_load"
 
 engines=null
 first=$("$K" engines --names | head -n 1)
@@ -33,6 +33,12 @@ grep -q "^## Durability sync against the disk" out/report.md ||
 grep -q '"sync_probe_mean_us": [0-9]' out/results.json ||
     fail "results.json has no fdatasync probe for the sync runs"
 [ -d data ] || fail "the bench directory was not created"
+# --cpu-load: the runs beside busy-loop threads say so in every report.
+"$K" bench --engines "$engines" --workloads fillsync --sync-ops 20 --threads 2 --cpu-load 1 \
+    --dir data --out out5 --probes 5 --no-plots -q >log 2>&1 || fail "bench --cpu-load exited $?: $(cat log)"
+[ "$(tail -n +2 out5/results.csv | grep -c ',1$')" -eq "$n_engines" ] || fail "results.csv has no cpu_load 1"
+grep -q "beside 1 busy-loop thread " out5/report.md || fail "report.md does not mark the loaded runs"
+grep -q '"cpu_load": 1' out5/results.json || fail "results.json has no cpu_load"
 if command -v gnuplot >/dev/null 2>&1; then
     [ -s out/throughput.svg ] && [ -s out/throughput.png ] || fail "no throughput plot"
     grep -q "(throughput.svg)" out/report.md || fail "report.md does not embed the plot"
