@@ -19,14 +19,14 @@
  *
  * So a writer yields only while yielding pays. Each yield is timed; one that took longer than
  * GC_SLOW_YIELD_US (no writer holds the core that long between two system calls: another
- * thread ran for a time slice) ends that wait's yielding, and GC_SLOW_YIELDS of them within
- * GC_SLOW_WINDOW_US switch yielding off for the whole queue: for GC_OFF_MIN_US, doubled at each
- * switch up to GC_OFF_MAX_US, during which writers go straight to sleep. GC_PAID_WAITS waits
- * ended while yielding after a switch bring the pause back to its shortest, so a burst of a
- * kernel thread on an idle machine costs a few milliseconds of sleeping waits, and a machine
- * under steady load pays a few time slices per pause. This is RocksDB's WriteThread::AwaitState
- * adaptive yield (its slow yields, its yield credit per call site), with a pause that grows
- * instead of a 1-in-256 random sample.
+ * thread ran for a time slice) ends that wait's yielding. GC_STALLS stalls (slow yields that
+ * did not overlap) within GC_STALL_WINDOW_US switch yielding off for the whole queue, for
+ * GC_OFF_MIN_US, doubled at each switch up to GC_OFF_MAX_US: meanwhile writers go straight to
+ * sleep. GC_PAID_WAITS waits ended while yielding after a switch bring the pause back to its
+ * shortest. So a lone burst of a kernel thread on an idle machine switches nothing, and a
+ * machine under steady load pays a few time slices per pause. This is RocksDB's
+ * WriteThread::AwaitState adaptive yield (its slow yields, its yield credit per call site),
+ * with a pause that grows instead of a 1-in-256 random sample.
  *
  * Whoever wakes a writer (its leader: done, or now the head; a joining committer: the commit
  * delay is over) sets the writer's state, and posts its semaphore only when it sleeps. The
@@ -56,11 +56,12 @@
  * background thread's. */
 #define GC_SLOW_YIELD_US 500
 
-/* GC_SLOW_YIELDS slow yields (of any waiters) within GC_SLOW_WINDOW_US (microseconds) switch
- * yielding off: a single one may be the hypervisor pausing the virtual CPU, or a kernel thread;
- * another process's busy loop makes every waiter's yield slow at once. */
-#define GC_SLOW_YIELDS    3
-#define GC_SLOW_WINDOW_US 20000
+/* GC_STALLS stalls within GC_STALL_WINDOW_US (microseconds) switch yielding off. A stall is a
+ * slow yield that began after the slow yields of the previous stall had ended: a burst of a
+ * kernel thread, or the hypervisor pausing the virtual CPU, makes every yield in flight slow at
+ * once and counts once; another process's busy loop makes the next yields slow again. */
+#define GC_STALLS          2
+#define GC_STALL_WINDOW_US 20000
 
 /* Then nobody in the queue yields for GC_OFF_MIN_US, doubled at each switch in a row up to
  * GC_OFF_MAX_US (microseconds). */
@@ -109,9 +110,10 @@ struct kv_group_commit {
     /* Adaptive yielding, shared by every waiter without a lock (a lost update only shifts a
      * pause): yielding is off until off_until (kv_clock_us), the next pause lasts off_us. */
     _Atomic uint64_t off_until, off_us;
-    _Atomic unsigned paid;       /* waits ended by yielding since the last switch */
-    _Atomic uint64_t slow_since; /* the first slow yield of the current window (kv_clock_us) */
-    _Atomic unsigned slow_n;     /* slow yields since slow_since */
+    _Atomic unsigned paid;        /* waits ended by yielding since the last switch */
+    _Atomic uint64_t stall_end;   /* when the slow yields of the last stall ended (kv_clock_us) */
+    _Atomic uint64_t stall_since; /* the first stall of the current window */
+    _Atomic unsigned stalls;      /* stalls since stall_since */
     _Atomic unsigned long long woke_yielding, woke_asleep, slow_yields, switches;
     int (*yield)(void); /* sched_yield, or a test's stand-in */
 };
@@ -145,9 +147,9 @@ static bool may_yield(kv_group_commit *q)
     return kv_clock_us() >= atomic_load_explicit(&q->off_until, memory_order_relaxed);
 }
 
-/* One sched_yield, timed. Returns false when it was slow; the GC_SLOW_YIELDS-th slow yield
- * within GC_SLOW_WINDOW_US switches yielding off for the queue's next pause, and doubles the
- * pause after it. */
+/* One sched_yield, timed. Returns false when it was slow; the GC_STALLS-th stall within
+ * GC_STALL_WINDOW_US switches yielding off for the queue's next pause, and doubles the pause
+ * after it. */
 static bool yield_once(kv_group_commit *q)
 {
     uint64_t t0 = kv_clock_us();
@@ -156,14 +158,21 @@ static bool yield_once(kv_group_commit *q)
     if (t1 - t0 <= GC_SLOW_YIELD_US)
         return true;
     atomic_fetch_add_explicit(&q->slow_yields, 1, memory_order_relaxed);
-    if (t1 - atomic_load_explicit(&q->slow_since, memory_order_relaxed) > GC_SLOW_WINDOW_US) {
-        atomic_store_explicit(&q->slow_since, t1, memory_order_relaxed);
-        atomic_store_explicit(&q->slow_n, 1, memory_order_relaxed);
+    uint64_t end = atomic_load_explicit(&q->stall_end, memory_order_relaxed);
+    if (t0 < end) { /* it overlaps the last stall: the same one */
+        if (t1 > end)
+            atomic_store_explicit(&q->stall_end, t1, memory_order_relaxed);
         return false;
     }
-    if (atomic_fetch_add_explicit(&q->slow_n, 1, memory_order_relaxed) + 1 < GC_SLOW_YIELDS)
+    atomic_store_explicit(&q->stall_end, t1, memory_order_relaxed);
+    if (t1 - atomic_load_explicit(&q->stall_since, memory_order_relaxed) > GC_STALL_WINDOW_US) {
+        atomic_store_explicit(&q->stall_since, t1, memory_order_relaxed);
+        atomic_store_explicit(&q->stalls, 1, memory_order_relaxed);
         return false;
-    atomic_store_explicit(&q->slow_n, 0, memory_order_relaxed);
+    }
+    if (atomic_fetch_add_explicit(&q->stalls, 1, memory_order_relaxed) + 1 < GC_STALLS)
+        return false;
+    atomic_store_explicit(&q->stalls, 0, memory_order_relaxed);
     uint64_t off = atomic_load_explicit(&q->off_us, memory_order_relaxed);
     off = off < GC_OFF_MIN_US ? GC_OFF_MIN_US : off;
     atomic_store_explicit(&q->off_until, t1 + off, memory_order_relaxed);

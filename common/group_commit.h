@@ -36,11 +36,11 @@ void kv_group_commit_free(kv_group_commit *q);
  * A committer that is not the leader waits by giving the CPU away (sched_yield) between looks
  * at its own state, for up to 1 ms, then sleeps on a semaphore until woken: a yielding member
  * costs its leader a store instead of a futex wake-up. It yields only while yielding pays: a
- * yield slower than 0.5 ms (another thread's time slice) ends its yielding, and three of them
- * within 20 ms switch yielding off for the whole queue for 10 ms, doubled at each switch up to
- * 1 s, while committers sleep at once; so group commit keeps its pace on a machine whose cores
- * are busy with other work. A member returns without taking the queue's mutex again. (RocksDB's
- * WriteThread::AwaitState: yield while it pays, then block.) */
+ * yield slower than 0.5 ms (another thread's time slice) ends its yielding, and two such stalls
+ * (slow yields that did not overlap) within 20 ms switch yielding off for the whole queue for
+ * 10 ms, doubled at each switch up to 1 s, while committers sleep at once; so group commit keeps
+ * its pace on a machine whose cores are busy with other work. A member returns without taking the
+ * queue's mutex again. (RocksDB's WriteThread::AwaitState: yield while it pays, then block.) */
 kv_status kv_group_commit_submit(kv_group_commit *q, void *item, size_t bytes, bool sync);
 
 /* Turns the commit delay on or off (default off). With it on, the leader of a group that will
@@ -69,7 +69,7 @@ typedef struct kv_group_commit_waits {
     unsigned long long yielding;    /* followers' waits that ended without sleeping */
     unsigned long long asleep;      /* followers' waits that ended asleep, woken by a post */
     unsigned long long slow_yields; /* yields (any waiter's) that took longer than 0.5 ms */
-    unsigned long long switches;    /* times those switched yielding off for a pause */
+    unsigned long long switches;    /* times stalls switched yielding off for a pause */
 } kv_group_commit_waits;
 
 /* Fills *out with the counters of q's waits so far. Thread-safe (each counter is read

@@ -382,8 +382,8 @@ static int slow_yield(void)
 }
 
 /* Adaptive yielding: when yields are slow (here each one sleeps 1 ms, as a yield that gave the
- * core to another process's busy loop), three of them switch yielding off for the queue, and
- * the waiters sleep instead of yielding. Every item is still written once, in order, with its
+ * core to another process's busy loop), two stalls switch yielding off for the queue, and the
+ * waiters sleep instead of yielding. Every item is still written once, in order, with its
  * group's status. */
 static void test_slow_yields_switch_yielding_off(void **state)
 {
@@ -398,7 +398,7 @@ static void test_slow_yields_switch_yielding_off(void **state)
     kv_group_commit_wait_counts(q, &w);
     unsigned long long groups;
     kv_group_commit_counts(q, &groups, NULL);
-    assert_true(w.slow_yields >= 3);
+    assert_true(w.slow_yields >= 2);
     assert_true(w.switches >= 1);
     /* After the first switch every yield is paused for at least 10 ms, longer than this run
      * lasts once waits sleep: at most a few waits ended while yielding. */
