@@ -3,7 +3,12 @@
 #   make deps   install the Debian packages kvlab needs (as root; otherwise prints the line)
 #   make        build into build/
 #   make test   deps + build + all tests (ctest)
-#   make check  the same tests under AddressSanitizer + UndefinedBehaviorSanitizer (build-asan/)
+#   make check  the same tests under AddressSanitizer + UndefinedBehaviorSanitizer (build-asan/),
+#               warnings as errors
+#   make tsan   the tests under ThreadSanitizer (build-tsan/), without the production peers'
+#               conformance suites (their Debian libraries are not instrumented)
+#   make release-check  a Release (-O3) build with gcc, warnings as errors (build-release/)
+#   make clang-check    the whole tree with clang, warnings as errors (build-clang/)
 #   make bench  the default benchmark into results/latest/
 #   make fuzz-smoke  every libFuzzer target for a bounded time (build-fuzz/)
 #   make crash-matrix  the durability matrix into results/crash/matrix.{md,csv} and, with
@@ -25,7 +30,8 @@ CRASH_EXCLUDE ?= wal:torn-bytes bitcask:torn-bytes lsm:torn-bytes btree:torn-byt
 SOAK_ENGINES ?=
 CRASH_EXCLUDE_FLAGS = $(foreach x,$(CRASH_EXCLUDE),--exclude $(x))
 
-.PHONY: all build deps test check bench fuzz-smoke format clean crash-matrix crash-soak
+.PHONY: all build deps test check tsan release-check clang-check bench fuzz-smoke format clean \
+	crash-matrix crash-soak
 
 all: build
 
@@ -52,10 +58,27 @@ test: deps
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS) $(CTEST_ARGS)
 
 check: deps
-	cmake -S . -B build-asan -DKVLAB_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug
+	cmake -S . -B build-asan -DKVLAB_SANITIZE=ON -DKVLAB_WERROR=ON -DCMAKE_BUILD_TYPE=Debug
 	cmake --build build-asan -j $(JOBS)
 	cd build-asan && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
 	  ctest --output-on-failure -j $(JOBS) $(CTEST_ARGS)
+
+# Tests that run a production peer in-process are left out: TSan sees the uninstrumented
+# LevelDB and RocksDB libraries' own synchronisation as races.
+TSAN_EXCLUDE ?= conformance\.(leveldb|rocksdb|lmdb|sqlite)|crash\.crashfs|bench\.runs
+tsan: deps
+	cmake -S . -B build-tsan -DKVLAB_TSAN=ON -DKVLAB_WERROR=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo
+	cmake --build build-tsan -j $(JOBS)
+	cd build-tsan && TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" \
+	  ctest --output-on-failure -j $(JOBS) -E '$(TSAN_EXCLUDE)' $(CTEST_ARGS)
+
+release-check: deps
+	cmake -S . -B build-release -DKVLAB_WERROR=ON -DCMAKE_BUILD_TYPE=Release
+	cmake --build build-release -j $(JOBS)
+
+clang-check: deps
+	CC=clang cmake -S . -B build-clang -DKVLAB_WERROR=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo
+	cmake --build build-clang -j $(JOBS)
 
 bench: deps build
 	./$(BUILD)/bench/kvlab bench --default --out results/latest
@@ -81,4 +104,4 @@ format:
 	clang-format -i $$(git ls-files '*.c' '*.h')
 
 clean:
-	rm -rf build build-asan build-fuzz
+	rm -rf build build-asan build-tsan build-release build-clang build-fuzz
