@@ -90,7 +90,7 @@ static kv_status commit_ops(wal_db *db, wal_op *ops, size_t n, wal_record *recs,
     if (s == KV_OK && !a.ok) {
         atomic_store(&db->poisoned, true);
         wal_log_poison(db->log, "out of memory applying a logged batch to the memtable");
-        return kv_error(KV_IO, "wal %s: out of memory applying a logged batch; handle poisoned",
+        return kv_error(KV_NOMEM, "wal %s: out of memory applying a logged batch; handle poisoned",
                         db->dir);
     }
     if (s == KV_OK)
@@ -103,7 +103,7 @@ static kv_status wal_put(kv_db *kdb, const void *key, size_t klen, const void *v
     wal_db *db = (wal_db *)kdb;
     wal_op op = {WAL_REC_PUT, wal_entry_new(&db->map, key, klen, value, vlen), NULL, 0};
     if (!op.e)
-        return kv_error(KV_IO, "wal put: out of memory for %zu bytes", klen + vlen);
+        return kv_error(KV_NOMEM, "wal put: out of memory for %zu bytes", klen + vlen);
     wal_record rec;
     wal_slice sl[3];
     uint8_t vb[1][KV_VARINT32_MAX];
@@ -128,7 +128,7 @@ static kv_status wal_write(kv_db *kdb, const kv_batch *b)
     size_t sz = n * (sizeof(wal_op) + sizeof(wal_record) + 3 * sizeof(wal_slice) + KV_VARINT32_MAX);
     uint8_t *mem = malloc(sz);
     if (!mem)
-        return kv_error(KV_IO, "wal write: out of memory for a batch of %zu operations", n);
+        return kv_error(KV_NOMEM, "wal write: out of memory for a batch of %zu operations", n);
     wal_op *ops = (wal_op *)mem;
     wal_record *recs = (wal_record *)(ops + n);
     wal_slice *sl = (wal_slice *)(recs + n);
@@ -140,7 +140,7 @@ static kv_status wal_write(kv_db *kdb, const kv_batch *b)
         if (bo.type == KV_OP_PUT) {
             wal_entry *e = wal_entry_new(&db->map, bo.key, bo.klen, bo.value, bo.vlen);
             if (!e) {
-                s = kv_error(KV_IO, "wal write: out of memory");
+                s = kv_error(KV_NOMEM, "wal write: out of memory");
                 break;
             }
             ops[made] = (wal_op){WAL_REC_PUT, e, NULL, 0};
@@ -167,7 +167,7 @@ static kv_status wal_get(kv_db *kdb, const void *key, size_t klen, void **value,
     void *v = malloc(e->vlen ? e->vlen : 1);
     if (!v) {
         wal_entry_unref(&db->map, e);
-        return kv_error(KV_IO, "wal get: out of memory for %llu bytes",
+        return kv_error(KV_NOMEM, "wal get: out of memory for %llu bytes",
                         (unsigned long long)e->vlen);
     }
     memcpy(v, e->data + e->klen, e->vlen);
@@ -217,6 +217,8 @@ kv_status wal_engine_checkpoint(kv_db *kdb)
 {
     if (!kdb || kdb->engine != &kv_engine_wal)
         return kv_error(KV_INVALID, "wal_engine_checkpoint: not a wal handle");
+    if (kv_db_read_only(kdb))
+        return kv_error(KV_INVALID, "wal_engine_checkpoint: the handle was opened read-only");
     wal_db *db = (wal_db *)kdb;
     pthread_mutex_lock(&db->ckpt_mu);
     kv_status s = checkpoint_locked(db);
@@ -274,13 +276,13 @@ static kv_status replay(void *ctx, const wal_replay_rec *recs, size_t n, uint64_
             wal_entry *e = wal_entry_new(m, p, klen, p + klen, (size_t)(end - p - klen));
             if (!e || !wal_map_put(m, e)) {
                 wal_entry_unref(m, e);
-                s = kv_error(KV_IO, "wal replay: out of memory");
+                s = kv_error(KV_NOMEM, "wal replay: out of memory");
             }
         } else if (r->type == WAL_REC_DELETE) {
             if (r->len == 0 || r->len > KV_MAX_KEY)
                 s = bad_rec(r, "bad DELETE payload");
             else if (!wal_map_del(m, r->payload, r->len))
-                s = kv_error(KV_IO, "wal replay: out of memory");
+                s = kv_error(KV_NOMEM, "wal replay: out of memory");
         } else if (r->type == WAL_REC_CHECKPOINT) {
             if (r->len != 8)
                 s = bad_rec(r, "bad CHECKPOINT payload");
@@ -333,7 +335,7 @@ static kv_status remove_stale_tmp(wal_db *db)
 {
     char *p = kv_path_join(db->dir, WAL_SNAPSHOT_TMP);
     if (!p)
-        return kv_error(KV_IO, "wal: out of memory");
+        return kv_error(KV_NOMEM, "wal: out of memory");
     bool ex = false;
     kv_status s = kv_fs_exists(db->fs, p, &ex);
     if (s == KV_OK && ex) {
@@ -355,18 +357,20 @@ static kv_status wal_open(const char *dir, kv_fs *fs, const kv_options *opts, kv
     wal_db *db = calloc(1, sizeof *db);
     if (!db || !(db->dir = strdup(dir))) {
         free(db);
-        return kv_error(KV_IO, "wal: out of memory");
+        return kv_error(KV_NOMEM, "wal: out of memory");
     }
     db->fs = fs;
     db->checkpoint_bytes = ckpt;
     wal_map_init(&db->map);
     pthread_mutex_init(&db->ckpt_mu, NULL);
     uint64_t snap = 0, snap_bytes = 0;
-    if ((s = remove_stale_tmp(db)) == KV_OK)
+    lo.read_only = opts->read_only;
+    if (lo.read_only || (s = remove_stale_tmp(db)) == KV_OK)
         s = wal_snapshot_load(db, &snap, &snap_bytes);
     atomic_store(&db->snap_lsn, snap);
     atomic_store(&db->snap_bytes, snap_bytes);
     lo.start_lsn = snap + 1;
+    lo.must_exist = snap > 0; /* a checkpoint never removes the last segment */
     replay_state st = {db, snap};
     if (s == KV_OK)
         s = wal_log_open(fs, dir, &lo, replay, &st, &db->log);
@@ -411,7 +415,8 @@ const kv_engine kv_engine_wal = {
     .durability_mask = KV_DURABILITY_BIT(KV_DURABILITY_NONE) | KV_DURABILITY_BIT(KV_DURABILITY_OS) |
                        KV_DURABILITY_BIT(KV_DURABILITY_INTERVAL) |
                        KV_DURABILITY_BIT(KV_DURABILITY_SYNC),
-    .format = 1,
+    .format = 2, /* 2: segments framed by common/reclog, with sync marks */
+    .read_only = true,
     .open = wal_open,
     .close = wal_close,
     .put = wal_put,

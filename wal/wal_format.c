@@ -1,4 +1,4 @@
-/* wal_format.c: the segment header and record codec of the log (see wal_format.h). */
+/* wal_format.c: the segment header and the record codec of the log (see wal_format.h). */
 #include "wal_format.h"
 
 #include <stdio.h>
@@ -18,6 +18,8 @@ const char *wal_rec_type_name(uint8_t type)
         return "COMMIT";
     case WAL_REC_CHECKPOINT:
         return "CHECKPOINT";
+    case WAL_REC_MARK:
+        return "MARK";
     default:
         return "?";
     }
@@ -85,74 +87,39 @@ bool wal_seg_name_parse(const char *name, uint64_t *first_lsn)
     return true;
 }
 
-uint32_t wal_salt_crc(uint64_t salt)
+uint32_t wal_seed(uint64_t salt)
 {
-    uint8_t s[8];
-    kv_put_u64(s, salt);
-    return kv_crc32(s, 8);
+    return kv_reclog_seed(salt);
 }
 
-uint32_t wal_rec_crc_from(uint32_t salt_crc, const uint8_t *rec, uint32_t len)
-{
-    return kv_crc32_extend(salt_crc, rec, (size_t)WAL_REC_HEADER_SIZE + len);
-}
-
-uint32_t wal_rec_crc(uint64_t salt, const uint8_t *rec, uint32_t len)
-{
-    return wal_rec_crc_from(wal_salt_crc(salt), rec, len);
-}
-
-void wal_rec_header_encode(uint8_t *out, uint32_t len, uint8_t type, uint64_t lsn)
-{
-    kv_put_u32(out, len);
-    out[4] = type;
-    kv_put_u64(out + 5, lsn);
-}
-
-size_t wal_rec_encode(uint8_t *out, uint64_t salt, uint8_t type, uint64_t lsn, const void *payload,
+size_t wal_rec_encode(uint8_t *out, uint32_t seed, uint8_t type, uint64_t lsn, const void *body,
                       uint32_t len)
 {
-    wal_rec_header_encode(out, len, type, lsn);
+    kv_put_u64(out + KV_RECLOG_FRAME, lsn);
     if (len)
-        memcpy(out + WAL_REC_HEADER_SIZE, payload, len);
-    kv_put_u32(out + WAL_REC_HEADER_SIZE + len, wal_rec_crc(salt, out, len));
+        memcpy(out + WAL_REC_OVERHEAD, body, len);
+    kv_reclog_seal(out, seed, type, WAL_REC_LSN_SIZE + len);
     return (size_t)WAL_REC_OVERHEAD + len;
 }
 
-wal_dec wal_rec_decode(const uint8_t *p, size_t avail, uint64_t salt, wal_rec_view *out,
-                       const char **why)
+const char *wal_rec_view_of(const kv_reclog_rec *r, wal_rec_view *out)
 {
-    static const char *dummy;
-    if (!why)
-        why = &dummy;
     memset(out, 0, sizeof *out);
-    if (avail < WAL_REC_HEADER_SIZE) {
-        *why = "incomplete record header";
-        return WAL_DEC_SHORT;
+    out->off = r->off;
+    out->type = r->type;
+    const uint8_t *frame = r->payload - KV_RECLOG_FRAME;
+    out->crc = kv_get_u32(frame);
+    out->hcrc = kv_get_u32(frame + 4);
+    if (r->type == WAL_REC_MARK) {
+        out->durable = kv_get_u64(r->payload); /* reclog checked its length */
+        return NULL;
     }
-    uint32_t len = kv_get_u32(p);
-    out->len = len;
-    out->type = p[4];
-    out->lsn = kv_get_u64(p + 5);
-    if (len > WAL_MAX_PAYLOAD) {
-        *why = "impossible record length";
-        return WAL_DEC_BAD;
-    }
-    if (out->type < WAL_REC_PUT || out->type > WAL_REC_CHECKPOINT) {
-        *why = "unknown record type";
-        return WAL_DEC_BAD;
-    }
-    out->total = (uint64_t)WAL_REC_OVERHEAD + len;
-    if (avail < out->total) {
-        *why = "incomplete record";
-        return WAL_DEC_SHORT;
-    }
-    out->payload = p + WAL_REC_HEADER_SIZE;
-    out->crc = kv_get_u32(p + WAL_REC_HEADER_SIZE + len);
-    if (out->crc != wal_rec_crc(salt, p, len)) {
-        *why = "record crc mismatch";
-        return WAL_DEC_BAD;
-    }
-    *why = NULL;
-    return WAL_DEC_OK;
+    if (r->type < WAL_REC_PUT || r->type > WAL_REC_CHECKPOINT)
+        return "unknown record type";
+    if (r->len < WAL_REC_LSN_SIZE || r->len - WAL_REC_LSN_SIZE > WAL_MAX_PAYLOAD)
+        return "record length cannot hold an LSN and a body";
+    out->lsn = kv_get_u64(r->payload);
+    out->body = r->payload + WAL_REC_LSN_SIZE;
+    out->len = r->len - WAL_REC_LSN_SIZE;
+    return NULL;
 }

@@ -1,29 +1,34 @@
-/* wal_format.h: the on-disk format of kvlab's segmented write-ahead log (DESIGN.md section 6),
- * and a pure, bounds-checked codec for it. The layout follows LevelDB's log format (length,
- * type, CRC per record) with SQLite's WAL idea of a salt mixed into every checksum, so that
- * records left over from an older generation never pass as valid.
+/* wal_format.h: the on-disk format of kvlab's segmented write-ahead log (DESIGN.md section 6).
+ * Records are framed and read back by kvlab's one record log (common/reclog.h: length, type and
+ * CRC per record, LevelDB's log format, with SQLite's WAL idea of a salt seeding every checksum,
+ * so that records left over from another generation never pass as valid); the segment header,
+ * the LSN in every record and the payloads are this log's own.
  *
  * A segment file is named by the LSN of its first record, zero-padded to 20 digits, so that name
  * order is age order: "00000000000000000001.wal". It starts with a 48-byte header:
  *
  *   offset size field
  *   0      8    magic "KVWALSEG"
- *   8      4    format version (1)
- *   12     4    header length in bytes (40)
- *   16     8    salt: the log's generation, chosen at random when the log is created
+ *   8      4    format version (2)
+ *   12     4    header length in bytes (48)
+ *   16     8    salt: the log's generation, chosen at random when the log is created; every
+ *                record's CRC starts from kv_reclog_seed(salt)
  *   24     8    first LSN (the LSN the first record of this segment has / will have)
  *   32     8    supersedes: first LSN of the older segment this one replaces (a truncation
  *                rewrote that segment's live records here), 0 for none
  *   40     4    CRC32 of bytes 0..39
  *   44     4    reserved, zero
  *
- * then records, back to back (17 bytes of framing + payload):
+ * then reclog records back to back (24 bytes of framing and LSN + the body):
  *
- *   0      4    payload length in bytes (at most WAL_MAX_PAYLOAD)
- *   4      1    type: 1 PUT, 2 DELETE, 3 COMMIT, 4 CHECKPOINT
- *   5      8    LSN (log sequence number): each record's is the previous one's plus one
- *   13     len  payload (opaque to the log; COMMIT's is the u32 count of records it closes)
- *   13+len 4    CRC32 over the 8 salt bytes (LE) then bytes 0..13+len-1 of the record
+ *   0      4    crc:  CRC32 of bytes 4 .. 16+length-1, from the seed
+ *   4      4    hcrc: CRC32 of bytes 8..15, from the seed
+ *   8      4    length of the reclog payload (8 + body bytes; a mark: 8)
+ *   12     1    type: 1 PUT, 2 DELETE, 3 COMMIT, 4 CHECKPOINT, 255 sync mark
+ *   13     3    zero
+ *   16     8    LSN (log sequence number): each record's is the previous one's plus one, across
+ *                segments too; a sync mark has none: its 8 bytes are the durable length it names
+ *   24     ..   body (opaque to the log; COMMIT's is the u32 count of records it closes)
  *
  * All integers are little-endian. */
 #ifndef KVLAB_WAL_FORMAT_H
@@ -33,12 +38,16 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "reclog.h"
+
 #define WAL_SEG_MAGIC       "KVWALSEG"
-#define WAL_SEG_VERSION     1u
+#define WAL_SEG_VERSION     2u
 #define WAL_SEG_HEADER_SIZE 48u
-#define WAL_REC_HEADER_SIZE 13u /* length + type + LSN */
-#define WAL_REC_OVERHEAD    17u /* header + CRC */
-/* Largest payload in bytes: a 64 MiB value plus a 65,535-byte key and its framing fit. */
+#define WAL_REC_LSN_SIZE    8u                                   /* the LSN before the body */
+#define WAL_REC_OVERHEAD    (KV_RECLOG_FRAME + WAL_REC_LSN_SIZE) /* 24 bytes before the body */
+#define WAL_MARK_SIZE       KV_RECLOG_MARK_SIZE                  /* 24 bytes */
+#define WAL_COMMIT_SIZE     (WAL_REC_OVERHEAD + 4u)              /* 28 bytes */
+/* Largest body in bytes: a 64 MiB value plus a 65,535-byte key and its framing fit. */
 #define WAL_MAX_PAYLOAD ((uint32_t)((64u << 20) + (1u << 17)))
 /* Segment names: 20 digits + ".wal". */
 #define WAL_SEG_NAME_LEN 24u
@@ -48,6 +57,7 @@ typedef enum wal_rec_type {
     WAL_REC_DELETE = 2,
     WAL_REC_COMMIT = 3,
     WAL_REC_CHECKPOINT = 4,
+    WAL_REC_MARK = KV_RECLOG_MARK, /* a sync mark (reclog.h): no LSN, never replayed */
 } wal_rec_type;
 
 /* A decoded segment header. */
@@ -60,24 +70,20 @@ typedef struct wal_seg_header {
     uint32_t crc;
 } wal_seg_header;
 
-/* A decoded record; payload points into the decoder's input. */
+/* One valid record of a segment as the scanner gives it back; body points into the scanned
+ * bytes. For a mark, lsn is 0, body is NULL and durable holds the length it names. */
 typedef struct wal_rec_view {
+    uint64_t off; /* byte offset of the record in its segment */
     uint8_t type;
     uint64_t lsn;
-    const uint8_t *payload;
-    uint32_t len;   /* payload bytes */
-    uint64_t total; /* bytes of the whole record: WAL_REC_OVERHEAD + len */
-    uint32_t crc;   /* as stored */
+    const uint8_t *body;
+    uint32_t len;     /* body bytes */
+    uint64_t durable; /* a mark: the durable length it names */
+    uint32_t crc;     /* as stored: framing bytes 0..3 */
+    uint32_t hcrc;    /* framing bytes 4..7 */
 } wal_rec_view;
 
-typedef enum wal_dec {
-    WAL_DEC_OK = 0, /* a whole, valid record */
-    WAL_DEC_SHORT,  /* the input ends inside the record (out->total says how long it claims to be
-                       when at least the 13-byte header was there, else 0) */
-    WAL_DEC_BAD,    /* impossible length or type, or the CRC does not match */
-} wal_dec;
-
-/* The name of the type ("PUT", ...), or "?" for an unknown byte. Static string. */
+/* The name of the type ("PUT", ..., "MARK"), or "?" for an unknown byte. Static string. */
 const char *wal_rec_type_name(uint8_t type);
 
 /* Writes the 48-byte header for (salt, first_lsn, supersedes) into out (WAL_SEG_HEADER_SIZE
@@ -95,29 +101,17 @@ void wal_seg_name(char *out, uint64_t first_lsn);
 /* Parses "NNNNNNNNNNNNNNNNNNNN.wal" (exactly 20 digits); false for any other name. */
 bool wal_seg_name_parse(const char *name, uint64_t *first_lsn);
 
-/* The CRC32 a record carries: over the salt (8 bytes LE) and the record's first
- * WAL_REC_HEADER_SIZE + len bytes. */
-uint32_t wal_rec_crc(uint64_t salt, const uint8_t *rec, uint32_t len);
+/* The CRC seed of every record of a log with this salt: kv_reclog_seed(salt). */
+uint32_t wal_seed(uint64_t salt);
 
-/* The CRC32 of the salt's 8 bytes (LE) alone: the state every record's CRC starts from, so a
- * writer computes it once per log instead of once per record. */
-uint32_t wal_salt_crc(uint64_t salt);
-
-/* wal_rec_crc(salt, rec, len) given salt_crc = wal_salt_crc(salt). */
-uint32_t wal_rec_crc_from(uint32_t salt_crc, const uint8_t *rec, uint32_t len);
-
-/* Writes the 13-byte record header at out (the caller appends the payload and then the CRC from
- * wal_rec_crc, or uses wal_rec_encode). */
-void wal_rec_header_encode(uint8_t *out, uint32_t len, uint8_t type, uint64_t lsn);
-
-/* Encodes a whole record (payload given as one piece) into out, which has room for
- * WAL_REC_OVERHEAD + len bytes. Returns the bytes written. */
-size_t wal_rec_encode(uint8_t *out, uint64_t salt, uint8_t type, uint64_t lsn, const void *payload,
+/* Encodes a whole record (body given as one piece) into out, which has room for
+ * WAL_REC_OVERHEAD + len bytes (len at most WAL_MAX_PAYLOAD). Returns the bytes written. */
+size_t wal_rec_encode(uint8_t *out, uint32_t seed, uint8_t type, uint64_t lsn, const void *body,
                       uint32_t len);
 
-/* Decodes the record at p (avail bytes available from p). Never reads past p + avail.
- * *why receives a static reason for WAL_DEC_BAD / WAL_DEC_SHORT. */
-wal_dec wal_rec_decode(const uint8_t *p, size_t avail, uint64_t salt, wal_rec_view *out,
-                       const char **why);
+/* Turns a valid reclog record r into a view of the log's record: NULL when it is one, else a
+ * static reason ("unknown record type", "record too short for its LSN"). A mark becomes a view
+ * of type WAL_REC_MARK. */
+const char *wal_rec_view_of(const kv_reclog_rec *r, wal_rec_view *out);
 
 #endif

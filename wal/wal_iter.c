@@ -69,7 +69,7 @@ kv_status wal_iter_new(kv_db *kdb, kv_iter **out)
     wal_db *db = (wal_db *)kdb;
     wal_iter *it = calloc(1, sizeof *it);
     if (!it)
-        return kv_error(KV_IO, "wal iterator: out of memory");
+        return kv_error(KV_NOMEM, "wal iterator: out of memory");
     it->base.ops = &ops;
     it->db = db;
     it->root = wal_map_snapshot(&db->map, NULL, NULL);

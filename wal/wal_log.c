@@ -50,7 +50,7 @@ static kv_status roll_locked(wal_log *l)
         return s;
     wal_wait_syncers(l);
     kv_file *nf = NULL;
-    s = wal_seg_create(l, l->next_lsn, 0, NULL, 0, 0, &nf);
+    s = wal_seg_create(l, l->next_lsn, 0, NULL, 0, 0, &nf, NULL);
     if (s == KV_OK)
         s = wal_segs_push(l, (wal_seg){l->next_lsn, l->next_lsn - 1, WAL_SEG_HEADER_SIZE});
     if (s != KV_OK) {
@@ -60,27 +60,38 @@ static kv_status roll_locked(wal_log *l)
     kv_file_close(l->active);
     l->active = nf;
     l->synced_seq = ++l->write_seq;
+    /* Created durable; a mark naming the header alone would vouch for nothing. */
+    l->durable = l->marked = WAL_SEG_HEADER_SIZE;
     atomic_fetch_add(&l->bytes, WAL_SEG_HEADER_SIZE);
     return KV_OK;
 }
 
-/* Encodes one record at the end of b with LSN lsn. */
-static bool encode_rec(kv_buf *b, uint32_t salt_crc, uint8_t type, uint64_t lsn,
-                       const wal_slice *parts, size_t nparts, uint32_t len)
+/* Encodes one record at the end of b with LSN lsn: reclog framing, the LSN, the body pieces. */
+static bool encode_rec(kv_buf *b, uint32_t seed, uint8_t type, uint64_t lsn, const wal_slice *parts,
+                       size_t nparts, uint32_t len)
 {
     if (!kv_buf_reserve(b, (size_t)WAL_REC_OVERHEAD + len))
         return false;
     uint8_t *start = b->data + b->len;
-    wal_rec_header_encode(start, len, type, lsn);
-    size_t at = WAL_REC_HEADER_SIZE;
+    kv_put_u64(start + KV_RECLOG_FRAME, lsn);
+    size_t at = WAL_REC_OVERHEAD;
     for (size_t i = 0; i < nparts; i++) {
         if (parts[i].len)
             memcpy(start + at, parts[i].data, parts[i].len);
         at += parts[i].len;
     }
-    kv_put_u32(start + at, wal_rec_crc_from(salt_crc, start, len));
-    b->len += at + 4;
+    kv_reclog_seal(start, seed, type, WAL_REC_LSN_SIZE + len);
+    b->len += at;
     return true;
+}
+
+/* Whether the next bytes written to the active file start with a sync mark: the first write
+ * after an fdatasync that made more of the file durable than a mark already names (reclog.h).
+ * In `sync` mode that is every group after the first: the mark rides in the group's own write
+ * and is made durable by the group's own fdatasync. */
+static bool mark_due(const wal_log *l)
+{
+    return l->durable > l->marked && l->durable > WAL_SEG_HEADER_SIZE;
 }
 
 /* fdatasync of the active segment with mu released meanwhile (held on entry and on return), so
@@ -90,6 +101,7 @@ static bool encode_rec(kv_buf *b, uint32_t salt_crc, uint8_t type, uint64_t lsn,
 static kv_status sync_active_unlocked(wal_log *l)
 {
     uint64_t seq = l->write_seq;
+    uint64_t size = l->segs[l->nsegs - 1].size; /* what this fdatasync covers */
     kv_file *f = l->active;
     l->syncing++;
     pthread_mutex_unlock(&l->mu);
@@ -101,6 +113,8 @@ static kv_status sync_active_unlocked(wal_log *l)
         return wal_poison_locked(l, s);
     if (seq > l->synced_seq)
         l->synced_seq = seq;
+    if (size > l->durable)
+        l->durable = size; /* the file cannot have changed: rolls and truncations wait for us */
     return KV_OK;
 }
 
@@ -120,11 +134,12 @@ static kv_status group_write(void *ctx, void *const *items, size_t n, bool sync)
         const gc_item *it = items[i];
         for (size_t j = 0; j < it->n; j++)
             total += WAL_REC_OVERHEAD + payload_len(&it->recs[j]);
-        total += WAL_REC_OVERHEAD + 4;
+        total += WAL_COMMIT_SIZE;
     }
     wal_seg *a = &l->segs[l->nsegs - 1];
     uint64_t logical = a->size + l->nbuf.len;
-    if (logical > WAL_SEG_HEADER_SIZE && logical + total > l->opt.segment_size) {
+    if (logical > WAL_SEG_HEADER_SIZE &&
+        logical + total + (mark_due(l) ? WAL_MARK_SIZE : 0) > l->opt.segment_size) {
         if ((s = roll_locked(l)) != KV_OK)
             goto out;
         a = &l->segs[l->nsegs - 1];
@@ -134,20 +149,31 @@ static kv_status group_write(void *ctx, void *const *items, size_t n, bool sync)
     if (!none)
         b->len = 0;
     size_t before = b->len;
+    bool mark = mark_due(l);
+    if (mark) {
+        /* It names durable, at most the offset it lands at (a->size + b->len). */
+        if (!kv_buf_reserve(b, WAL_MARK_SIZE)) {
+            s = kv_error(KV_NOMEM, "wal: out of memory encoding a group of %llu bytes",
+                         (unsigned long long)total);
+            goto out;
+        }
+        b->len += kv_reclog_mark(b->data + b->len, l->seed, l->durable);
+        total += WAL_MARK_SIZE;
+    }
     uint64_t lsn = l->next_lsn;
     for (size_t i = 0; i < n; i++) {
         gc_item *it = items[i];
         bool ok = true;
         for (size_t j = 0; j < it->n && ok; j++)
-            ok = encode_rec(b, l->salt_crc, it->recs[j].type, lsn++, it->recs[j].parts,
+            ok = encode_rec(b, l->seed, it->recs[j].type, lsn++, it->recs[j].parts,
                             it->recs[j].nparts, (uint32_t)payload_len(&it->recs[j]));
         uint8_t cnt[4];
         kv_put_u32(cnt, (uint32_t)it->n);
         wal_slice cs = {cnt, 4};
         it->commit_lsn = lsn;
-        if (!ok || !encode_rec(b, l->salt_crc, WAL_REC_COMMIT, lsn++, &cs, 1, 4)) {
+        if (!ok || !encode_rec(b, l->seed, WAL_REC_COMMIT, lsn++, &cs, 1, 4)) {
             b->len = before;
-            s = kv_error(KV_IO, "wal: out of memory encoding a group of %llu bytes",
+            s = kv_error(KV_NOMEM, "wal: out of memory encoding a group of %llu bytes",
                          (unsigned long long)total);
             goto out; /* nothing was written: the log stays usable */
         }
@@ -166,6 +192,8 @@ static kv_status group_write(void *ctx, void *const *items, size_t n, bool sync)
     }
     if (s != KV_OK)
         goto out;
+    if (mark)
+        l->marked = l->durable;
     l->next_lsn = lsn;
     a->last_lsn = lsn - 1;
     atomic_fetch_add(&l->bytes, total);
@@ -195,6 +223,8 @@ kv_status wal_log_append_batch(wal_log *l, const wal_record *recs, size_t n, wal
 {
     if (n == 0 || !recs)
         return kv_error(KV_INVALID, "wal: empty batch");
+    if (l->opt.read_only)
+        return kv_error(KV_INVALID, "wal %s: the log was opened read-only", l->dir);
     uint64_t bytes = 0;
     for (size_t i = 0; i < n; i++) {
         uint8_t t = recs[i].type;
@@ -230,6 +260,8 @@ kv_status wal_log_append_batch(wal_log *l, const wal_record *recs, size_t n, wal
 
 kv_status wal_log_sync(wal_log *l)
 {
+    if (l->opt.read_only)
+        return KV_OK; /* nothing was written */
     pthread_mutex_lock(&l->mu);
     kv_status s = l->poisoned ? poisoned_error(l) : wal_sync_locked(l);
     pthread_mutex_unlock(&l->mu);
@@ -298,7 +330,7 @@ kv_status wal_log_open(kv_fs *fs, const char *dir, const wal_log_options *opts,
     wal_log *l = calloc(1, sizeof *l);
     if (!l || !(l->dir = strdup(dir))) {
         free(l);
-        return kv_error(KV_IO, "wal: out of memory");
+        return kv_error(KV_NOMEM, "wal: out of memory");
     }
     l->fs = fs;
     l->opt = o;
@@ -306,7 +338,7 @@ kv_status wal_log_open(kv_fs *fs, const char *dir, const wal_log_options *opts,
     pthread_mutex_init(&l->wmu, NULL);
     pthread_cond_init(&l->cv, NULL);
     kv_status s = wal_recover(l, replay, ctx);
-    l->salt_crc = wal_salt_crc(l->salt);
+    l->seed = wal_seed(l->salt);
     if (s == KV_OK) {
         uint64_t b = 0;
         for (size_t i = 0; i < l->nsegs; i++)
@@ -314,11 +346,11 @@ kv_status wal_log_open(kv_fs *fs, const char *dir, const wal_log_options *opts,
         atomic_store(&l->bytes, b);
         l->gc = kv_group_commit_new(group_write, l, o.group_max_items, o.group_max_bytes);
         if (!l->gc)
-            s = kv_error(KV_IO, "wal: out of memory");
+            s = kv_error(KV_NOMEM, "wal: out of memory");
         else if (o.durability.kind == KV_DURABILITY_SYNC)
             kv_group_commit_set_delay(l->gc, true); /* gather a group's fdatasync sharers */
     }
-    if (s == KV_OK && o.durability.kind == KV_DURABILITY_INTERVAL) {
+    if (s == KV_OK && o.durability.kind == KV_DURABILITY_INTERVAL && !o.read_only) {
         l->syncer = kv_syncer_start(o.durability.interval_ms, bg_sync, l);
         if (!l->syncer)
             s = kv_error_wrap(KV_IO, "wal: cannot start the interval syncer");
@@ -341,7 +373,25 @@ kv_status wal_log_close(wal_log *l)
         l->syncer = NULL;
     }
     pthread_mutex_lock(&l->mu);
-    kv_status t = l->poisoned ? poisoned_error(l) : wal_sync_locked(l);
+    kv_status t = KV_OK;
+    if (l->poisoned)
+        t = poisoned_error(l);
+    else if (!l->opt.read_only)
+        t = wal_sync_locked(l);
+    if (t == KV_OK && !l->poisoned && !l->opt.read_only && mark_due(l)) {
+        /* A clean close: fdatasync, mark, fdatasync (reclog.h), so that damage to the last
+         * batches is told from a torn write at the next open. */
+        uint8_t m[WAL_MARK_SIZE];
+        wal_seg *a = &l->segs[l->nsegs - 1];
+        kv_reclog_mark(m, l->seed, l->durable);
+        t = kv_file_pwrite(l->active, m, sizeof m, a->size);
+        if (t == KV_OK) {
+            a->size += sizeof m;
+            l->write_seq++;
+            l->marked = l->durable;
+            t = wal_sync_locked(l);
+        }
+    }
     pthread_mutex_unlock(&l->mu);
     if (s == KV_OK || t != KV_OK)
         s = t;

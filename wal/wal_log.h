@@ -6,8 +6,9 @@
  * replaying the log. The mechanics follow production logs: segment files named by first LSN
  * (etcd's wal, PostgreSQL's pg_wal), a salt in every checksum (SQLite's WAL), batches closed by
  * a COMMIT record, group commit of concurrent committers (LevelDB's DBImpl::Write), a torn tail
- * cut off at open and strict detection of damage in the middle (etcd's default).
- * The byte layout is in wal_format.h.
+ * cut off at open and strict detection of damage in the middle (etcd's default). Records are
+ * framed by kvlab's one record log (common/reclog.h), whose sync marks tell a power loss from
+ * damage; the byte layout is in wal_format.h.
  *
  * Records carry a type byte (WAL_REC_PUT, WAL_REC_DELETE, WAL_REC_CHECKPOINT: meaning is the
  * caller's) and an opaque payload of 0 to WAL_MAX_PAYLOAD bytes. Every append is a batch: its
@@ -86,6 +87,11 @@ typedef struct wal_log_options {
     size_t group_max_items;     /* group commit cap in batches; default 128 */
     size_t group_max_bytes;     /* group commit cap in payload bytes; default 1 MiB */
     uint64_t start_lsn;         /* LSN of the first record of a log created by open; default 1 */
+    bool must_exist;            /* a directory without a segment is KV_CORRUPTION rather than a
+                                   new log (the caller's own files say a log was there) */
+    bool read_only;             /* recovery in memory only: nothing in the directory is created,
+                                   written, truncated, renamed or deleted; appends and truncations
+                                   are KV_INVALID */
 } wal_log_options;
 
 /* Fills the defaults above. */
@@ -95,10 +101,14 @@ void wal_log_options_init(wal_log_options *o);
  * removes leftover "*.wal.tmp" files, checks every segment header, replays every committed
  * batch through replay(ctx, ...) (NULL: no replay), cuts a torn or uncommitted tail off the
  * newest segment and makes the cut durable (truncate + fdatasync), removes a segment
- * superseded by an interrupted truncation, starts the interval syncer in `interval:MS`.
+ * superseded by an interrupted truncation, starts the interval syncer in `interval:MS`. Every
+ * segment but the newest was made durable whole before the next one began, so any damage in
+ * one is corruption; in the newest, damage that a later sync mark vouches for is corruption and
+ * anything else a torn tail (reclog.h). With opts->read_only all of this happens in memory and
+ * the directory is left as it is (a torn tail stays on disk, merely not replayed).
  * *out is freed with wal_log_close. fs is not owned and must outlive the log.
  * Errors: KV_INVALID (bad options), KV_CORRUPTION (message names segment and offset),
- * KV_IO, KV_NOSPACE, or the replay callback's status. */
+ * KV_IO, KV_NOSPACE, KV_NOMEM, or the replay callback's status. */
 kv_status wal_log_open(kv_fs *fs, const char *dir, const wal_log_options *opts,
                        wal_replay_fn replay, void *ctx, wal_log **out);
 
@@ -111,8 +121,9 @@ kv_status wal_log_open(kv_fs *fs, const char *dir, const wal_log_options *opts,
 kv_status wal_log_append_batch(wal_log *l, const wal_record *recs, size_t n, wal_apply_fn apply,
                                void *apply_ctx, uint64_t *commit_lsn);
 
-/* Makes everything appended so far durable (flush of the `none` buffer, fdatasync).
- * Errors: KV_POISONED, KV_IO (the log is then poisoned; never retried). */
+/* Makes everything appended so far durable (flush of the `none` buffer, fdatasync); KV_OK at
+ * once on a read-only log. Errors: KV_POISONED, KV_IO (the log is then poisoned; never
+ * retried). */
 kv_status wal_log_sync(wal_log *l);
 
 /* Removes every record with LSN <= up_to_lsn, which must be the LSN of a COMMIT (a batch end)
@@ -130,8 +141,9 @@ kv_status wal_log_truncate(wal_log *l, uint64_t up_to_lsn);
  * fsync failed. reason is copied into the error message. */
 void wal_log_poison(wal_log *l, const char *reason);
 
-/* Makes everything durable, stops the syncer, closes the files and frees l (also on error).
- * NULL allowed. Errors: KV_POISONED, KV_IO. */
+/* Makes everything durable, stops the syncer, closes the files and frees l (also on error). A
+ * log written since its last mark ends with one: fdatasync, mark, fdatasync (reclog.h). A
+ * read-only log writes nothing. NULL allowed. Errors: KV_POISONED, KV_IO. */
 kv_status wal_log_close(wal_log *l);
 
 typedef struct wal_log_stats {
@@ -154,18 +166,22 @@ void wal_log_get_stats(wal_log *l, wal_log_stats *s);
 /* Total bytes of the segments (buffered bytes included), without locking. */
 uint64_t wal_log_bytes(wal_log *l);
 
-/* Verifies the log on disk (after flushing the buffer): every header and record CRC, LSN
- * sequence within and across segments (contiguity), every segment ending at a COMMIT, COMMIT
- * counts, one salt. Appends wait meanwhile. Errors: KV_CORRUPTION naming segment and offset,
- * KV_IO. */
+/* Verifies the log on disk (after flushing the buffer) by scanning it again as open does: every
+ * header and record CRC (older segments sealed), LSN sequence within and across segments
+ * (contiguity), every segment ending at a COMMIT, COMMIT counts, one salt, each segment holding
+ * exactly the LSNs and bytes the log expects (a read-only log's newest segment may go on with
+ * the torn or uncommitted tail that open did not replay). Appends wait meanwhile.
+ * Errors: KV_CORRUPTION naming segment and offset (a missing segment too), KV_IO, KV_NOMEM. */
 kv_status wal_log_verify(wal_log *l);
 
 /* Prints a record payload for a student (e.g. key and value of the caller's PUT encoding). */
 typedef void (*wal_payload_printer)(FILE *out, uint8_t type, const uint8_t *payload, uint32_t len);
 
-/* Prints every segment header and record field by field with offsets to out (only the segment
- * named file when file is not NULL; *found tells whether it was one). Payloads go through pp
- * (NULL: a hex preview). Errors: KV_IO, KV_CORRUPTION (printed up to the damage). */
+/* Prints every segment header, record (reclog framing, LSN, body) and sync mark field by field
+ * with offsets to out, and what ends each segment (a torn tail, records without their COMMIT,
+ * damage), only the segment named file when file is not NULL (*found tells whether it was
+ * one). Bodies go through pp (NULL: a hex preview). Errors: KV_IO, KV_NOMEM, KV_CORRUPTION
+ * (everything is printed first). */
 kv_status wal_log_dump(wal_log *l, FILE *out, const char *file, wal_payload_printer pp,
                        bool *found);
 

@@ -29,8 +29,8 @@ struct wal_log {
     pthread_cond_t cv;   /* signalled when syncing drops to 0 */
     int syncing;         /* fdatasyncs running without mu on `active` (background or commit) */
     uint64_t salt;
-    uint32_t salt_crc; /* wal_salt_crc(salt), set once the salt is known (open) */
-    wal_seg *segs;     /* oldest first; the last is the active one */
+    uint32_t seed; /* wal_seed(salt): every record's CRC starts from it */
+    wal_seg *segs; /* oldest first; the last is the active one */
     size_t nsegs, capsegs;
     kv_file *active;     /* the newest segment, open for writing */
     kv_buf nbuf;         /* `none` mode: bytes that belong at the end of the active file */
@@ -38,6 +38,10 @@ struct wal_log {
     uint64_t next_lsn;   /* LSN of the next record */
     uint64_t write_seq;  /* bumped by every write to the active file */
     uint64_t synced_seq; /* write_seq covered by the last successful fdatasync */
+    /* Sync marks (reclog.h) of the active file: durable is the length its last successful
+     * fdatasync covered, marked the largest length a mark in it names. The first write after a
+     * sync that moved durable past marked starts with a mark naming durable. */
+    uint64_t durable, marked;
     bool poisoned;
     char poison_msg[512];
     kv_group_commit *gc;
@@ -69,52 +73,62 @@ kv_status wal_reader_peek(wal_reader *r, uint64_t off, size_t n, const uint8_t *
 
 /* ---- segment scanning (wal_scan.c) ---- */
 
-typedef enum wal_damage { WAL_DAMAGE_NONE = 0, WAL_DAMAGE_SHORT, WAL_DAMAGE_BAD } wal_damage;
+/* A segment file read whole (reclog's scanner looks ahead to the end of the file). */
+typedef struct wal_image {
+    uint8_t *buf;
+    uint64_t size; /* bytes */
+} wal_image;
+
+/* Reads all of f into im (freed with wal_image_free). Errors: KV_IO, KV_NOMEM. */
+kv_status wal_image_read(kv_file *f, wal_image *im);
+void wal_image_free(wal_image *im);
 
 typedef struct wal_scan_result {
     wal_seg_header hdr;
-    uint64_t file_size;
-    uint64_t end;        /* offset after the last valid record */
-    uint64_t commit_end; /* offset after the last valid COMMIT (the header size when none) */
+    bool header_ok;      /* the header was valid (and of the log's salt when asked) */
+    uint64_t file_size;  /* bytes scanned */
+    uint64_t end;        /* offset after the last valid record, marks included */
+    uint64_t batch_end;  /* offset after the last COMMIT, or after a mark that follows one (the
+                            header's end when none): where this segment's committed log ends */
     uint64_t last_lsn;   /* LSN of the last valid record (first - 1 when none) */
     uint64_t commit_lsn; /* LSN of the last valid COMMIT (first - 1 when none) */
-    uint64_t records;
-    wal_damage damage;
-    const char *why;    /* static reason of the damage */
-    uint64_t bad_off;   /* offset of the first damaged record */
-    uint64_t bad_total; /* its claimed length (0 when the header was short) */
+    uint64_t records;    /* valid records, marks not counted */
+    uint64_t marks;
+    uint64_t durable; /* the largest durable length a valid mark names (0 if none) */
+    bool torn;        /* [end, file_size) is a torn tail (reclog.h's damage rule) */
+    const char *why;  /* when torn: what was wrong at end (static text) */
 } wal_scan_result;
 
-/* Visits one valid record at offset off; a status other than KV_OK stops the scan. */
-typedef kv_status (*wal_visit_fn)(void *ctx, uint64_t off, const wal_rec_view *v);
+/* Visits one valid record (marks included, type WAL_REC_MARK); a status other than KV_OK stops
+ * the scan and is returned. */
+typedef kv_status (*wal_visit_fn)(void *ctx, const wal_rec_view *v);
 
-/* Reads the header (KV_CORRUPTION "path: offset 0: ..." when bad, or when want_salt and the salt
- * differs from salt) and every record up to the first damage, calling visit (may be NULL).
- * COMMIT records are checked: 4-byte payload equal to the records since the previous COMMIT
- * (a mismatch is damage WAL_DAMAGE_BAD). Errors: KV_CORRUPTION, KV_IO, visit's status. */
-kv_status wal_scan_segment(wal_reader *r, const char *path, bool want_salt, uint64_t salt,
-                           wal_visit_fn visit, void *ctx, wal_scan_result *res);
-
-/* Whether the damage at res->bad_off looks like a power loss tore the tail of an append: a
- * 512-byte sector overlapping the damaged record is all zero from max(sector start, bad_off) to
- * its end (faultfs and real disks give back zeros for lost appended sectors). */
-kv_status wal_damage_is_torn(wal_reader *r, const wal_scan_result *res, bool *torn);
-
-/* Whether a valid record (right salt and CRC, LSN above res->last_lsn) starts anywhere after
- * res->bad_off: then the damage is in the middle. */
-kv_status wal_valid_record_after(wal_reader *r, const wal_scan_result *res, uint64_t salt,
-                                 bool *found);
+/* Scans a segment image (size bytes at data; path names it in messages): the header
+ * (KV_CORRUPTION "path: offset 0: ..."; with want_salt, a salt other than salt is
+ * "path: offset 16: ..."), then every record through reclog's scanner, sealed (any damage is
+ * corruption: a segment made durable whole before a later one began) or not (a torn tail is cut
+ * off, damage that a later sync mark vouches for is corruption). Each record is checked: a type
+ * the log knows, LSNs one apart starting at the header's first LSN, a COMMIT counting the
+ * records since the previous one ("path: offset X: LSN N: ..." otherwise). visit (may be NULL)
+ * sees every valid record in order. Returns KV_OK (res->torn says whether a tail is to be cut),
+ * KV_CORRUPTION with res describing the valid prefix (res->header_ok false for a bad header; else
+ * the damage is at res->end), or visit's status. Pure: reads only [data, data + size). */
+kv_status wal_scan_image(const char *path, const uint8_t *data, uint64_t size, bool sealed,
+                         bool want_salt, uint64_t salt, wal_visit_fn visit, void *ctx,
+                         wal_scan_result *res);
 
 /* ---- helpers (wal_log.c, wal_segment.c) ---- */
 
 /* "dir/NNN.wal" (malloc'd) or NULL. */
 char *wal_seg_path(const wal_log *l, uint64_t first_lsn);
 /* Creates segment first_lsn (replacing segment `supersedes`, 0 for none) durably: writes "NAME.tmp"
- * = header + body (body_len bytes, read from src at offset src_off when src is not NULL),
- * fdatasyncs it, renames it to NAME, fsyncs the directory; then opens NAME for writing into *out
- * (may be NULL: closed). */
-kv_status wal_seg_create(wal_log *l, uint64_t first_lsn, uint64_t supersedes, wal_reader *src,
-                         uint64_t src_off, uint64_t body_len, kv_file **out);
+ * = header + the records of src[from, to) (valid records of this log; NULL src: none) without
+ * their sync marks, then, when it copied any, a mark naming the length before it (the file
+ * becomes visible by its name only once durable whole); fdatasyncs it, renames it to NAME, fsyncs
+ * the directory; then opens NAME for writing into *out (may be NULL: closed). *size (may be NULL)
+ * gets the new file's length. */
+kv_status wal_seg_create(wal_log *l, uint64_t first_lsn, uint64_t supersedes, const uint8_t *src,
+                         uint64_t from, uint64_t to, kv_file **out, uint64_t *size);
 /* Appends a segment entry. */
 kv_status wal_segs_push(wal_log *l, wal_seg s);
 /* Writes the `none` buffer to the active file (mu held). Poisons on failure. */

@@ -41,7 +41,7 @@ kv_status wal_reader_peek(wal_reader *r, uint64_t off, size_t n, const uint8_t *
     if (chunk > r->cap) {
         uint8_t *nb = realloc(r->buf, chunk);
         if (!nb)
-            return kv_error(KV_IO, "%s: out of memory for a %zu-byte read", r->f->path, chunk);
+            return kv_error(KV_NOMEM, "%s: out of memory for a %zu-byte read", r->f->path, chunk);
         r->buf = nb;
         r->cap = chunk;
     }

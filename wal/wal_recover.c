@@ -1,6 +1,13 @@
 /* wal_recover.c: opening a log directory: leftover cleanup, replay of committed batches in LSN
- * order, cutting a torn or uncommitted tail (made durable), strict detection of damage in the
- * middle (or a point-in-time cut), and completion of an interrupted truncation. */
+ * order, cutting a torn or uncommitted tail (made durable), strict detection of damage (or a
+ * point-in-time cut), and completion of an interrupted truncation. A read-only open does the
+ * same reading and changes nothing.
+ *
+ * Which damage is a torn tail is reclog's rule (common/reclog.h), applied per segment: every
+ * segment but the newest was fdatasynced whole before the next one was created (roll_locked,
+ * wal_seg_create), so it is scanned sealed and any damage in it is corruption; in the newest,
+ * damage that a later sync mark vouches for is corruption, anything else a torn tail. */
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,7 +28,6 @@ typedef struct pend_rec {
 typedef struct replay_ctx {
     wal_replay_fn fn;
     void *ctx;
-    const char *path;
     uint64_t seg;
     kv_buf arena;
     pend_rec *pend;
@@ -35,7 +41,7 @@ static kv_status deliver(replay_ctx *c, uint64_t commit_lsn)
     if (c->npend > c->capout) {
         wal_replay_rec *n = realloc(c->out, c->npend * sizeof *n);
         if (!n)
-            return kv_error(KV_IO, "wal replay: out of memory");
+            return kv_error(KV_NOMEM, "wal replay: out of memory");
         c->out = n;
         c->capout = c->npend;
     }
@@ -53,23 +59,26 @@ static kv_status deliver(replay_ctx *c, uint64_t commit_lsn)
     return s;
 }
 
-static kv_status visit(void *ctx, uint64_t off, const wal_rec_view *v)
+/* Collects a batch's records until its COMMIT, then delivers them; marks are skipped. */
+static kv_status visit(void *ctx, const wal_rec_view *v)
 {
     replay_ctx *c = ctx;
+    if (v->type == WAL_REC_MARK)
+        return KV_OK;
     if (v->type == WAL_REC_COMMIT)
         return deliver(c, v->lsn);
     if (c->npend == c->cappend) {
         size_t cap = c->cappend ? c->cappend * 2 : 64;
         pend_rec *n = realloc(c->pend, cap * sizeof *n);
         if (!n)
-            return kv_error(KV_IO, "wal replay: out of memory");
+            return kv_error(KV_NOMEM, "wal replay: out of memory");
         c->pend = n;
         c->cappend = cap;
     }
     size_t at = c->arena.len;
-    if (!kv_buf_append(&c->arena, v->payload, v->len))
-        return kv_error(KV_IO, "wal replay: out of memory");
-    c->pend[c->npend++] = (pend_rec){v->type, v->lsn, at, v->len, off};
+    if (!kv_buf_append(&c->arena, v->body, v->len))
+        return kv_error(KV_NOMEM, "wal replay: out of memory");
+    c->pend[c->npend++] = (pend_rec){v->type, v->lsn, at, v->len, v->off};
     return KV_OK;
 }
 
@@ -84,7 +93,7 @@ static uint64_t new_salt(void)
     return s;
 }
 
-/* Lists segments (sorted) and removes leftover "*.wal.tmp" files durably. */
+/* Lists segments (sorted) and, unless read-only, removes leftover "*.wal.tmp" files durably. */
 static kv_status list_segments(wal_log *l, uint64_t **firsts, size_t *n)
 {
     kv_namelist names;
@@ -95,7 +104,7 @@ static kv_status list_segments(wal_log *l, uint64_t **firsts, size_t *n)
     *n = 0;
     if (!*firsts) {
         kv_namelist_free(&names);
-        return kv_error(KV_IO, "wal: out of memory");
+        return kv_error(KV_NOMEM, "wal: out of memory");
     }
     bool removed = false;
     for (size_t i = 0; i < names.count && s == KV_OK; i++) {
@@ -104,9 +113,10 @@ static kv_status list_segments(wal_log *l, uint64_t **firsts, size_t *n)
         uint64_t first;
         if (wal_seg_name_parse(nm, &first)) {
             (*firsts)[(*n)++] = first;
-        } else if (len == WAL_SEG_NAME_LEN + 4 && !strcmp(nm + WAL_SEG_NAME_LEN, ".tmp")) {
+        } else if (!l->opt.read_only && len == WAL_SEG_NAME_LEN + 4 &&
+                   !strcmp(nm + WAL_SEG_NAME_LEN, ".tmp")) {
             char *p = kv_path_join(l->dir, nm);
-            s = p ? kv_fs_unlink(l->fs, p) : kv_error(KV_IO, "wal: out of memory");
+            s = p ? kv_fs_unlink(l->fs, p) : kv_error(KV_NOMEM, "wal: out of memory");
             free(p);
             removed = true;
         }
@@ -123,7 +133,7 @@ static kv_status drop_after(wal_log *l, const uint64_t *firsts, size_t from, siz
     kv_status s = KV_OK;
     for (size_t j = n; j > from && s == KV_OK; j--) {
         char *p = wal_seg_path(l, firsts[j - 1]);
-        s = p ? kv_fs_unlink(l->fs, p) : kv_error(KV_IO, "wal: out of memory");
+        s = p ? kv_fs_unlink(l->fs, p) : kv_error(KV_NOMEM, "wal: out of memory");
         free(p);
     }
     if (s == KV_OK && n > from)
@@ -139,7 +149,7 @@ static kv_status is_superseded(wal_log *l, uint64_t first, uint64_t second, bool
     kv_file *f = NULL;
     uint8_t h[WAL_SEG_HEADER_SIZE];
     size_t got = 0;
-    kv_status s = p ? kv_fs_open(l->fs, p, KV_FS_READ, &f) : kv_error(KV_IO, "out of memory");
+    kv_status s = p ? kv_fs_open(l->fs, p, KV_FS_READ, &f) : kv_error(KV_NOMEM, "out of memory");
     if (s == KV_OK)
         s = kv_file_pread(f, h, sizeof h, 0, &got);
     wal_seg_header hd;
@@ -153,24 +163,70 @@ static kv_status is_superseded(wal_log *l, uint64_t first, uint64_t second, bool
 static kv_status create_fresh(wal_log *l)
 {
     l->salt = new_salt();
-    kv_status s = wal_seg_create(l, l->opt.start_lsn, 0, NULL, 0, 0, &l->active);
+    l->seed = wal_seed(l->salt);
+    kv_status s = wal_seg_create(l, l->opt.start_lsn, 0, NULL, 0, 0, &l->active, NULL);
     if (s == KV_OK)
         s = wal_segs_push(l,
                           (wal_seg){l->opt.start_lsn, l->opt.start_lsn - 1, WAL_SEG_HEADER_SIZE});
     l->next_lsn = l->opt.start_lsn;
+    l->durable = l->marked = WAL_SEG_HEADER_SIZE;
+    return s;
+}
+
+/* Reads segment `first` whole and scans it (sealed unless it is the newest), replaying its
+ * batches through c. KV_CORRUPTION with res->header_ok false for a bad header (its first LSN
+ * not the name's included). */
+static kv_status scan_one(wal_log *l, uint64_t first, bool sealed, bool want_salt, replay_ctx *c,
+                          wal_scan_result *res)
+{
+    memset(res, 0, sizeof *res);
+    char *path = wal_seg_path(l, first);
+    kv_file *f = NULL;
+    wal_image im = {0};
+    kv_status s =
+        path ? kv_fs_open(l->fs, path, KV_FS_READ, &f) : kv_error(KV_NOMEM, "wal: out of memory");
+    if (s == KV_NOT_FOUND)
+        s = kv_error(KV_CORRUPTION, "%s: missing (the directory listed it a moment ago)", path);
+    if (s == KV_OK)
+        s = wal_image_read(f, &im);
+    wal_seg_header h;
+    if (s == KV_OK && !wal_seg_header_decode(im.buf, im.size, &h) && h.first_lsn != first)
+        s = kv_error(KV_CORRUPTION, "%s: offset 24: first LSN %" PRIu64 " differs from the name",
+                     path, h.first_lsn);
+    if (s == KV_OK) {
+        c->seg = first;
+        c->npend = 0;
+        c->arena.len = 0;
+        s = wal_scan_image(path, im.buf, im.size, sealed, want_salt, l->salt, visit, c, res);
+    }
+    wal_image_free(&im);
+    kv_file_close(f);
+    free(path);
     return s;
 }
 
 kv_status wal_recover(wal_log *l, wal_replay_fn replay, void *rctx)
 {
+    bool ro = l->opt.read_only;
+    bool strict = l->opt.recovery == WAL_RECOVER_STRICT;
     uint64_t *firsts = NULL;
     size_t n = 0;
     kv_status s = list_segments(l, &firsts, &n);
     if (s != KV_OK || n == 0) {
         free(firsts);
-        return s != KV_OK ? s : create_fresh(l);
+        if (s != KV_OK)
+            return s;
+        if (l->opt.must_exist)
+            return kv_error(KV_CORRUPTION,
+                            "%s: no log segment (NNNNNNNNNNNNNNNNNNNN.wal), though the log must "
+                            "go on from LSN %" PRIu64 ": its segments are missing",
+                            l->dir, l->opt.start_lsn);
+        if (ro) { /* an empty log, in memory only */
+            l->next_lsn = l->opt.start_lsn;
+            return KV_OK;
+        }
+        return create_fresh(l);
     }
-    bool strict = l->opt.recovery == WAL_RECOVER_STRICT;
     replay_ctx c = {.fn = replay, .ctx = rctx};
     /* A truncation that crashed between writing the rewritten segment and unlinking the one it
      * replaces leaves both: the newer names the older in its header. */
@@ -182,159 +238,108 @@ kv_status wal_recover(wal_log *l, wal_replay_fn replay, void *rctx)
     }
     if (drop_first)
         start = 1;
-    kv_file *f = NULL;
-    uint64_t cut_to = 0; /* for the newest segment: its new size */
-    size_t last = n - 1; /* index of the segment that becomes the active one */
-    wal_seg cur = {0};
+    size_t keep = n;       /* segments [start, keep) make up the log after recovery */
+    uint64_t cut_to = 0;   /* the last kept segment's new size, when it is cut */
+    bool cut_last = false; /* whether it is */
+    uint64_t marked = 0;   /* the largest durable length a mark in it names */
     for (size_t i = start; i < n; i++) {
-        char *path = wal_seg_path(l, firsts[i]);
-        if (!path) {
-            s = kv_error(KV_IO, "wal: out of memory");
-            break;
-        }
-        bool newest = i == last;
-        s = kv_fs_open(l->fs, path, newest ? KV_FS_WRITE : KV_FS_READ, &f);
-        wal_reader r;
+        bool newest = i == n - 1;
         wal_scan_result res;
-        if (s == KV_OK)
-            s = wal_reader_init(&r, f);
-        if (s != KV_OK) {
-            free(path);
+        s = scan_one(l, firsts[i], !newest, i > start, &c, &res);
+        if (s == KV_CORRUPTION && !res.header_ok) {
+            if (strict || i == start)
+                break;
+            s = KV_OK; /* point-in-time: the log ends before this segment */
+            kv_errclear();
+            keep = i;
             break;
         }
-        c.path = path;
-        c.seg = firsts[i];
-        c.npend = 0;
-        c.arena.len = 0;
-        s = wal_scan_segment(&r, path, i > start, l->salt, visit, &c, &res);
-        if (s == KV_OK && res.hdr.first_lsn != firsts[i])
-            s = kv_error(KV_CORRUPTION, "%s: offset 24: first LSN %llu differs from the name", path,
-                         (unsigned long long)res.hdr.first_lsn);
-        if (s == KV_CORRUPTION && !strict && i > start) {
-            /* A bad header: point-in-time stops before this segment. */
-            kv_status d = drop_after(l, firsts, i, n);
-            free(path);
-            wal_reader_free(&r);
-            kv_file_close(f);
-            f = NULL;
-            char *p = wal_seg_path(l, firsts[i - 1]);
-            if (d == KV_OK)
-                d = p ? kv_fs_open(l->fs, p, KV_FS_WRITE, &f) : KV_IO;
-            free(p);
-            s = d;
-            last = i - 1;
-            break;
+        bool damaged = s == KV_CORRUPTION; /* a record, at res.end */
+        if (damaged && !strict) {
+            s = KV_OK;
+            kv_errclear();
         }
-        if (s != KV_OK) {
-            free(path);
-            wal_reader_free(&r);
+        if (s != KV_OK)
             break;
-        }
         if (i == start)
             l->salt = res.hdr.salt;
         /* Classify the end of this segment. */
         const char *problem = NULL;
         uint64_t problem_off = 0;
-        bool cut = false;
-        if (res.damage != WAL_DAMAGE_NONE) {
-            /* In the newest segment the damage is a torn tail when it looks like lost sectors
-             * of an append, or when no valid record follows it (a record cut short by the end
-             * of the file, a checksum-failing last record). Older segments were synced before
-             * the next one began: damage there is always corruption. */
-            bool torn = false, after = false;
-            if (newest) {
-                s = wal_damage_is_torn(&r, &res, &torn);
-                if (s == KV_OK && !torn)
-                    s = wal_valid_record_after(&r, &res, l->salt, &after);
-                if (s == KV_OK && !torn && !after)
-                    torn = true;
-            }
-            if (s != KV_OK) {
-                free(path);
-                wal_reader_free(&r);
-                break;
-            }
-            if (torn)
-                cut = true;
-            else {
-                problem = res.why;
-                problem_off = res.bad_off;
-            }
-        } else if (res.commit_end != res.end) {
-            if (newest)
-                cut = true; /* complete records whose COMMIT was lost */
-            else {
-                problem = "segment ends inside a batch";
-                problem_off = res.commit_end;
-            }
+        bool cut = damaged;
+        if (!damaged && newest)
+            cut = res.torn || res.batch_end < res.end; /* a torn tail, or records without COMMIT */
+        else if (!damaged && res.batch_end != res.end) {
+            problem = "segment ends inside a batch";
+            problem_off = res.batch_end;
         }
         uint64_t last_lsn = (cut || problem) ? res.commit_lsn : res.last_lsn;
-        if (!problem && i + 1 < n && firsts[i + 1] != last_lsn + 1) {
+        if (!cut && !problem && i + 1 < n && firsts[i + 1] != last_lsn + 1) {
             problem = "LSN gap or overlap with the next segment";
             problem_off = res.end;
         }
         if (problem && strict) {
+            char name[WAL_SEG_NAME_LEN + 1];
+            wal_seg_name(name, firsts[i]);
             if (i + 1 < n && problem_off == res.end)
                 s = kv_error(KV_CORRUPTION,
-                             "%s: offset %llu: %s: last LSN %llu, next segment starts at LSN %llu",
-                             path, (unsigned long long)problem_off, problem,
-                             (unsigned long long)last_lsn, (unsigned long long)firsts[i + 1]);
+                             "%s/%s: offset %" PRIu64 ": %s: last LSN %" PRIu64
+                             ", next segment starts at LSN %" PRIu64,
+                             l->dir, name, problem_off, problem, last_lsn, firsts[i + 1]);
             else
-                s = kv_error(KV_CORRUPTION, "%s: offset %llu: %s (valid records follow)", path,
-                             (unsigned long long)problem_off, problem);
-            free(path);
-            wal_reader_free(&r);
+                s = kv_error(KV_CORRUPTION, "%s/%s: offset %" PRIu64 ": %s", l->dir, name,
+                             problem_off, problem);
             break;
         }
-        wal_reader_free(&r);
-        free(path);
-        cur = (wal_seg){firsts[i], last_lsn, (cut || problem) ? res.commit_end : res.end};
-        if (problem) {
-            /* Point-in-time: keep what precedes the damaged batch, drop everything after. */
-            cut = true;
-            if (!newest) {
-                kv_file_close(f);
-                f = NULL;
-                s = drop_after(l, firsts, i + 1, n);
-                char *p = wal_seg_path(l, firsts[i]);
-                if (s == KV_OK)
-                    s = p ? kv_fs_open(l->fs, p, KV_FS_WRITE, &f) : KV_IO;
-                free(p);
-                last = i;
-            }
-        }
-        if (s == KV_OK && cut && res.file_size > cur.size) {
-            cut_to = cur.size;
-            l->torn_cut = res.file_size - cur.size;
-        }
-        if (s == KV_OK)
-            s = wal_segs_push(l, cur);
-        if (s != KV_OK || i == last)
+        /* Point-in-time keeps what precedes the damaged batch and drops everything after. */
+        uint64_t size = (cut || problem) ? res.batch_end : res.end;
+        if ((s = wal_segs_push(l, (wal_seg){firsts[i], last_lsn, size})) != KV_OK)
             break;
-        kv_file_close(f);
-        f = NULL;
+        marked = res.durable < size ? res.durable : size;
+        if (cut || problem) {
+            cut_last = size < res.file_size;
+            cut_to = size;
+            l->torn_cut = res.file_size - size;
+            keep = i + 1;
+            break;
+        }
     }
     free(c.pend);
     free(c.out);
     kv_buf_free(&c.arena);
-    if (s == KV_OK && cut_to) {
-        s = kv_file_truncate(f, cut_to);
-        if (s == KV_OK)
-            s = kv_file_fdatasync(f);
+    if (s == KV_OK) {
+        wal_seg *a = &l->segs[l->nsegs - 1];
+        l->next_lsn = a->last_lsn + 1;
+        l->durable = l->marked = marked;
     }
+    if (s != KV_OK || ro) {
+        free(firsts);
+        return s;
+    }
+    /* Writable: carry out in the directory what was decided above, each step durable. */
+    s = drop_after(l, firsts, keep, n);
+    wal_seg *a = &l->segs[l->nsegs - 1];
+    char *path = wal_seg_path(l, a->first_lsn);
+    if (s == KV_OK)
+        s = path ? kv_fs_open(l->fs, path, KV_FS_WRITE, &l->active)
+                 : kv_error(KV_NOMEM, "wal: out of memory");
+    free(path);
+    /* A cut is made durable before anything is appended after it; then the whole file is
+     * durable. Without a cut only what the last mark names is known durable (the previous
+     * writer may have died before its last bytes reached the disk). */
+    if (s == KV_OK && cut_last)
+        s = kv_file_truncate(l->active, cut_to);
+    if (s == KV_OK && cut_last)
+        s = kv_file_fdatasync(l->active);
+    if (s == KV_OK && cut_last)
+        l->durable = a->size;
     if (s == KV_OK && drop_first) {
         char *p = wal_seg_path(l, firsts[0]);
-        s = p ? kv_fs_unlink(l->fs, p) : kv_error(KV_IO, "wal: out of memory");
+        s = p ? kv_fs_unlink(l->fs, p) : kv_error(KV_NOMEM, "wal: out of memory");
         free(p);
         if (s == KV_OK)
             s = kv_fs_fsync_dir(l->fs, l->dir);
     }
     free(firsts);
-    if (s != KV_OK) {
-        kv_file_close(f);
-        return s;
-    }
-    l->active = f;
-    l->next_lsn = cur.last_lsn + 1;
-    return KV_OK;
+    return s;
 }

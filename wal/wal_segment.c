@@ -35,7 +35,7 @@ kv_status wal_segs_push(wal_log *l, wal_seg s)
         size_t cap = l->capsegs ? l->capsegs * 2 : 8;
         wal_seg *n = realloc(l->segs, cap * sizeof *n);
         if (!n)
-            return kv_error(KV_IO, "wal: out of memory");
+            return kv_error(KV_NOMEM, "wal: out of memory");
         l->segs = n;
         l->capsegs = cap;
     }
@@ -43,8 +43,47 @@ kv_status wal_segs_push(wal_log *l, wal_seg s)
     return KV_OK;
 }
 
-kv_status wal_seg_create(wal_log *l, uint64_t first_lsn, uint64_t supersedes, wal_reader *src,
-                         uint64_t src_off, uint64_t body_len, kv_file **out)
+/* Copies the records of src[from, to) except marks into f after the header, through a 1 MiB
+ * staging buffer; then, when it copied any, appends a mark naming the bytes before it. *size gets
+ * the file's length. */
+static kv_status copy_records(wal_log *l, kv_file *f, const char *path, const uint8_t *src,
+                              uint64_t from, uint64_t to, uint64_t *size)
+{
+    enum { STAGE = 1 << 20 };
+    kv_buf b = {0};
+    uint64_t at = WAL_SEG_HEADER_SIZE;
+    kv_status s = KV_OK;
+    for (uint64_t off = from; off < to && s == KV_OK;) {
+        kv_reclog_rec r;
+        const char *why = NULL;
+        if (kv_reclog_decode(src, to, off, l->seed, &r, &why) != KV_RECLOG_OK) {
+            s = kv_error(KV_CORRUPTION, "%s: offset %llu: %s while copying its live records", path,
+                         (unsigned long long)off, why);
+            break;
+        }
+        uint64_t n = KV_RECLOG_FRAME + (uint64_t)r.len;
+        if (r.type != WAL_REC_MARK && !kv_buf_append(&b, src + off, (size_t)n))
+            s = kv_error(KV_NOMEM, "wal: out of memory copying %s", path);
+        off += n;
+        if (s == KV_OK && (b.len >= STAGE || off >= to) && b.len) {
+            s = kv_file_pwrite(f, b.data, b.len, at);
+            at += b.len;
+            b.len = 0;
+        }
+    }
+    if (s == KV_OK && at > WAL_SEG_HEADER_SIZE) {
+        uint8_t m[WAL_MARK_SIZE];
+        kv_reclog_mark(m, l->seed, at);
+        s = kv_file_pwrite(f, m, sizeof m, at);
+        at += sizeof m;
+    }
+    kv_buf_free(&b);
+    *size = at;
+    return s;
+}
+
+kv_status wal_seg_create(wal_log *l, uint64_t first_lsn, uint64_t supersedes, const uint8_t *src,
+                         uint64_t from, uint64_t to, kv_file **out, uint64_t *size)
 {
     char name[WAL_SEG_NAME_LEN + 1], tmpname[WAL_SEG_NAME_LEN + 8];
     wal_seg_name(name, first_lsn);
@@ -53,8 +92,9 @@ kv_status wal_seg_create(wal_log *l, uint64_t first_lsn, uint64_t supersedes, wa
     char *tmp = kv_path_join(l->dir, tmpname);
     kv_file *f = NULL;
     kv_status s = KV_OK;
+    uint64_t len = WAL_SEG_HEADER_SIZE;
     if (!path || !tmp) {
-        s = kv_error(KV_IO, "wal: out of memory");
+        s = kv_error(KV_NOMEM, "wal: out of memory");
         goto out;
     }
     s = kv_fs_open(l->fs, tmp, KV_FS_CREATE | KV_FS_TRUNC | KV_FS_WRITE, &f);
@@ -63,20 +103,8 @@ kv_status wal_seg_create(wal_log *l, uint64_t first_lsn, uint64_t supersedes, wa
     uint8_t hdr[WAL_SEG_HEADER_SIZE];
     wal_seg_header_encode(hdr, l->salt, first_lsn, supersedes);
     s = kv_file_pwrite(f, hdr, sizeof hdr, 0);
-    for (uint64_t done = 0; s == KV_OK && done < body_len;) {
-        const uint8_t *p;
-        size_t avail;
-        uint64_t want = body_len - done;
-        if (want > (1u << 20))
-            want = 1u << 20;
-        s = wal_reader_peek(src, src_off + done, (size_t)want, &p, &avail);
-        if (s == KV_OK && avail != want)
-            s = kv_error(KV_CORRUPTION, "%s: ends before offset %llu while copying", src->f->path,
-                         (unsigned long long)(src_off + body_len));
-        if (s == KV_OK)
-            s = kv_file_pwrite(f, p, avail, WAL_SEG_HEADER_SIZE + done);
-        done += avail;
-    }
+    if (s == KV_OK && src)
+        s = copy_records(l, f, path, src, from, to, &len);
     if (s == KV_OK)
         s = kv_file_fdatasync(f);
     kv_file_close(f);
@@ -87,8 +115,11 @@ kv_status wal_seg_create(wal_log *l, uint64_t first_lsn, uint64_t supersedes, wa
         s = kv_fs_fsync_dir(l->fs, l->dir);
     if (s == KV_OK && out)
         s = kv_fs_open(l->fs, path, KV_FS_WRITE, out);
-    if (s == KV_OK)
+    if (s == KV_OK) {
         l->created++;
+        if (size)
+            *size = len;
+    }
 out:
     free(path);
     free(tmp);
@@ -121,5 +152,6 @@ kv_status wal_sync_locked(wal_log *l)
     if (s != KV_OK)
         return wal_poison_locked(l, s);
     l->synced_seq = seq;
+    l->durable = l->segs[l->nsegs - 1].size;
     return KV_OK;
 }

@@ -51,7 +51,7 @@ kv_status wal_snapshot_write(wal_db *db, wal_node *root, uint64_t count, uint64_
     uint64_t off = 0;
     kv_status s = (tmp && dst)
                       ? kv_fs_open(db->fs, tmp, KV_FS_CREATE | KV_FS_TRUNC | KV_FS_WRITE, &f)
-                      : kv_error(KV_IO, "wal: out of memory");
+                      : kv_error(KV_NOMEM, "wal: out of memory");
     if (s != KV_OK)
         goto out;
     uint8_t h[WAL_SNAP_HEADER];
@@ -92,7 +92,7 @@ kv_status wal_snapshot_write(wal_db *db, wal_node *root, uint64_t count, uint64_
         }
     }
     if (s == KV_OK && !ok)
-        s = kv_error(KV_IO, "wal snapshot: out of memory");
+        s = kv_error(KV_NOMEM, "wal snapshot: out of memory");
     if (s == KV_OK && seen != count)
         s = kv_error(KV_CORRUPTION,
                      "wal snapshot: the memtable holds %" PRIu64 " keys but counts %" PRIu64, seen,
@@ -105,7 +105,7 @@ kv_status wal_snapshot_write(wal_db *db, wal_node *root, uint64_t count, uint64_
         kv_put_u32(t + 8, body);
         kv_put_u32(t + 12, kv_crc32(t, 12));
         if (!kv_buf_append(&b, t, sizeof t))
-            s = kv_error(KV_IO, "wal snapshot: out of memory");
+            s = kv_error(KV_NOMEM, "wal snapshot: out of memory");
     }
     if (s == KV_OK)
         s = flush(f, &b, &off);
@@ -145,7 +145,7 @@ static kv_status parse(wal_db *db, bool build, FILE *out, uint64_t *lsn, uint64_
     *lsn = 0;
     char *path = kv_path_join(db->dir, WAL_SNAPSHOT_NAME);
     if (!path)
-        return kv_error(KV_IO, "wal: out of memory");
+        return kv_error(KV_NOMEM, "wal: out of memory");
     kv_file *f = NULL;
     wal_reader r = {0};
     wal_entry **v = NULL;
@@ -186,7 +186,7 @@ static kv_status parse(wal_db *db, bool build, FILE *out, uint64_t *lsn, uint64_
         goto out;
     }
     if (build && count && !(v = malloc(count * sizeof *v))) {
-        s = kv_error(KV_IO, "wal: out of memory");
+        s = kv_error(KV_NOMEM, "wal: out of memory");
         goto out;
     }
     uint64_t off = WAL_SNAP_HEADER;
@@ -218,7 +218,7 @@ static kv_status parse(wal_db *db, bool build, FILE *out, uint64_t *lsn, uint64_
         }
         uint8_t *keep = realloc(prev, klen);
         if (!keep) {
-            s = kv_error(KV_IO, "wal: out of memory");
+            s = kv_error(KV_NOMEM, "wal: out of memory");
             goto out;
         }
         prev = keep;
@@ -236,7 +236,7 @@ static kv_status parse(wal_db *db, bool build, FILE *out, uint64_t *lsn, uint64_
         if (build) {
             v[made] = wal_entry_new(&db->map, key, klen, key + klen, vlen);
             if (!v[made]) {
-                s = kv_error(KV_IO, "wal: out of memory");
+                s = kv_error(KV_NOMEM, "wal: out of memory");
                 goto out;
             }
             made++;
@@ -257,7 +257,7 @@ static kv_status parse(wal_db *db, bool build, FILE *out, uint64_t *lsn, uint64_
                 kv_get_u64(p), kv_get_u32(p + 8), kv_get_u32(p + 12));
     if (build) {
         if (!wal_map_build(&db->map, v, count, slsn)) {
-            s = kv_error(KV_IO, "wal: out of memory");
+            s = kv_error(KV_NOMEM, "wal: out of memory");
             goto out;
         }
         made = 0;

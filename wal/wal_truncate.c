@@ -4,35 +4,42 @@
  * obsolete and live records is never changed in place but rewritten: the live records are copied
  * to a new file named by the first live LSN whose header names the segment it supersedes (write,
  * fdatasync, rename, directory fsync), and only then is the old file unlinked. If a crash leaves
- * both, open sees the newer one's `supersedes` field and removes the old one (wal_recover.c). */
+ * both, open sees the newer one's `supersedes` field and removes the old one (wal_recover.c).
+ * The copy leaves the old file's sync marks behind (they name its offsets) and ends with a mark
+ * of its own: the new file is visible by its name only once durable whole, so the mark vouches
+ * for every record copied. */
 #include <stdlib.h>
 #include <string.h>
 
 #include "wal_log_int.h"
 
-/* Finds the offset of the record after LSN up_to in the segment at path, checking that up_to is
- * a COMMIT. */
-static kv_status find_cut(wal_log *l, const char *path, wal_reader *r, uint64_t first,
+/* Finds the offset just past the record of LSN up_to in a segment image (first: its first LSN),
+ * checking that up_to is a COMMIT. Marks are stepped over. */
+static kv_status find_cut(const wal_log *l, const char *path, const wal_image *im, uint64_t first,
                           uint64_t up_to, uint64_t *cut)
 {
     uint64_t off = WAL_SEG_HEADER_SIZE, lsn = first;
     while (lsn <= up_to) {
-        const uint8_t *p;
-        size_t avail;
-        kv_status s = wal_reader_peek(r, off, WAL_REC_HEADER_SIZE, &p, &avail);
-        if (s != KV_OK)
-            return s;
-        if (avail < WAL_REC_HEADER_SIZE || kv_get_u64(p + 5) != lsn)
-            return kv_error(KV_CORRUPTION, "%s: offset %llu: expected the record of LSN %llu", path,
-                            (unsigned long long)off, (unsigned long long)lsn);
-        if (lsn == up_to && p[4] != WAL_REC_COMMIT)
+        kv_reclog_rec r;
+        wal_rec_view v;
+        const char *why = NULL;
+        if (kv_reclog_decode(im->buf, im->size, off, l->seed, &r, &why) != KV_RECLOG_OK ||
+            (why = wal_rec_view_of(&r, &v)) != NULL)
+            return kv_error(KV_CORRUPTION, "%s: offset %llu: %s", path, (unsigned long long)off,
+                            why);
+        off += KV_RECLOG_FRAME + (uint64_t)r.len;
+        if (v.type == WAL_REC_MARK)
+            continue;
+        if (v.lsn != lsn)
+            return kv_error(KV_CORRUPTION, "%s: offset %llu: LSN %llu where %llu belongs", path,
+                            (unsigned long long)r.off, (unsigned long long)v.lsn,
+                            (unsigned long long)lsn);
+        if (lsn == up_to && v.type != WAL_REC_COMMIT)
             return kv_error(KV_INVALID,
                             "wal truncate: LSN %llu is a %s record, not the end of a batch",
-                            (unsigned long long)up_to, wal_rec_type_name(p[4]));
-        off += WAL_REC_OVERHEAD + (uint64_t)kv_get_u32(p);
+                            (unsigned long long)up_to, wal_rec_type_name(v.type));
         lsn++;
     }
-    (void)l;
     *cut = off;
     return KV_OK;
 }
@@ -43,7 +50,11 @@ kv_status wal_log_truncate(wal_log *l, uint64_t up_to)
     kv_status s = KV_OK;
     kv_file *src = NULL, *nf = NULL;
     char *path = NULL;
-    wal_reader r = {0};
+    wal_image im = {0};
+    if (l->opt.read_only) {
+        s = kv_error(KV_INVALID, "wal %s: the log was opened read-only", l->dir);
+        goto out;
+    }
     if (l->poisoned) {
         s = kv_error(KV_POISONED, "wal %s: poisoned by an earlier failure: %s", l->dir,
                      l->poison_msg);
@@ -71,22 +82,25 @@ kv_status wal_log_truncate(wal_log *l, uint64_t up_to)
         /* Validate before changing anything. */
         path = wal_seg_path(l, m->first_lsn);
         if (!path) {
-            s = kv_error(KV_IO, "wal: out of memory");
+            s = kv_error(KV_NOMEM, "wal: out of memory");
             goto out;
         }
         if ((s = kv_fs_open(l->fs, path, KV_FS_READ, &src)) != KV_OK ||
-            (s = wal_reader_init(&r, src)) != KV_OK ||
-            (s = find_cut(l, path, &r, m->first_lsn, up_to, &cut)) != KV_OK)
+            (s = wal_image_read(src, &im)) != KV_OK)
             goto out;
-        if (cut > m->size) {
-            s = kv_error(KV_CORRUPTION, "%s: records past its size", path);
+        if (im.size < m->size) {
+            s = kv_error(KV_CORRUPTION, "%s: %llu bytes where the log wrote %llu", path,
+                         (unsigned long long)im.size, (unsigned long long)m->size);
             goto out;
         }
+        im.size = m->size; /* the log's records; nothing else is copied */
+        if ((s = find_cut(l, path, &im, m->first_lsn, up_to, &cut)) != KV_OK)
+            goto out;
     }
     uint64_t freed = 0;
     for (size_t i = 0; i < k; i++) {
         char *p = wal_seg_path(l, l->segs[i].first_lsn);
-        s = p ? kv_fs_unlink(l->fs, p) : kv_error(KV_IO, "wal: out of memory");
+        s = p ? kv_fs_unlink(l->fs, p) : kv_error(KV_NOMEM, "wal: out of memory");
         free(p);
         if (s != KV_OK) {
             wal_poison_locked(l, s);
@@ -107,8 +121,9 @@ kv_status wal_log_truncate(wal_log *l, uint64_t up_to)
     if (!rewrite)
         goto out;
     m = &l->segs[0];
-    uint64_t body = m->size - cut;
-    s = wal_seg_create(l, up_to + 1, m->first_lsn, &r, cut, body, active ? &nf : NULL);
+    uint64_t nsize = 0;
+    s = wal_seg_create(l, up_to + 1, m->first_lsn, im.buf, cut, m->size, active ? &nf : NULL,
+                       &nsize);
     if (s == KV_OK)
         s = kv_fs_unlink(l->fs, path);
     if (s == KV_OK)
@@ -122,15 +137,18 @@ kv_status wal_log_truncate(wal_log *l, uint64_t up_to)
         l->active = nf;
         nf = NULL;
         l->synced_seq = ++l->write_seq;
+        /* Durable whole, and its own last mark (if any records were copied) vouches for them. */
+        l->durable = l->marked = nsize;
     }
-    atomic_fetch_sub(&l->bytes, m->size - (WAL_SEG_HEADER_SIZE + body));
+    atomic_fetch_sub(&l->bytes, m->size);
+    atomic_fetch_add(&l->bytes, nsize);
     m->first_lsn = up_to + 1;
-    m->size = WAL_SEG_HEADER_SIZE + body;
+    m->size = nsize;
     l->rewrites++;
     if (!k)
         l->truncations++;
 out:
-    wal_reader_free(&r);
+    wal_image_free(&im);
     kv_file_close(src);
     kv_file_close(nf);
     free(path);

@@ -26,14 +26,16 @@ bool fz_seal_wal_segment(uint8_t *buf, size_t n)
     if (n < WAL_SEG_HEADER_SIZE)
         return false;
     bool ch = put_crc(buf + 40, kv_crc32(buf, 40));
-    uint64_t salt = kv_get_u64(buf + 16);
+    uint32_t seed = wal_seed(kv_get_u64(buf + 16));
+    /* reclog framing: hcrc over bytes 8..15, then crc over bytes 4 .. 16+len-1 (hcrc included). */
     size_t off = WAL_SEG_HEADER_SIZE;
-    while (n - off >= WAL_REC_OVERHEAD) {
-        uint32_t len = kv_get_u32(buf + off);
-        if (len > n - off - WAL_REC_OVERHEAD)
+    while (n - off >= KV_RECLOG_FRAME) {
+        uint32_t len = kv_get_u32(buf + off + 8);
+        if (len > n - off - KV_RECLOG_FRAME)
             break;
-        ch |= put_crc(buf + off + WAL_REC_HEADER_SIZE + len, wal_rec_crc(salt, buf + off, len));
-        off += WAL_REC_OVERHEAD + (size_t)len;
+        ch |= put_crc(buf + off + 4, kv_crc32_extend(seed, buf + off + 8, 8));
+        ch |= put_crc(buf + off, kv_crc32_extend(seed, buf + off + 4, 12 + (size_t)len));
+        off += KV_RECLOG_FRAME + (size_t)len;
     }
     return ch;
 }

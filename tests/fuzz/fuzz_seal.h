@@ -14,7 +14,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* wal/ segment: header CRC, every record's salted CRC (salt from the header). */
+/* wal/ segment: header CRC, every record's reclog CRCs (seeded by the header's salt). */
 bool fz_seal_wal_segment(uint8_t *buf, size_t n);
 /* lsm/ log (WAL and manifest): header CRC, every record's CRC (file number from the header). */
 bool fz_seal_lsm_log(uint8_t *buf, size_t n);

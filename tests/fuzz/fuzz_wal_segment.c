@@ -1,9 +1,11 @@
 /* fuzz_wal_segment: a wal/ log segment file opened by the log's own recovery (wal_log_open:
- * segment header check, record scan, torn-tail detection and cut, replay of committed batches).
- * The input is written as the only segment of a fresh log directory, named by the first LSN its
- * header claims (so inputs built from a real segment get past the name/header check). The open
- * must succeed (then wal_log_verify runs and must agree) or fail with KV_CORRUPTION / KV_IO.
- * When the strict open reports corruption, the point-in-time recovery mode is tried too. */
+ * segment header check, record scan under reclog's torn-tail rule, the cut, replay of committed
+ * batches). The input is written as the only segment of a fresh log directory, named by the
+ * first LSN its header claims (so inputs built from a real segment get past the name/header
+ * check). A read-only open comes first: it must leave the file byte for byte as it was, and
+ * replay what the writable open then replays. The open must succeed (then wal_log_verify runs
+ * and must agree) or fail with KV_CORRUPTION / KV_IO / KV_NOMEM. When the strict open reports
+ * corruption, the point-in-time recovery mode is tried too. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,16 +17,29 @@
 
 static kv_fs *fs;
 
+/* What a replay gave back: batches, records, payload bytes and a hash of the LSNs. */
+typedef struct seen {
+    size_t batches, records, bytes;
+    uint64_t lsns;
+} seen;
+
 static kv_status replay(void *ctx, const wal_replay_rec *recs, size_t n, uint64_t commit_lsn)
 {
-    (void)commit_lsn;
-    size_t *total = ctx;
+    seen *t = ctx;
+    t->batches++;
+    t->lsns = t->lsns * 31 + commit_lsn;
     for (size_t i = 0; i < n; i++) {
         volatile uint8_t sink = recs[i].len ? recs[i].payload[recs[i].len - 1] : 0;
         (void)sink;
-        *total += recs[i].len;
+        t->records++;
+        t->bytes += recs[i].len;
     }
     return KV_OK;
+}
+
+static bool expected_failure(kv_status s)
+{
+    return s == KV_CORRUPTION || s == KV_IO || s == KV_NOMEM;
 }
 
 static kv_status try_open(const char *dir, const char *path, const uint8_t *data, size_t size,
@@ -36,9 +51,41 @@ static kv_status try_open(const char *dir, const char *path, const uint8_t *data
     wal_log_options_init(&o);
     o.recovery = mode;
     o.segment_size = 4096;
+    /* Read-only first: nothing may change, and it must see what the writable open replays. */
+    o.read_only = true;
     wal_log *l = NULL;
-    size_t total = 0;
-    kv_status s = wal_log_open(fs, dir, &o, replay, &total, &l);
+    seen ro = {0}, rw = {0};
+    kv_status r = wal_log_open(fs, dir, &o, replay, &ro, &l);
+    if (r == KV_OK) {
+        if (wal_log_verify(l) != KV_OK && mode == WAL_RECOVER_STRICT) {
+            fprintf(stderr, "read-only open accepted a log its own verify rejects: %s\n",
+                    kv_errmsg());
+            abort();
+        }
+        if (wal_log_close(l) != KV_OK)
+            fz_die("read-only close");
+    } else if (!expected_failure(r)) {
+        fprintf(stderr, "read-only open of a damaged segment returned %s: %s\n", kv_strerror(r),
+                kv_errmsg());
+        abort();
+    }
+    size_t now_n = 0;
+    uint8_t *now = fz_read(path, &now_n);
+    if (!now || now_n != size || (size && memcmp(now, data, size))) {
+        fprintf(stderr, "a read-only open changed the segment\n");
+        abort();
+    }
+    free(now);
+    o.read_only = false;
+    l = NULL;
+    kv_status s = wal_log_open(fs, dir, &o, replay, &rw, &l);
+    if ((s == KV_OK) != (r == KV_OK) ||
+        (s == KV_OK && (ro.batches != rw.batches || ro.records != rw.records ||
+                        ro.bytes != rw.bytes || ro.lsns != rw.lsns))) {
+        fprintf(stderr, "read-only open (%s, %zu batches) and writable open (%s, %zu) disagree\n",
+                kv_strerror(r), ro.batches, kv_strerror(s), rw.batches);
+        abort();
+    }
     if (s == KV_OK) {
         kv_status v = wal_log_verify(l);
         if (v != KV_OK) {
@@ -47,10 +94,10 @@ static kv_status try_open(const char *dir, const char *path, const uint8_t *data
             abort();
         }
         wal_slice sl = {"k", 1};
-        wal_record r = {WAL_REC_PUT, &sl, 1};
-        (void)wal_log_append_batch(l, &r, 1, NULL, NULL, NULL);
+        wal_record rec = {WAL_REC_PUT, &sl, 1};
+        (void)wal_log_append_batch(l, &rec, 1, NULL, NULL, NULL);
         s = wal_log_close(l);
-    } else if (s != KV_CORRUPTION && s != KV_IO) {
+    } else if (!expected_failure(s)) {
         fprintf(stderr, "wal_log_open of a damaged segment returned %s: %s\n", kv_strerror(s),
                 kv_errmsg());
         abort();

@@ -1,16 +1,17 @@
 /* Crash tests of the `wal` engine on faultfs (DESIGN.md sections 3 and 5): a workload of puts,
  * deletes, batches, syncs and checkpoints (small segments and a small checkpoint_bytes so that
  * segment rolls, automatic checkpoints, truncations and mixed-segment rewrites all happen) is
- * crashed at every operation index, in every durability mode, under the lose, random and torn
- * policies, with several seeds. After each crash the directory is reopened with posix and must:
- * open, pass kv_check, equal the state after some prefix of the workload's commits (the in-flight
- * one optional: never a hole, never half a batch), include every commit acknowledged before a
- * successful kv_sync or checkpoint, include every acknowledged commit in `sync` mode, and accept
- * new writes that survive a reopen.
+ * crashed at every operation index, in every durability mode, under the lose, random, torn and
+ * torn-bytes policies, with several seeds. After each crash the directory is reopened with posix
+ * and must: open, pass kv_check, equal the state after some prefix of the workload's commits (the
+ * in-flight one optional: never a hole, never half a batch), include every commit acknowledged
+ * before a successful kv_sync or checkpoint, include every acknowledged commit in `sync` mode, and
+ * accept new writes that survive a reopen.
  *
  * The default run crashes at every operation index of a ~110-operation workload twice, under two
- * of the three policies (rotating) with a different seed each time; KVLAB_LONG=1 uses a
- * 300-operation workload and every index under every policy with 4 seeds (5 for torn). */
+ * of the four policies (rotating) with a different seed each time; KVLAB_LONG=1 uses a
+ * 300-operation workload and every index under every policy with 4 seeds (5 for the two torn
+ * ones). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -281,14 +282,16 @@ static void sweep(const char *mode)
     assert_true(rr.rewrites >= 3);
     assert_true(rr.segments_created >= 5);
     assert_true(rr.truncations >= 3);
-    const kv_crash_policy pols[] = {KV_CRASH_LOSE, KV_CRASH_RANDOM, KV_CRASH_TORN};
+    const kv_crash_policy pols[] = {KV_CRASH_LOSE, KV_CRASH_RANDOM, KV_CRASH_TORN,
+                                    KV_CRASH_TORN_BYTES};
+    const int npols = (int)(sizeof pols / sizeof *pols);
     /* interval:MS adds background fdatasyncs: op counts vary a little; go a bit past. */
     uint64_t last = rr.ops_total + (!strncmp(mode, "interval", 8) ? 20 : 0);
     uint64_t points = 0;
     if (lng) {
-        /* Every crash point under every policy, 4 seeds (5 for torn). */
-        for (int p = 0; p < 3; p++) {
-            int ns = 4 + (pols[p] == KV_CRASH_TORN ? 1 : 0);
+        /* Every crash point under every policy, 4 seeds (5 for the torn ones). */
+        for (int p = 0; p < npols; p++) {
+            int ns = 4 + (pols[p] == KV_CRASH_TORN || pols[p] == KV_CRASH_TORN_BYTES ? 1 : 0);
             for (int sd = 0; sd < ns; sd++) {
                 for (uint64_t at = 1; at <= last; at++) {
                     one_run(w, mode, pols[p], base + (uint64_t)sd * 7919 + (uint64_t)p + at, at,
@@ -299,10 +302,11 @@ static void sweep(const char *mode)
         }
     } else {
         /* Every crash point twice, under two different policies (rotating through lose,
-         * random and torn) with a different seed each time. */
+         * random, torn and torn-bytes) with a different seed each time. */
         for (uint64_t pass = 0; pass < 2; pass++) {
             for (uint64_t at = 1; at <= last; at++) {
-                one_run(w, mode, pols[(at + pass) % 3], base + at * 31 + pass, at, NULL);
+                one_run(w, mode, pols[(at + 2 * pass) % (uint64_t)npols], base + at * 31 + pass, at,
+                        NULL);
                 points++;
             }
         }

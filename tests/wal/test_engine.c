@@ -408,6 +408,84 @@ static void test_snapshot_and_log_must_meet(void **state)
     kv_options_free(&o);
 }
 
+/* A checkpoint never removes the last segment (a rewrite is durable before its original goes),
+ * so a SNAPSHOT without any segment beside it is damage: refused, read-only too, never a
+ * database rolled back to the snapshot. */
+static void test_snapshot_without_segments_is_corruption(void **state)
+{
+    env *e = *state;
+    kv_db *db = open_db(e->dir, "os", NULL);
+    for (int i = 0; i < 50; i++)
+        put_kv(db, i, i);
+    assert_int_equal(wal_engine_checkpoint(db), KV_OK);
+    for (int i = 0; i < 10; i++)
+        put_kv(db, i, i + 1);
+    assert_int_equal(kv_close(db), KV_OK);
+    size_t n;
+    char **segs = wt_segments(e->dir, &n);
+    for (size_t i = 0; i < n; i++) {
+        char *p = wt_join(e->dir, segs[i]);
+        assert_int_equal(remove(p), 0);
+        free(p);
+    }
+    wt_names_free(segs, n);
+    kv_options o;
+    kv_options_init(&o);
+    for (int ro = 0; ro < 2; ro++) {
+        o.read_only = ro;
+        assert_int_equal(kv_open("wal", e->dir, &o, &db), KV_CORRUPTION);
+        assert_non_null(strstr(kv_errmsg(), "segments are missing"));
+    }
+    kv_options_free(&o);
+    segs = wt_segments(e->dir, &n);
+    assert_int_equal(n, 0); /* and nothing was created */
+    wt_names_free(segs, n);
+}
+
+/* The engine's read-only open: a torn log tail and a SNAPSHOT.tmp stay where they are, reads
+ * see the recovered state, a checkpoint is refused; the writable open then cleans up. */
+static void test_read_only_engine(void **state)
+{
+    env *e = *state;
+    kv_db *db = open_db(e->dir, "os", NULL);
+    for (int i = 0; i < 30; i++)
+        put_kv(db, i, i);
+    assert_int_equal(wal_engine_checkpoint(db), KV_OK);
+    for (int i = 0; i < 30; i += 3)
+        put_kv(db, i, i + 100);
+    assert_int_equal(kv_close(db), KV_OK);
+    char *snap = wt_join(e->dir, "SNAPSHOT"), *tmp = wt_join(e->dir, "SNAPSHOT.tmp");
+    wt_copy_file(snap, tmp);
+    size_t n;
+    char **segs = wt_segments(e->dir, &n);
+    char *seg = wt_join(e->dir, segs[n - 1]);
+    wt_truncate(seg, wt_file_size(seg) - WAL_MARK_SIZE - 3); /* the last put torn */
+    char *before = tu_dir_state(e->dir);
+    kv_options o;
+    kv_options_init(&o);
+    o.read_only = true;
+    assert_int_equal(kv_open("wal", e->dir, &o, &db), KV_OK);
+    for (int i = 0; i < 30; i++)
+        expect_kv(db, i, i % 3 ? i : i == 27 ? 27 : i + 100);
+    assert_int_equal(kv_check(db), KV_OK);
+    assert_int_equal(wal_engine_checkpoint(db), KV_INVALID);
+    assert_int_equal(kv_put(db, "x", 1, "y", 1), KV_INVALID);
+    assert_int_equal(kv_close(db), KV_OK);
+    char *after = tu_dir_state(e->dir);
+    assert_string_equal(before, after);
+    kv_options_free(&o);
+    db = open_db(e->dir, "os", NULL);
+    expect_kv(db, 27, 27);
+    assert_int_equal(access(tmp, F_OK), -1);
+    assert_int_equal(kv_close(db), KV_OK);
+    free(before);
+    free(after);
+    free(seg);
+    wt_names_free(segs, n);
+    free(snap);
+    free(tmp);
+}
+
 static void test_failed_fsync_in_checkpoint_poisons(void **state)
 {
     env *e = *state;
@@ -450,6 +528,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_damaged_snapshot, setup, teardown),
         cmocka_unit_test_setup_teardown(test_stray_snapshot_tmp_removed, setup, teardown),
         cmocka_unit_test_setup_teardown(test_snapshot_and_log_must_meet, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_snapshot_without_segments_is_corruption, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_read_only_engine, setup, teardown),
         cmocka_unit_test_setup_teardown(test_failed_fsync_in_checkpoint_poisons, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -59,6 +59,26 @@ static void write_batches(env *e, wal_log_options *o, uint64_t from, uint64_t nb
     assert_int_equal(wal_log_close(l), KV_OK);
 }
 
+/* Like write_batches, but the writer dies instead of closing (a process crash: everything it
+ * wrote is kept, nothing more): the log ends with the last batch, no close mark after it. */
+static void write_batches_killed(env *e, wal_log_options *o, uint64_t from, uint64_t nb)
+{
+    char *scratch = tu_mkdtemp("wal-log-killed");
+    kv_fs *ff = kv_faultfs_new(scratch);
+    assert_non_null(ff);
+    kv_faultfs_set_real_sync(ff, false);
+    wal_log *l;
+    assert_int_equal(wal_log_open(ff, e->dir, o, NULL, NULL, &l), KV_OK);
+    for (uint64_t b = from; b < from + nb; b++)
+        assert_int_equal(wt_append(l, b, 1 + b % 4, NULL), KV_OK);
+    kv_faultfs_set_crash_at(ff, kv_faultfs_ops(ff) + 1);
+    assert_int_equal(kv_faultfs_crash(ff, KV_CRASH_KEEP, 1), KV_OK);
+    wal_log_close(l); /* fails: the process is gone */
+    kv_fs_destroy(ff);
+    tu_rmtree(scratch);
+    free(scratch);
+}
+
 static kv_status reopen(env *e, wal_log_options *o, wt_replay *r)
 {
     wal_log *l;
@@ -131,7 +151,7 @@ static void test_torn_tail_cut_and_durable(void **state)
     env *e = *state;
     wal_log_options o;
     wal_log_options_init(&o);
-    write_batches(e, &o, 0, 10, NULL);
+    write_batches_killed(e, &o, 0, 10);
     char *seg = last_segment(e);
     uint64_t size = wt_file_size(seg);
     wt_truncate(seg, size - 3); /* the last record is incomplete */
@@ -160,15 +180,30 @@ static void test_torn_tail_cut_and_durable(void **state)
     free(seg);
 }
 
+/* A CRC-failing last record that no sync mark vouches for (the writer died before any sync) is
+ * a torn write: cut. After a clean close (fdatasync, mark, fdatasync) the same damage is under
+ * the close mark: corruption, which point-in-time recovery cuts. */
 static void test_crc_failing_last_record_cut(void **state)
 {
     env *e = *state;
     wal_log_options o;
     wal_log_options_init(&o);
-    write_batches(e, &o, 0, 10, NULL);
+    write_batches_killed(e, &o, 0, 10);
     char *seg = last_segment(e);
-    wt_flip_byte(seg, wt_file_size(seg) - 1, 0x40); /* CRC of the last COMMIT */
+    uint64_t size = wt_file_size(seg);
+    wt_flip_byte(seg, size - 1, 0x40); /* the last COMMIT's count */
     wt_replay r = {0};
+    assert_int_equal(reopen(e, &o, &r), KV_OK);
+    assert_int_equal(r.n, 9);
+    wt_replay_free(&r);
+    /* The reopen cut the batch and closed cleanly; write one more, close, flip its COMMIT. */
+    write_batches(e, &o, 9, 1, NULL);
+    size = wt_file_size(seg);
+    wt_flip_byte(seg, size - WAL_MARK_SIZE - 1, 0x40);
+    assert_int_equal(reopen(e, &o, &r), KV_CORRUPTION);
+    assert_non_null(strstr(kv_errmsg(), "sync mark"));
+    wt_replay_free(&r);
+    o.recovery = WAL_RECOVER_POINT_IN_TIME;
     assert_int_equal(reopen(e, &o, &r), KV_OK);
     assert_int_equal(r.n, 9);
     wt_replay_free(&r);
@@ -183,8 +218,8 @@ static void test_uncommitted_tail_cut(void **state)
     write_batches(e, &o, 0, 5, NULL);
     char *seg = last_segment(e);
     uint64_t size = wt_file_size(seg);
-    /* Cut exactly the last COMMIT (17 + 4 bytes): complete PUTs without their COMMIT. */
-    wt_truncate(seg, size - 21);
+    /* Cut exactly the close mark and the last COMMIT: complete PUTs without their COMMIT. */
+    wt_truncate(seg, size - WAL_MARK_SIZE - WAL_COMMIT_SIZE);
     wt_replay r = {0};
     assert_int_equal(reopen(e, &o, &r), KV_OK);
     assert_int_equal(r.n, 4);
@@ -199,22 +234,403 @@ static void test_uncommitted_tail_cut(void **state)
     free(seg);
 }
 
-/* Offset of the record with LSN lsn in the segment file at path. */
+/* Offset of the record with LSN lsn in the segment file at path (marks stepped over). */
 static uint64_t record_offset(const char *path, uint64_t lsn)
 {
     FILE *f = fopen(path, "rb");
     assert_non_null(f);
     uint64_t off = WAL_SEG_HEADER_SIZE;
     for (;;) {
-        uint8_t h[WAL_REC_HEADER_SIZE];
+        uint8_t h[WAL_REC_OVERHEAD];
         assert_int_equal(fseek(f, (long)off, SEEK_SET), 0);
         assert_int_equal(fread(h, 1, sizeof h, f), sizeof h);
-        if (kv_get_u64(h + 5) == lsn)
+        if (h[12] != WAL_REC_MARK && kv_get_u64(h + KV_RECLOG_FRAME) == lsn)
             break;
-        off += WAL_REC_OVERHEAD + kv_get_u32(h);
+        off += KV_RECLOG_FRAME + kv_get_u32(h + 8);
     }
     fclose(f);
     return off;
+}
+
+/* A power loss while the last, never-acknowledged batch was being written tears that write at
+ * any byte (LazyFS, faultfs's torn-bytes policy): it may keep the end of the batch, its COMMIT
+ * say, after bytes that went back to zeros. Nothing acknowledged is lost, so every recovery
+ * option must open the log with the synced batches, and the in-flight one whole or not at all. */
+static void test_torn_bytes_in_flight_batch_opens(void **state)
+{
+    env *e = *state;
+    int kept_commit = 0;
+    for (uint64_t seed = 1; seed <= 300; seed++) {
+        char *dir = tu_mkdtemp("wal-torn-bytes");
+        char *scratch = tu_mkdtemp("wal-torn-bytes-scratch");
+        kv_fs *ff = kv_faultfs_new(scratch);
+        assert_non_null(ff);
+        kv_faultfs_set_real_sync(ff, false);
+        wal_log_options o;
+        wal_log_options_init(&o);
+        o.durability.kind = seed % 2 ? KV_DURABILITY_SYNC : KV_DURABILITY_OS;
+        wal_log *l;
+        assert_int_equal(wal_log_open(ff, dir, &o, NULL, NULL, &l), KV_OK);
+        for (uint64_t b = 0; b < 6; b++)
+            assert_int_equal(wt_append(l, b, 1 + b % 4, NULL), KV_OK);
+        assert_int_equal(wal_log_sync(l), KV_OK);
+        char *seg = last_segment(&(env){dir, NULL});
+        uint64_t durable = wt_file_size(seg);
+        /* The in-flight batch: its write happens, the power goes before its fdatasync. */
+        kv_faultfs_set_crash_at(ff, kv_faultfs_ops(ff) + 2);
+        kv_status s = wt_append(l, 6, 3, NULL);
+        if (o.durability.kind == KV_DURABILITY_SYNC)
+            assert_int_equal(s, KV_IO);
+        else
+            kv_faultfs_set_crash_at(ff, kv_faultfs_ops(ff) + 1);
+        uint64_t written = wt_file_size(seg);
+        assert_int_equal(kv_faultfs_crash(ff, KV_CRASH_TORN_BYTES, seed), KV_OK);
+        wal_log_close(l);
+        kv_fs_destroy(ff);
+        /* Is the last record (the COMMIT) intact while something before it was lost? */
+        uint64_t now = wt_file_size(seg);
+        if (now == written) {
+            FILE *f = fopen(seg, "rb");
+            uint8_t *buf = malloc(written);
+            assert_int_equal(fread(buf, 1, written, f), written);
+            fclose(f);
+            bool zero = false;
+            for (uint64_t i = durable; i + 40 < written && !zero; i++)
+                zero = buf[i] == 0 && buf[i + 1] == 0 && buf[i + 2] == 0 && buf[i + 3] == 0;
+            kept_commit += zero;
+            free(buf);
+        }
+        /* Read-only first (it must not cut), then strict and point-in-time. */
+        for (int mode = 0; mode < 3; mode++) {
+            o.read_only = mode == 0;
+            o.recovery = mode == 2 ? WAL_RECOVER_POINT_IN_TIME : WAL_RECOVER_STRICT;
+            wt_replay r = {0};
+            s = reopen(&(env){dir, e->fs}, &o, &r);
+            if (s != KV_OK)
+                fail_msg("seed %llu, recovery %s%s: %s", (unsigned long long)seed,
+                         mode == 2 ? "point_in_time" : "strict", o.read_only ? ", read-only" : "",
+                         kv_errmsg());
+            assert_true(r.n == 6 || r.n == 7);
+            for (size_t b = 0; b < r.n; b++)
+                wt_expect_batch(&r.b[b], b, 1 + b % 4);
+            wt_replay_free(&r);
+        }
+        o.read_only = false;
+        free(seg);
+        tu_rmtree(dir);
+        tu_rmtree(scratch);
+        free(dir);
+        free(scratch);
+    }
+    /* The sweep reached the case at hand: zeros inside the batch, its last bytes kept. */
+    assert_true(kept_commit > 0);
+}
+
+/* Scans the segment file at path as the newest segment; returns its marks and records. */
+static wal_scan_result scan_file(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    assert_non_null(f);
+    uint64_t n = wt_file_size(path);
+    uint8_t *buf = malloc(n + 1);
+    assert_int_equal(fread(buf, 1, n, f), n);
+    fclose(f);
+    wal_scan_result res;
+    assert_int_equal(wal_scan_image(path, buf, n, false, false, 0, NULL, NULL, &res), KV_OK);
+    free(buf);
+    return res;
+}
+
+/* In `sync` mode every group after the first starts with a sync mark naming what the previous
+ * group's fdatasync made durable, inside the group's own write: one fdatasync per commit, no
+ * more. A clean close adds fdatasync, mark, fdatasync. */
+static void test_marks_cost_no_fdatasync(void **state)
+{
+    env *e = *state;
+    wal_log_options o;
+    wal_log_options_init(&o);
+    o.durability.kind = KV_DURABILITY_SYNC;
+    wal_log *l;
+    assert_int_equal(wal_log_open(e->fs, e->dir, &o, NULL, NULL, &l), KV_OK);
+    uint64_t syncs = atomic_load(&e->fs->counters.fdatasyncs);
+    uint64_t writes = atomic_load(&e->fs->counters.bytes_written);
+    for (uint64_t b = 0; b < 50; b++)
+        assert_int_equal(wt_append(l, b, 1 + b % 4, NULL), KV_OK);
+    assert_int_equal(atomic_load(&e->fs->counters.fdatasyncs) - syncs, 50);
+    char *seg = last_segment(e);
+    wal_scan_result res = scan_file(seg);
+    assert_int_equal(res.marks, 49);
+    assert_int_equal(res.end,
+                     WAL_SEG_HEADER_SIZE + atomic_load(&e->fs->counters.bytes_written) - writes);
+    assert_int_equal(wal_log_close(l), KV_OK);
+    assert_int_equal(atomic_load(&e->fs->counters.fdatasyncs) - syncs, 51);
+    res = scan_file(seg);
+    assert_int_equal(res.marks, 50);
+    assert_int_equal(res.durable, res.end - WAL_MARK_SIZE); /* the close mark names the rest */
+    /* Opening and closing without a write writes nothing. */
+    uint64_t size = wt_file_size(seg);
+    assert_int_equal(wal_log_open(e->fs, e->dir, &o, NULL, NULL, &l), KV_OK);
+    assert_int_equal(wal_log_close(l), KV_OK);
+    assert_int_equal(wt_file_size(seg), size);
+    free(seg);
+}
+
+/* Damage to a batch that a later mark says was durable cannot be a torn write: strict recovery
+ * (read-only too) refuses it naming file and offset, point-in-time cuts the log before it. */
+static void test_damage_vouched_by_mark_is_corruption(void **state)
+{
+    env *e = *state;
+    wal_log_options o;
+    wal_log_options_init(&o);
+    o.durability.kind = KV_DURABILITY_SYNC;
+    write_batches_killed(e, &o, 0, 12);
+    char *seg = last_segment(e);
+    uint64_t off = record_offset(seg, 8); /* in batch 2 (batches: LSNs 1-2, 3-5, 6-9, ...) */
+    wt_flip_byte(seg, off + WAL_REC_OVERHEAD - 1, 0x10); /* its LSN */
+    char want[64];
+    snprintf(want, sizeof want, "offset %llu:", (unsigned long long)off);
+    wt_replay r = {0};
+    assert_int_equal(reopen(e, &o, &r), KV_CORRUPTION);
+    assert_non_null(strstr(kv_errmsg(), want));
+    assert_non_null(strstr(kv_errmsg(), "sync mark"));
+    wt_replay_free(&r);
+    o.read_only = true;
+    wal_log *l;
+    assert_int_equal(wal_log_open(e->fs, e->dir, &o, wt_collect, &r, &l), KV_CORRUPTION);
+    wt_replay_free(&r);
+    o.read_only = false;
+    o.recovery = WAL_RECOVER_POINT_IN_TIME;
+    assert_int_equal(reopen(e, &o, &r), KV_OK);
+    assert_int_equal(r.n, 2);
+    wt_expect_batch(&r.b[1], 1, 2);
+    wt_replay_free(&r);
+    free(seg);
+}
+
+/* Damage after the last mark is what a power loss may leave of writes never made durable: a
+ * torn tail, cut under every recovery option. Here batches 0-5 were synced, 6-9 only written
+ * (`os`), and the writer died; batch 7 is damaged: 0-6 come back. */
+static void test_damage_after_last_mark_is_torn(void **state)
+{
+    env *e = *state;
+    wal_log_options o;
+    wal_log_options_init(&o);
+    char *scratch = tu_mkdtemp("wal-log-killed");
+    kv_fs *ff = kv_faultfs_new(scratch);
+    kv_faultfs_set_real_sync(ff, false);
+    wal_log *l;
+    uint64_t lsns[10];
+    assert_int_equal(wal_log_open(ff, e->dir, &o, NULL, NULL, &l), KV_OK);
+    for (uint64_t b = 0; b < 10; b++) {
+        assert_int_equal(wt_append(l, b, 1 + b % 4, &lsns[b]), KV_OK);
+        if (b == 5)
+            assert_int_equal(wal_log_sync(l), KV_OK);
+    }
+    kv_faultfs_set_crash_at(ff, kv_faultfs_ops(ff) + 1);
+    assert_int_equal(kv_faultfs_crash(ff, KV_CRASH_KEEP, 1), KV_OK);
+    wal_log_close(l);
+    kv_fs_destroy(ff);
+    tu_rmtree(scratch);
+    free(scratch);
+    char *seg = last_segment(e);
+    assert_int_equal(scan_file(seg).marks, 1); /* at the head of batch 6 */
+    wt_flip_byte(seg, record_offset(seg, lsns[6] + 1) + WAL_REC_OVERHEAD, 0x01);
+    for (int mode = 0; mode < 2; mode++) {
+        o.recovery = mode ? WAL_RECOVER_POINT_IN_TIME : WAL_RECOVER_STRICT;
+        wt_replay r = {0};
+        assert_int_equal(reopen(e, &o, &r), KV_OK);
+        assert_int_equal(r.n, 7);
+        for (size_t b = 0; b < r.n; b++)
+            wt_expect_batch(&r.b[b], b, 1 + b % 4);
+        wt_replay_free(&r);
+    }
+    free(seg);
+}
+
+/* A read-only open recovers in memory: the torn tail stays on disk, a stray .tmp and a superseded
+ * original stay too, nothing is written; it replays what a writable open then replays, refuses
+ * appends and truncations, and its verify and dump work on the files as they are. */
+static void test_read_only_open_changes_nothing(void **state)
+{
+    env *e = *state;
+    wal_log_options o = small_opts();
+    uint64_t lsns[60];
+    wal_log *l;
+    assert_int_equal(wal_log_open(e->fs, e->dir, &o, NULL, NULL, &l), KV_OK);
+    for (uint64_t b = 0; b < 60; b++)
+        assert_int_equal(wt_append(l, b, 1 + b % 4, &lsns[b]), KV_OK);
+    size_t n;
+    char **segs = wt_segments(e->dir, &n);
+    assert_true(n >= 3);
+    char *old = wt_join(e->dir, segs[0]), *keep = wt_join(e->dir, "saved");
+    wt_copy_file(old, keep);
+    uint64_t f1;
+    assert_true(wal_seg_name_parse(segs[1], &f1));
+    uint64_t cut = 0;
+    for (int b = 0; b < 60; b++)
+        if (lsns[b] < f1 - 1)
+            cut = lsns[b];
+    assert_int_equal(wal_log_truncate(l, cut), KV_OK); /* rewrites segment 0 */
+    assert_int_equal(wal_log_close(l), KV_OK);
+    assert_int_equal(rename(keep, old), 0); /* the original back beside its rewrite */
+    char *seg = last_segment(e);
+    wt_truncate(seg, wt_file_size(seg) - WAL_MARK_SIZE - 5); /* a torn last batch */
+    char *tmp = wt_join(e->dir, "00000000000000099999.wal.tmp");
+    wt_copy_file(seg, tmp);
+    char *before = tu_dir_state(e->dir);
+    o.read_only = true;
+    wt_replay ro = {0};
+    assert_int_equal(wal_log_open(e->fs, e->dir, &o, wt_collect, &ro, &l), KV_OK);
+    assert_int_equal(wal_log_verify(l), KV_OK);
+    FILE *dev = fopen("/dev/null", "w");
+    bool found;
+    assert_int_equal(wal_log_dump(l, dev, NULL, NULL, &found), KV_OK);
+    fclose(dev);
+    assert_int_equal(wt_append(l, 99, 1, NULL), KV_INVALID);
+    assert_int_equal(wal_log_truncate(l, lsns[59 - 1]), KV_INVALID);
+    assert_int_equal(wal_log_sync(l), KV_OK);
+    assert_int_equal(wal_log_close(l), KV_OK);
+    char *after = tu_dir_state(e->dir);
+    assert_string_equal(before, after);
+    /* The writable open replays the same, and then does the cleanup. */
+    o.read_only = false;
+    wt_replay rw = {0};
+    assert_int_equal(reopen(e, &o, &rw), KV_OK);
+    assert_int_equal(ro.n, rw.n);
+    for (size_t i = 0; i < ro.n; i++) {
+        assert_int_equal(ro.b[i].commit_lsn, rw.b[i].commit_lsn);
+        assert_int_equal(ro.b[i].n, rw.b[i].n);
+    }
+    assert_int_equal(ro.b[ro.n - 1].commit_lsn, lsns[58]); /* the torn batch 59 is not there */
+    assert_int_equal(access(tmp, F_OK), -1);
+    assert_int_equal(access(old, F_OK), -1);
+    wt_replay_free(&ro);
+    wt_replay_free(&rw);
+    free(before);
+    free(after);
+    free(tmp);
+    free(seg);
+    free(old);
+    free(keep);
+    wt_names_free(segs, n);
+}
+
+/* A truncation rewrites the live records of a segment without the old file's marks (they name
+ * its offsets) and ends the new file with a mark of its own, so that damage to a copied record
+ * is corruption, not a torn tail. */
+static void test_rewrite_ends_with_mark(void **state)
+{
+    env *e = *state;
+    wal_log_options o;
+    wal_log_options_init(&o);
+    o.durability.kind = KV_DURABILITY_SYNC;
+    uint64_t lsns[20];
+    wal_log *l;
+    assert_int_equal(wal_log_open(e->fs, e->dir, &o, NULL, NULL, &l), KV_OK);
+    for (uint64_t b = 0; b < 20; b++)
+        assert_int_equal(wt_append(l, b, 1 + b % 4, &lsns[b]), KV_OK);
+    assert_int_equal(wal_log_truncate(l, lsns[9]), KV_OK);
+    char *seg = last_segment(e);
+    wal_scan_result res = scan_file(seg);
+    assert_int_equal(res.marks, 1);
+    assert_int_equal(res.durable, res.end - WAL_MARK_SIZE);
+    assert_int_equal(res.hdr.first_lsn, lsns[9] + 1);
+    /* Appends go on after the rewrite's mark; a killed writer leaves them unvouched. */
+    assert_int_equal(wt_append(l, 20, 1, NULL), KV_OK);
+    assert_int_equal(wal_log_sync(l), KV_OK);
+    wal_log_poison(l, "test: the process dies here");
+    assert_int_equal(wal_log_close(l), KV_POISONED); /* no close mark */
+    wt_flip_byte(seg, record_offset(seg, lsns[12]) + WAL_REC_OVERHEAD - 2, 0x04);
+    wt_replay r = {0};
+    assert_int_equal(reopen(e, &o, &r), KV_CORRUPTION);
+    assert_non_null(strstr(kv_errmsg(), "sync mark"));
+    wt_replay_free(&r);
+    free(seg);
+}
+
+/* Every segment but the newest was made durable whole before the next began: even its last
+ * record failing its CRC is corruption, never a torn tail. */
+static void test_older_segment_is_sealed(void **state)
+{
+    env *e = *state;
+    wal_log_options o = small_opts();
+    write_batches_killed(e, &o, 0, 60);
+    size_t n;
+    char **segs = wt_segments(e->dir, &n);
+    assert_true(n >= 3);
+    char *p = wt_join(e->dir, segs[n - 2]);
+    wt_truncate(p, wt_file_size(p) - 1); /* cut inside its last COMMIT */
+    wt_replay r = {0};
+    assert_int_equal(reopen(e, &o, &r), KV_CORRUPTION);
+    assert_non_null(strstr(kv_errmsg(), segs[n - 2]));
+    assert_non_null(strstr(kv_errmsg(), "made durable whole"));
+    wt_replay_free(&r);
+    free(p);
+    wt_names_free(segs, n);
+}
+
+/* Rewrites the record at off of the segment at path with fix applied to its bytes, then
+ * re-seals its reclog CRCs with the log's seed: a record that passes every check of the framing
+ * but not the log's own. */
+static void reseal_record(const char *path, uint64_t off, void (*fix)(uint8_t *rec))
+{
+    FILE *f = fopen(path, "r+b");
+    assert_non_null(f);
+    uint8_t hdr[WAL_SEG_HEADER_SIZE], rec[4096];
+    assert_int_equal(fread(hdr, 1, sizeof hdr, f), sizeof hdr);
+    assert_int_equal(fseek(f, (long)off, SEEK_SET), 0);
+    assert_int_equal(fread(rec, 1, KV_RECLOG_FRAME, f), KV_RECLOG_FRAME);
+    uint32_t len = kv_get_u32(rec + 8);
+    assert_true(len + KV_RECLOG_FRAME <= sizeof rec);
+    assert_int_equal(fread(rec + KV_RECLOG_FRAME, 1, len, f), len);
+    fix(rec);
+    kv_reclog_seal(rec, wal_seed(kv_get_u64(hdr + 16)), rec[12], len);
+    assert_int_equal(fseek(f, (long)off, SEEK_SET), 0);
+    assert_int_equal(fwrite(rec, 1, KV_RECLOG_FRAME + len, f), KV_RECLOG_FRAME + len);
+    fclose(f);
+}
+
+static void bump_lsn(uint8_t *rec)
+{
+    kv_put_u64(rec + KV_RECLOG_FRAME, kv_get_u64(rec + KV_RECLOG_FRAME) + 1);
+}
+
+static void bump_count(uint8_t *rec)
+{
+    kv_put_u32(rec + WAL_REC_OVERHEAD, kv_get_u32(rec + WAL_REC_OVERHEAD) + 1);
+}
+
+/* The log's own checks behind reclog's CRCs: a record whose CRCs are right but whose LSN breaks
+ * the sequence, or a COMMIT that counts the wrong number of records, is corruption naming its
+ * offset (a crash cannot make a valid record of this log's salt hold the wrong LSN). */
+static void test_valid_record_wrong_lsn_or_count(void **state)
+{
+    env *e = *state;
+    wal_log_options o;
+    wal_log_options_init(&o);
+    uint64_t lsns[10];
+    for (int which = 0; which < 2; which++) {
+        write_batches(e, &o, 0, 10, lsns);
+        char *seg = last_segment(e);
+        uint64_t off = record_offset(seg, which ? lsns[4] : lsns[4] - 1);
+        reseal_record(seg, off, which ? bump_count : bump_lsn);
+        char want[64];
+        snprintf(want, sizeof want, "offset %llu:", (unsigned long long)off);
+        wt_replay r = {0};
+        assert_int_equal(reopen(e, &o, &r), KV_CORRUPTION);
+        assert_non_null(strstr(kv_errmsg(), want));
+        assert_non_null(strstr(kv_errmsg(), which ? "COMMIT does not match" : "out of sequence"));
+        wt_replay_free(&r);
+        o.recovery = WAL_RECOVER_POINT_IN_TIME;
+        assert_int_equal(reopen(e, &o, &r), KV_OK);
+        assert_int_equal(r.n, 4);
+        wt_replay_free(&r);
+        o.recovery = WAL_RECOVER_STRICT;
+        free(seg);
+        tu_rmtree(e->dir);
+        free(e->dir);
+        e->dir = tu_mkdtemp("wal-log");
+    }
 }
 
 static void test_bad_record_before_good_is_corruption(void **state)
@@ -226,7 +642,7 @@ static void test_bad_record_before_good_is_corruption(void **state)
     write_batches(e, &o, 0, 20, lsns);
     char *seg = last_segment(e);
     uint64_t off = record_offset(seg, lsns[4] + 1); /* first record of batch 5 */
-    wt_flip_byte(seg, off + WAL_REC_HEADER_SIZE, 0x01);
+    wt_flip_byte(seg, off + WAL_REC_OVERHEAD, 0x01);
     wt_replay r = {0};
     assert_int_equal(reopen(e, &o, &r), KV_CORRUPTION);
     char want[64];
@@ -255,9 +671,9 @@ static void test_bad_length_before_good_is_corruption(void **state)
     write_batches(e, &o, 0, 20, lsns);
     char *seg = last_segment(e);
     /* A flipped bit makes a record's length reach past the end of the file: it looks cut short,
-     * but valid records follow it, so it is damage in the middle, not a torn tail. */
+     * but the close mark after it says the log was durable past it: damage, not a torn tail. */
     uint64_t off = record_offset(seg, lsns[2] + 1);
-    wt_flip_byte(seg, off + 1, 0x20); /* length += 8 KiB */
+    wt_flip_byte(seg, off + 9, 0x20); /* length += 8 KiB */
     wt_replay r = {0};
     assert_int_equal(reopen(e, &o, &r), KV_CORRUPTION);
     char want[64];
@@ -859,6 +1275,14 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_torn_tail_cut_and_durable, setup, teardown),
         cmocka_unit_test_setup_teardown(test_crc_failing_last_record_cut, setup, teardown),
         cmocka_unit_test_setup_teardown(test_uncommitted_tail_cut, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_torn_bytes_in_flight_batch_opens, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_marks_cost_no_fdatasync, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_damage_vouched_by_mark_is_corruption, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_damage_after_last_mark_is_torn, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_read_only_open_changes_nothing, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_rewrite_ends_with_mark, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_older_segment_is_sealed, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_valid_record_wrong_lsn_or_count, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_record_before_good_is_corruption, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_length_before_good_is_corruption, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_record_in_older_segment, setup, teardown),
