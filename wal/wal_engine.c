@@ -5,6 +5,7 @@
  * which writes it with its group and, in LSN order, calls apply() to change the in-memory tree
  * under the tree's write lock: readers see a batch all at once, and the tree's order of changes
  * equals the log's, so replay after a crash rebuilds exactly an acknowledged prefix. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -286,8 +287,15 @@ static kv_status replay(void *ctx, const wal_replay_rec *recs, size_t n, uint64_
         } else if (r->type == WAL_REC_CHECKPOINT) {
             if (r->len != 8)
                 s = bad_rec(r, "bad CHECKPOINT payload");
-            else if (kv_get_u64(r->payload) > st->snap_lsn)
-                s = bad_rec(r, "CHECKPOINT names an LSN newer than the SNAPSHOT file's");
+            else if (kv_get_u64(r->payload) > st->snap_lsn) {
+                char what[160];
+                snprintf(what, sizeof what,
+                         "CHECKPOINT names LSN %llu but SNAPSHOT covers only up to %llu: "
+                         "SNAPSHOT is missing or an older copy",
+                         (unsigned long long)kv_get_u64(r->payload),
+                         (unsigned long long)st->snap_lsn);
+                s = bad_rec(r, what);
+            }
         } else {
             s = bad_rec(r, "unexpected record type");
         }
@@ -377,13 +385,27 @@ static kv_status wal_open(const char *dir, kv_fs *fs, const kv_options *opts, kv
     if (s == KV_OK) {
         wal_log_stats ls;
         wal_log_get_stats(db->log, &ls);
-        if (ls.first_lsn > snap + 1)
+        /* The log must go on from SNAPSHOT's LSN + 1 (from LSN 1 without one): a truncation
+         * names its first segment after that LSN, so the file that should be there is known. */
+        char want[WAL_SEG_NAME_LEN + 1], first[WAL_SEG_NAME_LEN + 1];
+        wal_seg_name(want, snap + 1);
+        wal_seg_name(first, ls.first_lsn);
+        if (ls.first_lsn > snap + 1 && snap == 0)
             s = kv_error(KV_CORRUPTION,
-                         "%s: the log starts at LSN %llu but SNAPSHOT covers only up to %llu: "
-                         "records are missing",
-                         dir, (unsigned long long)ls.first_lsn, (unsigned long long)snap);
+                         "%s: the log starts at LSN %llu (%s) and there is no SNAPSHOT: "
+                         "segment %s is missing, records are missing",
+                         dir, (unsigned long long)ls.first_lsn, first, want);
+        else if (ls.first_lsn > snap + 1)
+            s = kv_error(KV_CORRUPTION,
+                         "%s: the log starts at LSN %llu (%s) but SNAPSHOT covers only up to "
+                         "%llu: segment %s is missing or SNAPSHOT is an older copy, records are "
+                         "missing",
+                         dir, (unsigned long long)ls.first_lsn, first, (unsigned long long)snap,
+                         want);
         else if (ls.last_lsn < snap)
-            s = kv_error(KV_CORRUPTION, "%s: SNAPSHOT covers LSN %llu but the log ends at %llu",
+            s = kv_error(KV_CORRUPTION,
+                         "%s: SNAPSHOT covers LSN %llu but the log ends at %llu: SNAPSHOT is "
+                         "newer than the log, or the log's newest segments are missing",
                          dir, (unsigned long long)snap, (unsigned long long)ls.last_lsn);
         if (s != KV_OK) {
             wal_log_close(db->log);

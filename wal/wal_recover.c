@@ -216,11 +216,14 @@ kv_status wal_recover(wal_log *l, wal_replay_fn replay, void *rctx)
         free(firsts);
         if (s != KV_OK)
             return s;
-        if (l->opt.must_exist)
+        if (l->opt.must_exist) {
+            char want[WAL_SEG_NAME_LEN + 1];
+            wal_seg_name(want, l->opt.start_lsn);
             return kv_error(KV_CORRUPTION,
-                            "%s: no log segment (NNNNNNNNNNNNNNNNNNNN.wal), though the log must "
-                            "go on from LSN %" PRIu64 ": its segments are missing",
-                            l->dir, l->opt.start_lsn);
+                            "%s: no log segment, though the log must go on from LSN %" PRIu64
+                            " (SNAPSHOT's + 1, segment %s): its segments are missing",
+                            l->dir, l->opt.start_lsn, want);
+        }
         if (ro) { /* an empty log, in memory only */
             l->next_lsn = l->opt.start_lsn;
             return KV_OK;

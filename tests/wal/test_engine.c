@@ -1,12 +1,14 @@
 /* Tests of the `wal` engine through kv.h: reads and writes, snapshot iterators under concurrent
  * writes, checkpoints (manual and automatic) with log truncation, recovery from snapshot plus
  * log in every durability mode, stats, check, dump, bad options, a damaged snapshot. */
+#include <dirent.h>
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -442,6 +444,212 @@ static void test_snapshot_without_segments_is_corruption(void **state)
     wt_names_free(segs, n);
 }
 
+/* Copies every regular file of directory from into directory to. */
+static void copy_dir(const char *from, const char *to)
+{
+    DIR *d = opendir(from);
+    assert_non_null(d);
+    struct dirent *de;
+    while ((de = readdir(d))) {
+        char *a = wt_join(from, de->d_name), *b = wt_join(to, de->d_name);
+        struct stat st;
+        if (stat(a, &st) == 0 && S_ISREG(st.st_mode))
+            wt_copy_file(a, b);
+        free(a);
+        free(b);
+    }
+    closedir(d);
+}
+
+/* A fresh copy of dir to damage. */
+static char *clone_db(const char *dir)
+{
+    char *c = tu_mkdtemp("wal-engine-clone");
+    copy_dir(dir, c);
+    return c;
+}
+
+/* Opening dir, writable and read-only, is KV_CORRUPTION whose message names `name` (and
+ * `also`, when given), and changes nothing in the directory. */
+static void expect_refused(const char *dir, const char *name, const char *also)
+{
+    char *before = tu_dir_state(dir);
+    kv_options o;
+    kv_options_init(&o);
+    for (int ro = 0; ro < 2; ro++) {
+        o.read_only = ro;
+        kv_db *db = NULL;
+        kv_status s = kv_open("wal", dir, &o, &db);
+        if (s != KV_CORRUPTION)
+            fail_msg("open %s (%s): status %d, want KV_CORRUPTION naming %s", dir,
+                     ro ? "read-only" : "writable", (int)s, name);
+        if (!strstr(kv_errmsg(), name) || (also && !strstr(kv_errmsg(), also)))
+            fail_msg("message \"%s\" does not name %s %s", kv_errmsg(), name, also ? also : "");
+        char *after = tu_dir_state(dir);
+        assert_string_equal(before, after);
+        free(after);
+    }
+    kv_options_free(&o);
+    free(before);
+}
+
+static void put_range(const char *dir, int n, int v, bool checkpoint_first)
+{
+    const char *extra[] = {"segment_size=4096", "checkpoint_bytes=0", NULL};
+    kv_db *db = open_db(dir, "os", extra);
+    if (checkpoint_first)
+        assert_int_equal(wal_engine_checkpoint(db), KV_OK);
+    for (int i = 0; i < n; i++)
+        put_kv(db, i, v);
+    assert_int_equal(kv_close(db), KV_OK);
+}
+
+/* Every file the wal depends on is named and checked: a segment or SNAPSHOT that is missing,
+ * swapped with another, replaced by an older copy of itself or cut short is KV_CORRUPTION naming
+ * the file, writable or read-only, and the refused open changes nothing; never an empty or
+ * rolled-back database. (The one case open cannot tell from a power loss, an older copy or a cut
+ * of the newest segment at a batch boundary, is docs/wal.md's.) */
+static void test_missing_swapped_stale_truncated_files(void **state)
+{
+    env *e = *state;
+    /* v1: a log of several segments, no SNAPSHOT (copied as old1). */
+    put_range(e->dir, 120, 1, false);
+    char *old1 = clone_db(e->dir);
+    /* v2: the log goes on; old1's newest segment is now an older copy of a sealed one. */
+    put_range(e->dir, 120, 2, false);
+    char *v2 = clone_db(e->dir);
+    /* v3: a checkpoint, SNAPSHOT at L1, more puts (copied as v3). */
+    put_range(e->dir, 120, 3, true);
+    char *v3 = clone_db(e->dir);
+    /* v4: a second checkpoint, SNAPSHOT at L2 > L1, more puts. */
+    put_range(e->dir, 120, 4, true);
+
+    size_t n1, n2, n4;
+    char **s1 = wt_segments(old1, &n1), **s2 = wt_segments(v2, &n2),
+         **s4 = wt_segments(e->dir, &n4);
+    assert_true(n1 >= 3 && n2 > n1 && n4 >= 3);
+    assert_string_equal(s1[0], s2[0]);
+
+    /* A missing segment: the oldest without a SNAPSHOT, one in the middle, the first after a
+     * checkpoint, every one. */
+    char *c = clone_db(v2), *p = wt_join(c, s2[0]);
+    assert_int_equal(remove(p), 0);
+    expect_refused(c, s2[0], "no SNAPSHOT");
+    free(p);
+    tu_rmtree(c);
+    free(c);
+    c = clone_db(v2);
+    p = wt_join(c, s2[2]);
+    assert_int_equal(remove(p), 0);
+    expect_refused(c, s2[1], "gap");
+    free(p);
+    tu_rmtree(c);
+    free(c);
+    c = clone_db(e->dir);
+    p = wt_join(c, s4[0]);
+    assert_int_equal(remove(p), 0);
+    expect_refused(c, s4[0], "SNAPSHOT");
+    free(p);
+    tu_rmtree(c);
+    free(c);
+    c = clone_db(e->dir);
+    for (size_t i = 0; i < n4; i++) {
+        p = wt_join(c, s4[i]);
+        assert_int_equal(remove(p), 0);
+        free(p);
+    }
+    expect_refused(c, "segments are missing", "SNAPSHOT");
+    tu_rmtree(c);
+    free(c);
+
+    /* Two segments swapped: each header names its own first LSN. */
+    c = clone_db(v2);
+    char *a = wt_join(c, s2[1]), *b = wt_join(c, s2[2]), *t = wt_join(c, "swap");
+    assert_int_equal(rename(a, t), 0);
+    assert_int_equal(rename(b, a), 0);
+    assert_int_equal(rename(t, b), 0);
+    expect_refused(c, s2[1], "differs from the name");
+    free(a);
+    free(b);
+    free(t);
+    tu_rmtree(c);
+    free(c);
+
+    /* A stale segment: old1's newest, shorter copy of what is now a sealed segment. */
+    c = clone_db(v2);
+    a = wt_join(old1, s1[n1 - 1]);
+    b = wt_join(c, s1[n1 - 1]);
+    assert_true(wt_file_size(a) < wt_file_size(b));
+    wt_copy_file(a, b);
+    expect_refused(c, s1[n1 - 1], "gap");
+    free(a);
+    free(b);
+    tu_rmtree(c);
+    free(c);
+
+    /* A sealed segment cut short, by one byte or by half. */
+    for (int half = 0; half < 2; half++) {
+        c = clone_db(v2);
+        p = wt_join(c, s2[1]);
+        uint64_t size = wt_file_size(p);
+        wt_truncate(p, half ? size / 2 : size - 1);
+        expect_refused(c, s2[1], "offset");
+        free(p);
+        tu_rmtree(c);
+        free(c);
+    }
+
+    /* SNAPSHOT missing, an older copy of it, cut short, or from a later state than the log. */
+    c = clone_db(e->dir);
+    p = wt_join(c, "SNAPSHOT");
+    assert_int_equal(remove(p), 0);
+    expect_refused(c, "SNAPSHOT is missing", s4[0]);
+    free(p);
+    tu_rmtree(c);
+    free(c);
+    c = clone_db(e->dir);
+    a = wt_join(v3, "SNAPSHOT");
+    p = wt_join(c, "SNAPSHOT");
+    wt_copy_file(a, p);
+    expect_refused(c, "SNAPSHOT is", "older copy");
+    free(a);
+    free(p);
+    tu_rmtree(c);
+    free(c);
+    c = clone_db(e->dir);
+    p = wt_join(c, "SNAPSHOT");
+    wt_truncate(p, wt_file_size(p) / 2);
+    expect_refused(c, "SNAPSHOT: offset", NULL);
+    free(p);
+    tu_rmtree(c);
+    free(c);
+    c = clone_db(v2); /* a log that ends before L1 */
+    a = wt_join(e->dir, "SNAPSHOT");
+    p = wt_join(c, "SNAPSHOT");
+    wt_copy_file(a, p);
+    expect_refused(c, "SNAPSHOT", "newer than the log");
+    free(a);
+    free(p);
+    tu_rmtree(c);
+    free(c);
+
+    /* The undamaged database opens with every put of v4. */
+    kv_db *db = open_db(e->dir, "os", NULL);
+    for (int i = 0; i < 120; i++)
+        expect_kv(db, i, 4);
+    assert_int_equal(kv_check(db), KV_OK);
+    assert_int_equal(kv_close(db), KV_OK);
+    wt_names_free(s1, n1);
+    wt_names_free(s2, n2);
+    wt_names_free(s4, n4);
+    tu_rmtree(old1);
+    tu_rmtree(v2);
+    tu_rmtree(v3);
+    free(old1);
+    free(v2);
+    free(v3);
+}
+
 /* The engine's read-only open: a torn log tail and a SNAPSHOT.tmp stay where they are, reads
  * see the recovered state, a checkpoint is refused; the writable open then cleans up. */
 static void test_read_only_engine(void **state)
@@ -529,6 +737,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_stray_snapshot_tmp_removed, setup, teardown),
         cmocka_unit_test_setup_teardown(test_snapshot_and_log_must_meet, setup, teardown),
         cmocka_unit_test_setup_teardown(test_snapshot_without_segments_is_corruption, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_missing_swapped_stale_truncated_files, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_read_only_engine, setup, teardown),
         cmocka_unit_test_setup_teardown(test_failed_fsync_in_checkpoint_poisons, setup, teardown),
