@@ -204,7 +204,8 @@ typedef struct bt_frame {
     uint32_t pgno; /* UINT32_MAX when empty */
     _Atomic int pins;
     _Atomic uint8_t ref;
-    bool dirty;         /* changed since the last checkpoint: never evicted (no-steal) */
+    bool dirty;         /* newer than the data file's copy: evicted only once written back */
+    uint64_t lsn;       /* the LSN of the group that last changed it (the WAL rule's page LSN) */
     uint64_t txn_mark;  /* the group that last touched it */
     uint64_t mod_epoch; /* epoch of the group that produced this version (0 = unknown/old) */
     struct bt_frame *hnext;
@@ -240,10 +241,14 @@ typedef struct bt_pool {
     size_t nbuckets; /* power of two */
     size_t hand;
     size_t ndirty;
+    size_t clean_hand; /* the write-back's own CLOCK hand (flush.c) */
+    size_t ref_from;   /* frames from which hits set reference bits (write-back or eviction) */
     kv_file *file;
     const char *path;
     _Atomic uint64_t misses, evictions;
-    /* Counts the checkpoints' writes to the data file: odd while one writes pages, even
+    _Atomic uint64_t writebacks, writeback_batches; /* steal: pages and batches (flush.c) */
+    /* Counts the write-backs' and checkpoints' writes to the data file: odd while one writes
+     * pages, even
      * otherwise. A page read from disk with no lock held is put in the pool only if this did
      * not change meanwhile (see bt_pool_get). */
     _Atomic uint64_t disk_seq;
@@ -290,7 +295,7 @@ static inline void pool_unpin(bt_frame *f)
     if (f)
         atomic_fetch_sub_explicit(&f->pins, 1, memory_order_release);
 }
-/* Marks f dirty (changed since the last checkpoint: not evictable) or clean. */
+/* Marks f dirty (newer than the data file: not evictable until written back) or clean. */
 void bt_pool_set_dirty(bt_pool *p, bt_frame *f, bool dirty);
 /* Removes f from the pool (rollback of a page that never existed). */
 void bt_pool_drop(bt_pool *p, bt_frame *f);
@@ -323,6 +328,7 @@ typedef struct bt_touch {
     bt_frame *f;
     uint8_t *before; /* NULL for a page created in this group */
     bool was_dirty;
+    bool imaged; /* the log's generation already holds a full image of the page (a delta will do) */
     uint64_t old_epoch;
 } bt_touch;
 
@@ -347,6 +353,7 @@ typedef struct bt_db {
     kv_durability dur;
     uint64_t checkpoint_bytes;
     uint64_t cache_bytes;
+    size_t dirty_high, dirty_low; /* frames: write-back starts above high, stops at low */
 
     pthread_rwlock_t tree;
     pthread_mutex_t wmu;
@@ -357,6 +364,12 @@ typedef struct bt_db {
 
     /* log */
     uint64_t log_gen, log_end, next_lsn, log_start_lsn, ckpt_lsn;
+    uint64_t durable_lsn; /* every group up to this LSN is fdatasync'd in the log (writer mutex) */
+    /* One bit per page: the current log generation holds a full image of it (set when a group
+     * logs one, cleared at the log reset). A page written back and changed again then logs a
+     * delta on that image, as it did while it stayed dirty in the pool. */
+    uint64_t *imaged;
+    size_t imaged_words;
     kv_buf rec;     /* the group being built */
     kv_buf pending; /* `none` mode: bytes not yet written, starting at file offset pend_off */
     uint64_t pend_off;
@@ -454,10 +467,37 @@ kv_status bt_vs_save(bt_vstore *v, uint32_t pgno, const uint8_t *img, uint32_t p
 /* The engine's iter_new: a snapshot iterator (free with kv_iter_free). Errors: KV_IO. */
 kv_status bt_iter_new(kv_db *kdb, kv_iter **out);
 
-/* engine.c */
+/* flush.c: writing dirty pages back to the data file (steal write-back and checkpoint) */
 /* Checkpoint (writer mutex held): fdatasync log, write dirty pages and the meta page, fdatasync
- * data, reset the log. Errors: KV_IO, KV_NOSPACE, KV_POISONED (the handle is then poisoned). */
+ * data, reset the log (DDIA ch. 3; SQLite's WAL checkpoint). Errors: KV_IO, KV_NOSPACE,
+ * KV_POISONED (the handle is then poisoned). */
 kv_status bt_checkpoint(bt_db *db);
+/* Steal write-back (writer mutex held, tree lock not held): when more than db->dirty_high
+ * frames are dirty, picks cold dirty frames (the write-back's CLOCK hand: a referenced frame
+ * gets a second chance) until db->dirty_low would remain, makes the log durable up to the
+ * newest of their LSNs (the WAL rule: one fdatasync for the batch, after flushing the `none`
+ * buffer), writes them sorted by page number (adjacent pages in one pwrite) and marks them
+ * clean: CLOCK may then evict them. No fdatasync of the data file (the next checkpoint's covers
+ * them). After ARIES's steal policy and InnoDB's flush list. Errors: KV_IO, KV_NOSPACE,
+ * KV_POISONED (the handle is then poisoned). */
+kv_status bt_writeback(bt_db *db);
+/* Whether the log's current generation holds a full image of page pgno. */
+static inline bool bt_imaged(const bt_db *db, uint32_t pgno)
+{
+    return (size_t)(pgno / 64) < db->imaged_words && (db->imaged[pgno / 64] >> (pgno % 64) & 1);
+}
+/* Makes room in the image bitmap for pages [0, npages) (before a group is logged, so that
+ * marking its pages cannot fail). Errors: KV_IO (out of memory). */
+kv_status bt_imaged_reserve(bt_db *db, uint32_t npages);
+/* Records that the log's current generation holds a full image of pgno (< the reserved count). */
+static inline void bt_imaged_mark(bt_db *db, uint32_t pgno)
+{
+    db->imaged[pgno / 64] |= (uint64_t)1 << (pgno % 64);
+}
+/* Forgets every image (the log was reset). */
+void bt_imaged_clear(bt_db *db);
+
+/* engine.c */
 /* Poisons the handle when s is an I/O error; returns s. */
 kv_status bt_poison(bt_db *db, kv_status s);
 /* Reads page pgno (ps bytes) from the data file into buf, unchecked. Errors: KV_IO,

@@ -16,17 +16,32 @@
 
 #include "btree_int.h"
 
-#define DEFAULT_CACHE ((uint64_t)64 << 20)
+#include <unistd.h>
+
+/* The buffer pool's default budget: a quarter of the machine's memory (PostgreSQL's advice for
+ * shared_buffers; WiredTiger takes half), at least 64 MiB. Frames are allocated as pages are
+ * used, so a small database costs only its own pages. docs/btree.md section 3 explains the
+ * choice with the figures. */
+#define MIN_CACHE ((uint64_t)64 << 20)
+static uint64_t default_cache(void)
+{
+    long pages = sysconf(_SC_PHYS_PAGES), size = sysconf(_SC_PAGESIZE);
+    uint64_t mem = pages > 0 && size > 0 ? (uint64_t)pages * (uint64_t)size : 0;
+    return mem / 4 > MIN_CACHE ? mem / 4 : MIN_CACHE;
+}
 /* Log bytes that trigger a checkpoint. Each checkpoint costs a write of every dirty page, two
  * fdatasyncs and then a full page image in the log for the first change of every page (section
  * 4 of docs/btree.md), and stalls writers (not readers) meanwhile: a larger log means fewer of
  * them (lower write amplification), at the price of a longer replay after a crash. */
-#define DEFAULT_CHECKPOINT ((uint64_t)256 << 20)
+#define DEFAULT_CHECKPOINT ((uint64_t)2 << 30)
 
 static const char *const option_help[] = {
     "page_size: bytes per page, a power of two from 4096 to 65536 (default 4096; fixed at "
     "creation)",
-    "checkpoint_bytes: log size in bytes that triggers a checkpoint (default 256M)",
+    "checkpoint_bytes: log size in bytes that triggers a checkpoint (default 2G)",
+    "cache_size: bytes of the buffer pool, as the common cache_size setting (kvlab bench "
+    "--cache-size) for tools that have no such flag; default a quarter of the machine's memory, "
+    "at least 64M",
     "warm: 1 = load the data file into the cache in the background at open when it fits "
     "(default), 0 = read pages only when first used",
     NULL,
@@ -48,84 +63,6 @@ static kv_status poisoned_error(bt_db *db)
 kv_status bt_read_page_disk(bt_db *db, uint32_t pgno, uint8_t *buf)
 {
     return kv_file_read_exact(db->data, buf, db->ps, (uint64_t)pgno * db->ps);
-}
-
-/* ---- checkpoint ---- */
-
-static int cmp_frame(const void *a, const void *b)
-{
-    uint32_t x = (*(bt_frame *const *)a)->pgno, y = (*(bt_frame *const *)b)->pgno;
-    return x < y ? -1 : x > y;
-}
-
-kv_status bt_checkpoint(bt_db *db)
-{
-    if (atomic_load(&db->poisoned))
-        return poisoned_error(db);
-    if (!db->meta_dirty && db->pool.ndirty == 0 && db->log_end == BT_LOG_HDR)
-        return KV_OK; /* nothing since the last checkpoint */
-    kv_status s = bt_wal_flush_pending(db);
-    if (s == KV_OK)
-        s = kv_file_fdatasync(db->log); /* every image is durable before any data page moves */
-    if (s != KV_OK)
-        return bt_poison(db, s);
-    bt_pool *p = &db->pool;
-    pthread_rwlock_rdlock(&p->lock);
-    size_t n = 0, cap = p->ndirty ? p->ndirty : 1;
-    bt_frame **list = malloc(cap * sizeof *list);
-    for (size_t i = 0; list && i < p->nframes; i++) {
-        bt_frame *f = p->frames[i];
-        if (f->dirty && n < cap) {
-            atomic_fetch_add(&f->pins, 1);
-            list[n++] = f;
-        }
-    }
-    pthread_rwlock_unlock(&p->lock);
-    if (!list)
-        return bt_poison(db, kv_error(KV_IO, "btree: out of memory for a checkpoint"));
-    qsort(list, n, sizeof *list, cmp_frame);
-    /* Each page is sealed with its CRC in a copy: readers may be reading the frame. */
-    uint8_t *copy = malloc(db->ps);
-    if (!copy)
-        s = kv_error(KV_IO, "btree: out of memory for a checkpoint");
-    bt_pool_disk_write_begin(p); /* pages read meanwhile with no lock are not trusted */
-    for (size_t i = 0; i < n && s == KV_OK; i++) {
-        memcpy(copy, list[i]->data, db->ps);
-        bt_pg_seal(copy, db->ps, list[i]->pgno);
-        s = kv_file_pwrite(db->data, copy, db->ps, (uint64_t)list[i]->pgno * db->ps);
-    }
-    free(copy);
-    if (s == KV_OK && db->meta_dirty) {
-        uint8_t *m = malloc(db->ps);
-        if (!m) {
-            s = kv_error(KV_IO, "btree: out of memory for a checkpoint");
-        } else {
-            pthread_rwlock_rdlock(&db->tree);
-            bt_meta meta = db->meta;
-            pthread_rwlock_unlock(&db->tree);
-            bt_meta_encode(&meta, m, db->ps);
-            s = kv_file_pwrite(db->data, m, db->ps, 0);
-            free(m);
-        }
-    }
-    bt_pool_disk_write_end(p);
-    if (s == KV_OK)
-        s = kv_file_fdatasync(db->data);
-    if (s == KV_OK) {
-        db->ckpt_lsn = db->next_lsn - 1;
-        s = bt_wal_reset(db); /* only now: the data file holds every logged image */
-    }
-    for (size_t i = 0; i < n; i++) {
-        if (s == KV_OK)
-            bt_pool_set_dirty(p, list[i], false);
-        pool_unpin(list[i]);
-    }
-    free(list);
-    if (s != KV_OK)
-        return bt_poison(db, s);
-    db->meta_dirty = false;
-    atomic_fetch_add_explicit(&db->checkpoints, 1, memory_order_relaxed);
-    return KV_OK;
 }
 
 /* ---- the write path ---- */
@@ -180,11 +117,17 @@ static kv_status group_write(void *ctx, void *const *items, size_t n, bool sync)
     bt_db *db = ctx;
     pthread_mutex_lock(&db->wmu);
     kv_status s = apply_items(db, items, n);
-    if (s == KV_OK && sync)
+    if (s == KV_OK && sync) {
         s = bt_poison(db, kv_file_fdatasync(db->log));
-    if (s == KV_OK && (db->log_end >= BT_LOG_HDR + db->checkpoint_bytes ||
-                       (uint64_t)db->pool.ndirty * db->ps > db->cache_bytes / 4 * 3))
+        if (s == KV_OK)
+            db->durable_lsn = db->next_lsn - 1;
+    }
+    /* Checkpoints follow the log's size alone; the pool stays within its budget by writing
+     * cold dirty pages back (steal, flush.c), not by checkpointing. */
+    if (s == KV_OK && db->log_end >= BT_LOG_HDR + db->checkpoint_bytes)
         s = bt_checkpoint(db);
+    else if (s == KV_OK)
+        s = bt_writeback(db);
     pthread_mutex_unlock(&db->wmu);
     return s;
 }
@@ -233,6 +176,8 @@ static kv_status bt_sync(kv_db *kdb)
     kv_status s = atomic_load(&db->poisoned) ? poisoned_error(db) : bt_wal_flush_pending(db);
     if (s == KV_OK)
         s = kv_file_fdatasync(db->log);
+    if (s == KV_OK)
+        db->durable_lsn = db->next_lsn - 1;
     pthread_mutex_unlock(&db->wmu);
     return bt_poison(db, s);
 }
@@ -258,6 +203,7 @@ static void free_db(bt_db *db)
     bt_vs_free(&db->vs);
     kv_buf_free(&db->rec);
     kv_buf_free(&db->pending);
+    free(db->imaged);
     for (int i = 0; i < 4; i++)
         free(db->sc[i]);
     free(db->cl[0]);
@@ -303,9 +249,10 @@ static kv_status create_files(kv_fs *fs, const char *dir, uint32_t ps)
 }
 
 static kv_status parse_options(const kv_options *opts, uint64_t *ps, uint64_t *ckpt, bool *ps_set,
-                               uint64_t *warm)
+                               uint64_t *warm, uint64_t *cache)
 {
     *warm = 1;
+    *cache = opts->cache_size ? opts->cache_size : default_cache();
     *ps = BT_MIN_PS;
     *ckpt = DEFAULT_CHECKPOINT;
     *ps_set = kv_options_get(opts, "page_size") != NULL;
@@ -317,14 +264,16 @@ static kv_status parse_options(const kv_options *opts, uint64_t *ps, uint64_t *c
         s = kv_options_get_u64(opts, "checkpoint_bytes", 1, (uint64_t)1 << 40, ckpt);
     if (s == KV_OK)
         s = kv_options_get_u64(opts, "warm", 0, 1, warm);
+    if (s == KV_OK)
+        s = kv_options_get_u64(opts, "cache_size", 1, UINT64_MAX, cache);
     return s;
 }
 
 static kv_status bt_open(const char *dir, kv_fs *fs, const kv_options *opts, kv_db **out)
 {
-    uint64_t ps64, ckpt, warm;
+    uint64_t ps64, ckpt, warm, cache;
     bool ps_set;
-    kv_status s = parse_options(opts, &ps64, &ckpt, &ps_set, &warm);
+    kv_status s = parse_options(opts, &ps64, &ckpt, &ps_set, &warm, &cache);
     if (s != KV_OK)
         return s;
     bt_db *db = calloc(1, sizeof *db);
@@ -336,7 +285,7 @@ static kv_status bt_open(const char *dir, kv_fs *fs, const kv_options *opts, kv_
     db->dur = opts->durability;
     db->checkpoint_bytes = ckpt;
     db->warm_opt = warm != 0;
-    db->cache_bytes = opts->cache_size ? opts->cache_size : DEFAULT_CACHE;
+    db->cache_bytes = cache;
     db->dir = strdup(dir);
     db->data_path = kv_path_join(dir, BT_DATA_FILE);
     db->log_path = kv_path_join(dir, BT_LOG_FILE);
@@ -397,6 +346,14 @@ static kv_status bt_open(const char *dir, kv_fs *fs, const kv_options *opts, kv_
     }
     if ((s = bt_pool_init(&db->pool, db->ps, db->cache_bytes, db->data, db->data_path)) != KV_OK)
         goto fail;
+    /* A quarter of the budget stays clean for the pages that reads and the next groups bring
+     * in; a write-back batch is a sixteenth of the rest (at most 4096 pages, 16 MiB of 4 KiB
+     * pages), so one log fdatasync covers many pages. */
+    db->dirty_high = db->pool.budget - (db->pool.budget / 4 > 4 ? db->pool.budget / 4 : 4);
+    size_t batch = db->dirty_high / 16;
+    batch = batch < 1 ? 1 : batch > 4096 ? 4096 : batch;
+    db->dirty_low = db->dirty_high - batch;
+    db->pool.ref_from = db->dirty_low;
     if ((s = bt_wal_recover(db)) != KV_OK)
         goto fail;
     uint8_t *m = db->sc[0];
@@ -413,6 +370,7 @@ static kv_status bt_open(const char *dir, kv_fs *fs, const kv_options *opts, kv_
     }
     if (db->next_lsn <= db->meta.last_lsn)
         db->next_lsn = db->meta.last_lsn + 1;
+    db->durable_lsn = db->next_lsn - 1; /* recovery left every earlier group in the data file */
     db->ckpt_lsn = db->meta.last_lsn;
     atomic_store(&db->epoch, 1);
     if (db->dur.kind == KV_DURABILITY_SYNC &&
@@ -461,6 +419,10 @@ static kv_status bt_stats(kv_db *kdb, kv_stats *out)
     kv_stats_add(out, "cache_hits", bt_pool_hits(&db->pool));
     kv_stats_add(out, "cache_misses", atomic_load(&db->pool.misses));
     kv_stats_add(out, "cache_evictions", atomic_load(&db->pool.evictions));
+    kv_stats_add(out, "pages_written_back", atomic_load(&db->pool.writebacks));
+    kv_stats_add(out, "writeback_batches", atomic_load(&db->pool.writeback_batches));
+    kv_stats_add(out, "dirty_pages", db->pool.ndirty);
+    kv_stats_add(out, "cache_budget_pages", db->pool.budget);
     kv_stats_add(out, "pages_warmed", atomic_load(&db->pool.warmed));
     kv_stats_add(out, "height", m.height);
     kv_stats_add(out, "pages", m.hwm);

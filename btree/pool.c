@@ -4,11 +4,13 @@
  * A hit takes the pool's read lock, pins the frame with an atomic increment and sets its
  * reference bit: no system call. A miss reads the page and checks its CRC and structure with
  * no lock held, then takes the write lock and picks a victim (unpinned, not dirty, reference
- * bit clear) to hold it (bt_pool_get explains when the copy may be used). Dirty pages (changed
- * since the last checkpoint) are never evicted (no-steal): the log holds their images and the
- * checkpoint writes them, so the data file never holds a page whose log record is not
- * durable. When every frame is pinned or dirty the pool grows past its budget; the engine
- * checkpoints when dirty pages pass three quarters of the budget. */
+ * bit clear) to hold it (bt_pool_get explains when the copy may be used). A dirty page (newer
+ * than its copy in the data file) is not evicted as it is: the writer writes cold dirty pages
+ * back between groups once the log is durable up to their last change (steal, flush.c), which
+ * keeps at least a quarter of the budget clean, and CLOCK then evicts them like any clean page.
+ * So readers never wait for an fsync to find a frame, and the pool stays within its budget
+ * whatever the share of dirty pages (only the pages of one group still being built, which
+ * cannot be written before its commit record, may take it past: docs/btree.md section 3). */
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -99,9 +101,7 @@ kv_status bt_pool_init(bt_pool *p, uint32_t ps, uint64_t bytes, kv_file *file, c
         p->budget = 16;
     p->file = file;
     p->path = path;
-    p->nbuckets = 64;
-    while (p->nbuckets < 2 * p->budget && p->nbuckets < (1u << 24))
-        p->nbuckets <<= 1;
+    p->nbuckets = 64; /* doubled as frames are added (add_frame): memory follows use */
     p->buckets = calloc(p->nbuckets, sizeof *p->buckets);
     if (!p->buckets)
         return kv_error(KV_IO, "btree: out of memory for the buffer pool");
@@ -246,6 +246,7 @@ static kv_status load_page(bt_pool *p, uint32_t pgno, uint8_t *buf)
 static void install(bt_pool *p, bt_frame *f, uint32_t pgno, int pins, uint8_t ref)
 {
     f->dirty = false;
+    f->lsn = 0;
     f->txn_mark = 0;
     f->mod_epoch = 0;
     atomic_store(&f->ref, ref);
@@ -280,10 +281,11 @@ kv_status bt_pool_get(bt_pool *p, uint32_t pgno, bt_frame **out)
 
     /* A miss reads and checks the page with no lock held, so that readers missing different
      * pages do not queue behind one another's pread and CRC; the frame is taken afterwards
-     * under the write lock. The copy is only used when no checkpoint wrote to the data file
-     * meanwhile (disk_seq unchanged and even): a page that is absent from the pool is then
-     * exactly what the disk holds, since every newer version of a page stays in the pool,
-     * dirty, until a checkpoint writes it. Otherwise the page is read again under the lock. */
+     * under the write lock. The copy is only used when no write-back or checkpoint wrote to the
+     * data file meanwhile (disk_seq unchanged and even): a page that is absent from the pool is
+     * then exactly what the disk holds, since every newer version of a page stays in the pool,
+     * dirty, until it is written back (and is evicted only afterwards, clean). Otherwise the
+     * page is read again under the lock. */
     uint64_t seq = atomic_load(&p->disk_seq);
     uint8_t *buf = (seq & 1) ? NULL : malloc(p->ps);
     kv_status rs = buf ? load_page(p, pgno, buf) : KV_OK;
@@ -368,6 +370,7 @@ kv_status bt_pool_new(bt_pool *p, uint32_t pgno, bt_frame **out)
             return kv_error(KV_IO, "btree: out of memory for a page frame");
         }
         f->dirty = false;
+        f->lsn = 0;
         f->txn_mark = 0;
         f->mod_epoch = 0;
         atomic_store(&f->pins, 0);
@@ -409,10 +412,10 @@ void bt_pool_drop(bt_pool *p, bt_frame *f)
 bt_frame *bt_pool_find_locked(bt_pool *p, uint32_t pgno)
 {
     bt_frame *f = lookup(p, pgno);
-    /* The reference bit only matters once the pool is full (below its budget, victim() takes
-     * a fresh frame and never runs the CLOCK), and reading it is a cache miss on the frame's
-     * header per level of a descent. */
-    if (f && p->nframes >= p->budget && !atomic_load_explicit(&f->ref, memory_order_relaxed))
+    /* The reference bit only matters once the pool is nearly full (below its budget, victim()
+     * takes a fresh frame and never runs the CLOCK; the write-back's CLOCK starts near it), and
+     * reading it is a cache miss on the frame's header per level of a descent. */
+    if (f && p->nframes >= p->ref_from && !atomic_load_explicit(&f->ref, memory_order_relaxed))
         atomic_store_explicit(&f->ref, 1, memory_order_relaxed);
     return f;
 }

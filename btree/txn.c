@@ -74,6 +74,7 @@ kv_status bt_txn_touch(bt_db *db, bt_frame *f, bool is_new)
     e->f = f;
     e->before = before;
     e->was_dirty = f->dirty;
+    e->imaged = !is_new && bt_imaged(db, f->pgno);
     e->old_epoch = f->mod_epoch;
     f->txn_mark = t->id;
     f->mod_epoch = t->epoch;

@@ -14,8 +14,10 @@
  * (PostgreSQL's full_page_writes); later changes before the next checkpoint log only the byte
  * ranges that differ from the page's before-image. So the log always holds a full image of
  * every page changed since the checkpoint (a torn data page is rebuilt from it) while a small
- * put logs a few hundred bytes instead of a page. The page CRC is computed when a page is
- * written to the data file (checkpoint, recovery), not at commit.
+ * put logs a few hundred bytes instead of a page. Whether a page has its image in the current
+ * generation is a bit per page (db->imaged), not its dirty flag: a page written back before the
+ * checkpoint (steal, flush.c) and changed again logs a delta on the image it already has. The page
+ * CRC is computed when a page is written to the data file (checkpoint, recovery), not at commit.
  *
  * Recovery applies only groups closed by a valid commit record, in order, and stops at the
  * first record that is short, fails its CRC, carries another generation or breaks the LSN
@@ -127,10 +129,13 @@ kv_status bt_wal_commit_group(bt_db *db)
     db->meta.last_lsn = lsn;
     db->meta.checkpoint_lsn = db->ckpt_lsn;
     uint8_t *d = db->sc[1];
+    kv_status s = bt_imaged_reserve(db, db->meta.hwm);
+    if (s != KV_OK)
+        return s;
     for (size_t i = 0; i < t->n; i++) {
         bt_touch *e = &t->t[i];
         bt_frame *f = e->f;
-        size_t dl = e->was_dirty && e->before ? delta_encode(e->before, f->data, db->ps, d) : 0;
+        size_t dl = e->imaged && e->before ? delta_encode(e->before, f->data, db->ps, d) : 0;
         bool ok = dl ? append_rec(b, BT_REC_DELTA, db->log_gen, lsn, f->pgno, d, (uint32_t)dl)
                      : append_rec(b, BT_REC_PAGE, db->log_gen, lsn, f->pgno, f->data, db->ps);
         if (!ok)
@@ -141,7 +146,6 @@ kv_status bt_wal_commit_group(bt_db *db)
     if (!append_rec(b, BT_REC_PAGE, db->log_gen, lsn, 0, m, BT_META_LEN) ||
         !append_rec(b, BT_REC_COMMIT, db->log_gen, lsn, (uint32_t)t->n + 1, NULL, 0))
         return kv_error(KV_IO, "btree: out of memory for a log group");
-    kv_status s;
     if (db->dur.kind == KV_DURABILITY_NONE) {
         if (!kv_buf_append(&db->pending, b->data, b->len))
             return kv_error(KV_IO, "btree: out of memory for the log buffer");
@@ -152,6 +156,10 @@ kv_status bt_wal_commit_group(bt_db *db)
     }
     if (s != KV_OK)
         return s;
+    for (size_t i = 0; i < t->n; i++) {
+        t->t[i].f->lsn = lsn; /* the page LSN of the WAL rule (flush.c) */
+        bt_imaged_mark(db, t->t[i].f->pgno);
+    }
     db->log_end += b->len;
     db->next_lsn++;
     db->meta_dirty = true;
@@ -230,10 +238,11 @@ static kv_status read_log_header(kv_file *log, const char *path, uint32_t *ps, u
 
 /* Recovery's pages: pgno -> the page rebuilt from the log so far (open addressing). */
 typedef struct pmap {
-    uint32_t *keys; /* UINT32_MAX = empty */
-    uint8_t **pages;
+    uint32_t *keys;  /* UINT32_MAX = empty */
+    uint8_t **pages; /* NULL for a page written to the data file by spill() */
     size_t cap, n;
     uint32_t ps;
+    size_t resident, limit; /* pages held in memory; spill() past limit */
 } pmap;
 
 static void pmap_free(pmap *m)
@@ -247,7 +256,7 @@ static void pmap_free(pmap *m)
 
 static bool pmap_grow(pmap *m)
 {
-    pmap g = {NULL, NULL, m->cap ? 2 * m->cap : 256, 0, m->ps};
+    pmap g = {NULL, NULL, m->cap ? 2 * m->cap : 256, 0, m->ps, m->resident, m->limit};
     g.keys = malloc(g.cap * sizeof *g.keys);
     g.pages = calloc(g.cap, sizeof *g.pages);
     if (!g.keys || !g.pages) {
@@ -278,23 +287,88 @@ static int cmp_u32(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
-/* The slot of pgno (created zeroed when create), or NULL (absent, or out of memory). */
-static uint8_t *pmap_get(pmap *m, uint32_t pgno, bool create)
+/* The slot index of pgno, created (with no page yet) when create; SIZE_MAX when absent or out
+ * of memory. */
+static size_t pmap_find(pmap *m, uint32_t pgno, bool create)
 {
     if (create && (m->n + 1) * 2 > m->cap && !pmap_grow(m))
-        return NULL;
+        return SIZE_MAX;
     if (!m->cap)
-        return NULL;
+        return SIZE_MAX;
     size_t j = (pgno * 2654435761u) & (m->cap - 1);
     while (m->keys[j] != UINT32_MAX && m->keys[j] != pgno)
         j = (j + 1) & (m->cap - 1);
     if (m->keys[j] == pgno)
-        return m->pages[j];
-    if (!create || !(m->pages[j] = calloc(1, m->ps)))
-        return NULL;
+        return j;
+    if (!create)
+        return SIZE_MAX;
     m->keys[j] = pgno;
     m->n++;
-    return m->pages[j];
+    return j;
+}
+
+/* Writes every page pm holds in memory to the data file in page order, each sealed with its
+ * CRC, and frees them. Recovery calls it when the pages rebuilt so far reach the pool's budget
+ * (so that its memory stays within the budget however long the log), and at the end. A page written
+ * here comes from the log's full image and the deltas after it, so a later delta of it may start
+ * from the data file's copy; a crash before the log reset replays the log from its header
+ * again, full images first. */
+static kv_status spill(bt_db *db, pmap *pm)
+{
+    if (!pm->resident)
+        return KV_OK;
+    uint32_t *order = malloc(pm->resident * sizeof *order);
+    if (!order)
+        return kv_error(KV_IO, "btree: out of memory in recovery");
+    size_t n = 0;
+    for (size_t i = 0; i < pm->cap; i++)
+        if (pm->keys[i] != UINT32_MAX && pm->pages[i])
+            order[n++] = pm->keys[i];
+    qsort(order, n, sizeof *order, cmp_u32);
+    kv_status s = KV_OK;
+    for (size_t i = 0; i < n && s == KV_OK; i++) {
+        size_t j = pmap_find(pm, order[i], false);
+        bt_pg_seal(pm->pages[j], db->ps, order[i]);
+        s = kv_file_pwrite(db->data, pm->pages[j], db->ps, (uint64_t)order[i] * db->ps);
+        free(pm->pages[j]);
+        pm->pages[j] = NULL;
+        pm->resident--;
+    }
+    free(order);
+    return s;
+}
+
+/* The in-memory page of a log record for pgno: a PAGE record (image) creates it, a DELTA
+ * (image false) needs an earlier image, in memory or spilled to the data file. NULL with *s set
+ * on error. */
+static uint8_t *pmap_page(bt_db *db, pmap *pm, uint32_t pgno, bool image, uint64_t off,
+                          kv_status *s)
+{
+    size_t j = pmap_find(pm, pgno, image);
+    if (j == SIZE_MAX) {
+        *s = image ? kv_error(KV_IO, "btree: out of memory in recovery")
+                   : kv_error(KV_CORRUPTION,
+                              "%s: offset %" PRIu64 ": delta of page %u "
+                              "without a full image before it",
+                              db->log_path, off, pgno);
+        return NULL;
+    }
+    if (pm->pages[j])
+        return pm->pages[j];
+    if (pm->resident >= pm->limit && (*s = spill(db, pm)) != KV_OK)
+        return NULL;
+    uint8_t *page = malloc(db->ps);
+    if (!page) {
+        *s = kv_error(KV_IO, "btree: out of memory in recovery");
+        return NULL;
+    }
+    if (!image && (*s = bt_read_page_disk(db, pgno, page)) != KV_OK) {
+        free(page);
+        return NULL;
+    }
+    pm->pages[j] = page;
+    pm->resident++;
+    return page;
 }
 
 /* Applies a delta payload to page; false when a range falls outside the page. */
@@ -410,20 +484,16 @@ static kv_status walk(bt_db *db, uint64_t gen, uint64_t limit, pmap *pm, FILE *o
                         " pages %u\n",
                         sc->off, kv_get_u32(h), rgen, lsn, pgno);
         }
-        if (pm && type == BT_REC_PAGE) {
-            uint8_t *page = pmap_get(pm, pgno, true);
+        if (pm && (type == BT_REC_PAGE || type == BT_REC_DELTA)) {
+            uint8_t *page = pmap_page(db, pm, pgno, type == BT_REC_PAGE, sc->off, &s);
             if (!page)
-                return kv_error(KV_IO, "btree: out of memory in recovery");
-            memcpy(page, buf, len);
-            memset(page + len, 0, db->ps - len);
-        } else if (pm && type == BT_REC_DELTA) {
-            uint8_t *page = pmap_get(pm, pgno, false);
-            if (!page)
-                return kv_error(KV_CORRUPTION,
-                                "%s: offset %" PRIu64 ": delta of page %u "
-                                "without a full image before it",
-                                db->log_path, sc->off, pgno);
-            delta_apply(page, db->ps, buf, len);
+                return s;
+            if (type == BT_REC_PAGE) {
+                memcpy(page, buf, len);
+                memset(page + len, 0, db->ps - len);
+            } else {
+                delta_apply(page, db->ps, buf, len);
+            }
         }
         sc->off += BT_REC_HDR + len;
         sc->records++;
@@ -461,27 +531,14 @@ kv_status bt_wal_recover(bt_db *db)
     if (!buf)
         return kv_error(KV_IO, "btree: out of memory");
     scan sc;
-    pmap pm = {NULL, NULL, 0, 0, db->ps};
+    /* Rebuilt pages are held in memory up to the pool's budget, then written out (spill). */
+    size_t limit = (size_t)(db->cache_bytes / db->ps);
+    pmap pm = {NULL, NULL, 0, 0, db->ps, 0, limit > 16 ? limit : 16};
     s = walk(db, gen, size, NULL, NULL, &sc, buf);
     if (s == KV_OK && sc.groups)
         s = walk(db, gen, sc.good_end, &pm, NULL, &sc, buf);
-    /* Write the rebuilt pages (each sealed with its CRC) in page order: the map's page numbers
-     * sorted (a loop over every number up to the largest would take as long as that number). */
-    uint32_t *order = s == KV_OK && pm.n ? malloc(pm.n * sizeof *order) : NULL;
-    if (s == KV_OK && pm.n && !order)
-        s = kv_error(KV_IO, "btree: out of memory");
-    size_t norder = 0;
-    for (size_t i = 0; order && i < pm.cap; i++)
-        if (pm.keys[i] != UINT32_MAX)
-            order[norder++] = pm.keys[i];
-    if (order)
-        qsort(order, norder, sizeof *order, cmp_u32);
-    for (size_t i = 0; s == KV_OK && i < norder; i++) {
-        uint8_t *page = pmap_get(&pm, order[i], false);
-        bt_pg_seal(page, db->ps, order[i]);
-        s = kv_file_pwrite(db->data, page, db->ps, (uint64_t)order[i] * db->ps);
-    }
-    free(order);
+    if (s == KV_OK)
+        s = spill(db, &pm); /* every rebuilt page, sealed, in page order */
     pmap_free(&pm);
     free(buf);
     if (s != KV_OK)

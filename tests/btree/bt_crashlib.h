@@ -178,6 +178,12 @@ static inline void ck_world_free(ck_world *w)
 
 #define CK_OPTS "page_size=4096", "checkpoint_bytes=64K"
 
+/* The buffer pool's size for ck_crash_run and ck_verify (0: the engine's default). A small pool
+ * (64 KiB: 16 frames) makes the writer write dirty pages back between checkpoints (steal). */
+static uint64_t ck_cache = 0;
+/* The log size that triggers a checkpoint in ck_crash_run. */
+static const char *ck_checkpoint = "checkpoint_bytes=64K";
+
 /* Outcome of one crash run. */
 typedef struct ck_run {
     bool reached; /* the crash point was reached */
@@ -196,7 +202,8 @@ static inline ck_run ck_crash_run(ck_world *w, const char *mode, const workload 
     assert_non_null(fs);
     kv_faultfs_set_crash_at(fs, at);
     kv_db *db = NULL;
-    kv_status s = bt_open_opts(w->db, mode, fs, 0, &db, CK_OPTS, NULL);
+    kv_status s =
+        bt_open_opts(w->db, mode, fs, ck_cache, &db, "page_size=4096", ck_checkpoint, NULL);
     bool sync = !strcmp(mode, "sync");
     bool keep_ok = policy == KV_CRASH_KEEP && strcmp(mode, "none");
     for (size_t i = 0; s == KV_OK && i < wl->n; i++) {
@@ -235,7 +242,7 @@ static inline ck_run ck_crash_run(ck_world *w, const char *mode, const workload 
 static inline void ck_verify(ck_world *w, const workload *wl, const ck_run *r, const char *what)
 {
     kv_db *db;
-    kv_status s = bt_open_opts(w->db, "os", NULL, 0, &db, CK_OPTS, NULL);
+    kv_status s = bt_open_opts(w->db, "os", NULL, ck_cache, &db, CK_OPTS, NULL);
     if (s != KV_OK)
         fail_msg("%s: recovery failed: %s", what, kv_errmsg());
     bt_assert_check(db);

@@ -470,6 +470,187 @@ static void test_crash_during_recovery(void **state)
     free(wl);
 }
 
+/* ---- steal: dirty pages written back before the checkpoint ---- */
+
+#define EV_KEYS 400 /* keys of the eviction tests: 9 bytes, values of 300 (about 12 per leaf) */
+#define EV_VLEN 300
+
+/* Key i's value of version ver: the version, then a pattern. */
+static void ev_val(uint8_t *v, unsigned i, unsigned ver)
+{
+    kv_put_u32(v, ver);
+    bt_val(v + 4, EV_VLEN - 4, i, ver);
+}
+
+/* Reads every key of db into got[] (versions; 0 = absent), failing on any value never written. */
+static void ev_read(kv_db *db, unsigned *got)
+{
+    uint8_t want[EV_VLEN];
+    for (unsigned i = 0; i < EV_KEYS; i++) {
+        char k[32];
+        void *v;
+        size_t n;
+        kv_status s = kv_get(db, k, bt_key(k, i), &v, &n);
+        got[i] = 0;
+        if (s == KV_NOT_FOUND)
+            continue;
+        assert_int_equal(s, KV_OK);
+        assert_int_equal(n, EV_VLEN);
+        got[i] = kv_get_u32(v);
+        ev_val(want, i, got[i]);
+        if (memcmp(v, want, EV_VLEN))
+            fail_msg("key %u: value of version %u is garbled (never written)", i, got[i]);
+        kv_free(v);
+    }
+}
+
+/* The puts of the eviction tests: every key in a scrambled order at version 1, then (when
+ * again) every key once more at version 2, so that pages written back are changed again. */
+static size_t ev_ops(unsigned *key, unsigned *ver, bool again)
+{
+    size_t n = 0;
+    for (int pass = 1; pass <= (again ? 2 : 1); pass++)
+        for (unsigned j = 0; j < EV_KEYS; j++) {
+            key[n] = (j * 7919u + (unsigned)pass * 13u) % EV_KEYS;
+            ver[n++] = (unsigned)pass;
+        }
+    return n;
+}
+
+/* A dirty page is evicted without a checkpoint, and a power loss right after that eviction is
+ * recovered: in every durability mode and crash policy, with a 16-frame pool and no checkpoint
+ * before the crash, the puts run until the writer has written dirty pages back (the log made
+ * durable first: the WAL rule), then the machine loses power. Every put before the write-back
+ * must survive (the write-back's log fdatasync covered it, even in `none`), the state must be
+ * a prefix of the puts, and kv_check must pass. With `again`, every key is put a second time
+ * after the first write-back, so pages that were written back are changed again (logged as
+ * deltas on their image in the log) and written back again before the crash. The torn policy
+ * must really have torn written-back pages, which recovery rebuilds from the log. */
+static void evict_then_crash(bool again)
+{
+    static const kv_crash_policy pols[] = {KV_CRASH_LOSE, KV_CRASH_RANDOM, KV_CRASH_TORN,
+                                           KV_CRASH_KEEP};
+    unsigned key[2 * EV_KEYS], ver[2 * EV_KEYS], model[EV_KEYS], got[EV_KEYS];
+    size_t nops = ev_ops(key, ver, again);
+    uint8_t *page = malloc(4096);
+    unsigned torn = 0;
+    for (size_t m = 0; m < 4; m++) {
+        for (size_t pi = 0; pi < 4; pi++) {
+            ck_world w;
+            ck_world_new(&w, NULL);
+            kv_fs *fs = kv_faultfs_new(w.scratch);
+            kv_db *db;
+            const char *mode = m == 2 ? "interval:60000" : modes[m];
+            assert_int_equal(bt_open_opts(w.db, mode, fs, 64 << 10, &db, "page_size=4096",
+                                          "checkpoint_bytes=1G", NULL),
+                             KV_OK);
+            /* durable: the puts covered by the last fdatasync of the log */
+            size_t done = 0, durable = 0;
+            uint64_t batches = 0, syncs = 0;
+            bool enough = false;
+            while (done < nops && !enough) {
+                uint8_t v[EV_VLEN];
+                char k[32];
+                ev_val(v, key[done], ver[done]);
+                assert_int_equal(kv_put(db, k, bt_key(k, key[done]), v, EV_VLEN), KV_OK);
+                done++;
+                /* No checkpoint runs, so every fdatasync is the log's: a write-back's (the WAL
+                 * rule; none when the log already was durable up to its pages) or a `sync`
+                 * commit's. */
+                kv_stats st;
+                assert_int_equal(kv_stats_get(db, &st), KV_OK);
+                if (st.fdatasyncs > syncs)
+                    durable = done;
+                syncs = st.fdatasyncs;
+                uint64_t b = bt_stat(db, "writeback_batches");
+                if (b > batches) {
+                    batches = b;
+                    enough = !again || done > EV_KEYS; /* again: in the second pass */
+                }
+            }
+            assert_true(enough);
+            assert_true(bt_stat(db, "pages_written_back") > 0);
+            assert_int_equal(bt_stat(db, "checkpoints"), 0);
+            /* the power loss, right after the write-back */
+            kv_faultfs_set_crash_at(fs, kv_faultfs_ops(fs) + 1);
+            assert_int_equal(kv_faultfs_crash(fs, pols[pi], 17 * m + pi + 1), KV_OK);
+            kv_close(db); /* fails: the fs is dead; frees the handle */
+            kv_fs_destroy(fs);
+            for (uint32_t pgno = 1; pols[pi] == KV_CRASH_TORN && read_page(w.db, pgno, page);
+                 pgno++)
+                torn += !bt_pg_crc_ok(page, 4096, pgno);
+            assert_int_equal(bt_open_opts(w.db, "os", NULL, 64 << 10, &db, NULL), KV_OK);
+            bt_assert_check(db);
+            ev_read(db, got);
+            memset(model, 0, sizeof model);
+            size_t p = 0;
+            for (; p < durable; p++)
+                model[key[p]] = ver[p];
+            for (; memcmp(model, got, sizeof model) && p < done; p++)
+                model[key[p]] = ver[p];
+            if (memcmp(model, got, sizeof model))
+                fail_msg("mode %s, policy %s: recovered state is no prefix of the %zu puts with "
+                         "at least the %zu before the write-back",
+                         mode, kv_crash_policy_name(pols[pi]), done, durable);
+            assert_int_equal(kv_close(db), KV_OK);
+            ck_world_free(&w);
+        }
+    }
+    fprintf(stderr, "evictions%s: %u written-back pages were torn by the crash; all rebuilt\n",
+            again ? " of pages changed again" : "", torn);
+    assert_true(torn > 0); /* torn write-backs really happened */
+    free(page);
+}
+
+static void test_dirty_page_evicted_then_crash(void **state)
+{
+    (void)state;
+    evict_then_crash(false);
+}
+
+static void test_page_written_back_changed_again_then_crash(void **state)
+{
+    (void)state;
+    evict_then_crash(true);
+}
+
+/* The sweep of test_crash_every_op_inserts_to_height_3 with a 16-frame pool: dirty pages are
+ * written back between checkpoints (64 KiB of log), so the crash points fall before, inside and
+ * after write-backs and checkpoints, in every mode. */
+static void test_crash_every_op_with_steal(void **state)
+{
+    (void)state;
+    workload *wl = calloc(1, sizeof *wl);
+    gen_inserts(wl, tu_seed(11));
+    ck_cache = 64 << 10;
+    ck_checkpoint = "checkpoint_bytes=96K";
+    ck_world w;
+    ck_world_new(&w, NULL);
+    kv_db *db;
+    assert_int_equal(
+        bt_open_opts(w.db, "os", NULL, ck_cache, &db, "page_size=4096", ck_checkpoint, NULL),
+        KV_OK);
+    for (size_t i = 0; i < wl->n; i++)
+        assert_int_equal(ck_run_op(db, &wl->ops[i]), KV_OK);
+    uint64_t wb = bt_stat(db, "pages_written_back"), ck = bt_stat(db, "checkpoints");
+    assert_true(wb > 0);
+    assert_true(bt_stat(db, "cache_evictions") > 0);
+    assert_int_equal(kv_close(db), KV_OK);
+    ck_world_free(&w);
+    fprintf(stderr, "steal sweep: %llu pages written back, %llu checkpoints without a crash\n",
+            (unsigned long long)wb, (unsigned long long)ck);
+    for (size_t m = 0; m < 4; m++) {
+        uint64_t points = 0;
+        sweep(modes[m], wl, NULL, &points);
+        fprintf(stderr, "steal, mode %s: %llu crash points recovered and checked\n", modes[m],
+                (unsigned long long)points);
+        assert_true(points > 10 || !strcmp(modes[m], "none"));
+    }
+    ck_cache = 0;
+    ck_checkpoint = "checkpoint_bytes=64K";
+    free(wl);
+}
+
 /* A failed fdatasync poisons the handle (never retried); reopening recovers a legal state. */
 static void test_failed_fsync_poisons(void **state)
 {
@@ -523,6 +704,9 @@ int main(void)
         cmocka_unit_test(test_torn_page_write_repaired_from_log),
         cmocka_unit_test(test_crash_during_recovery),
         cmocka_unit_test(test_failed_fsync_poisons),
+        cmocka_unit_test(test_dirty_page_evicted_then_crash),
+        cmocka_unit_test(test_page_written_back_changed_again_then_crash),
+        cmocka_unit_test(test_crash_every_op_with_steal),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     rmdir("/dev/shm/kvlab-btree-tests"); /* only when empty (another run may be using it) */
