@@ -279,14 +279,19 @@ kv_status bt_pool_get(bt_pool *p, uint32_t pgno, bt_frame **out);
  * use (the checkpoint): a page read concurrently is then not trusted as the disk's copy. */
 void bt_pool_disk_write_begin(bt_pool *p);
 void bt_pool_disk_write_end(bt_pool *p);
-/* The warmer's insert (warm.c): n pages of ps bytes at `pages`, page numbers first.. first+n-1,
- * read from disk when disk_seq was `seq` and checked (ok[i]: CRC and structure fine). Under
- * the write lock, puts each good page that is not cached yet into a new frame, never evicting
- * and never passing the budget (*stop = true when full or out of memory). Returns the number
- * of pages put in, or SIZE_MAX when a checkpoint wrote to the data file since `seq` (the
- * copies may be stale; nothing is put in). */
-size_t bt_pool_adopt(bt_pool *p, uint32_t first, const uint8_t *pages, const bool *ok, size_t n,
-                     uint64_t seq, bool *stop);
+/* The warmer's frames (warm.c): up to n fresh frames, never evicting and never passing the
+ * budget, each pinned and in no hash chain, so that the warmer can fill them with no lock held
+ * (the copy, and the page faults of fresh memory, no longer stall readers). Returns how many
+ * (0: the pool is full or out of memory). Hand every one back with bt_pool_adopt. */
+size_t bt_pool_reserve(bt_pool *p, bt_frame **out, size_t n);
+/* The warmer's insert: frames[i] (from bt_pool_reserve) holds page first + i, read from disk
+ * when disk_seq was `seq`, and ok[i] says it passed its checks (CRC and structure). Under the
+ * write lock, puts each good page that is not cached yet in the pool (unreferenced: CLOCK's
+ * first pick) and frees the other frames for reuse. Returns the number of pages put in, or
+ * SIZE_MAX when a write-back or checkpoint wrote to the data file since `seq` (the copies may
+ * be stale: every frame is freed). */
+size_t bt_pool_adopt(bt_pool *p, uint32_t first, bt_frame *const *frames, const bool *ok, size_t n,
+                     uint64_t seq);
 /* Returns a pinned zeroed frame for a page that is not on disk yet (pgno >= old hwm). */
 kv_status bt_pool_new(bt_pool *p, uint32_t pgno, bt_frame **out);
 /* Releases a pin of bt_pool_get/bt_pool_new (NULL allowed). */
@@ -386,9 +391,13 @@ typedef struct bt_db {
     size_t clcap;
 
     /* the warmer (warm.c) */
-    bool warm_opt;     /* option warm (default on) */
+    int warm_opt;      /* option warm: 0 off, 1 in the background, 2 at open (default) */
     bool warm_running; /* a thread was started and not joined yet */
     pthread_t warmer;
+    struct warm_range {
+        struct bt_db *db;
+        uint32_t first, end; /* pages [first, end) */
+    } warm_all;              /* the background warmer's share: the whole file */
     _Atomic bool warm_stop;
     uint32_t warm_end; /* pages [1, warm_end) are loaded */
 
@@ -396,11 +405,12 @@ typedef struct bt_db {
 } bt_db;
 
 /* warm.c (InnoDB's buffer-pool load at start-up) */
-/* When the data file (hwm pages) fits in the pool's budget, starts a thread that reads it in
- * 1 MiB chunks, checks each page's CRC and structure and puts the good ones in the pool
- * (bt_pool_adopt). Called at the end of open; no error (without the thread pages are simply
- * read when first used). */
-void bt_warm_start(bt_db *db);
+/* When the data file (hwm pages) fits in the pool's budget, loads it: at_open, before
+ * returning, on one thread per core (up to 4); otherwise on a background thread. Each reads it in
+ * 1 MiB chunks, copies each page into a reserved frame, checks its CRC and structure and puts
+ * the good ones in the pool (bt_pool_reserve, bt_pool_adopt). Called at the end of open; no error
+ * (without the thread pages are simply read when first used). */
+void bt_warm_start(bt_db *db, bool at_open);
 /* Stops the warmer (if running) and joins it. Before close frees the pool. */
 void bt_warm_stop(bt_db *db);
 /* Waits for the warmer to finish its pass (tests). */

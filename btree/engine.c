@@ -42,8 +42,9 @@ static const char *const option_help[] = {
     "cache_size: bytes of the buffer pool, as the common cache_size setting (kvlab bench "
     "--cache-size) for tools that have no such flag; default a quarter of the machine's memory, "
     "at least 64M",
-    "warm: 1 = load the data file into the cache in the background at open when it fits "
-    "(default), 0 = read pages only when first used",
+    "warm: when the data file fits in the cache, 2 = load it at open, on every core, before "
+    "kv_open returns (default), 1 = load it in the background after open, 0 = read pages only "
+    "when first used",
     NULL,
 };
 
@@ -251,7 +252,7 @@ static kv_status create_files(kv_fs *fs, const char *dir, uint32_t ps)
 static kv_status parse_options(const kv_options *opts, uint64_t *ps, uint64_t *ckpt, bool *ps_set,
                                uint64_t *warm, uint64_t *cache)
 {
-    *warm = 1;
+    *warm = 2;
     *cache = opts->cache_size ? opts->cache_size : default_cache();
     *ps = BT_MIN_PS;
     *ckpt = DEFAULT_CHECKPOINT;
@@ -263,7 +264,7 @@ static kv_status parse_options(const kv_options *opts, uint64_t *ps, uint64_t *c
     if (s == KV_OK)
         s = kv_options_get_u64(opts, "checkpoint_bytes", 1, (uint64_t)1 << 40, ckpt);
     if (s == KV_OK)
-        s = kv_options_get_u64(opts, "warm", 0, 1, warm);
+        s = kv_options_get_u64(opts, "warm", 0, 2, warm);
     if (s == KV_OK)
         s = kv_options_get_u64(opts, "cache_size", 1, UINT64_MAX, cache);
     return s;
@@ -284,7 +285,7 @@ static kv_status bt_open(const char *dir, kv_fs *fs, const kv_options *opts, kv_
     db->fs = fs;
     db->dur = opts->durability;
     db->checkpoint_bytes = ckpt;
-    db->warm_opt = warm != 0;
+    db->warm_opt = (int)warm;
     db->cache_bytes = cache;
     db->dir = strdup(dir);
     db->data_path = kv_path_join(dir, BT_DATA_FILE);
@@ -386,7 +387,7 @@ static kv_status bt_open(const char *dir, kv_fs *fs, const kv_options *opts, kv_
         goto fail;
     }
     if (db->warm_opt)
-        bt_warm_start(db);
+        bt_warm_start(db, db->warm_opt == 2);
     *out = &db->base;
     return KV_OK;
 fail:
@@ -440,7 +441,10 @@ static kv_status bt_stats(kv_db *kdb, kv_stats *out)
 const kv_engine kv_engine_btree = {
     .name = "btree",
     .description = "paged B+tree with a buffer pool and a physical write-ahead log of page "
-                   "images (atomic multi-page changes, checkpoints)",
+                   "images (atomic multi-page changes, checkpoints); memory: the buffer pool's "
+                   "budget (cache_size, default a quarter of RAM) whatever the share of dirty "
+                   "pages (written back under the WAL rule), plus the pages of one atomic change "
+                   "while it is built",
     .option_help = option_help,
     .limits = {BT_MAX_KEY, KV_MAX_VALUE},
     .durability_mask = KV_DURABILITY_BIT(KV_DURABILITY_NONE) | KV_DURABILITY_BIT(KV_DURABILITY_OS) |

@@ -328,35 +328,39 @@ kv_status bt_pool_get(bt_pool *p, uint32_t pgno, bt_frame **out)
     return KV_OK;
 }
 
-size_t bt_pool_adopt(bt_pool *p, uint32_t first, const uint8_t *pages, const bool *ok, size_t n,
-                     uint64_t seq, bool *stop)
+size_t bt_pool_reserve(bt_pool *p, bt_frame **out, size_t n)
+{
+    size_t k = 0;
+    pthread_rwlock_wrlock(&p->lock);
+    while (k < n && p->nframes < p->budget) {
+        bt_frame *f = add_frame(p);
+        if (!f)
+            break;
+        atomic_store(&f->pins, 1); /* victim() passes it by until bt_pool_adopt */
+        out[k++] = f;
+    }
+    pthread_rwlock_unlock(&p->lock);
+    return k;
+}
+
+size_t bt_pool_adopt(bt_pool *p, uint32_t first, bt_frame *const *frames, const bool *ok, size_t n,
+                     uint64_t seq)
 {
     size_t adopted = 0;
-    *stop = false;
     pthread_rwlock_wrlock(&p->lock);
-    if (atomic_load(&p->disk_seq) != seq || (seq & 1)) {
-        pthread_rwlock_unlock(&p->lock);
-        return SIZE_MAX; /* a checkpoint wrote pages meanwhile: the copies may be stale */
-    }
+    bool stale = atomic_load(&p->disk_seq) != seq || (seq & 1);
     for (size_t i = 0; i < n; i++) {
-        if (!ok[i] || lookup(p, first + (uint32_t)i))
-            continue;
-        if (p->nframes >= p->budget) {
-            *stop = true; /* warming never evicts */
-            break;
+        bt_frame *f = frames[i];
+        if (!stale && ok[i] && !lookup(p, first + (uint32_t)i)) {
+            install(p, f, first + (uint32_t)i, 0, 0); /* not referenced yet: CLOCK's first pick */
+            adopted++;
+        } else {
+            atomic_store(&f->pins, 0); /* in no chain: victim() hands it out first */
         }
-        bt_frame *f = add_frame(p);
-        if (!f) {
-            *stop = true;
-            break;
-        }
-        memcpy(f->data, pages + i * p->ps, p->ps);
-        install(p, f, first + (uint32_t)i, 0, 0); /* not referenced yet: CLOCK's first pick */
-        adopted++;
     }
     pthread_rwlock_unlock(&p->lock);
     atomic_fetch_add_explicit(&p->warmed, adopted, memory_order_relaxed);
-    return adopted;
+    return stale ? SIZE_MAX : adopted;
 }
 
 kv_status bt_pool_new(bt_pool *p, uint32_t pgno, bt_frame **out)

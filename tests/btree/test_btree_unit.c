@@ -875,8 +875,8 @@ static void test_warm_races_checkpoints(void **state)
     fill(db, 0, N, 200, 1);
     assert_int_equal(kv_close(db), KV_OK);
     for (unsigned round = 2; round < 8; round++) {
-        assert_int_equal(bt_open_opts(dir, "os", NULL, 0, &db, "checkpoint_bytes=64K", NULL),
-                         KV_OK);
+        assert_int_equal(
+            bt_open_opts(dir, "os", NULL, 0, &db, "checkpoint_bytes=64K", "warm=1", NULL), KV_OK);
         for (unsigned i = 0; i < N; i += 7) /* every page changes, several checkpoints */
             fill(db, i, i + 1, 200, round);
         bt_warm_wait((bt_db *)db);
