@@ -406,7 +406,7 @@ static kv_status bt_stats(kv_db *kdb, kv_stats *out)
     size_t nver = db->vs.count;
     pthread_mutex_unlock(&db->vs.mu);
     pthread_rwlock_rdlock(&db->pool.lock);
-    size_t nframes = db->pool.nframes;
+    size_t nframes = db->pool.nframes, ndirty = db->pool.ndirty; /* both change under it */
     pthread_rwlock_unlock(&db->pool.lock);
     out->memory_bytes = (uint64_t)(nframes + nver + 4) * db->ps;
     kv_stats_add(out, "splits", atomic_load(&db->splits));
@@ -422,7 +422,7 @@ static kv_status bt_stats(kv_db *kdb, kv_stats *out)
     kv_stats_add(out, "cache_evictions", atomic_load(&db->pool.evictions));
     kv_stats_add(out, "pages_written_back", atomic_load(&db->pool.writebacks));
     kv_stats_add(out, "writeback_batches", atomic_load(&db->pool.writeback_batches));
-    kv_stats_add(out, "dirty_pages", db->pool.ndirty);
+    kv_stats_add(out, "dirty_pages", ndirty);
     kv_stats_add(out, "cache_budget_pages", db->pool.budget);
     kv_stats_add(out, "pages_warmed", atomic_load(&db->pool.warmed));
     kv_stats_add(out, "height", m.height);
