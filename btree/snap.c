@@ -142,8 +142,8 @@ typedef struct bt_iter {
     uint8_t **pages; /* pages[level]: copy of the page on the path at that level */
     unsigned *pos;   /* pos[level]: child position (internal) or slot (leaf) */
     bool valid;
-    kv_status st;
-    uint8_t *val; /* overflow value buffer */
+    kv_iter_error err; /* the first damage met: the iterator stops there (kv_engine.h) */
+    uint8_t *val;      /* overflow value buffer */
     size_t vcap, vlen;
     bool val_loaded;
 } bt_iter;
@@ -171,9 +171,11 @@ static kv_status snap_read(bt_iter *it, uint32_t pgno, uint8_t *dst)
     return s;
 }
 
+/* Stops the iterator at damage (or a failed read): status() reports s with its message, and
+ * no record past it is ever returned. */
 static void fail(bt_iter *it, kv_status s)
 {
-    it->st = s;
+    kv_iter_error_set(&it->err, s);
     it->valid = false;
 }
 
@@ -188,9 +190,10 @@ static kv_status snap_read_level(bt_iter *it, uint32_t pgno, uint8_t *dst, unsig
     int want = level ? BT_INTERNAL : BT_LEAF;
     if (pg_type(dst) != want || pg_level(dst) != level)
         return kv_error(KV_CORRUPTION,
-                        "%s: page %u: type %u level %u where the tree expects %s "
+                        "%s: page %u at offset %llu: type %u level %u where the tree expects %s "
                         "level %u",
-                        it->db->data_path, pgno, (unsigned)pg_type(dst), (unsigned)pg_level(dst),
+                        it->db->data_path, pgno, (unsigned long long)pgno * it->db->ps,
+                        (unsigned)pg_type(dst), (unsigned)pg_level(dst),
                         level ? "an internal page of" : "a leaf at", level);
     return KV_OK;
 }
@@ -234,7 +237,7 @@ static void settle(bt_iter *it)
 static void it_seek(kv_iter *kit, const void *key, size_t klen)
 {
     bt_iter *it = (bt_iter *)kit;
-    if (it->st != KV_OK)
+    if (it->err.status != KV_OK)
         return;
     unsigned top = it->height - 1;
     kv_status s = snap_read_level(it, it->root, it->pages[top], top);
@@ -294,7 +297,7 @@ static const void *it_value(const kv_iter *kit, size_t *vlen)
     if (n > it->vcap) {
         uint8_t *b = realloc(it->val, n);
         if (!b) {
-            fail(it, kv_error(KV_IO, "btree: out of memory for a value"));
+            fail(it, kv_error(KV_NOMEM, "btree: out of memory for a value"));
             *vlen = 0;
             return "";
         }
@@ -304,16 +307,20 @@ static const void *it_value(const kv_iter *kit, size_t *vlen)
     uint8_t *page = malloc(it->db->ps);
     uint32_t pgno = kv_get_u32(c + 7 + klen);
     size_t off = 0;
-    kv_status s = page ? KV_OK : kv_error(KV_IO, "btree: out of memory");
+    kv_status s = page ? KV_OK : kv_error(KV_NOMEM, "btree: out of memory");
     while (s == KV_OK && off < n) {
         if (!pgno || (s = snap_read(it, pgno, page)) != KV_OK) {
             if (s == KV_OK)
-                s = kv_error(KV_CORRUPTION, "%s: overflow chain ends early", it->db->data_path);
+                s = kv_error(KV_CORRUPTION,
+                             "%s: leaf cell of %zu-byte key: overflow chain ends "
+                             "early",
+                             it->db->data_path, klen);
             break;
         }
         uint32_t len = kv_get_u32(page + 12);
         if (pg_type(page) != BT_OVERFLOW || len == 0 || len > n - off) {
-            s = kv_error(KV_CORRUPTION, "%s: page %u: bad overflow page", it->db->data_path, pgno);
+            s = kv_error(KV_CORRUPTION, "%s: page %u at offset %llu: bad overflow page",
+                         it->db->data_path, pgno, (unsigned long long)pgno * it->db->ps);
             break;
         }
         memcpy(it->val + off, page + BT_HDR, len);
@@ -322,7 +329,7 @@ static const void *it_value(const kv_iter *kit, size_t *vlen)
     }
     free(page);
     if (s != KV_OK) {
-        it->st = s;
+        fail(it, s);
         *vlen = 0;
         return "";
     }
@@ -332,7 +339,7 @@ static const void *it_value(const kv_iter *kit, size_t *vlen)
 
 static kv_status it_status(const kv_iter *kit)
 {
-    return ((const bt_iter *)kit)->st;
+    return kv_iter_error_get(&((const bt_iter *)kit)->err);
 }
 
 static void it_free(kv_iter *kit)
