@@ -25,25 +25,30 @@
 #define BT_DATA_FILE  "btree.db"
 #define BT_LOG_FILE   "btree.wal"
 #define BT_META_MAGIC "KVLBTREE" /* 8 bytes at offset 0 of page 0 */
-#define BT_LOG_MAGIC  "KVLBWAL1" /* 8 bytes at offset 0 of the log */
-#define BT_VERSION    2          /* 2: slots carry a 4-byte key window (docs/btree.md section 2) */
+#define BT_LOG_MAGIC  "KVLBWAL1" /* 8 bytes at offset 0 of each of the log's two header slots */
+/* 2: slots carry a 4-byte key window (docs/btree.md section 2); 3: the meta page and the log
+ * header name the database and its checkpoint, the log is framed by common/reclog. */
+#define BT_VERSION 3
 
-#define BT_HDR      24   /* bytes of the header of every page but page 0 */
-#define BT_SLOT     6    /* bytes of a slot: u16 cell offset, then the key's 4-byte window */
-#define BT_WIN      4    /* bytes of a slot's key window */
-#define BT_META_LEN 72   /* bytes of page 0 that hold fields (the rest is zero) */
-#define BT_LOG_HDR  64   /* bytes of the log header */
-#define BT_REC_HDR  32   /* bytes of a log record header */
-#define BT_MAX_KEY  1000 /* declared key limit: a quarter of a 4 KiB page minus headers */
-#define BT_MIN_PS   4096
-#define BT_MAX_PS   65536
-#define BT_NONE_BUF (1u << 20) /* bytes of log buffered in user space in `none` mode */
+#define BT_HDR       24   /* bytes of the header of every page but page 0 */
+#define BT_SLOT      6    /* bytes of a slot: u16 cell offset, then the key's 4-byte window */
+#define BT_WIN       4    /* bytes of a slot's key window */
+#define BT_META_CRC  88   /* offset of the meta page's CRC; fields are bytes [0, 88) */
+#define BT_META_LEN  96   /* bytes of page 0 that hold fields and CRC (the rest is zero) */
+#define BT_LOG_SLOT  64   /* bytes of one log header slot */
+#define BT_LOG_SLOT1 512  /* offset of the second header slot (its own 512-byte sector) */
+#define BT_LOG_HDR   1024 /* bytes before the first log record: the two header slots */
+#define BT_MAX_KEY   1000 /* declared key limit: a quarter of a 4 KiB page minus headers */
+#define BT_MIN_PS    4096
+#define BT_MAX_PS    65536
+#define BT_NONE_BUF  (1u << 20) /* bytes of log buffered in user space in `none` mode */
 
 /* Page types (byte 4 of a page). */
 enum { BT_LEAF = 1, BT_INTERNAL = 2, BT_OVERFLOW = 3, BT_FREE = 4 };
-/* Log record types. */
-/* Log record types: a full page image, a commit, a delta (byte ranges of a page that has a full
- * image earlier in the same log generation). */
+/* Log record types (the reclog type byte): a full page image (payload u32 page number, then the
+ * page: ps bytes, or BT_META_LEN for page 0), a commit (u64 LSN of the group, u32 number of page
+ * and delta records in it), a delta (u32 page number, then byte ranges of a page that has a full
+ * image earlier in the same log generation: u32 offset, u32 length, bytes). */
 enum { BT_REC_PAGE = 1, BT_REC_COMMIT = 2, BT_REC_DELTA = 3 };
 
 /* ---- page header accessors (see docs/btree.md "Page formats") ----
@@ -175,25 +180,29 @@ const char *bt_pg_prefix_check(const uint8_t *p);
  * 0 magic[8]  8 u32 version  12 u32 page_size  16 u32 root  20 u32 height (1 = root is a
  * leaf)  24 u32 hwm (pages [0, hwm) exist)  28 u32 free_head  32 u64 key_count
  * 40 u64 free_count  48 u64 last_lsn (group that wrote this image)  56 u64 checkpoint_lsn
- * 64 u32 crc of bytes [0, 64) and [68, page_size)  68.. zero. */
+ * 64 u64 db_id (random at creation, also in the log header)  72 u64 log_gen (the log generation
+ * that follows the checkpoint)  80 u64 data_lsn (btree.db may hold changes up to this LSN: the
+ * checkpoint's, or a later steal write-back's; the log must reach it)
+ * 88 u32 crc of bytes [0, 88) and [92, page_size)  92.. zero. */
 typedef struct bt_meta {
     uint32_t page_size, root, height, hwm, free_head;
     uint64_t key_count, free_count, last_lsn, checkpoint_lsn;
+    uint64_t db_id, log_gen, data_lsn;
 } bt_meta;
 
 /* Writes m as page 0 (ps bytes, sealed with its CRC). */
 void bt_meta_encode(const bt_meta *m, uint8_t *p, uint32_t ps);
-/* "Extend a CRC32 over ps - 68 zero bytes" as an affine map over GF(2) (zlib's crc32 is
+/* "Extend a CRC32 over ps - 92 zero bytes" as an affine map over GF(2) (zlib's crc32 is
  * affine in its running value): base = the map of 0, col[b] = the map of bit b xor base. It
- * lets the meta page's CRC (over [0, 64) and the zero bytes [68, ps)) be computed from its 64
+ * lets the meta page's CRC (over [0, 88) and the zero bytes [92, ps)) be computed from its 88
  * bytes of fields at every commit, instead of over a whole zeroed page. */
 typedef struct bt_zext {
     uint32_t base, col[32];
 } bt_zext;
 /* Fills z for pages of ps bytes (4096..65536). */
 void bt_zext_init(bt_zext *z, uint32_t ps);
-/* Writes the BT_META_LEN (72) bytes of page 0's fields and CRC for m into p: the same bytes
- * as the first 72 of bt_meta_encode (the rest of page 0 is zero). z: from bt_zext_init with
+/* Writes the BT_META_LEN (96) bytes of page 0's fields and CRC for m into p: the same bytes
+ * as the first 96 of bt_meta_encode (the rest of page 0 is zero). z: from bt_zext_init with
  * m->page_size. */
 void bt_meta_encode_head(const bt_meta *m, uint8_t *p, const bt_zext *z);
 /* Decodes and validates page 0. Errors: KV_CORRUPTION naming path. */
@@ -356,6 +365,7 @@ typedef struct bt_db {
     size_t usable, max_cell, fill_min;
     bt_zext zext; /* meta-page CRC helper for ps */
     kv_durability dur;
+    bool read_only; /* opened read-only: recovery in memory, nothing written (kv.h) */
     uint64_t checkpoint_bytes;
     uint64_t cache_bytes;
     size_t dirty_high, dirty_low; /* frames: write-back starts above high, stops at low */
@@ -364,12 +374,22 @@ typedef struct bt_db {
     pthread_mutex_t wmu;
     bt_meta meta;
     bool meta_dirty;
+    bt_meta disk_meta; /* page 0 as last written to btree.db (writer mutex) */
     bt_pool pool;
     bt_txn txn;
 
     /* log */
-    uint64_t log_gen, log_end, next_lsn, log_start_lsn, ckpt_lsn;
+    uint64_t log_gen, log_end, next_lsn, ckpt_lsn;
+    uint32_t log_seed;    /* reclog seed of the current generation (bt_log_seed) */
     uint64_t durable_lsn; /* every group up to this LSN is fdatasync'd in the log (writer mutex) */
+    /* Sync marks (common/reclog.h). written: bytes of the log handed to write(2); synced: bytes
+     * an fdatasync of the current generation covered; marked: the durable length the last mark
+     * named. The interval syncer updates synced from its own thread, so log_gen changes and
+     * synced updates happen under sync_mu: a sync that began in an older generation never
+     * vouches for bytes of the new one. */
+    pthread_mutex_t sync_mu;
+    _Atomic uint64_t written, synced;
+    uint64_t marked;
     /* One bit per page: the current log generation holds a full image of it (set when a group
      * logs one, cleared at the log reset). A page written back and changed again then logs a
      * delta on that image, as it did while it stayed dirty in the pool. */
@@ -447,23 +467,56 @@ kv_status bt_tree_read_value(bt_db *db, const uint8_t *p, unsigned i, void **out
  * KV_NOT_FOUND, KV_IO, KV_CORRUPTION. */
 kv_status bt_tree_get(bt_db *db, const void *key, size_t klen, void **val, size_t *vlen);
 
-/* wal.c (format: docs/btree.md section 4; SQLite's WAL frames, InnoDB's mini-transactions) */
+/* wal.c (format: docs/btree.md section 4; SQLite's WAL frames, InnoDB's mini-transactions; the
+ * framing and the torn-tail rule are common/reclog's) */
+/* The log's header, one of its two slots. */
+typedef struct bt_loghdr {
+    uint32_t ps;
+    uint64_t gen;      /* the generation: +1 at every reset; lives in slot gen % 2 */
+    uint64_t db_id;    /* the database's identity, also in the meta page */
+    uint64_t ckpt_lsn; /* the checkpoint this generation follows: its first group is +1 */
+    uint64_t off;      /* the slot's offset in the file (0 or BT_LOG_SLOT1) */
+} bt_loghdr;
+/* The reclog seed of the records of generation gen of database db_id: the salt mixes both, so a
+ * record of another generation or another database never passes its check. */
+uint32_t bt_log_seed(uint64_t db_id, uint64_t gen);
+/* Reads both header slots of the log (path names it in messages) and picks the valid one of the
+ * highest generation. Errors: KV_CORRUPTION naming path and offset (short file, no valid slot,
+ * slots of two databases), KV_IO. */
+kv_status bt_wal_read_header(kv_file *log, const char *path, bt_loghdr *h);
 /* Logs the open group: a full image (first change since the checkpoint) or a delta of every
- * touched page, the meta page, a COMMIT; one write(2) (`none`: into the user-space buffer).
- * Errors: KV_IO, KV_NOSPACE (the caller poisons the handle). */
+ * touched page, the meta page, a COMMIT; one write(2) (`none`: into the user-space buffer),
+ * preceded by a sync mark when an fdatasync made more of the log durable since the last mark.
+ * Errors: KV_IO, KV_NOSPACE, KV_NOMEM (the caller poisons the handle). */
 kv_status bt_wal_commit_group(bt_db *db);
 /* Writes the `none` mode buffer to the log. Errors: KV_IO, KV_NOSPACE. */
 kv_status bt_wal_flush_pending(bt_db *db);
-/* Starts a new log generation: header (generation + 1) written and fdatasync'd, then the old
- * records cut. Only after the data file is durable. Errors: KV_IO, KV_NOSPACE. */
-kv_status bt_wal_reset(bt_db *db);
-/* Creates dir/btree.wal holding only a header (atomic replace). Errors: KV_IO, KV_NOSPACE. */
-kv_status bt_wal_create(kv_fs *fs, const char *dir, uint32_t ps, uint64_t gen, uint64_t lsn);
-/* Replays every complete group of the log into the data file, fdatasyncs it and resets the log
- * (recovery). Sets db->log_gen and db->next_lsn. */
-kv_status bt_wal_recover(bt_db *db);
-/* Prints the log's header, groups and records with offsets (dump). Errors: KV_IO,
- * KV_CORRUPTION (bad header). */
+/* Notes that an fdatasync of the log succeeded that began when `len` bytes of generation gen had
+ * been written: the next group starts with a mark naming them (ignored if gen is over). */
+void bt_wal_synced(bt_db *db, uint64_t gen, uint64_t len);
+/* fdatasync of the log by the writer (writer mutex held, `none` buffer flushed), noted for the
+ * marks. Errors: KV_IO. */
+kv_status bt_wal_sync(bt_db *db);
+/* Starts a new log generation following the checkpoint at ckpt_lsn: the header of generation
+ * + 1 written into the other slot and fdatasync'd, then the old records cut. Only after the data
+ * file is durable and its meta page names that generation. Errors: KV_IO, KV_NOSPACE. */
+kv_status bt_wal_reset(bt_db *db, uint64_t ckpt_lsn);
+/* Creates dir/btree.wal holding only the header of generation 1 of database db_id (atomic
+ * replace). Errors: KV_IO, KV_NOSPACE, KV_NOMEM. */
+kv_status bt_wal_create(kv_fs *fs, const char *dir, uint32_t ps, uint64_t db_id);
+/* Recovery at open. disk is btree.db's meta page as read (NULL when it failed its checks;
+ * disk_err then holds the message). Checks that the two files belong together (same database,
+ * generations and LSNs of one history: an older copy of either is KV_CORRUPTION naming it),
+ * replays every complete group of the log, and sets db->meta and the log state. Writable: the
+ * rebuilt pages go to the data file, which is fdatasync'd, and the log is reset (or its torn
+ * tail cut). Read-only: the rebuilt pages stay in the pool as dirty frames, nothing is written.
+ * Errors: KV_CORRUPTION (file and offset), KV_IO, KV_NOMEM. */
+kv_status bt_wal_recover(bt_db *db, const bt_meta *disk, const char *disk_err);
+/* kv_check's part: the log header and btree.db's meta page on disk still belong together with
+ * the handle's state. Errors: KV_CORRUPTION, KV_IO. */
+kv_status bt_wal_check_files(bt_db *db);
+/* Prints the log's header slots, then every record (framing, marks, groups) with offsets, and
+ * how the scan ended (dump). Errors: KV_IO, KV_NOMEM, KV_CORRUPTION (no valid header). */
 kv_status bt_wal_dump(bt_db *db, FILE *out);
 
 /* snap.c */
@@ -491,6 +544,9 @@ kv_status bt_checkpoint(bt_db *db);
  * them). After ARIES's steal policy and InnoDB's flush list. Errors: KV_IO, KV_NOSPACE,
  * KV_POISONED (the handle is then poisoned). */
 kv_status bt_writeback(bt_db *db);
+/* Writes meta page m (sealed, whole page) to the data file and remembers it as db->disk_meta.
+ * Errors: KV_IO, KV_NOSPACE, KV_NOMEM. */
+kv_status bt_write_meta(bt_db *db, const bt_meta *m);
 /* Whether the log's current generation holds a full image of page pgno. */
 static inline bool bt_imaged(const bt_db *db, uint32_t pgno)
 {

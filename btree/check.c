@@ -192,6 +192,8 @@ kv_status bt_check(kv_db *kdb)
                      db->data_path, c.keys, db->meta.key_count);
     if (s == KV_OK)
         s = check_disk(&c, buf);
+    if (s == KV_OK)
+        s = bt_wal_check_files(db);
     pthread_rwlock_unlock(&db->tree);
     pthread_mutex_unlock(&db->wmu);
     free(c.mark);
@@ -308,7 +310,13 @@ static kv_status dump_data(bt_db *db, FILE *out, int64_t page, uint8_t *buf)
         fprintf(out, "  @40 free_count     %" PRIu64 "\n", kv_get_u64(buf + 40));
         fprintf(out, "  @48 last_lsn       %" PRIu64 "\n", kv_get_u64(buf + 48));
         fprintf(out, "  @56 checkpoint_lsn %" PRIu64 "\n", kv_get_u64(buf + 56));
-        fprintf(out, "  @64 crc            %08x (%s)\n", kv_get_u32(buf + 64),
+        fprintf(out, "  @64 database_id    %016" PRIx64 " (also in %s's header)\n",
+                kv_get_u64(buf + 64), BT_LOG_FILE);
+        fprintf(out, "  @72 log_gen        %" PRIu64 " (the log generation after the checkpoint)\n",
+                kv_get_u64(buf + 72));
+        fprintf(out, "  @80 data_lsn       %" PRIu64 " (changes up to here may be in this file)\n",
+                kv_get_u64(buf + 80));
+        fprintf(out, "  @88 crc            %08x (%s)\n", kv_get_u32(buf + BT_META_CRC),
                 bt_pg_crc_ok(buf, db->ps, 0) ? "ok" : "MISMATCH");
     }
     if (page == 0)

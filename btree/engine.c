@@ -11,12 +11,14 @@
  * Checkpoint (DDIA ch. 3 "Making B-trees reliable"; SQLite's WAL checkpoint): fdatasync the log,
  * write every dirty page and the meta page to the data file, fdatasync the data file, and only
  * then reset the log with a new generation and fdatasync it. */
+#include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "btree_int.h"
-
-#include <unistd.h>
 
 /* The buffer pool's default budget: a quarter of the machine's memory (PostgreSQL's advice for
  * shared_buffers; WiredTiger takes half), at least 64 MiB. Frames are allocated as pages are
@@ -119,7 +121,7 @@ static kv_status group_write(void *ctx, void *const *items, size_t n, bool sync)
     pthread_mutex_lock(&db->wmu);
     kv_status s = apply_items(db, items, n);
     if (s == KV_OK && sync) {
-        s = bt_poison(db, kv_file_fdatasync(db->log));
+        s = bt_poison(db, bt_wal_sync(db));
         if (s == KV_OK)
             db->durable_lsn = db->next_lsn - 1;
     }
@@ -176,7 +178,7 @@ static kv_status bt_sync(kv_db *kdb)
     pthread_mutex_lock(&db->wmu);
     kv_status s = atomic_load(&db->poisoned) ? poisoned_error(db) : bt_wal_flush_pending(db);
     if (s == KV_OK)
-        s = kv_file_fdatasync(db->log);
+        s = bt_wal_sync(db);
     if (s == KV_OK)
         db->durable_lsn = db->next_lsn - 1;
     pthread_mutex_unlock(&db->wmu);
@@ -188,7 +190,15 @@ static kv_status syncer_fn(void *ctx)
     bt_db *db = ctx;
     if (atomic_load(&db->poisoned))
         return poisoned_error(db);
-    return bt_poison(db, kv_file_fdatasync(db->log));
+    /* What this fdatasync covers: the bytes written before it began, of the generation current
+     * then (a checkpoint may reset the log meanwhile: bt_wal_synced ignores an older one). */
+    pthread_mutex_lock(&db->sync_mu);
+    uint64_t gen = db->log_gen, len = atomic_load(&db->written);
+    pthread_mutex_unlock(&db->sync_mu);
+    kv_status s = kv_file_fdatasync(db->log);
+    if (s == KV_OK)
+        bt_wal_synced(db, gen, len);
+    return bt_poison(db, s);
 }
 
 /* ---- open and close ---- */
@@ -211,6 +221,7 @@ static void free_db(bt_db *db)
     free(db->cl[1]);
     pthread_rwlock_destroy(&db->tree);
     pthread_mutex_destroy(&db->wmu);
+    pthread_mutex_destroy(&db->sync_mu);
     free(db->dir);
     free(db->data_path);
     free(db->log_path);
@@ -224,7 +235,9 @@ static kv_status bt_close(kv_db *kdb)
     kv_status s = kv_syncer_stop(db->syncer);
     db->syncer = NULL;
     pthread_mutex_lock(&db->wmu);
-    kv_status c = atomic_load(&db->poisoned) ? poisoned_error(db) : bt_checkpoint(db);
+    kv_status c = db->read_only                ? KV_OK
+                  : atomic_load(&db->poisoned) ? poisoned_error(db)
+                                               : bt_checkpoint(db);
     pthread_mutex_unlock(&db->wmu);
     if (c != KV_OK)
         s = c;
@@ -232,21 +245,83 @@ static kv_status bt_close(kv_db *kdb)
     return s;
 }
 
-/* Creates a fresh database: meta page and an empty root leaf, then the log. */
-static kv_status create_files(kv_fs *fs, const char *dir, uint32_t ps)
+/* A random database id (never 0), written into the meta page and the log header at creation. */
+static uint64_t new_db_id(void)
+{
+    uint64_t id = 0;
+    if (getrandom(&id, sizeof id, 0) != (ssize_t)sizeof id || id == 0) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        id = ((uint64_t)ts.tv_sec * 1000000007u) ^ (uint64_t)ts.tv_nsec ^
+             ((uint64_t)getpid() << 32) ^ (uint64_t)(uintptr_t)&id;
+        id |= 1;
+    }
+    return id;
+}
+
+/* Creates btree.db (meta page and an empty root leaf) for a database whose log (generation 1 of
+ * database db_id) exists already. */
+static kv_status create_data(kv_fs *fs, const char *dir, uint32_t ps, uint64_t db_id)
 {
     uint8_t *buf = calloc(2, ps);
     if (!buf)
-        return kv_error(KV_IO, "btree: out of memory");
-    bt_meta m = {.page_size = ps, .root = 1, .height = 1, .hwm = 2};
+        return kv_error(KV_NOMEM, "btree: out of memory");
+    bt_meta m = {.page_size = ps, .root = 1, .height = 1, .hwm = 2, .db_id = db_id, .log_gen = 1};
     bt_meta_encode(&m, buf, ps);
     bt_pg_init(buf + ps, ps, 1, BT_LEAF, 0);
     bt_pg_seal(buf + ps, ps, 1);
     kv_status s = kv_fs_replace_file(fs, dir, BT_DATA_FILE, buf, 2 * (size_t)ps);
     free(buf);
-    if (s == KV_OK)
-        s = bt_wal_create(fs, dir, ps, 1, 1);
     return s;
+}
+
+/* Decides what the directory holds (db, wal: whether btree.db and btree.wal exist) and creates
+ * what a new database needs. The log is created first: a btree.db without a btree.wal is then
+ * always a lost log (KV_CORRUPTION), and a btree.wal without a btree.db is a creation that
+ * stopped half-way only while the log is exactly as created (generation 1, no record);
+ * otherwise btree.db was lost. A read-only open creates nothing: a database whose creation did
+ * not finish holds no data, and is KV_NOT_FOUND. */
+static kv_status prepare_files(bt_db *db, bool db_exists, bool wal_exists, uint32_t ps)
+{
+    kv_fs *fs = db->fs;
+    if (db_exists && wal_exists)
+        return KV_OK;
+    if (db_exists)
+        return kv_error(KV_CORRUPTION,
+                        "%s: missing, but %s exists and its meta page (offset 72) names the log "
+                        "generation that follows its checkpoint: every change since is lost",
+                        db->log_path, BT_DATA_FILE);
+    uint64_t id = 0;
+    if (wal_exists) {
+        kv_file *f = NULL;
+        bt_loghdr h;
+        uint64_t size = 0;
+        kv_status s = kv_fs_open(fs, db->log_path, KV_FS_READ, &f);
+        if (s == KV_OK)
+            s = bt_wal_read_header(f, db->log_path, &h);
+        if (s == KV_OK)
+            s = kv_file_size(f, &size);
+        kv_file_close(f);
+        if (s == KV_OK && (h.gen != 1 || h.ckpt_lsn != 0 || size != BT_LOG_HDR))
+            s = kv_error(KV_CORRUPTION,
+                         "%s: missing, but %s (%" PRIu64 " bytes) names database %016" PRIx64
+                         " at offset %" PRIu64 ", generation %" PRIu64 " after the checkpoint at "
+                         "LSN %" PRIu64 ": the database had a data file",
+                         db->data_path, BT_LOG_FILE, size, h.db_id, h.off + 24, h.gen, h.ckpt_lsn);
+        if (s != KV_OK)
+            return s;
+        id = h.db_id;
+        ps = h.ps;
+    }
+    if (db->read_only)
+        return kv_error(KV_NOT_FOUND, "%s: no btree database (its creation did not finish)",
+                        db->dir);
+    kv_status s = KV_OK;
+    if (!wal_exists) {
+        id = new_db_id();
+        s = bt_wal_create(fs, db->dir, ps, id);
+    }
+    return s == KV_OK ? create_data(fs, db->dir, ps, id) : s;
 }
 
 static kv_status parse_options(const kv_options *opts, uint64_t *ps, uint64_t *ckpt, bool *ps_set,
@@ -282,7 +357,9 @@ static kv_status bt_open(const char *dir, kv_fs *fs, const kv_options *opts, kv_
         return kv_error(KV_IO, "btree: out of memory");
     pthread_rwlock_init(&db->tree, NULL);
     pthread_mutex_init(&db->wmu, NULL);
+    pthread_mutex_init(&db->sync_mu, NULL);
     db->fs = fs;
+    db->read_only = opts->read_only;
     db->dur = opts->durability;
     db->checkpoint_bytes = ckpt;
     db->warm_opt = (int)warm;
@@ -294,44 +371,33 @@ static kv_status bt_open(const char *dir, kv_fs *fs, const kv_options *opts, kv_
         s = kv_error(KV_IO, "btree: out of memory");
         goto fail;
     }
-    bool exists;
     /* A creation that crashed before its rename leaves a .tmp behind: it holds nothing. */
     const char *tmps[] = {BT_DATA_FILE ".tmp", BT_LOG_FILE ".tmp"};
-    for (int i = 0; i < 2; i++) {
+    bool exists, db_exists, wal_exists;
+    for (int i = 0; !db->read_only && i < 2; i++) {
         char *t = kv_path_join(dir, tmps[i]);
         if (t && kv_fs_exists(fs, t, &exists) == KV_OK && exists)
             kv_fs_unlink(fs, t);
         free(t);
     }
-    if ((s = kv_fs_exists(fs, db->data_path, &exists)) != KV_OK)
+    if ((s = kv_fs_exists(fs, db->data_path, &db_exists)) != KV_OK ||
+        (s = kv_fs_exists(fs, db->log_path, &wal_exists)) != KV_OK ||
+        (s = prepare_files(db, db_exists, wal_exists, (uint32_t)ps64)) != KV_OK)
         goto fail;
-    if (!exists && (s = create_files(fs, dir, (uint32_t)ps64)) != KV_OK)
+    int mode = db->read_only ? KV_FS_READ : KV_FS_WRITE;
+    if ((s = kv_fs_open(fs, db->data_path, mode, &db->data)) != KV_OK ||
+        (s = kv_fs_open(fs, db->log_path, mode, &db->log)) != KV_OK)
         goto fail;
-    if ((s = kv_fs_open(fs, db->data_path, KV_FS_WRITE, &db->data)) != KV_OK)
+    /* The page size is the log header's (the meta page may be torn: recovery rebuilds it). */
+    bt_loghdr h;
+    if ((s = bt_wal_read_header(db->log, db->log_path, &h)) != KV_OK)
         goto fail;
-    uint8_t head[BT_META_LEN];
-    if ((s = kv_file_read_exact(db->data, head, sizeof head, 0)) != KV_OK) {
-        if (s == KV_CORRUPTION)
-            s = kv_error(KV_CORRUPTION, "%s: offset 0: meta page missing", db->data_path);
-        goto fail;
-    }
-    db->ps = kv_get_u32(head + 12);
-    if (memcmp(head, BT_META_MAGIC, 8) || db->ps < BT_MIN_PS || db->ps > BT_MAX_PS ||
-        (db->ps & (db->ps - 1))) {
-        s = kv_error(KV_CORRUPTION, "%s: offset 0: bad magic or page size", db->data_path);
-        goto fail;
-    }
+    db->ps = h.ps;
     if (ps_set && db->ps != ps64) {
         s = kv_error(KV_INVALID, "%s: page_size=%llu given, but the database has %u-byte pages",
                      dir, (unsigned long long)ps64, db->ps);
         goto fail;
     }
-    if ((s = kv_fs_exists(fs, db->log_path, &exists)) != KV_OK)
-        goto fail;
-    if (!exists && (s = bt_wal_create(fs, dir, db->ps, 1, 1)) != KV_OK)
-        goto fail;
-    if ((s = kv_fs_open(fs, db->log_path, KV_FS_WRITE, &db->log)) != KV_OK)
-        goto fail;
     db->usable = db->ps - BT_HDR;
     bt_zext_init(&db->zext, db->ps);
     db->max_cell = db->usable / 4 - BT_SLOT; /* a cell and its slot fit a quarter page */
@@ -355,33 +421,40 @@ static kv_status bt_open(const char *dir, kv_fs *fs, const kv_options *opts, kv_
     batch = batch < 1 ? 1 : batch > 4096 ? 4096 : batch;
     db->dirty_low = db->dirty_high - batch;
     db->pool.ref_from = db->dirty_low;
-    if ((s = bt_wal_recover(db)) != KV_OK)
+    /* btree.db's meta page as it is on disk; a failed check is for recovery to judge (a meta
+     * page torn by a checkpoint is rebuilt from the log). */
+    bt_meta disk;
+    char disk_err[512] = "";
+    s = bt_read_page_disk(db, 0, db->sc[0]);
+    if (s == KV_CORRUPTION)
+        s = kv_error(KV_CORRUPTION, "%s: offset 0: meta page missing or short", db->data_path);
+    else if (s == KV_OK)
+        s = bt_meta_decode(db->sc[0], db->ps, db->data_path, &disk);
+    if (s != KV_OK && s != KV_CORRUPTION)
         goto fail;
-    uint8_t *m = db->sc[0];
-    if ((s = bt_read_page_disk(db, 0, m)) != KV_OK ||
-        (s = bt_meta_decode(m, db->ps, db->data_path, &db->meta)) != KV_OK)
+    if (s != KV_OK)
+        snprintf(disk_err, sizeof disk_err, "%s", kv_errmsg());
+    if ((s = bt_wal_recover(db, disk_err[0] ? NULL : &disk, disk_err)) != KV_OK)
         goto fail;
     uint64_t size;
     if ((s = kv_file_size(db->data, &size)) != KV_OK)
         goto fail;
-    if (size < (uint64_t)db->meta.hwm * db->ps) {
+    /* Read-only, pages the log rebuilt are in the pool, not (yet) in the file. */
+    if (!db->read_only && size < (uint64_t)db->meta.hwm * db->ps) {
         s = kv_error(KV_CORRUPTION, "%s: %llu bytes, but the meta page counts %u pages",
                      db->data_path, (unsigned long long)size, db->meta.hwm);
         goto fail;
     }
-    if (db->next_lsn <= db->meta.last_lsn)
-        db->next_lsn = db->meta.last_lsn + 1;
-    db->durable_lsn = db->next_lsn - 1; /* recovery left every earlier group in the data file */
-    db->ckpt_lsn = db->meta.last_lsn;
+    db->durable_lsn = db->next_lsn - 1; /* recovery left every earlier group durable */
     atomic_store(&db->epoch, 1);
-    if (db->dur.kind == KV_DURABILITY_SYNC &&
+    if (!db->read_only && db->dur.kind == KV_DURABILITY_SYNC &&
         !(db->gc = kv_group_commit_new(group_write, db, 1024, (size_t)4 << 20))) {
         s = kv_error(KV_IO, "btree: out of memory for the group-commit queue");
         goto fail;
     }
     if (db->gc) /* sync groups of every active committer, not alternating halves */
         kv_group_commit_set_delay(db->gc, true);
-    if (db->dur.kind == KV_DURABILITY_INTERVAL &&
+    if (!db->read_only && db->dur.kind == KV_DURABILITY_INTERVAL &&
         !(db->syncer = kv_syncer_start(db->dur.interval_ms, syncer_fn, db))) {
         s = KV_IO;
         goto fail;
@@ -450,7 +523,8 @@ const kv_engine kv_engine_btree = {
     .durability_mask = KV_DURABILITY_BIT(KV_DURABILITY_NONE) | KV_DURABILITY_BIT(KV_DURABILITY_OS) |
                        KV_DURABILITY_BIT(KV_DURABILITY_INTERVAL) |
                        KV_DURABILITY_BIT(KV_DURABILITY_SYNC),
-    .format = 1,
+    .format = 2,
+    .read_only = true,
     .open = bt_open,
     .close = bt_close,
     .put = bt_put,

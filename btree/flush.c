@@ -78,9 +78,22 @@ static kv_status log_durable(bt_db *db, uint64_t lsn)
         return KV_OK;
     kv_status s = bt_wal_flush_pending(db);
     if (s == KV_OK)
-        s = kv_file_fdatasync(db->log);
+        s = bt_wal_sync(db);
     if (s == KV_OK)
         db->durable_lsn = db->next_lsn - 1;
+    return s;
+}
+
+kv_status bt_write_meta(bt_db *db, const bt_meta *m)
+{
+    uint8_t *p = malloc(db->ps);
+    if (!p)
+        return kv_error(KV_NOMEM, "btree: out of memory for the meta page");
+    bt_meta_encode(m, p, db->ps);
+    kv_status s = kv_file_pwrite(db->data, p, db->ps, 0);
+    free(p);
+    if (s == KV_OK)
+        db->disk_meta = *m;
     return s;
 }
 
@@ -137,6 +150,14 @@ kv_status bt_writeback(bt_db *db)
         s = write_frames(db, list, n);
         bt_pool_disk_write_end(p);
     }
+    if (s == KV_OK && max_lsn > db->disk_meta.data_lsn) {
+        /* The meta page records how far the data file now is ahead of the checkpoint: the log
+         * must reach that LSN at open, or it is an older copy or lost durable bytes (wal.c). The
+         * rest of page 0 stays the checkpoint's. */
+        bt_meta m = db->disk_meta;
+        m.data_lsn = max_lsn;
+        s = bt_write_meta(db, &m);
+    }
     finish(p, list, n, s == KV_OK);
     free(list);
     if (s != KV_OK)
@@ -155,7 +176,7 @@ kv_status bt_checkpoint(bt_db *db)
         return KV_OK; /* nothing since the last checkpoint */
     kv_status s = bt_wal_flush_pending(db);
     if (s == KV_OK)
-        s = kv_file_fdatasync(db->log); /* every image is durable before any data page moves */
+        s = bt_wal_sync(db); /* every image is durable before any data page moves */
     if (s != KV_OK)
         return bt_poison(db, s);
     db->durable_lsn = db->next_lsn - 1;
@@ -172,32 +193,32 @@ kv_status bt_checkpoint(bt_db *db)
     }
     pthread_rwlock_unlock(&p->lock);
     if (!list)
-        return bt_poison(db, kv_error(KV_IO, "btree: out of memory for a checkpoint"));
+        return bt_poison(db, kv_error(KV_NOMEM, "btree: out of memory for a checkpoint"));
     qsort(list, n, sizeof *list, cmp_frame);
+    /* The meta page names the generation the log reset will start and the checkpoint's LSN, so
+     * that an older copy of either file is recognised at open (wal.c, check_pair). */
+    uint64_t ckpt = db->next_lsn - 1;
+    pthread_rwlock_rdlock(&db->tree);
+    bt_meta meta = db->meta;
+    pthread_rwlock_unlock(&db->tree);
+    meta.log_gen = db->log_gen + 1;
+    meta.checkpoint_lsn = meta.data_lsn = ckpt;
     bt_pool_disk_write_begin(p); /* pages read meanwhile with no lock are not trusted */
     s = write_frames(db, list, n);
-    if (s == KV_OK && db->meta_dirty) {
-        uint8_t *m = malloc(db->ps);
-        if (!m) {
-            s = kv_error(KV_IO, "btree: out of memory for a checkpoint");
-        } else {
-            pthread_rwlock_rdlock(&db->tree);
-            bt_meta meta = db->meta;
-            pthread_rwlock_unlock(&db->tree);
-            bt_meta_encode(&meta, m, db->ps);
-            s = kv_file_pwrite(db->data, m, db->ps, 0);
-            free(m);
-        }
-    }
+    if (s == KV_OK)
+        s = bt_write_meta(db, &meta);
     bt_pool_disk_write_end(p);
     if (s == KV_OK)
         s = kv_file_fdatasync(db->data);
-    if (s == KV_OK) {
-        db->ckpt_lsn = db->next_lsn - 1;
-        s = bt_wal_reset(db); /* only now: the data file holds every logged image */
-    }
     if (s == KV_OK)
+        s = bt_wal_reset(db, ckpt); /* only now: the data file holds every logged image */
+    if (s == KV_OK) {
         bt_imaged_clear(db); /* the new generation holds no image yet */
+        pthread_rwlock_wrlock(&db->tree);
+        db->meta.log_gen = meta.log_gen;
+        db->meta.checkpoint_lsn = db->meta.data_lsn = ckpt;
+        pthread_rwlock_unlock(&db->tree);
+    }
     finish(p, list, n, s == KV_OK);
     free(list);
     if (s != KV_OK)

@@ -9,6 +9,7 @@
  * share (header field @20). A binary search compares windows, which sit together in the slot
  * array, and loads a cell (a cache miss per probe in a cached tree) only when the windows are
  * equal; with the prefix stripped, 4 bytes separate nearly every pair of neighbouring keys. */
+#include <inttypes.h>
 #include <string.h>
 
 #include "btree_int.h"
@@ -257,18 +258,18 @@ void bt_pg_build(uint8_t *p, uint32_t ps, uint32_t pgno, int type, int level, ui
 static uint32_t page_crc(const uint8_t *p, uint32_t ps, uint32_t pgno)
 {
     if (pgno == 0)
-        return kv_crc32_extend(kv_crc32(p, 64), p + 68, ps - 68);
+        return kv_crc32_extend(kv_crc32(p, BT_META_CRC), p + BT_META_CRC + 4, ps - BT_META_CRC - 4);
     return kv_crc32(p + 4, ps - 4);
 }
 
 void bt_pg_seal(uint8_t *p, uint32_t ps, uint32_t pgno)
 {
-    kv_put_u32(p + (pgno == 0 ? 64 : 0), page_crc(p, ps, pgno));
+    kv_put_u32(p + (pgno == 0 ? BT_META_CRC : 0), page_crc(p, ps, pgno));
 }
 
 bool bt_pg_crc_ok(const uint8_t *p, uint32_t ps, uint32_t pgno)
 {
-    return kv_get_u32(p + (pgno == 0 ? 64 : 0)) == page_crc(p, ps, pgno);
+    return kv_get_u32(p + (pgno == 0 ? BT_META_CRC : 0)) == page_crc(p, ps, pgno);
 }
 
 /* Bytes of the cell at offset o of a page of type t (leaf or internal). */
@@ -382,8 +383,8 @@ const char *bt_pg_prefix_check(const uint8_t *p)
     return NULL;
 }
 
-/* The meta page's fields, bytes [0, 64): the one definition of their layout, used by both the
- * full page encoder and the 72-byte log record encoder. */
+/* The meta page's fields, bytes [0, BT_META_CRC): the one definition of their layout, used by
+ * both the full page encoder and the BT_META_LEN-byte log record encoder. */
 static void put_meta_fields(const bt_meta *m, uint8_t *p)
 {
     memcpy(p, BT_META_MAGIC, 8);
@@ -397,6 +398,9 @@ static void put_meta_fields(const bt_meta *m, uint8_t *p)
     kv_put_u64(p + 40, m->free_count);
     kv_put_u64(p + 48, m->last_lsn);
     kv_put_u64(p + 56, m->checkpoint_lsn);
+    kv_put_u64(p + 64, m->db_id);
+    kv_put_u64(p + 72, m->log_gen);
+    kv_put_u64(p + 80, m->data_lsn);
 }
 
 void bt_meta_encode(const bt_meta *m, uint8_t *p, uint32_t ps)
@@ -409,7 +413,7 @@ void bt_meta_encode(const bt_meta *m, uint8_t *p, uint32_t ps)
 void bt_zext_init(bt_zext *z, uint32_t ps)
 {
     static const uint8_t zeros[1024];
-    size_t n = ps - 68;
+    size_t n = ps - BT_META_CRC - 4;
     for (int b = -1; b < 32; b++) {
         uint32_t c = b < 0 ? 0 : (uint32_t)1 << b;
         for (size_t left = n; left;) {
@@ -427,14 +431,14 @@ void bt_zext_init(bt_zext *z, uint32_t ps)
 void bt_meta_encode_head(const bt_meta *m, uint8_t *p, const bt_zext *z)
 {
     put_meta_fields(m, p);
-    memset(p + 64, 0, BT_META_LEN - 64);
-    /* crc32 over [0, 64) then over the zero bytes [68, ps): the second step is an affine map
+    memset(p + BT_META_CRC, 0, BT_META_LEN - BT_META_CRC);
+    /* crc32 over [0, 88) then over the zero bytes [92, ps): the second step is an affine map
      * of the running CRC, applied bit by bit from the table of bt_zext_init. */
-    uint32_t c = kv_crc32(p, 64), r = z->base;
+    uint32_t c = kv_crc32(p, BT_META_CRC), r = z->base;
     for (int b = 0; c; b++, c >>= 1)
         if (c & 1)
             r ^= z->col[b];
-    kv_put_u32(p + 64, r);
+    kv_put_u32(p + BT_META_CRC, r);
 }
 
 kv_status bt_meta_decode(const uint8_t *p, uint32_t ps, const char *path, bt_meta *m)
@@ -448,7 +452,7 @@ kv_status bt_meta_decode(const uint8_t *p, uint32_t ps, const char *path, bt_met
         return kv_error(KV_CORRUPTION, "%s: offset 12: page size %u, expected %u", path,
                         kv_get_u32(p + 12), ps);
     if (!bt_pg_crc_ok(p, ps, 0))
-        return kv_error(KV_CORRUPTION, "%s: offset 64: meta page crc mismatch", path);
+        return kv_error(KV_CORRUPTION, "%s: offset %u: meta page crc mismatch", path, BT_META_CRC);
     m->page_size = ps;
     m->root = kv_get_u32(p + 16);
     m->height = kv_get_u32(p + 20);
@@ -458,11 +462,16 @@ kv_status bt_meta_decode(const uint8_t *p, uint32_t ps, const char *path, bt_met
     m->free_count = kv_get_u64(p + 40);
     m->last_lsn = kv_get_u64(p + 48);
     m->checkpoint_lsn = kv_get_u64(p + 56);
+    m->db_id = kv_get_u64(p + 64);
+    m->log_gen = kv_get_u64(p + 72);
+    m->data_lsn = kv_get_u64(p + 80);
     if (m->hwm < 2 || m->root == 0 || m->root >= m->hwm || m->height < 1 || m->height > 64 ||
         m->free_head >= m->hwm)
         return kv_error(KV_CORRUPTION,
                         "%s: offset 16: meta fields out of range (root %u, "
                         "height %u, hwm %u, free head %u)",
                         path, m->root, m->height, m->hwm, m->free_head);
+    if (m->log_gen == 0)
+        return kv_error(KV_CORRUPTION, "%s: offset 72: log generation 0", path);
     return KV_OK;
 }

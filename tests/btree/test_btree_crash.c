@@ -4,14 +4,15 @@
  * compared with DESIGN.md section 3 (a prefix of the commits; nothing acknowledged lost in
  * sync). Plus the named regressions and a crash during recovery.
  *
- * The policy of the power loss rotates with the crash point (lose, random, torn, keep) and the
- * seed is the crash point, so a failure names what to replay. KVLAB_LONG=1 runs every crash
- * point under every policy. */
+ * The policy of the power loss rotates with the crash point (lose, random, torn, keep,
+ * torn-bytes) and the seed is the crash point, so a failure names what to replay. KVLAB_LONG=1
+ * runs every crash point under every policy. */
 #include <errno.h>
 
 #include "bt_crashlib.h"
 
 #include "btree_int.h"
+#include "reclog.h"
 
 static bool longrun;
 
@@ -81,17 +82,18 @@ static void gen_deletes(workload *w, uint64_t seed)
     }
 }
 
+#define NPOL 5
 static kv_crash_policy policy_for(uint64_t n)
 {
-    static const kv_crash_policy p[] = {KV_CRASH_LOSE, KV_CRASH_RANDOM, KV_CRASH_TORN,
-                                        KV_CRASH_KEEP};
-    return p[n % 4];
+    static const kv_crash_policy p[NPOL] = {KV_CRASH_LOSE, KV_CRASH_RANDOM, KV_CRASH_TORN,
+                                            KV_CRASH_KEEP, KV_CRASH_TORN_BYTES};
+    return p[n % NPOL];
 }
 
 /* Crashes at every operation of the workload (from base_dir or empty) in one mode. */
 static void sweep(const char *mode, const workload *wl, const char *base_dir, uint64_t *points)
 {
-    int npol = longrun ? 4 : 1;
+    int npol = longrun ? NPOL : 1;
     for (uint64_t at = 1;; at++) {
         bool reached = false;
         for (int pi = 0; pi < npol; pi++) {
@@ -200,7 +202,7 @@ static void test_crash_between_page_allocation_and_page_write(void **state)
     uint64_t points = 0;
     for (uint64_t at = 1;; at++) {
         bool reached = false;
-        for (int pi = 0; pi < 4; pi++) {
+        for (int pi = 0; pi < NPOL; pi++) {
             ck_world w;
             ck_world_new(&w, base);
             kv_crash_policy pol = policy_for((uint64_t)pi);
@@ -226,46 +228,70 @@ static void test_crash_between_page_allocation_and_page_write(void **state)
     free(wl);
 }
 
-/* Reads the log header's generation with POSIX (0 when missing). */
-static uint64_t log_generation(const char *dir)
+/* The log's current header (the valid slot of the highest generation) with POSIX; false when
+ * there is none. */
+static bool log_header(const char *dir, uint8_t *slot)
 {
     char p[600];
     snprintf(p, sizeof p, "%s/btree.wal", dir);
     FILE *f = fopen(p, "rb");
-    uint8_t h[64] = {0};
+    uint8_t h[BT_LOG_HDR] = {0};
     if (!f)
-        return 0;
+        return false;
     size_t n = fread(h, 1, sizeof h, f);
     fclose(f);
-    return n == sizeof h ? kv_get_u64(h + 16) : 0;
+    bool found = false;
+    for (size_t off = 0; off <= BT_LOG_SLOT1 && n >= off + BT_LOG_SLOT; off += BT_LOG_SLOT1) {
+        const uint8_t *s = h + off;
+        if (!memcmp(s, BT_LOG_MAGIC, 8) && kv_get_u32(s + 60) == kv_crc32(s, 60) &&
+            (!found || kv_get_u64(s + 16) > kv_get_u64(slot + 16))) {
+            memcpy(slot, s, BT_LOG_SLOT);
+            found = true;
+        }
+    }
+    return found;
 }
 
-/* Walks the log with POSIX like recovery's first pass (without CRCs): the LSN of the last
- * commit record reachable from the header through records of the header's generation, or 0. */
+/* The log's current generation (0 when it has no valid header). */
+static uint64_t log_generation(const char *dir)
+{
+    uint8_t slot[BT_LOG_SLOT];
+    return log_header(dir, slot) ? kv_get_u64(slot + 16) : 0;
+}
+
+static kv_status last_commit_visit(void *ctx, const kv_reclog_rec *r)
+{
+    if (r->type == BT_REC_COMMIT && r->len == 12)
+        *(uint64_t *)ctx = kv_get_u64(r->payload);
+    return KV_OK;
+}
+
+/* Scans the log with POSIX as recovery does: the LSN of the last commit record of the valid
+ * prefix of the current generation, or 0. */
 static uint64_t log_last_commit(const char *dir)
 {
+    uint8_t slot[BT_LOG_SLOT];
     char p[600];
     snprintf(p, sizeof p, "%s/btree.wal", dir);
     FILE *f = fopen(p, "rb");
-    if (!f)
+    if (!f || !log_header(dir, slot)) {
+        if (f)
+            fclose(f);
         return 0;
-    uint8_t h[64];
-    uint64_t last = 0;
-    if (fread(h, 1, 64, f) == 64) {
-        uint64_t gen = kv_get_u64(h + 16);
-        for (;;) {
-            uint8_t r[32];
-            if (fread(r, 1, 32, f) != 32 || kv_get_u64(r + 8) != gen)
-                break;
-            uint32_t len = kv_get_u32(r + 28);
-            if (r[4] == BT_REC_COMMIT)
-                last = kv_get_u64(r + 16);
-            else if (r[4] != BT_REC_PAGE || len == 0 || len > 4096 ||
-                     fseek(f, (long)len, SEEK_CUR) != 0)
-                break;
-        }
     }
+    fseek(f, 0, SEEK_END);
+    long size = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    uint8_t *d = malloc((size_t)size + 1);
+    assert_non_null(d);
+    assert_int_equal(fread(d, 1, (size_t)size, f), (size_t)size);
     fclose(f);
+    uint64_t last = 0;
+    kv_reclog_result res;
+    kv_reclog_scan("btree.wal", d, (uint64_t)size, BT_LOG_HDR,
+                   bt_log_seed(kv_get_u64(slot + 24), kv_get_u64(slot + 16)), last_commit_visit,
+                   &last, &res);
+    free(d);
     return last;
 }
 
@@ -316,9 +342,11 @@ static void test_crash_between_data_fsync_and_log_reset(void **state)
     uint64_t gen0 = log_generation(base);
     uint8_t *page = malloc(4096);
     for (uint64_t at = total - 2; at <= total; at++) {
-        for (int pi = 0; pi < 4; pi++) {
-            /* Torn truncates bring back any mix of old and zeroed log sectors: many seeds. */
-            uint64_t seeds = policy_for((uint64_t)pi) == KV_CRASH_TORN ? 40 : 3;
+        for (int pi = 0; pi < NPOL; pi++) {
+            /* Torn truncates bring back any mix of old and zeroed log sectors, torn header
+             * writes any mix of old and new bytes: many seeds. */
+            kv_crash_policy p = policy_for((uint64_t)pi);
+            uint64_t seeds = p == KV_CRASH_TORN || p == KV_CRASH_TORN_BYTES ? 40 : 3;
             for (uint64_t seed = 1; seed <= seeds; seed++) {
                 ck_world w;
                 ck_world_new(&w, base);
@@ -529,13 +557,13 @@ static size_t ev_ops(unsigned *key, unsigned *ver, bool again)
 static void evict_then_crash(bool again)
 {
     static const kv_crash_policy pols[] = {KV_CRASH_LOSE, KV_CRASH_RANDOM, KV_CRASH_TORN,
-                                           KV_CRASH_KEEP};
+                                           KV_CRASH_KEEP, KV_CRASH_TORN_BYTES};
     unsigned key[2 * EV_KEYS], ver[2 * EV_KEYS], model[EV_KEYS], got[EV_KEYS];
     size_t nops = ev_ops(key, ver, again);
     uint8_t *page = malloc(4096);
     unsigned torn = 0;
     for (size_t m = 0; m < 4; m++) {
-        for (size_t pi = 0; pi < 4; pi++) {
+        for (size_t pi = 0; pi < NPOL; pi++) {
             ck_world w;
             ck_world_new(&w, NULL);
             kv_fs *fs = kv_faultfs_new(w.scratch);
@@ -576,7 +604,9 @@ static void evict_then_crash(bool again)
             assert_int_equal(kv_faultfs_crash(fs, pols[pi], 17 * m + pi + 1), KV_OK);
             kv_close(db); /* fails: the fs is dead; frees the handle */
             kv_fs_destroy(fs);
-            for (uint32_t pgno = 1; pols[pi] == KV_CRASH_TORN && read_page(w.db, pgno, page);
+            for (uint32_t pgno = 1;
+                 (pols[pi] == KV_CRASH_TORN || pols[pi] == KV_CRASH_TORN_BYTES) &&
+                 read_page(w.db, pgno, page);
                  pgno++)
                 torn += !bt_pg_crc_ok(page, 4096, pgno);
             assert_int_equal(bt_open_opts(w.db, "os", NULL, 64 << 10, &db, NULL), KV_OK);

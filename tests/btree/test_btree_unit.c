@@ -70,13 +70,19 @@ static void test_page_layout(void **state)
                  .key_count = 42,
                  .free_count = 1,
                  .last_lsn = 77,
-                 .checkpoint_lsn = 70};
+                 .checkpoint_lsn = 70,
+                 .db_id = 0x1234567890abcdefull,
+                 .log_gen = 5,
+                 .data_lsn = 75};
     bt_meta_encode(&m, p, ps);
     bt_meta d;
     assert_int_equal(bt_meta_decode(p, ps, "x", &d), KV_OK);
     assert_int_equal(d.root, 3);
     assert_int_equal(d.key_count, 42);
     assert_int_equal(d.last_lsn, 77);
+    assert_true(d.db_id == m.db_id);
+    assert_int_equal(d.log_gen, 5);
+    assert_int_equal(d.data_lsn, 75);
     p[20] ^= 1;
     assert_int_equal(bt_meta_decode(p, ps, "x", &d), KV_CORRUPTION);
     free(p);
@@ -227,7 +233,7 @@ static void test_page_sane_matches_reference(void **state)
     free(p);
 }
 
-/* The per-commit meta record (72 bytes, CRC computed with the zero-extension table) must be
+/* The per-commit meta record (96 bytes, CRC computed with the zero-extension table) must be
  * byte for byte the head of the full meta page, for every page size. */
 static void test_meta_head_crc(void **state)
 {
@@ -246,7 +252,10 @@ static void test_meta_head_crc(void **state)
                          .key_count = k * 0x9E3779B97F4A7C15ull,
                          .free_count = k << 20,
                          .last_lsn = ~k,
-                         .checkpoint_lsn = k * k};
+                         .checkpoint_lsn = k * k,
+                         .db_id = k * 0xabcdef123ull,
+                         .log_gen = k + 1,
+                         .data_lsn = k * k + k};
             uint8_t head[BT_META_LEN];
             bt_meta_encode_head(&m, head, &z);
             bt_meta_encode(&m, full, ps);

@@ -10,6 +10,7 @@
 #include "coding.h"
 #include "crc.h"
 #include "lsm_int.h"
+#include "reclog.h"
 #include "sst_int.h"
 #include "wal_format.h"
 
@@ -81,14 +82,27 @@ bool fz_seal_btree_log(uint8_t *buf, size_t n)
 {
     if (n < BT_LOG_HDR)
         return false;
-    bool ch = put_crc(buf + 32, kv_crc32(buf, 32));
+    bool ch = false;
+    const uint8_t *cur = NULL;
+    for (size_t off = 0; off <= BT_LOG_SLOT1; off += BT_LOG_SLOT1) {
+        uint8_t *h = buf + off;
+        ch |= put_crc(h + 60, kv_crc32(h, 60));
+        if (!memcmp(h, BT_LOG_MAGIC, 8) && (!cur || kv_get_u64(h + 16) > kv_get_u64(cur + 16)))
+            cur = h;
+    }
+    if (!cur)
+        return ch;
+    uint32_t seed = bt_log_seed(kv_get_u64(cur + 24), kv_get_u64(cur + 16));
     size_t off = BT_LOG_HDR;
-    while (n - off >= BT_REC_HDR) {
-        uint32_t len = kv_get_u32(buf + off + 28);
-        if (len > n - off - BT_REC_HDR)
+    while (n - off >= KV_RECLOG_FRAME) {
+        uint8_t *r = buf + off, old[KV_RECLOG_FRAME];
+        uint32_t len = kv_get_u32(r + 8);
+        if (len > n - off - KV_RECLOG_FRAME)
             break;
-        ch |= put_crc(buf + off, kv_crc32(buf + off + 4, BT_REC_HDR - 4 + (size_t)len));
-        off += BT_REC_HDR + (size_t)len;
+        memcpy(old, r, sizeof old);
+        kv_reclog_seal(r, seed, r[12], len);
+        ch |= memcmp(old, r, sizeof old) != 0;
+        off += KV_RECLOG_FRAME + (size_t)len;
     }
     return ch;
 }

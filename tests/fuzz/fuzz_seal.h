@@ -20,7 +20,8 @@ bool fz_seal_wal_segment(uint8_t *buf, size_t n);
 bool fz_seal_lsm_log(uint8_t *buf, size_t n);
 /* btree/ data file of ps-byte pages: every page's CRC (page 0 with the meta layout). */
 bool fz_seal_btree_file(uint8_t *buf, size_t n, uint32_t ps);
-/* btree/ log btree.wal: header CRC, every record's CRC (header bytes 4..31 + payload). */
+/* btree/ log btree.wal: both header slots' CRCs, then every record's reclog framing (header
+ * and record CRCs, seeded for the current slot's generation and database id). */
 bool fz_seal_btree_log(uint8_t *buf, size_t n);
 /* sstable/: footer CRC, index/properties/filter trailers, every data block the index names. */
 bool fz_seal_sstable(uint8_t *buf, size_t n);
