@@ -14,7 +14,8 @@
 #include "kv.h"
 #include "testutil.h"
 
-/* Opens dir with engine btree, durability text, optional fs and "k=v" extras (NULL-ended). */
+/* Opens dir with engine btree, durability text, optional fs and "k=v" extras (NULL-ended); the
+ * extra "read_only" sets kv_options.read_only. */
 static inline kv_status bt_open_opts(const char *dir, const char *dur, kv_fs *fs, uint64_t cache,
                                      kv_db **db, ...)
 {
@@ -27,8 +28,12 @@ static inline kv_status bt_open_opts(const char *dir, const char *dur, kv_fs *fs
     va_list ap;
     va_start(ap, db);
     const char *e;
-    while ((e = va_arg(ap, const char *)) != NULL)
-        assert_int_equal(kv_options_set(&o, e), KV_OK);
+    while ((e = va_arg(ap, const char *)) != NULL) {
+        if (!strcmp(e, "read_only"))
+            o.read_only = true;
+        else
+            assert_int_equal(kv_options_set(&o, e), KV_OK);
+    }
     va_end(ap);
     kv_status s = kv_open("btree", dir, &o, db);
     kv_options_free(&o);
