@@ -51,7 +51,7 @@ static const char compact_help[] =
     "Runs the engine's space-reclaiming step now and prints the directory's files before ->\n"
     "after (bytes), the bytes the step wrote and read, and what it did:\n"
     "  bitcask  merge: live records of the immutable data files -> new data + hint files,\n"
-    "           MERGE manifest installed atomically, replaced files deleted\n"
+    "           MANIFEST naming them installed atomically, replaced files deleted\n"
     "  wal      checkpoint: SNAPSHOT at the last LSN, then log segments up to it deleted\n"
     "  lsm      full compaction: memtable flushed, every level merged down into the deepest\n"
     "           one; shadowed versions and tombstones dropped\n"
@@ -157,9 +157,10 @@ static const step steps[] = {
 #ifdef HAVE_BITCASK
     {"bitcask",
      "bitcask merge (kv_bitcask_merge): the live records of every immutable data file were\n"
-     "rewritten into new data files with a hint file each; the MERGE manifest naming them was\n"
-     "installed atomically, then the replaced files were deleted. The active data file (the one\n"
-     "this open started for new writes) takes no part; close deletes it when it stayed empty.",
+     "rewritten into new data files with a hint file each; the MANIFEST naming them instead of\n"
+     "the old ones was installed atomically, then the replaced files were deleted. The active\n"
+     "data file (the one this open started for new writes) takes no part; close deletes it when\n"
+     "it stayed empty.",
      kv_bitcask_merge},
 #endif
 #ifdef HAVE_WAL

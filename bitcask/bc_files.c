@@ -24,13 +24,16 @@ kv_status bc_poison(bc_db *db, kv_status s)
     return s;
 }
 
-bc_file *bc_file_new(bc_db *db, uint64_t id, uint32_t kind, kv_file *f, uint64_t size)
+bc_file *bc_file_new(bc_db *db, uint64_t id, uint32_t kind, uint64_t salt, kv_file *f,
+                     uint64_t size)
 {
     bc_file *bf = calloc(1, sizeof *bf);
     if (!bf)
         return NULL;
     bf->id = id;
     bf->kind = kind;
+    bf->salt = salt;
+    bf->seed = kv_reclog_seed(salt);
     bf->f = f;
     bf->db = db;
     atomic_init(&bf->refs, 1);
@@ -175,8 +178,9 @@ kv_status bc_file_create(bc_db *db, uint64_t id, uint32_t kind, const char *ext,
     free(p);
     if (s != KV_OK)
         return s;
+    uint64_t salt = bc_new_salt();
     uint8_t hdr[BC_DATA_HDR];
-    bc_data_hdr_encode(hdr, kind, id);
+    bc_data_hdr_encode(hdr, kind, id, salt);
     s = kv_file_pwrite(f, hdr, sizeof hdr, 0);
     if (s == KV_OK)
         s = kv_file_fdatasync(f);
@@ -184,41 +188,41 @@ kv_status bc_file_create(bc_db *db, uint64_t id, uint32_t kind, const char *ext,
         kv_file_close(f);
         return s;
     }
-    bc_file *bf = bc_file_new(db, id, kind, f, BC_DATA_HDR);
+    bc_file *bf = bc_file_new(db, id, kind, salt, f, BC_DATA_HDR);
     if (!bf) {
         kv_file_close(f);
-        return kv_error(KV_IO, "bitcask: out of memory");
+        return kv_error(KV_NOMEM, "bitcask: out of memory");
     }
     *out = bf;
     return KV_OK;
 }
 
-kv_status bc_hint_write(bc_db *db, uint64_t id, const char *ext, const kv_buf *ents, uint64_t count,
-                        uint64_t data_size)
+kv_status bc_hint_write(bc_db *db, const bc_file *f, const char *ext, const kv_buf *ents,
+                        uint64_t count, uint64_t data_size)
 {
     size_t len = BC_HINT_HDR + ents->len;
     uint8_t *buf = malloc(len);
     if (!buf)
-        return kv_error(KV_IO, "bitcask: out of memory for a hint file of %zu bytes", len);
+        return kv_error(KV_NOMEM, "bitcask: out of memory for a hint file of %zu bytes", len);
     if (ents->len)
         memcpy(buf + BC_HINT_HDR, ents->data, ents->len);
     bc_hint_seal(buf + BC_HINT_HDR, ents->len);
-    bc_hint_hdr_encode(buf, id, data_size, count, buf + BC_HINT_HDR, ents->len);
+    bc_hint_hdr_encode(buf, f->id, f->salt, data_size, count, buf + BC_HINT_HDR, ents->len);
     char name[64];
-    bc_file_name(id, ext, name, sizeof name);
+    bc_file_name(f->id, ext, name, sizeof name);
     kv_status s;
     if (!strcmp(ext, "hint")) {
         s = kv_fs_replace_file(db->fs, db->dir, name, buf, len);
     } else {
         char *p = kv_path_join(db->dir, name);
-        kv_file *f = NULL;
-        s = p ? kv_fs_open(db->fs, p, KV_FS_CREATE | KV_FS_TRUNC | KV_FS_WRITE, &f)
-              : kv_error(KV_IO, "bitcask: out of memory");
+        kv_file *hf = NULL;
+        s = p ? kv_fs_open(db->fs, p, KV_FS_CREATE | KV_FS_TRUNC | KV_FS_WRITE, &hf)
+              : kv_error(KV_NOMEM, "bitcask: out of memory");
         if (s == KV_OK)
-            s = kv_file_pwrite(f, buf, len, 0);
+            s = kv_file_pwrite(hf, buf, len, 0);
         if (s == KV_OK)
-            s = kv_file_fdatasync(f);
-        kv_file_close(f);
+            s = kv_file_fdatasync(hf);
+        kv_file_close(hf);
         free(p);
     }
     free(buf);

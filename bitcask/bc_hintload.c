@@ -178,7 +178,7 @@ static kv_status prepare(kv_fs *fs, bc_hl_job *job)
     size_t len = job->img.len, ents = len > BC_HINT_HDR ? len - BC_HINT_HDR : 0;
     size_t n = (ents + BC_HL_CRC_PIECE - 1) / BC_HL_CRC_PIECE;
     if (n && !(job->piece_crc = malloc(n * sizeof *job->piece_crc)))
-        return kv_error(KV_IO, "bitcask: out of memory reading %s", job->path);
+        return kv_error(KV_NOMEM, "bitcask: out of memory reading %s", job->path);
     job->npieces = n;
     return KV_OK;
 }
@@ -218,8 +218,8 @@ static kv_status walk_job(reader *r, bc_hl_job *job)
         if (s != KV_OK)
             return s;
     }
-    return bc_walk_hint_crc(job->path, job->img.data, job->img.len, job->id, job->data_size, false,
-                            crc, on_entry, r);
+    return bc_walk_hint_crc(job->path, job->img.data, job->img.len, job->id, job->salt,
+                            job->data_size, false, crc, on_entry, r);
 }
 
 static void set_result(bc_hl_job *job, kv_status s)

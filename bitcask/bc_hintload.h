@@ -78,7 +78,8 @@ typedef struct bc_hl_job {
     /* inputs */
     char *path;         /* the hint file (owned by the caller) */
     uint64_t id;        /* the data file it must describe */
-    uint64_t data_size; /* and that file's bytes */
+    uint64_t salt;      /* that file's salt (its header's) */
+    uint64_t data_size; /* and its bytes */
     /* outputs */
     kv_status st;      /* the walk's result (KV_CORRUPTION: scan the data file) */
     char msg[512];     /* the reader's error message when st is not KV_OK */

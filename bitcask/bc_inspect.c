@@ -1,6 +1,8 @@
-/* bc_inspect.c: kv_check (every keydir entry points at a valid record holding its key with a
- * matching crc and sequence number; every data file parses cleanly; every hint file agrees
- * entry by entry with its data file) and kv_dump (every field of every file with offsets). */
+/* bc_inspect.c: kv_check (the directory agrees with MANIFEST and MANIFEST with the handle; every
+ * data file parses cleanly under reclog's rule; every hint file agrees entry by entry with its
+ * data file; every keydir entry points at a valid record holding its key with a matching crc and
+ * sequence number) and kv_dump (every field of every file with offsets, reclog's framing and
+ * sync marks included). */
 #include <ctype.h>
 #include <inttypes.h>
 #include <stdlib.h>
@@ -56,48 +58,93 @@ static kv_status list_rec(void *ctx, const bc_rec *r)
     h[20] = r->tomb;
     kv_put_u32(h + 21, r->klen);
     if (!kv_buf_append(&c->out, h, sizeof h) || !kv_buf_append(&c->out, r->key, r->klen))
-        return kv_error(KV_IO, "bitcask check: out of memory");
+        return kv_error(KV_NOMEM, "bitcask check: out of memory");
     c->n++;
     return KV_OK;
 }
 
-/* Parses a whole data file and compares it with its hint file when one exists. */
+/* Parses a whole data file (its first f->size bytes: a torn tail that a read-only open left in
+ * place is not part of it) and compares it with its hint file when one exists. */
 static kv_status check_file(bc_db *db, bc_file *f)
 {
     uint64_t size = atomic_load(&f->size);
     uint8_t *buf = malloc(size ? size : 1);
     if (!buf)
-        return kv_error(KV_IO, "bitcask check: out of memory");
+        return kv_error(KV_NOMEM, "bitcask check: out of memory");
     list_ctx d = {0}, h = {0};
     uint64_t end;
     kv_status s = kv_file_read_exact(f->f, buf, size, 0);
     uint32_t kind;
-    uint64_t id;
-    if (s == KV_OK && (!bc_data_hdr_decode(buf, size, &kind, &id) || id != f->id))
-        s = kv_error(KV_CORRUPTION, "%s: bad data file header at offset 0", f->f->path);
+    uint64_t id, salt;
+    if (s == KV_OK && (!bc_data_hdr_decode(buf, size, &kind, &id, &salt) || id != f->id ||
+                       salt != f->salt || kind != f->kind))
+        s = kv_error(KV_CORRUPTION, "%s: offset 0: bad data file header, or not this file's",
+                     f->f->path);
     if (s == KV_OK)
-        s = bc_walk_data(f->f->path, buf, size, false, &end, list_rec, &d);
+        s = bc_walk_data(f->f->path, buf, size, true, f->seed, &end, NULL, list_rec, &d);
     free(buf);
-    char *hp = bc_path(db, f->id, "hint");
+    char *hp = NULL;
     bool exists = false;
-    if (s == KV_OK && f != db->active && hp && kv_fs_exists(db->fs, hp, &exists) == KV_OK &&
-        exists) {
+    if (s == KV_OK && f != db->active) {
+        hp = bc_path(db, f->id, "hint");
+        if (hp && kv_fs_exists(db->fs, hp, &exists) == KV_OK && !exists) {
+            free(hp); /* a committed merge output that a read-only open found unrenamed */
+            hp = bc_path(db, f->id, "mhint");
+            if (hp && kv_fs_exists(db->fs, hp, &exists) != KV_OK)
+                exists = false;
+        }
+    }
+    if (s == KV_OK && hp && exists) {
         void *hb = NULL;
         size_t hl = 0;
         s = kv_fs_read_file(db->fs, hp, UINT32_MAX, &hb, &hl);
         if (s == KV_OK)
-            s = bc_walk_hint(hp, hb, hl, f->id, size, true, list_rec, &h);
+            s = bc_walk_hint(hp, hb, hl, f->id, f->salt, size, true, list_rec, &h);
         free(hb);
         if (s == KV_OK && (h.n != d.n || h.out.len != d.out.len ||
                            memcmp(h.out.data, d.out.data, d.out.len) != 0))
             s = kv_error(KV_CORRUPTION,
-                         "%s: hint file disagrees with its data file (%zu vs %zu "
+                         "%s: offset %u: hint file disagrees with its data file (%zu vs %zu "
                          "entries)",
-                         hp, h.n, d.n);
+                         hp, BC_HINT_HDR, h.n, d.n);
     }
     free(hp);
     kv_buf_free(&d.out);
     kv_buf_free(&h.out);
+    return s;
+}
+
+/* The directory against MANIFEST (bc_plan_make: every named file there, with its header's id,
+ * salt and kind and, sealed, its length; no unnamed data file with records), MANIFEST on disk
+ * against the handle's, and the file table against both. merge_mu and man_mu are held, so no
+ * merge or rotation changes the set meanwhile. */
+static kv_status check_manifest(bc_db *db)
+{
+    bc_plan plan;
+    kv_status s = bc_plan_make(db->fs, db->dir, false, &plan);
+    if (s != KV_OK)
+        return s;
+    const bc_manifest *a = &plan.man, *b = &db->man;
+    bool same = plan.have_man == (b->number > 0 || b->nfiles > 0) && a->nfiles == b->nfiles &&
+                a->nobsolete == b->nobsolete && a->next_id == b->next_id;
+    for (uint32_t i = 0; same && i < a->nfiles; i++)
+        same = !memcmp(&a->files[i], &b->files[i], sizeof a->files[i]);
+    if (!same)
+        s = kv_error(KV_CORRUPTION, "%s/%s: offset 0: differs from the manifest this handle keeps",
+                     db->dir, BC_MANIFEST_NAME);
+    pthread_rwlock_rdlock(&db->lock);
+    bool table = s == KV_OK && db->nfiles == b->nfiles;
+    for (size_t i = 0; table && i < db->nfiles; i++) {
+        const bc_file *f = db->files[i];
+        const bc_man_file *m = &b->files[i];
+        table = m->id == f->id && m->salt == f->salt && m->kind == f->kind &&
+                (m->state == BC_MAN_ACTIVE || m->length == atomic_load(&f->size));
+    }
+    pthread_rwlock_unlock(&db->lock);
+    if (s == KV_OK && !table)
+        s = kv_error(KV_CORRUPTION, "%s/%s: the data files it names are not the handle's", db->dir,
+                     BC_MANIFEST_NAME);
+    bc_plan_free(&plan);
     return s;
 }
 
@@ -108,6 +155,15 @@ kv_status bc_check(kv_db *kdb)
     pthread_mutex_lock(&db->wmu);
     kv_status s = bc_flush_locked(db);
     pthread_mutex_unlock(&db->wmu);
+    if (s == KV_OK) {
+        pthread_mutex_lock(&db->merge_mu);
+        pthread_mutex_lock(&db->man_mu);
+        s = check_manifest(db);
+        pthread_mutex_unlock(&db->man_mu);
+        pthread_mutex_unlock(&db->merge_mu);
+    }
+    if (s != KV_OK)
+        return s;
     pthread_rwlock_rdlock(&db->lock);
     size_t nf = db->nfiles;
     bc_file **files = malloc((nf ? nf : 1) * sizeof *files);
@@ -118,7 +174,7 @@ kv_status bc_check(kv_db *kdb)
         }
     pthread_rwlock_unlock(&db->lock);
     if (!files)
-        return kv_error(KV_IO, "bitcask check: out of memory");
+        return kv_error(KV_NOMEM, "bitcask check: out of memory");
     for (size_t i = 0; i < nf && s == KV_OK; i++)
         s = check_file(db, files[i]);
     for (size_t i = 0; i < nf; i++)
@@ -158,8 +214,10 @@ kv_status bc_check(kv_db *kdb)
         if (!same)
             continue;
         if (!f) {
-            s = kv_error(KV_CORRUPTION, "bitcask check: keydir points at missing file %u",
-                         e->loc.file_id);
+            s = kv_error(KV_CORRUPTION,
+                         "%s/%010u.data: the keydir points at this file, but it "
+                         "is gone",
+                         db->dir, e->loc.file_id);
             break;
         }
         uint8_t *rec;
@@ -177,88 +235,148 @@ kv_status bc_check(kv_db *kdb)
 
 /* ---- dump ---- */
 
-static kv_status dump_records(FILE *out, const char *name, const uint8_t *buf, size_t len,
-                              size_t off, size_t end, int depth)
+static const char *type_name(uint8_t t)
 {
-    while (off < end) {
-        uint8_t fl;
-        uint64_t seq;
-        const uint8_t *k, *v;
-        uint32_t kl, vl;
-        size_t sz;
-        bc_parse ps = bc_rec_parse(buf + off, end - off, &fl, &seq, &k, &kl, &v, &vl, &sz);
-        if (ps != BC_PARSE_OK) {
-            fprintf(out, "%*s@%zu: %s record (%zu bytes left): the log ends or is damaged here\n",
-                    depth * 2, "", off, ps == BC_PARSE_SHORT ? "incomplete" : "bad", end - off);
-            return kv_error(KV_CORRUPTION, "%s: bad record at offset %zu", name, off);
-        }
-        fprintf(out,
-                "%*s@%zu: record crc=0x%08x seq=%" PRIu64 " key_size=%u value_size=%u flags=%u%s"
-                " size=%zu\n",
-                depth * 2, "", off, kv_get_u32(buf + off), seq, kl, vl, fl,
-                (fl & BC_FLAG_BATCH)       ? " (batch)"
-                : (fl & BC_FLAG_TOMBSTONE) ? " (tombstone)"
-                : (fl & BC_FLAG_INNER)     ? " (batch operation)"
-                                           : "",
-                sz);
-        if (fl & BC_FLAG_BATCH) {
-            kv_status s = dump_records(out, name, buf, len, off + BC_REC_HDR, off + sz, depth + 1);
-            if (s != KV_OK)
-                return s;
-        } else {
-            fprintf(out, "%*s  key @%zu ", depth * 2, "", off + BC_REC_HDR);
-            kv_dump_bytes(out, k, kl, 48);
-            fprintf(out, "\n%*s  value @%zu ", depth * 2, "", off + BC_REC_HDR + kl);
-            kv_dump_bytes(out, v, vl, 48);
-            fputc('\n', out);
-        }
-        off += sz;
+    switch (t) {
+    case BC_T_PUT:
+        return "put";
+    case BC_T_TOMB:
+        return "tombstone";
+    case BC_T_BATCH:
+        return "batch";
+    case BC_T_BATCH_PUT:
+        return "put in a batch";
+    case BC_T_BATCH_TOMB:
+        return "tombstone in a batch";
+    case KV_RECLOG_MARK:
+        return "sync mark";
+    default:
+        return "unknown";
     }
-    return KV_OK;
 }
 
-static kv_status dump_data(FILE *out, const char *name, const uint8_t *buf, size_t len)
+/* Prints the records of [off, end) of buf (file offset base + off), framing and payload field
+ * by field; batches' inner records indented. Returns the offset of the first record that is not
+ * valid (end when all are). */
+static uint64_t dump_records(FILE *out, const uint8_t *buf, uint64_t base, uint64_t off,
+                             uint64_t end, uint32_t seed, int depth, const char **why)
+{
+    int ind = depth * 2;
+    while (off < end) {
+        kv_reclog_rec r;
+        bc_rec_view v;
+        if (kv_reclog_decode(buf, end, off, seed, &r, why) != KV_RECLOG_OK)
+            return off;
+        uint64_t at = base + off;
+        fprintf(out,
+                "%*s@%" PRIu64 ": record crc 0x%08x, header crc 0x%08x, length %u, type %u "
+                "(%s)\n",
+                ind, "", at, kv_get_u32(buf + off), kv_get_u32(buf + off + 4), r.len, r.type,
+                type_name(r.type));
+        if (r.type == KV_RECLOG_MARK) {
+            fprintf(out, "%*s  @%" PRIu64 ": durable to offset %" PRIu64 "\n", ind, "", at + 16,
+                    kv_get_u64(r.payload));
+        } else if (!(r.len >= BC_PAYLOAD_HDR &&
+                     bc_rec_check(buf + off, KV_RECLOG_FRAME + r.len, seed, &v))) {
+            *why = "payload fields do not fit the record's type";
+            return off;
+        } else {
+            fprintf(out, "%*s  @%" PRIu64 ": seq %" PRIu64 ", key size %u, value size %u\n", ind,
+                    "", at + 16, v.seq, v.klen, v.vlen);
+            if (v.type == BC_T_BATCH) {
+                uint64_t vo = off + BC_REC_OVERHEAD;
+                uint64_t stop = dump_records(out, buf, base, vo, vo + v.vlen, seed, depth + 1, why);
+                if (stop != vo + v.vlen)
+                    return off;
+            } else {
+                fprintf(out, "%*s  @%" PRIu64 ": key ", ind, "", at + BC_REC_OVERHEAD);
+                kv_dump_bytes(out, v.key, v.klen, 48);
+                fprintf(out, "\n%*s  @%" PRIu64 ": value ", ind, "", at + BC_REC_OVERHEAD + v.klen);
+                kv_dump_bytes(out, v.value, v.vlen, 48);
+                fputc('\n', out);
+            }
+        }
+        off += KV_RECLOG_FRAME + (uint64_t)r.len;
+    }
+    return off;
+}
+
+/* What MANIFEST says of data file id: BC_MAN_SEALED, BC_MAN_ACTIVE, or 0 (not named). */
+static uint32_t man_state(bc_db *db, uint64_t id)
+{
+    pthread_mutex_lock(&db->man_mu);
+    const bc_man_file *m = bc_manifest_find(&db->man, id);
+    uint32_t st = m ? m->state : 0;
+    pthread_mutex_unlock(&db->man_mu);
+    return st;
+}
+
+static kv_status dump_data(bc_db *db, FILE *out, const char *path, const char *name,
+                           const uint8_t *buf, size_t len, uint64_t id)
 {
     fprintf(out, "== %s: bitcask data file, %zu bytes\n", name, len);
     if (len < BC_DATA_HDR) {
         fprintf(out, "@0: header incomplete (%zu bytes)\n", len);
-        return kv_error(KV_CORRUPTION, "%s: short header at offset 0", name);
+        return kv_error(KV_CORRUPTION, "%s: offset 0: short header", path);
     }
     uint32_t kind;
-    uint64_t id;
-    bool ok = bc_data_hdr_decode(buf, len, &kind, &id);
+    uint64_t hid, salt;
+    bool ok = bc_data_hdr_decode(buf, len, &kind, &hid, &salt);
     fprintf(out, "@0: magic ");
     kv_dump_bytes(out, buf, 8, 48);
-    fprintf(out, "\n@8: version %u\n@12: kind %u (%s)\n@16: file id %" PRIu64 "\n",
+    fprintf(out,
+            "\n@8: version %u\n@12: kind %u (%s)\n@16: file id %" PRIu64 "\n@24: salt %016" PRIx64
+            "\n@32: zero %u\n@36: header crc 0x%08x (%s)\n",
             kv_get_u32(buf + 8), kv_get_u32(buf + 12),
-            kv_get_u32(buf + 12) == BC_KIND_MERGE ? "merge output" : "write", kv_get_u64(buf + 16));
-    fprintf(out, "@24: header crc 0x%08x (%s)\n", kv_get_u32(buf + 24), ok ? "ok" : "BAD");
+            kv_get_u32(buf + 12) == BC_KIND_MERGE ? "merge output" : "write", kv_get_u64(buf + 16),
+            kv_get_u64(buf + 24), kv_get_u32(buf + 32), kv_get_u32(buf + 36), ok ? "ok" : "BAD");
     if (!ok)
-        return kv_error(KV_CORRUPTION, "%s: bad header at offset 0", name);
-    return dump_records(out, name, buf, len, BC_DATA_HDR, len, 0);
+        return kv_error(KV_CORRUPTION, "%s: offset 0: bad header", path);
+    uint32_t seed = kv_reclog_seed(salt);
+    const char *why = NULL;
+    uint64_t stop = dump_records(out, buf, 0, BC_DATA_HDR, len, seed, 0, &why);
+    if (stop == len)
+        return KV_OK;
+    /* the verdict is the scanner's: a torn tail only in the active file, and only when no
+     * durable mark past it vouches for the bytes */
+    uint32_t st = man_state(db, id);
+    uint64_t end;
+    kv_status s = bc_walk_data(path, buf, len, st == BC_MAN_SEALED, seed, &end, NULL, NULL, NULL);
+    if (s == KV_OK) {
+        fprintf(out,
+                "@%" PRIu64 ": torn tail of %" PRIu64 " bytes (%s): recovery ends the log "
+                "here\n",
+                stop, (uint64_t)len - stop, why ? why : "damaged record");
+        return KV_OK;
+    }
+    fprintf(out, "@%" PRIu64 ": DAMAGED (%s)\n", stop, kv_errmsg());
+    return s;
 }
 
-static kv_status dump_hint(FILE *out, const char *name, const uint8_t *buf, size_t len)
+static kv_status dump_hint(FILE *out, const char *path, const char *name, const uint8_t *buf,
+                           size_t len)
 {
     fprintf(out, "== %s: bitcask hint file, %zu bytes\n", name, len);
     if (len < BC_HINT_HDR) {
         fprintf(out, "@0: header incomplete\n");
-        return kv_error(KV_CORRUPTION, "%s: short hint header at offset 0", name);
+        return kv_error(KV_CORRUPTION, "%s: offset 0: short hint header", path);
     }
     fprintf(out, "@0: magic ");
     kv_dump_bytes(out, buf, 8, 48);
     fprintf(out,
-            "\n@8: version %u\n@16: file id %" PRIu64 "\n@24: data size %" PRIu64
-            "\n@32: entries %" PRIu64 "\n@40: entries crc 0x%08x\n@44: header crc 0x%08x\n",
+            "\n@8: version %u\n@16: file id %" PRIu64 "\n@24: data salt %016" PRIx64
+            "\n@32: data size %" PRIu64 "\n@40: entries %" PRIu64
+            "\n@48: entries crc 0x%08x\n@52: header crc 0x%08x\n",
             kv_get_u32(buf + 8), kv_get_u64(buf + 16), kv_get_u64(buf + 24), kv_get_u64(buf + 32),
-            kv_get_u32(buf + 40), kv_get_u32(buf + 44));
+            kv_get_u64(buf + 40), kv_get_u32(buf + BC_HINT_ENTS_CRC),
+            kv_get_u32(buf + BC_HINT_HDR_CRC));
     size_t off = BC_HINT_HDR;
     while (off < len) {
         const uint8_t *p = buf + off;
         uint32_t kl = len - off >= BC_HINT_ENT_HDR ? kv_get_u32(p + 24) : 0;
         if (len - off < BC_HINT_ENT_HDR || kl > len - off - BC_HINT_ENT_HDR) {
             fprintf(out, "@%zu: truncated entry\n", off);
-            return kv_error(KV_CORRUPTION, "%s: truncated hint entry at offset %zu", name, off);
+            return kv_error(KV_CORRUPTION, "%s: offset %zu: truncated hint entry", path, off);
         }
         fprintf(out,
                 "@%zu: entry crc=0x%08x seq=%" PRIu64 " offset=%" PRIu64
@@ -272,26 +390,34 @@ static kv_status dump_hint(FILE *out, const char *name, const uint8_t *buf, size
     return KV_OK;
 }
 
-static kv_status dump_manifest(FILE *out, const char *name, const uint8_t *buf, size_t len)
+static kv_status dump_manifest(FILE *out, const char *path, const char *name, const uint8_t *buf,
+                               size_t len)
 {
-    fprintf(out, "== %s: bitcask merge manifest (the commit point of the last merge), %zu bytes\n",
+    fprintf(out, "== %s: bitcask manifest (the data files this database depends on), %zu bytes\n",
             name, len);
     bc_manifest m;
-    kv_status s = bc_manifest_decode(name, buf, len, &m);
+    kv_status s = bc_manifest_decode(path, buf, len, &m);
     if (s != KV_OK) {
         fprintf(out, "damaged: %s\n", kv_errmsg());
         return s;
     }
     fprintf(out,
-            "@0: magic \"KVBCMRG1\"\n@8: version %u\n@12: replaced count %u\n@16: produced count "
-            "%u\n@24: merge number %" PRIu64 "\n@32: next file id %" PRIu64
-            "\n@40: max seq %" PRIu64 "\n",
-            BC_VERSION, m.n_replaced, m.n_produced, m.merge_no, m.next_id, m.max_seq);
+            "@0: magic \"KVBCMAN1\"\n@8: version %u\n@12: files %u\n@16: obsolete %u\n@24: "
+            "manifest number %" PRIu64 "\n@32: merge number %" PRIu64 "\n@40: next file id %" PRIu64
+            "\n@48: max seq %" PRIu64 "\n",
+            BC_VERSION, m.nfiles, m.nobsolete, m.number, m.merge_no, m.next_id, m.max_seq);
     size_t off = BC_MANIFEST_FIXED;
-    for (uint32_t i = 0; i < m.n_replaced; i++, off += 8)
-        fprintf(out, "@%zu: replaced file %" PRIu64 "\n", off, m.replaced[i]);
-    for (uint32_t i = 0; i < m.n_produced; i++, off += 8)
-        fprintf(out, "@%zu: produced file %" PRIu64 "\n", off, m.produced[i]);
+    for (uint32_t i = 0; i < m.nfiles; i++, off += BC_MANIFEST_ENT) {
+        const bc_man_file *f = &m.files[i];
+        fprintf(out,
+                "@%zu: file %" PRIu64 " salt %016" PRIx64 " length %" PRIu64 " kind %u (%s) "
+                "state %u (%s)\n",
+                off, f->id, f->salt, f->length, f->kind,
+                f->kind == BC_KIND_MERGE ? "merge output" : "write", f->state,
+                f->state == BC_MAN_ACTIVE ? "active: may end in a torn tail" : "sealed");
+    }
+    for (uint32_t i = 0; i < m.nobsolete; i++, off += 8)
+        fprintf(out, "@%zu: obsolete file %" PRIu64 "\n", off, m.obsolete[i]);
     fprintf(out, "@%zu: crc 0x%08x (ok)\n", off, kv_get_u32(buf + off));
     bc_manifest_free(&m);
     return KV_OK;
@@ -331,11 +457,12 @@ kv_status bc_dump(kv_db *kdb, FILE *out, const char *file, int64_t page)
         char *p = kv_path_join(db->dir, n);
         void *buf = NULL;
         size_t len = 0;
-        s = p ? kv_fs_read_file(db->fs, p, (uint64_t)2 << 30, &buf, &len) : KV_IO;
+        s = p ? kv_fs_read_file(db->fs, p, (uint64_t)2 << 30, &buf, &len)
+              : kv_error(KV_NOMEM, "bitcask: out of memory");
         if (s == KV_OK)
-            s = data   ? dump_data(out, n, buf, len)
-                : hint ? dump_hint(out, n, buf, len)
-                       : dump_manifest(out, n, buf, len);
+            s = data   ? dump_data(db, out, p, n, buf, len, strtoull(n, NULL, 10))
+                : hint ? dump_hint(out, p, n, buf, len)
+                       : dump_manifest(out, p, n, buf, len);
         free(buf);
         free(p);
         if (s != KV_OK && first == KV_OK)

@@ -1,8 +1,9 @@
 /* bc_int.h: the bitcask engine's internal state, shared by its source files (not public).
  *
  * Locks, always taken in this order: merge_mu (one merge or hint job at a time) -> wmu (the log
- * writer: the active file, its buffer, sequence numbers, rotation) -> lock (rwlock over the
- * keydir and the file table; readers share it). bg_mu (background job queue) is a leaf. */
+ * writer: the active file, its buffer, sequence numbers, rotation) -> man_mu (the manifest: its
+ * state in memory and every rewrite of MANIFEST) -> lock (rwlock over the keydir and the file
+ * table; readers share it). bg_mu (background job queue) is a leaf. */
 #ifndef KVLAB_BC_INT_H
 #define KVLAB_BC_INT_H
 
@@ -25,9 +26,12 @@
 typedef struct bc_file {
     uint64_t id;
     uint32_t kind; /* BC_KIND_WRITE or BC_KIND_MERGE */
+    uint64_t salt; /* from its header: the file's generation, named in MANIFEST */
+    uint32_t seed; /* kv_reclog_seed(salt): the crc seed of its records */
     kv_file *f;
     _Atomic int refs;
-    _Atomic uint64_t size;       /* bytes on disk (active: flushed end) */
+    _Atomic uint64_t size;       /* bytes of valid records (active: flushed end; a torn tail that a
+                                    read-only open left in place is not counted) */
     _Atomic uint64_t live_bytes; /* bytes of records the keydir points at */
     _Atomic bool obsolete;
     _Atomic bool has_hint;
@@ -43,7 +47,7 @@ typedef struct bc_hint_job {
     bc_file *file; /* referenced */
     kv_buf ents;
     uint64_t count;
-    uint64_t data_size;
+    uint64_t data_size; /* bytes */
     struct bc_hint_job *next;
 } bc_hint_job;
 
@@ -62,6 +66,7 @@ typedef struct bc_db {
     char *dir;
 
     /* options */
+    bool read_only; /* kv_options.read_only: recovery in memory, nothing written */
     uint64_t file_size;
     uint64_t buffer_size;
     kv_durability dur;
@@ -78,8 +83,10 @@ typedef struct bc_db {
     bc_index ix;     /* sorted key index for iterators, kept in step with kd */
     bc_file **files; /* sorted by id, active included */
     size_t nfiles, capfiles;
-    uint64_t *pending; /* ids of obsolete files maybe still on disk (for the next manifest) */
-    size_t npending, cappending;
+
+    /* the manifest (bc_manifest.c): what MANIFEST on disk says, kept in step with it */
+    pthread_mutex_t man_mu;
+    bc_manifest man;
 
     /* the log writer */
     pthread_mutex_t wmu;
@@ -88,6 +95,8 @@ typedef struct bc_db {
     _Atomic uint64_t next_id;
     kv_buf wbuf;       /* bytes not yet written, starting at file offset wbuf_off */
     uint64_t wbuf_off; /* active file end on disk */
+    uint64_t durable;  /* bytes of the active file a successful fdatasync covered */
+    bool mark_due;     /* the next write starts with a sync mark naming durable (reclog.h) */
     kv_buf hint;       /* hint entries of the active file */
     uint64_t hint_count;
     bool hint_broken;     /* an entry could not be recorded: no hint file for the active file */
@@ -100,7 +109,6 @@ typedef struct bc_db {
 
     /* merge and background work */
     pthread_mutex_t merge_mu;
-    uint64_t merge_no;
     _Atomic uint64_t merges;
     _Atomic uint64_t merge_bytes_written;
     _Atomic uint64_t hint_loads, data_scans, hint_rejects;
@@ -141,15 +149,18 @@ void bc_files_remove(bc_db *db, bc_file *f);
 /* The mapping of a sealed file (mapped on first use), or NULL (not sealed, mmap off, or the fs
  * cannot map: the caller then preads). */
 const uint8_t *bc_file_mapped(bc_file *f, uint64_t *len);
-/* Wraps an open kv_file as a bc_file with one reference (the caller's). NULL when OOM. */
-bc_file *bc_file_new(bc_db *db, uint64_t id, uint32_t kind, kv_file *f, uint64_t size);
-/* Creates data file id (ext "data" or "mdata") with its header, fdatasyncs it; the directory is
- * fsynced by the caller. */
+/* Wraps an open kv_file (data file id of kind and salt, size bytes) as a bc_file with one
+ * reference (the caller's). NULL when out of memory. */
+bc_file *bc_file_new(bc_db *db, uint64_t id, uint32_t kind, uint64_t salt, kv_file *f,
+                     uint64_t size);
+/* Creates data file id (ext "data" or "mdata") with its header (a fresh random salt) and
+ * fdatasyncs it; the directory is fsynced by the caller. */
 kv_status bc_file_create(bc_db *db, uint64_t id, uint32_t kind, const char *ext, bc_file **out);
-/* Writes a hint file for data file f (tmp, fdatasync, rename, dir fsync), ext "hint" or
- * "mhint" (merge outputs: written in place then fdatasynced; the merge fsyncs the directory). */
-kv_status bc_hint_write(bc_db *db, uint64_t id, const char *ext, const kv_buf *ents, uint64_t count,
-                        uint64_t data_size);
+/* Writes a hint file for data file f (data_size bytes) (tmp, fdatasync, rename, dir fsync), ext
+ * "hint" or "mhint" (merge outputs: written in place then fdatasynced; the merge fsyncs the
+ * directory). */
+kv_status bc_hint_write(bc_db *db, const bc_file *f, const char *ext, const kv_buf *ents,
+                        uint64_t count, uint64_t data_size);
 /* Poisons the handle after a failed write or fsync; returns s. */
 kv_status bc_poison(bc_db *db, kv_status s);
 
@@ -160,8 +171,11 @@ kv_status bc_write(kv_db *kdb, const kv_batch *b);
 kv_status bc_sync(kv_db *kdb);
 /* Flushes the user-space buffer (wmu held). */
 kv_status bc_flush_locked(bc_db *db);
-/* Makes everything written so far durable: flush + fdatasync of the active file. */
-kv_status bc_sync_active(bc_db *db);
+/* Makes everything written so far durable: flush + fdatasync of the active file. With mark, it
+ * then writes a sync mark naming that durable length and fdatasyncs again, so that the records
+ * a caller is about to act on (a merge dropping what they supersede) are vouched for by a
+ * durable mark (reclog.h): damage before them is then KV_CORRUPTION, never a torn tail. */
+kv_status bc_sync_active(bc_db *db, bool mark);
 /* Rotates the active file (wmu held). */
 kv_status bc_rotate_locked(bc_db *db);
 kv_status bc_group_fn(void *ctx, void *const *items, size_t n, bool sync);
@@ -191,6 +205,48 @@ kv_status bc_merge_run(bc_db *db);
 /* Whether the thresholds ask for a merge. */
 bool bc_merge_wanted(bc_db *db);
 void *bc_bg_main(void *arg);
+
+/* ---- the manifest (bc_manifest.c) ---- */
+/* Writes db->man to MANIFEST (number + 1, next id and max seq brought up to date) by atomic
+ * replacement (tmp, fdatasync, rename, directory fsync). man_mu held. An error poisons the
+ * handle: whether the rename happened is unknown, and recovery decides from what is on disk. */
+kv_status bc_man_write_locked(bc_db *db, uint64_t max_seq);
+
+/* What one directory holds, checked against its MANIFEST before anything in it is changed
+ * (bc_plan_make): the data files MANIFEST names, opened, and what else is there. */
+typedef struct bc_plan_file {
+    bc_man_file m; /* MANIFEST's entry */
+    char *name;    /* its data file as found: NNN.data, or NNN.mdata (a merge output MANIFEST
+                      names whose rename was cut short) */
+    char *hint;    /* its hint file as found (NNN.hint, or NNN.mhint), or NULL */
+    kv_file *f;    /* open (read-only, or for writing when the open is writable) */
+    uint64_t size; /* bytes */
+} bc_plan_file;
+
+typedef struct bc_plan {
+    bc_manifest man;     /* MANIFEST (all zero when there is none) */
+    bool have_man;       /* MANIFEST exists */
+    bc_plan_file *files; /* one per file MANIFEST names, in id order */
+    size_t nfiles;
+    char **del; /* names to delete: leftovers of a cut-short rotation, open or close, outputs of
+                   a merge that never committed, replaced files, orphan hints, *.tmp */
+    size_t ndel;
+    uint64_t max_id; /* the highest file id any name in the directory carries (0 if none) */
+} bc_plan;
+
+/* Reads dir's MANIFEST and checks the directory against it, changing nothing: every named file
+ * exists with its header's id, salt and kind, a sealed one exactly as long as named; every
+ * other data file is obsolete or holds no record (a file that a rotation, an open or a close
+ * created or dropped around a crash). Opens the named files (for writing when writable).
+ * Errors: KV_CORRUPTION naming the file (a missing, swapped, foreign, stale, shortened or
+ * extended data file; a data file with records MANIFEST does not name, as a stale MANIFEST
+ * leaves; a damaged MANIFEST), KV_IO, KV_NOMEM. On error *p is freed. */
+kv_status bc_plan_make(kv_fs *fs, const char *dir, bool writable, bc_plan *p);
+/* Renames the named merge outputs into place (NNN.mdata -> NNN.data, .mhint -> .hint), deletes
+ * p->del, and fsyncs the directory when anything changed. Only for a writable open. */
+kv_status bc_plan_apply(kv_fs *fs, const char *dir, bc_plan *p);
+/* Closes the files still in p and frees it. */
+void bc_plan_free(bc_plan *p);
 
 /* ---- inspection (bc_inspect.c) ---- */
 kv_status bc_check(kv_db *kdb);

@@ -1,14 +1,17 @@
 /* bc_merge.c: merge (Bitcask paper, "Merge"), made crash-safe by one commit point.
  *
- *  1. S = every immutable data file (all but the active one), referenced.
+ *  1. S = every sealed data file (all but the active one), referenced.
  *  2. For each record of S: a put whose keydir entry still points at it is copied to a new
  *     output file NNN.mdata (and its entry to NNN.mhint); anything else is dropped, tombstones
  *     included: every file that could hold an older value of the key is in S, so nothing a
  *     tombstone hides can survive it (the resurrection of basho/bitcask issue 82 needs a
  *     tombstone dropped while an older file stays).
  *  3. fdatasync the outputs, fsync the directory; flush + fdatasync the active file (a dropped
- *     record may have been superseded by a write still unsynced there).
- *  4. COMMIT: install MERGE (replaced ids, produced ids) by tmp + fdatasync + rename + dir fsync.
+ *     record may have been superseded by a write still unsynced there), then a sync mark naming
+ *     that durable length, fdatasynced too (reclog.h: damage before it is then corruption, not a
+ *     torn tail that would take the superseding records and leave nothing).
+ *  4. COMMIT: MANIFEST without S, with the outputs sealed at their lengths, and S listed as
+ *     obsolete (bc_manifest.c: tmp + fdatasync + rename + dir fsync).
  *  5. Rename outputs to NNN.data / NNN.hint, fsync the directory; point the keydir at the
  *     copies (only entries no writer changed meanwhile); drop S from the file table. Each file
  *     of S is unlinked when its last reader or iterator lets go.
@@ -63,7 +66,7 @@ static kv_status out_finish(mctx *m)
         return KV_OK;
     kv_status s = out_flush(m);
     if (s == KV_OK)
-        s = bc_hint_write(m->db, m->out->id, "mhint", &m->ohint, m->ohint_count, m->out_size);
+        s = bc_hint_write(m->db, m->out, "mhint", &m->ohint, m->ohint_count, m->out_size);
     if (s == KV_OK)
         s = kv_file_fdatasync(m->out->f);
     atomic_store(&m->out->size, m->out_size);
@@ -81,7 +84,7 @@ static kv_status out_start(mctx *m)
         size_t cap = m->capouts ? m->capouts * 2 : 8;
         bc_file **n = realloc(m->outs, cap * sizeof *n);
         if (!n)
-            return kv_error(KV_IO, "bitcask merge: out of memory");
+            return kv_error(KV_NOMEM, "bitcask merge: out of memory");
         m->outs = n;
         m->capouts = cap;
     }
@@ -119,11 +122,13 @@ static kv_status merge_rec(void *ctx, const bc_rec *r)
     if (!m->out && (s = out_start(m)) != KV_OK)
         return s;
     if (!kv_buf_reserve(&m->obuf, (size_t)size) || !kv_buf_reserve(&m->sw, SW_HDR + r->klen))
-        return kv_error(KV_IO, "bitcask merge: out of memory");
-    bc_rec_encode(m->obuf.data + m->obuf.len, r->seq, 0, r->key, r->klen, r->value, r->vlen);
+        return kv_error(KV_NOMEM, "bitcask merge: out of memory");
+    /* framed anew: the output's salt seeds its crcs */
+    bc_rec_encode(m->obuf.data + m->obuf.len, m->out->seed, BC_T_PUT, r->seq, r->key, r->klen,
+                  r->value, r->vlen);
     m->obuf.len += (size_t)size;
     if (!bc_hint_add(&m->ohint, r->seq, m->out_size, (uint32_t)size, false, r->key, r->klen))
-        return kv_error(KV_IO, "bitcask merge: out of memory");
+        return kv_error(KV_NOMEM, "bitcask merge: out of memory");
     m->ohint_count++;
     uint8_t *p = m->sw.data + m->sw.len;
     kv_put_u32(p, r->klen);
@@ -148,13 +153,13 @@ static kv_status merge_file(mctx *m, bc_file *src)
     uint64_t size = atomic_load(&src->size);
     uint8_t *buf = malloc(size ? size : 1);
     if (!buf)
-        return kv_error(KV_IO, "bitcask merge: out of memory for %llu bytes",
+        return kv_error(KV_NOMEM, "bitcask merge: out of memory for %llu bytes",
                         (unsigned long long)size);
     kv_status s = kv_file_read_exact(src->f, buf, size, 0);
     uint64_t end;
     m->src = src;
-    if (s == KV_OK)
-        s = bc_walk_data(src->f->path, buf, size, false, &end, merge_rec, m);
+    if (s == KV_OK) /* sealed: any damage is KV_CORRUPTION, and the merge stops */
+        s = bc_walk_data(src->f->path, buf, size, true, src->seed, &end, NULL, merge_rec, m);
     free(buf);
     return s;
 }
@@ -227,6 +232,49 @@ static void discard_outputs(mctx *m)
     m->nouts = 0;
 }
 
+/* The commit point (step 4): MANIFEST without S, with the outputs sealed at their lengths, and
+ * S (plus the earlier obsolete files still on disk, pend) listed as obsolete. */
+static kv_status commit_manifest(bc_db *db, bc_file **S, size_t ns, const mctx *m,
+                                 const uint64_t *pend, size_t npend, uint64_t max_seq)
+{
+    pthread_mutex_lock(&db->man_mu);
+    bc_manifest *man = &db->man;
+    bc_manifest old;
+    kv_status s = KV_OK;
+    if (!bc_manifest_copy(&old, man)) {
+        pthread_mutex_unlock(&db->man_mu);
+        return kv_error(KV_NOMEM, "bitcask merge: out of memory");
+    }
+    man->nobsolete = 0;
+    bool ok = true;
+    for (size_t i = 0; i < ns && ok; i++) {
+        bc_manifest_remove(man, S[i]->id);
+        ok = bc_manifest_add_obsolete(man, S[i]->id);
+    }
+    for (size_t i = 0; i < npend && ok; i++)
+        ok = bc_manifest_add_obsolete(man, pend[i]);
+    for (size_t i = 0; i < m->nouts && ok; i++)
+        ok = bc_manifest_set(man, &(bc_man_file){.id = m->outs[i]->id,
+                                                 .salt = m->outs[i]->salt,
+                                                 .length = atomic_load(&m->outs[i]->size),
+                                                 .kind = BC_KIND_MERGE,
+                                                 .state = BC_MAN_SEALED});
+    if (ok) {
+        man->merge_no++;
+        s = bc_man_write_locked(db, max_seq); /* poisons on error */
+    } else {
+        s = kv_error(KV_NOMEM, "bitcask merge: out of memory");
+    }
+    if (s != KV_OK) { /* MANIFEST in memory goes back to what disk held before */
+        bc_manifest_free(man);
+        *man = old;
+    } else {
+        bc_manifest_free(&old);
+    }
+    pthread_mutex_unlock(&db->man_mu);
+    return s;
+}
+
 static kv_status merge_locked(bc_db *db)
 {
     if (atomic_load(&db->poisoned))
@@ -243,57 +291,54 @@ static kv_status merge_locked(bc_db *db)
             }
     pthread_rwlock_unlock(&db->lock);
     if (!S)
-        return kv_error(KV_IO, "bitcask merge: out of memory");
+        return kv_error(KV_NOMEM, "bitcask merge: out of memory");
     if (ns == 0) {
         free(S);
         return KV_OK;
     }
     mctx m = {.db = db};
-    bc_manifest man = {0};
-    uint8_t *mbuf = NULL;
-    size_t mlen = 0;
+    uint64_t *pend = NULL;
+    size_t npend = 0;
     /* 2. copy live records */
     kv_status s = KV_OK;
     for (size_t i = 0; i < ns && s == KV_OK; i++)
         s = merge_file(&m, S[i]);
     if (s == KV_OK)
         s = out_finish(&m);
-    /* the manifest's lists: S plus obsolete files of earlier merges still on disk (an
-     * iterator holds them), checked before the directory fsync below makes unlinks durable */
-    man.replaced = malloc((ns + db->npending + 1) * sizeof *man.replaced);
-    man.produced = malloc((m.nouts + 1) * sizeof *man.produced);
-    if (s == KV_OK && (!man.replaced || !man.produced))
-        s = kv_error(KV_IO, "bitcask merge: out of memory");
+    /* obsolete files of earlier merges still on disk (an iterator holds them) stay listed;
+     * checked before the directory fsync below makes the unlinks of the others durable */
     if (s == KV_OK) {
-        for (size_t i = 0; i < ns; i++)
-            man.replaced[man.n_replaced++] = S[i]->id;
-        pthread_rwlock_rdlock(&db->lock);
-        for (size_t i = 0; i < db->npending && s == KV_OK; i++) {
-            char *p = bc_path(db, db->pending[i], "data");
-            bool ex = true;
-            if (p)
-                kv_fs_exists(db->fs, p, &ex);
-            free(p);
-            if (ex)
-                man.replaced[man.n_replaced++] = db->pending[i];
+        pthread_mutex_lock(&db->man_mu);
+        pend = malloc((db->man.nobsolete + 1) * sizeof *pend);
+        if (pend && db->man.nobsolete) {
+            memcpy(pend, db->man.obsolete, db->man.nobsolete * sizeof *pend);
+            npend = db->man.nobsolete;
         }
-        pthread_rwlock_unlock(&db->lock);
-        for (size_t i = 0; i < m.nouts; i++)
-            man.produced[man.n_produced++] = m.outs[i]->id;
+        pthread_mutex_unlock(&db->man_mu);
+        if (!pend)
+            s = kv_error(KV_NOMEM, "bitcask merge: out of memory");
     }
-    /* 3. outputs and the active file durable */
+    size_t kept = 0;
+    for (size_t i = 0; i < npend && s == KV_OK; i++) {
+        char *p = bc_path(db, pend[i], "data");
+        bool ex = true;
+        if (p)
+            kv_fs_exists(db->fs, p, &ex);
+        free(p);
+        if (ex)
+            pend[kept++] = pend[i];
+    }
+    npend = kept;
+    /* 3. outputs and the active file durable, and a durable mark vouching for the latter */
     if (s == KV_OK)
         s = kv_fs_fsync_dir(db->fs, db->dir);
     if (s == KV_OK)
-        s = bc_sync_active(db);
+        s = bc_sync_active(db, true);
+    uint64_t max_seq = 0;
     if (s == KV_OK) {
         pthread_mutex_lock(&db->wmu);
-        man.max_seq = db->next_seq - 1;
+        max_seq = db->next_seq - 1;
         pthread_mutex_unlock(&db->wmu);
-        man.merge_no = db->merge_no + 1;
-        man.next_id = atomic_load(&db->next_id);
-        if (!bc_manifest_encode(&man, &mbuf, &mlen))
-            s = kv_error(KV_IO, "bitcask merge: out of memory");
     }
     if (s != KV_OK) {
         if (s == KV_IO || s == KV_NOSPACE)
@@ -302,16 +347,18 @@ static kv_status merge_locked(bc_db *db)
         goto out;
     }
     /* 4. the commit point */
-    s = kv_fs_replace_file(db->fs, db->dir, BC_MANIFEST_NAME, mbuf, mlen);
+    s = commit_manifest(db, S, ns, &m, pend, npend, max_seq);
     if (s != KV_OK) {
-        /* the rename may or may not have happened: recovery decides; stop writing */
-        bc_poison(db, s);
-        for (size_t i = 0; i < m.nouts; i++)
-            bc_file_unref(m.outs[i]);
-        m.nouts = 0;
+        /* poisoned if the rename may have happened: recovery decides; the outputs stay */
+        if (atomic_load(&db->poisoned)) {
+            for (size_t i = 0; i < m.nouts; i++)
+                bc_file_unref(m.outs[i]);
+            m.nouts = 0;
+        } else {
+            discard_outputs(&m);
+        }
         goto out;
     }
-    db->merge_no = man.merge_no;
     /* 5. outputs into place (recovery redoes this if it is interrupted) */
     char a[64], b[64];
     for (size_t i = 0; i < m.nouts && s == KV_OK; i++) {
@@ -319,7 +366,7 @@ static kv_status merge_locked(bc_db *db)
         for (int k = 0; k < 2 && s == KV_OK; k++) {
             char *pa = kv_path_join(db->dir, bc_file_name(m.outs[i]->id, pairs[k][0], a, 64));
             char *pb = kv_path_join(db->dir, bc_file_name(m.outs[i]->id, pairs[k][1], b, 64));
-            s = pa && pb ? kv_fs_rename(db->fs, pa, pb) : kv_error(KV_IO, "out of memory");
+            s = pa && pb ? kv_fs_rename(db->fs, pa, pb) : kv_error(KV_NOMEM, "out of memory");
             free(pa);
             free(pb);
         }
@@ -336,18 +383,9 @@ static kv_status merge_locked(bc_db *db)
     m.nouts = 0;
     switch_keydir(db, &m);
     pthread_rwlock_wrlock(&db->lock);
-    size_t np = 0;
-    uint64_t *pend = malloc(man.n_replaced * sizeof *pend);
     for (size_t i = 0; i < ns; i++) {
         atomic_store(&S[i]->obsolete, true);
         bc_files_remove(db, S[i]);
-    }
-    if (pend) {
-        memcpy(pend, man.replaced, man.n_replaced * sizeof *pend);
-        np = man.n_replaced;
-        free(db->pending);
-        db->pending = pend;
-        db->npending = np;
     }
     pthread_rwlock_unlock(&db->lock);
     atomic_fetch_add(&db->merges, 1);
@@ -355,13 +393,11 @@ out:
     for (size_t i = 0; i < ns; i++)
         bc_file_unref(S[i]); /* the last reference unlinks a replaced file */
     free(S);
+    free(pend);
     free(m.outs);
     kv_buf_free(&m.obuf);
     kv_buf_free(&m.ohint);
     kv_buf_free(&m.sw);
-    free(man.replaced);
-    free(man.produced);
-    free(mbuf);
     return s;
 }
 

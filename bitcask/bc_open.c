@@ -1,12 +1,15 @@
-/* bc_open.c: options, open (recovery then a fresh active data file), close, statistics, and the
- * engine's registry entry kv_engine_bitcask. */
+/* bc_open.c: options, open (recovery then a fresh active data file named in MANIFEST), close
+ * (the active file sealed in MANIFEST), read-only opens, statistics, and the engine's registry
+ * entry kv_engine_bitcask. */
 #include <stdlib.h>
 #include <string.h>
 
 #include "bc_int.h"
 #include "bitcask.h"
 
-kv_status bc_recover(bc_db *db);
+/* Start-up (bc_recover.c): the directory checked against MANIFEST and settled (writable), the
+ * file table and the keydir rebuilt; *prev_active is the file MANIFEST called active, or NULL. */
+kv_status bc_recover(bc_db *db, bc_file **prev_active);
 
 static const char *const bc_option_help[] = {
     "file_size: bytes at which the active data file is rotated (default 64M; K/M/G suffixes)",
@@ -65,7 +68,7 @@ static void free_db(bc_db *db)
     for (size_t i = 0; i < db->nfiles; i++)
         bc_file_unref(db->files[i]);
     free(db->files);
-    free(db->pending);
+    bc_manifest_free(&db->man);
     bc_kd_free(&db->kd);
     bc_ix_free(&db->ix);
     kv_buf_free(&db->wbuf);
@@ -81,61 +84,115 @@ static void free_db(bc_db *db)
     pthread_rwlock_destroy(&db->lock);
     pthread_mutex_destroy(&db->wmu);
     pthread_mutex_destroy(&db->merge_mu);
+    pthread_mutex_destroy(&db->man_mu);
     pthread_mutex_destroy(&db->bg_mu);
     pthread_cond_destroy(&db->bg_cv);
     free(db->dir);
     free(db);
 }
 
+/* A writable open's new active file: created (header fdatasynced), its name made durable, then
+ * named in MANIFEST together with the previous active file, now sealed at its length (its
+ * bytes made durable first: after a process crash they may still be in the page cache only),
+ * or dropped and then deleted when it holds no record. Only after that MANIFEST is durable does
+ * a record go into the new file. */
+static kv_status start_active(bc_db *db, bc_file *prev)
+{
+    kv_status s = KV_OK;
+    bool drop = prev && atomic_load(&prev->size) <= BC_DATA_HDR;
+    if (prev && !drop)
+        s = kv_file_fdatasync(prev->f);
+    bc_file *act = NULL;
+    uint64_t id = atomic_fetch_add(&db->next_id, 1);
+    if (s == KV_OK)
+        s = bc_file_create(db, id, BC_KIND_WRITE, "data", &act);
+    if (s == KV_OK)
+        s = kv_fs_fsync_dir(db->fs, db->dir);
+    if (s == KV_OK) {
+        pthread_mutex_lock(&db->man_mu);
+        bool ok = true;
+        if (drop)
+            bc_manifest_remove(&db->man, prev->id);
+        else if (prev)
+            ok = bc_manifest_set(&db->man, &(bc_man_file){.id = prev->id,
+                                                          .salt = prev->salt,
+                                                          .length = atomic_load(&prev->size),
+                                                          .kind = prev->kind,
+                                                          .state = BC_MAN_SEALED});
+        ok = ok && bc_manifest_set(&db->man, &(bc_man_file){.id = act->id,
+                                                            .salt = act->salt,
+                                                            .length = BC_DATA_HDR,
+                                                            .kind = BC_KIND_WRITE,
+                                                            .state = BC_MAN_ACTIVE});
+        db->man.nobsolete = 0; /* recovery deleted them, and fsynced the directory */
+        s = ok ? bc_man_write_locked(db, db->next_seq - 1)
+               : kv_error(KV_NOMEM, "bitcask: out of memory");
+        pthread_mutex_unlock(&db->man_mu);
+    }
+    if (s == KV_OK && drop) {
+        char *p = bc_path(db, prev->id, "data");
+        s = p ? kv_fs_unlink(db->fs, p) : kv_error(KV_NOMEM, "bitcask: out of memory");
+        if (s == KV_OK)
+            s = kv_fs_fsync_dir(db->fs, db->dir);
+        free(p);
+        if (s == KV_OK)
+            bc_files_remove(db, prev);
+    }
+    if (s == KV_OK && !bc_files_add(db, act))
+        s = kv_error(KV_NOMEM, "bitcask: out of memory");
+    if (s == KV_OK) {
+        db->active = act;
+    } else {
+        bc_file_unref(act);
+        return s;
+    }
+    db->wbuf_off = BC_DATA_HDR;
+    db->durable = BC_DATA_HDR;
+    db->mark_due = false;
+    return KV_OK;
+}
+
 kv_status bc_open(const char *dir, kv_fs *fs, const kv_options *opts, kv_db **out)
 {
     bc_db *db = calloc(1, sizeof *db);
     if (!db)
-        return kv_error(KV_IO, "bitcask: out of memory");
+        return kv_error(KV_NOMEM, "bitcask: out of memory");
     pthread_rwlock_init(&db->lock, NULL);
     pthread_mutex_init(&db->wmu, NULL);
     pthread_mutex_init(&db->merge_mu, NULL);
+    pthread_mutex_init(&db->man_mu, NULL);
     pthread_mutex_init(&db->bg_mu, NULL);
     pthread_cond_init(&db->bg_cv, NULL);
     bool ix_ok = bc_ix_init(&db->ix);
     atomic_init(&db->next_id, 1);
     db->fs = fs;
     db->dir = strdup(dir);
+    db->read_only = opts->read_only;
     kv_status s =
-        db->dir && ix_ok ? parse_options(db, opts) : kv_error(KV_IO, "bitcask: out of memory");
+        db->dir && ix_ok ? parse_options(db, opts) : kv_error(KV_NOMEM, "bitcask: out of memory");
     if (s == KV_OK && !bc_kd_init(&db->kd, 0))
-        s = kv_error(KV_IO, "bitcask: out of memory");
+        s = kv_error(KV_NOMEM, "bitcask: out of memory");
+    bc_file *prev = NULL;
     if (s == KV_OK)
-        s = bc_recover(db);
-    bc_file *act = NULL;
-    if (s == KV_OK) {
-        /* Every session appends to a fresh data file: the previous one stays as it was found
-         * (its torn tail already cut), so no old byte is ever rewritten. */
-        uint64_t id = atomic_fetch_add(&db->next_id, 1);
-        s = bc_file_create(db, id, BC_KIND_WRITE, "data", &act);
-        if (s == KV_OK)
-            s = kv_fs_fsync_dir(db->fs, db->dir);
-        if (s == KV_OK && !bc_files_add(db, act))
-            s = kv_error(KV_IO, "bitcask: out of memory");
-        if (s == KV_OK)
-            db->active = act;
-        else
-            bc_file_unref(act);
-        db->wbuf_off = BC_DATA_HDR;
-    }
-    if (s == KV_OK && db->dur.kind == KV_DURABILITY_SYNC) {
+        s = bc_recover(db, &prev);
+    /* A read-only open stops here: no active file, no thread, nothing written. Every session
+     * of a writable one appends to a fresh data file: the previous one stays as it was found
+     * (its torn tail already cut), so no old byte is ever rewritten. */
+    if (s == KV_OK && !db->read_only)
+        s = start_active(db, prev);
+    if (s == KV_OK && !db->read_only && db->dur.kind == KV_DURABILITY_SYNC) {
         db->gc = kv_group_commit_new(bc_group_fn, db, 256, (size_t)4 << 20);
         if (!db->gc)
-            s = kv_error(KV_IO, "bitcask: out of memory");
+            s = kv_error(KV_NOMEM, "bitcask: out of memory");
         else /* groups of every active committer, not alternating halves */
             kv_group_commit_set_delay(db->gc, true);
     }
-    if (s == KV_OK && db->dur.kind == KV_DURABILITY_INTERVAL) {
+    if (s == KV_OK && !db->read_only && db->dur.kind == KV_DURABILITY_INTERVAL) {
         db->syncer = kv_syncer_start(db->dur.interval_ms, bc_syncer_fn, db);
         if (!db->syncer)
             s = KV_IO;
     }
-    if (s == KV_OK && db->merge_auto) {
+    if (s == KV_OK && !db->read_only && db->merge_auto) {
         if (pthread_create(&db->bg, NULL, bc_bg_main, db) != 0)
             s = kv_error(KV_IO, "bitcask: cannot start the merge thread");
         else
@@ -153,9 +210,73 @@ kv_status bc_open(const char *dir, kv_fs *fs, const kv_options *opts, kv_db **ou
     return KV_OK;
 }
 
+/* Seals the active file at close (wmu held, everything flushed): fdatasync, its hint file, then
+ * MANIFEST naming it sealed at its length (no active file). An active file that got no record
+ * is dropped from MANIFEST first, then deleted. MANIFEST forgets the obsolete files whose
+ * deletion a directory fsync has made durable. */
+static kv_status seal_active_locked(bc_db *db)
+{
+    bc_file *a = db->active;
+    kv_status s = KV_OK;
+    bool empty = db->wbuf_off <= BC_DATA_HDR;
+    if (!empty) {
+        s = kv_file_fdatasync(a->f);
+        if (s != KV_OK)
+            return bc_poison(db, s);
+        /* the next open finds a hint for this file too */
+        if (!db->hint_broken && db->use_hints) {
+            s = bc_hint_write(db, a, "hint", &db->hint, db->hint_count, db->wbuf_off);
+            if (s != KV_OK)
+                return bc_poison(db, s);
+        }
+    }
+    pthread_mutex_lock(&db->man_mu);
+    /* obsolete files already deleted are forgotten, once a directory fsync made that durable */
+    uint32_t kept = 0;
+    for (uint32_t i = 0; i < db->man.nobsolete && s == KV_OK; i++) {
+        char *p = bc_path(db, db->man.obsolete[i], "data");
+        bool ex = true;
+        s = p ? kv_fs_exists(db->fs, p, &ex) : kv_error(KV_NOMEM, "bitcask: out of memory");
+        free(p);
+        if (ex)
+            db->man.obsolete[kept++] = db->man.obsolete[i];
+    }
+    if (s == KV_OK && kept < db->man.nobsolete) {
+        s = kv_fs_fsync_dir(db->fs, db->dir);
+        if (s == KV_OK)
+            db->man.nobsolete = kept;
+    }
+    if (s != KV_OK) {
+        pthread_mutex_unlock(&db->man_mu);
+        return bc_poison(db, s);
+    }
+    if (empty)
+        bc_manifest_remove(&db->man, a->id);
+    else
+        bc_manifest_set(&db->man, &(bc_man_file){.id = a->id,
+                                                 .salt = a->salt,
+                                                 .length = db->wbuf_off,
+                                                 .kind = a->kind,
+                                                 .state = BC_MAN_SEALED}); /* no growth */
+    s = bc_man_write_locked(db, db->next_seq - 1);
+    pthread_mutex_unlock(&db->man_mu);
+    if (s == KV_OK && empty) {
+        char *p = bc_path(db, a->id, "data");
+        s = p ? kv_fs_unlink(db->fs, p) : kv_error(KV_NOMEM, "bitcask: out of memory");
+        if (s == KV_OK)
+            s = kv_fs_fsync_dir(db->fs, db->dir);
+        free(p);
+    }
+    return s;
+}
+
 kv_status bc_close(kv_db *kdb)
 {
     bc_db *db = (bc_db *)kdb;
+    if (db->read_only) { /* nothing was written, nothing is */
+        free_db(db);
+        return KV_OK;
+    }
     atomic_store(&db->closing, true);
     if (db->bg_running) {
         pthread_mutex_lock(&db->bg_mu);
@@ -175,20 +296,9 @@ kv_status bc_close(kv_db *kdb)
         s = kv_error(KV_POISONED, "bitcask: an earlier write or fsync failed");
     if (s == KV_OK) {
         pthread_mutex_lock(&db->wmu);
-        bc_file *a = db->active;
         s = bc_flush_locked(db);
-        if (s == KV_OK && db->wbuf_off > BC_DATA_HDR) {
-            s = kv_file_fdatasync(a->f);
-            /* the next open finds a hint for this file too */
-            if (s == KV_OK && !db->hint_broken && db->use_hints)
-                s = bc_hint_write(db, a->id, "hint", &db->hint, db->hint_count, db->wbuf_off);
-        } else if (s == KV_OK) {
-            char *p = bc_path(db, a->id, "data");
-            s = p ? kv_fs_unlink(db->fs, p) : KV_IO;
-            if (s == KV_OK)
-                s = kv_fs_fsync_dir(db->fs, db->dir);
-            free(p);
-        }
+        if (s == KV_OK)
+            s = seal_active_locked(db);
         pthread_mutex_unlock(&db->wmu);
     }
     if (s == KV_OK) {
@@ -263,6 +373,8 @@ kv_status kv_bitcask_merge(kv_db *kdb)
 {
     if (!kdb || kdb->engine != &kv_engine_bitcask)
         return kv_error(KV_INVALID, "kv_bitcask_merge: not a bitcask handle");
+    if (((bc_db *)kdb)->read_only)
+        return kv_error(KV_INVALID, "kv_bitcask_merge: the handle was opened read-only");
     return bc_merge_run((bc_db *)kdb);
 }
 
@@ -275,7 +387,8 @@ const kv_engine kv_engine_bitcask = {
     .durability_mask = KV_DURABILITY_BIT(KV_DURABILITY_NONE) | KV_DURABILITY_BIT(KV_DURABILITY_OS) |
                        KV_DURABILITY_BIT(KV_DURABILITY_INTERVAL) |
                        KV_DURABILITY_BIT(KV_DURABILITY_SYNC),
-    .format = 1,
+    .format = 2,
+    .read_only = true,
     .open = bc_open,
     .close = bc_close,
     .put = bc_put,

@@ -21,25 +21,22 @@
 
 #include "bc_int.h"
 
-/* Verifies the record image at buf (loc->rec_size bytes, read from file f at loc->offset):
- * crc, flags, seq and key; on OK *val points at its value inside buf (*vlen bytes). */
+/* Verifies the record image at buf (loc->rec_size bytes, read from file f at loc->offset): its
+ * reclog framing (both crcs, seeded with the file's salt), a put's type, seq and key; on OK *val
+ * points at its value inside buf (*vlen bytes). */
 static kv_status rec_verify(const bc_file *f, const bc_loc *loc, const uint8_t *buf,
                             const void *key, size_t klen, const uint8_t **val, size_t *vlen)
 {
-    uint8_t fl;
-    uint64_t seq;
-    const uint8_t *k, *v;
-    uint32_t kl, vl;
-    size_t sz;
-    if (bc_rec_parse(buf, loc->rec_size, &fl, &seq, &k, &kl, &v, &vl, &sz) != BC_PARSE_OK ||
-        sz != loc->rec_size || (fl & (BC_FLAG_BATCH | BC_FLAG_TOMBSTONE)) || seq != loc->seq ||
-        kl != klen || memcmp(k, key, klen) != 0)
+    bc_rec_view v;
+    if (!bc_rec_check(buf, loc->rec_size, f->seed, &v) ||
+        (v.type != BC_T_PUT && v.type != BC_T_BATCH_PUT) || v.seq != loc->seq || v.klen != klen ||
+        memcmp(v.key, key, klen) != 0)
         return kv_error(KV_CORRUPTION,
-                        "%s: record at offset %llu (%u bytes) fails its checksum or does not "
-                        "hold the key the keydir expects",
+                        "%s: offset %llu: the record there (%u bytes) fails its checksum or does "
+                        "not hold the key the keydir expects",
                         f->f->path, (unsigned long long)loc->offset, loc->rec_size);
-    *val = v;
-    *vlen = vl;
+    *val = v.value;
+    *vlen = v.vlen;
     return KV_OK;
 }
 
@@ -48,7 +45,7 @@ kv_status bc_read_record(bc_db *db, bc_file *f, const bc_loc *loc, const void *k
 {
     uint8_t *buf = malloc(loc->rec_size);
     if (!buf)
-        return kv_error(KV_IO, "bitcask: out of memory for a record of %u bytes", loc->rec_size);
+        return kv_error(KV_NOMEM, "bitcask: out of memory for a record of %u bytes", loc->rec_size);
     bool copied = false;
     uint64_t mlen = 0;
     const uint8_t *m = db->read_mmap ? bc_file_mapped(f, &mlen) : NULL;
@@ -94,8 +91,10 @@ kv_status bc_get(kv_db *kdb, const void *key, size_t klen, void **value, size_t 
     bc_file *f = bc_files_find(db, loc.file_id);
     pthread_rwlock_unlock(&db->lock);
     if (!f)
-        return kv_error(KV_CORRUPTION, "bitcask: keydir points at missing data file %u",
-                        loc.file_id);
+        return kv_error(KV_CORRUPTION,
+                        "%s/%010u.data: the keydir points at this file, but it is "
+                        "gone",
+                        db->dir, loc.file_id);
     uint8_t *rec;
     const uint8_t *v;
     size_t vl;
@@ -123,7 +122,7 @@ typedef struct bc_iter {
     uint8_t *rec; /* record of the loaded value */
     const uint8_t *val;
     size_t vlen;
-    kv_status status;
+    kv_iter_error err; /* the first damage met: the iterator stops there */
 } bc_iter;
 
 static void it_unload(bc_iter *it)
@@ -193,7 +192,7 @@ static void it_seek(kv_iter *base, const void *key, size_t klen)
 static bool it_valid(const kv_iter *base)
 {
     const bc_iter *it = (const bc_iter *)base;
-    return it->status == KV_OK && it->cur;
+    return it->err.status == KV_OK && it->cur;
 }
 
 static void it_next(kv_iter *base)
@@ -234,7 +233,7 @@ static bc_file *it_file(bc_iter *it, uint64_t id)
 static void it_load(bc_iter *it)
 {
     it_unload(it);
-    if (it->status != KV_OK || !it->cur)
+    if (it->err.status != KV_OK || !it->cur)
         return;
     const bc_ix_ent *e = it->cur;
     bc_file *f = it_file(it, e->loc.file_id);
@@ -246,10 +245,13 @@ static void it_load(bc_iter *it)
         s = rec_verify(f, &e->loc, m + e->loc.offset, e->key, e->klen, &it->val, &it->vlen);
     } else {
         s = f ? bc_read_record(it->db, f, &e->loc, e->key, e->klen, &it->rec, &it->val, &it->vlen)
-              : kv_error(KV_CORRUPTION, "bitcask: iterator lost data file %u", e->loc.file_id);
+              : kv_error(KV_CORRUPTION,
+                         "%s/%010u.data: the iterator's snapshot points at this file, "
+                         "but it holds no reference to it",
+                         it->db->dir, e->loc.file_id);
     }
     if (s != KV_OK) {
-        it->status = s;
+        kv_iter_error_set(&it->err, s);
         return;
     }
     /* Overlap the cache miss of the next record with the caller's work on this one. */
@@ -271,7 +273,7 @@ static const void *it_value(const kv_iter *base, size_t *vlen)
 
 static kv_status it_status(const kv_iter *base)
 {
-    return ((const bc_iter *)base)->status;
+    return kv_iter_error_get(&((const bc_iter *)base)->err);
 }
 
 static void it_free(kv_iter *base)
@@ -302,7 +304,7 @@ kv_status bc_iter_new(kv_db *kdb, kv_iter **out)
     bc_db *db = (bc_db *)kdb;
     bc_iter *it = calloc(1, sizeof *it);
     if (!it)
-        return kv_error(KV_IO, "bitcask: out of memory");
+        return kv_error(KV_NOMEM, "bitcask: out of memory");
     it->base.ops = &bc_iter_ops;
     it->db = db;
     bool ok = false;
@@ -318,7 +320,7 @@ kv_status bc_iter_new(kv_db *kdb, kv_iter **out)
     pthread_rwlock_unlock(&db->lock);
     if (!ok) {
         it_free(&it->base);
-        return kv_error(KV_IO, "bitcask: out of memory for an iterator snapshot");
+        return kv_error(KV_NOMEM, "bitcask: out of memory for an iterator snapshot");
     }
     it->i = it->b->n;
     it->j = it->d->n;

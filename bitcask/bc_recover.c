@@ -1,8 +1,12 @@
-/* bc_recover.c: start-up. Finishes or discards an interrupted merge (the MERGE manifest is its
- * commit point), then rebuilds the keydir from each data file's hint file when the hint is
- * valid, or by scanning the data file when it is missing or damaged (a bad hint is never
- * trusted; the scan writes a fresh one). The newest written data file may end in a torn tail,
- * which is cut off (truncate + fdatasync); anywhere else a bad record is KV_CORRUPTION.
+/* bc_recover.c: start-up. Checks the directory against MANIFEST (bc_manifest.c: every data file
+ * it names, with its salt and length; a merge's outputs are committed by it) and, in a writable
+ * open, finishes what a crash cut short (renames a committed merge's outputs, deletes replaced
+ * files and leftovers); then rebuilds the keydir from each data file's hint file when the hint
+ * is valid, or by scanning the data file when it is missing or damaged (a bad hint is never
+ * trusted; a writable open writes a fresh one). Data files are read by common/reclog's scanner:
+ * the active file MANIFEST names may end in a torn tail, cut off (truncate + fdatasync) by a
+ * writable open and ignored by a read-only one; in a sealed file any damage is KV_CORRUPTION.
+ * A read-only open changes nothing on disk.
  *
  * The newest record of a key is the one with the highest sequence number (ties inside one
  * batch: the later one in the file), so files can be loaded in any order; tombstones stay in
@@ -186,132 +190,6 @@ static kv_status load_rec(void *vctx, const bc_rec *r)
     return KV_OK;
 }
 
-static bool has_name(const kv_namelist *l, const char *name)
-{
-    size_t lo = 0, hi = l->count;
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        int c = strcmp(l->names[mid], name);
-        if (!c)
-            return true;
-        if (c < 0)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return false;
-}
-
-static bool parse_name(const char *name, const char *ext, uint64_t *id)
-{
-    size_t n = strlen(name), e = strlen(ext);
-    if (n != 11 + e || name[10] != '.' || strcmp(name + 11, ext) != 0)
-        return false;
-    uint64_t v = 0;
-    for (int i = 0; i < 10; i++) {
-        if (name[i] < '0' || name[i] > '9')
-            return false;
-        v = v * 10 + (uint64_t)(name[i] - '0');
-    }
-    *id = v;
-    return true;
-}
-
-static kv_status unlink_name(bc_db *db, const char *name)
-{
-    char *p = kv_path_join(db->dir, name);
-    if (!p)
-        return kv_error(KV_IO, "bitcask: out of memory");
-    kv_status s = kv_fs_unlink(db->fs, p);
-    free(p);
-    return s == KV_NOT_FOUND ? KV_OK : s;
-}
-
-static kv_status rename_name(bc_db *db, const char *from, const char *to)
-{
-    char *a = kv_path_join(db->dir, from), *b = kv_path_join(db->dir, to);
-    kv_status s = a && b ? kv_fs_rename(db->fs, a, b) : kv_error(KV_IO, "bitcask: out of memory");
-    free(a);
-    free(b);
-    return s;
-}
-
-static bool in_list(const uint64_t *ids, uint32_t n, uint64_t id)
-{
-    for (uint32_t i = 0; i < n; i++)
-        if (ids[i] == id)
-            return true;
-    return false;
-}
-
-/* Step 1: the merge manifest. Redo a committed merge (rename its outputs into place, delete
- * the files it replaced), discard an uncommitted one (its .mdata/.mhint outputs), remove
- * leftover .tmp files. */
-static kv_status settle_merge(bc_db *db, uint64_t *max_seq)
-{
-    kv_namelist l;
-    kv_status s = kv_fs_list(db->fs, db->dir, &l);
-    if (s != KV_OK)
-        return s;
-    bc_manifest m = {0};
-    bool changed = false;
-    if (has_name(&l, BC_MANIFEST_NAME)) {
-        char *p = kv_path_join(db->dir, BC_MANIFEST_NAME);
-        void *data = NULL;
-        size_t len = 0;
-        s = p ? kv_fs_read_file(db->fs, p, 1u << 30, &data, &len) : KV_IO;
-        if (s == KV_OK)
-            s = bc_manifest_decode(p, data, len, &m);
-        free(data);
-        free(p);
-        if (s != KV_OK)
-            goto out;
-        db->merge_no = m.merge_no;
-        if (m.next_id > atomic_load(&db->next_id))
-            atomic_store(&db->next_id, m.next_id);
-        *max_seq = m.max_seq;
-    }
-    char a[64], b[64];
-    for (uint32_t i = 0; i < m.n_produced && s == KV_OK; i++) {
-        static const char *const pairs[2][2] = {{"mdata", "data"}, {"mhint", "hint"}};
-        for (int k = 0; k < 2 && s == KV_OK; k++) {
-            bc_file_name(m.produced[i], pairs[k][0], a, sizeof a);
-            if (has_name(&l, a)) {
-                s = rename_name(db, a, bc_file_name(m.produced[i], pairs[k][1], b, sizeof b));
-                changed = true;
-            }
-        }
-    }
-    for (uint32_t i = 0; i < m.n_replaced && s == KV_OK; i++) {
-        static const char *const exts[2] = {"data", "hint"};
-        for (int k = 0; k < 2 && s == KV_OK; k++) {
-            bc_file_name(m.replaced[i], exts[k], a, sizeof a);
-            if (has_name(&l, a)) {
-                s = unlink_name(db, a);
-                changed = true;
-            }
-        }
-    }
-    for (size_t i = 0; i < l.count && s == KV_OK; i++) {
-        const char *n = l.names[i];
-        uint64_t id;
-        size_t len = strlen(n);
-        bool tmp = len > 4 && !strcmp(n + len - 4, ".tmp");
-        bool stale = (parse_name(n, "mdata", &id) || parse_name(n, "mhint", &id)) &&
-                     !in_list(m.produced, m.n_produced, id);
-        if (tmp || stale) {
-            s = unlink_name(db, n);
-            changed = true;
-        }
-    }
-    if (s == KV_OK && changed)
-        s = kv_fs_fsync_dir(db->fs, db->dir);
-out:
-    bc_manifest_free(&m);
-    kv_namelist_free(&l);
-    return s;
-}
-
 /* Loads a data file's entries from its hint file on this thread (no reader thread: one CPU, or
  * it could not start). KV_OK; KV_CORRUPTION or KV_INVALID for a damaged hint (the caller scans
  * the data file); another error stops the start-up. */
@@ -327,7 +205,8 @@ static kv_status load_hint_inline(load_ctx *c, const char *hpath, uint64_t size)
      * check fail, the entries applied are true records of this file, which the scan
      * finds again (same seq and offset: no change). */
     if (s == KV_OK)
-        s = bc_walk_hint(hpath, img.data, img.len, c->file->id, size, false, load_rec, c);
+        s = bc_walk_hint(hpath, img.data, img.len, c->file->id, c->file->salt, size, false,
+                         load_rec, c);
     if (s == KV_OK)
         s = load_drain(c);
     c->n = 0; /* on an error the rest is found again by the scan */
@@ -357,35 +236,39 @@ static kv_status load_hint_piped(load_ctx *c, bc_hintload *hl, bc_hl_job *job)
     return KV_OK;
 }
 
-/* Loads a data file by scanning it, cutting off a torn tail of the newest file, and writes a
+/* Loads a data file by scanning it under reclog's damage rule: a sealed file must be whole; the
+ * active one may end in a torn tail, which a writable open cuts off durably (truncate,
+ * fdatasync) and a read-only one leaves in place and ignores. A writable open then writes a
  * fresh hint file for it. */
-static kv_status scan_file(load_ctx *c, const char *dpath, bool newest, uint64_t size)
+static kv_status scan_file(load_ctx *c, const char *dpath, bool sealed, uint64_t size)
 {
     bc_db *db = c->db;
     bc_file *f = c->file;
     uint8_t *buf = malloc(size ? size : 1);
     if (!buf)
-        return kv_error(KV_IO, "bitcask: out of memory reading %s", dpath);
+        return kv_error(KV_NOMEM, "bitcask: out of memory reading %s", dpath);
     kv_buf hint = {0};
     kv_status s = kv_file_read_exact(f->f, buf, size, 0);
     uint64_t end = size;
-    c->hint = &hint;
+    c->hint = db->read_only ? NULL : &hint;
     if (s == KV_OK)
-        s = bc_walk_data(dpath, buf, size, newest && f->kind == BC_KIND_WRITE, &end, load_rec, c);
+        s = bc_walk_data(dpath, buf, size, sealed, f->seed, &end, NULL, load_rec, c);
     if (s == KV_OK)
         s = load_drain(c);
     c->hint = NULL;
     free(buf);
     atomic_fetch_add(&db->data_scans, 1);
     if (s == KV_OK && end < size) {
-        /* torn tail of the newest file: cut it off durably */
-        s = kv_file_truncate(f->f, end);
-        if (s == KV_OK)
-            s = kv_file_fdatasync(f->f);
+        /* the active file's torn tail: what a power loss left of writes never made durable */
+        if (!db->read_only) {
+            s = kv_file_truncate(f->f, end);
+            if (s == KV_OK)
+                s = kv_file_fdatasync(f->f);
+        }
         atomic_store(&f->size, end);
     }
-    if (s == KV_OK && db->use_hints && end > BC_DATA_HDR) {
-        s = bc_hint_write(db, f->id, "hint", &hint, c->hint_count, end);
+    if (s == KV_OK && !db->read_only && db->use_hints && end > BC_DATA_HDR) {
+        s = bc_hint_write(db, f, "hint", &hint, c->hint_count, end);
         if (s == KV_OK)
             atomic_store(&f->has_hint, true);
     }
@@ -393,21 +276,15 @@ static kv_status scan_file(load_ctx *c, const char *dpath, bool newest, uint64_t
     return s;
 }
 
-/* Loads one data file: from its hint when valid (through the reader thread when job is not
- * NULL), else by scanning (and rewriting the hint). */
-static kv_status load_file(bc_db *db, stage_buf *sb, bc_file *f, bool newest, bool hint_present,
+/* Loads one data file: from its hint file (hpath, or NULL when it has none) when that is valid
+ * (through the reader thread when job is not NULL), else by scanning. */
+static kv_status load_file(bc_db *db, stage_buf *sb, bc_file *f, bool sealed, const char *hpath,
                            bc_hintload *hl, bc_hl_job *job, uint64_t *mseq)
 {
-    char *dpath = bc_path(db, f->id, "data");
-    char *hpath = bc_path(db, f->id, "hint");
     kv_status s = KV_OK;
     uint64_t size = atomic_load(&f->size);
     load_ctx c = {.db = db, .file = f, .sb = sb};
-    if (!dpath || !hpath) {
-        s = kv_error(KV_IO, "bitcask: out of memory");
-        goto out;
-    }
-    if (db->use_hints && hint_present) {
+    if (db->use_hints && hpath) {
         s = job ? load_hint_piped(&c, hl, job) : load_hint_inline(&c, hpath, size);
         if (s == KV_OK) {
             atomic_fetch_add(&db->hint_loads, 1);
@@ -419,110 +296,82 @@ static kv_status load_file(bc_db *db, stage_buf *sb, bc_file *f, bool newest, bo
         atomic_fetch_add(&db->hint_rejects, 1); /* damaged: scan the data file instead */
         kv_errclear();
     }
-    s = scan_file(&c, dpath, newest, size);
+    s = scan_file(&c, f->f->path, sealed, size);
 out:
     atomic_fetch_add_explicit(&f->live_bytes, c.live, memory_order_relaxed);
     if (c.max_seq > *mseq)
         *mseq = c.max_seq;
-    free(dpath);
-    free(hpath);
     return s;
 }
 
-kv_status bc_recover(bc_db *db)
+/* The file table from the plan: every data file MANIFEST names, in id order. *active gets the
+ * one MANIFEST calls active (the only one that may end in a torn tail), or NULL. */
+static kv_status take_files(bc_db *db, bc_plan *p, bc_file **active)
 {
-    uint64_t max_seq = 0;
-    kv_status s = settle_merge(db, &max_seq);
+    *active = NULL;
+    for (size_t i = 0; i < p->nfiles; i++) {
+        bc_plan_file *pf = &p->files[i];
+        bc_file *f = bc_file_new(db, pf->m.id, pf->m.kind, pf->m.salt, pf->f, pf->size);
+        if (!f || !bc_files_add(db, f)) {
+            free(f);
+            return kv_error(KV_NOMEM, "bitcask: out of memory");
+        }
+        pf->f = NULL; /* the table's now */
+        if (pf->m.state == BC_MAN_ACTIVE)
+            *active = f;
+    }
+    return KV_OK;
+}
+
+kv_status bc_recover(bc_db *db, bc_file **prev_active)
+{
+    *prev_active = NULL;
+    bc_plan plan;
+    kv_status s = bc_plan_make(db->fs, db->dir, !db->read_only, &plan);
     if (s != KV_OK)
         return s;
-    kv_namelist l;
-    if ((s = kv_fs_list(db->fs, db->dir, &l)) != KV_OK)
-        return s;
-    bool changed = false;
-    uint64_t newest = 0, max_id = 0;
-    bool have_newest = false;
-    for (size_t i = 0; i < l.count; i++) {
-        uint64_t id;
-        if (parse_name(l.names[i], "data", &id) && id > max_id)
-            max_id = id;
-    }
-    for (size_t i = 0; i < l.count && s == KV_OK; i++) {
-        uint64_t id;
-        if (!parse_name(l.names[i], "data", &id))
-            continue;
-        if (id >= atomic_load(&db->next_id))
-            atomic_store(&db->next_id, id + 1);
-        char *p = kv_path_join(db->dir, l.names[i]);
-        kv_file *kf = NULL;
-        uint64_t size = 0;
-        uint8_t hdr[BC_DATA_HDR];
-        size_t got = 0;
-        s = p ? kv_fs_open(db->fs, p, KV_FS_WRITE, &kf) : kv_error(KV_IO, "out of memory");
-        if (s == KV_OK)
-            s = kv_file_size(kf, &size);
-        if (s == KV_OK)
-            s = kv_file_pread(kf, hdr, sizeof hdr, 0, &got);
-        uint32_t kind = 0;
-        uint64_t hid = 0;
-        bool good = s == KV_OK && bc_data_hdr_decode(hdr, got, &kind, &hid) && hid == id;
-        if (s == KV_OK && (!good || (size == BC_DATA_HDR && kind == BC_KIND_WRITE))) {
-            kv_file_close(kf);
-            kf = NULL;
-            if (good || (size <= BC_DATA_HDR && id == max_id)) {
-                /* a file that never got a record, or the newest file, created by a rotation
-                 * that did not finish (its header never became durable): it holds nothing */
-                s = kv_fs_unlink(db->fs, p);
-                changed = true;
-            } else {
-                s = kv_error(KV_CORRUPTION, "%s: bad data file header at offset 0", p);
-            }
-        } else if (s == KV_OK) {
-            bc_file *f = bc_file_new(db, id, kind, kf, size);
-            if (!f || !bc_files_add(db, f)) {
-                free(f);
-                kv_file_close(kf);
-                s = kv_error(KV_IO, "bitcask: out of memory");
-            } else if (kind == BC_KIND_WRITE && (!have_newest || id > newest)) {
-                newest = id;
-                have_newest = true;
-            }
-        } else {
-            kv_file_close(kf);
-        }
-        free(p);
-    }
-    if (s == KV_OK && changed)
-        s = kv_fs_fsync_dir(db->fs, db->dir);
-    /* size the keydir once from the hint headers' entry counts, so loading does not grow it */
-    /* and list the hint files to load, for the reader thread (bc_hintload.h) */
+    /* ids are never handed out twice: past every id MANIFEST ever handed out and every name on
+     * disk, counted before anything is deleted */
+    uint64_t next = plan.man.next_id > plan.max_id + 1 ? plan.man.next_id : plan.max_id + 1;
+    atomic_store(&db->next_id, next > 1 ? next : 1);
+    if (!db->read_only)
+        s = bc_plan_apply(db->fs, db->dir, &plan);
+    bc_file *active = NULL;
+    if (s == KV_OK)
+        s = take_files(db, &plan, &active);
+    uint64_t max_seq = plan.man.max_seq;
+    /* size the keydir once from the hint headers' entry counts, so loading does not grow it,
+     * and list the hint files to load, for the reader thread (bc_hintload.h) */
     uint64_t expect = 0;
-    bc_hl_job *jobs = db->use_hints && db->nfiles ? calloc(db->nfiles, sizeof *jobs) : NULL;
+    char **hpaths = plan.nfiles ? calloc(plan.nfiles, sizeof *hpaths) : NULL;
+    bc_hl_job *jobs = db->use_hints && plan.nfiles ? calloc(plan.nfiles, sizeof *jobs) : NULL;
     size_t njobs = 0;
     bool jobs_ok = jobs != NULL;
-    for (size_t i = 0; i < db->nfiles && s == KV_OK && db->use_hints; i++) {
-        char name[64];
-        if (!has_name(&l, bc_file_name(db->files[i]->id, "hint", name, sizeof name)))
+    if (s == KV_OK && plan.nfiles && !hpaths)
+        s = kv_error(KV_NOMEM, "bitcask: out of memory");
+    for (size_t i = 0; i < plan.nfiles && s == KV_OK && db->use_hints; i++) {
+        bc_file *f = db->files[i]; /* the same order: both by id */
+        if (!plan.files[i].hint)
             continue;
-        char *p = kv_path_join(db->dir, name);
-        if (jobs) {
-            jobs[njobs++] = (bc_hl_job){
-                .path = p, .id = db->files[i]->id, .data_size = atomic_load(&db->files[i]->size)};
-            jobs_ok = jobs_ok && p;
+        char *p = hpaths[i] = kv_path_join(db->dir, plan.files[i].hint);
+        if (!p) {
+            s = kv_error(KV_NOMEM, "bitcask: out of memory");
+            break;
         }
+        if (jobs)
+            jobs[njobs++] = (bc_hl_job){
+                .path = p, .id = f->id, .salt = f->salt, .data_size = atomic_load(&f->size)};
         kv_file *hf = NULL;
         uint8_t hdr[BC_HINT_HDR];
         size_t got = 0;
         uint64_t hsize = 0;
-        if (p && kv_fs_open(db->fs, p, KV_FS_READ, &hf) == KV_OK &&
-            kv_file_size(hf, &hsize) == KV_OK &&
+        if (kv_fs_open(db->fs, p, KV_FS_READ, &hf) == KV_OK && kv_file_size(hf, &hsize) == KV_OK &&
             kv_file_pread(hf, hdr, sizeof hdr, 0, &got) == KV_OK && got == sizeof hdr) {
             /* a damaged header must not make us allocate: a count is at most what fits */
             uint64_t n = bc_hint_count(hdr, got), fit = (hsize - got) / (BC_HINT_ENT_HDR + 1);
             expect += n < fit ? n : fit;
         }
         kv_file_close(hf);
-        if (!jobs)
-            free(p);
         kv_errclear();
     }
     /* The reader starts first: it checks the first hint file's crc while this thread allocates
@@ -542,40 +391,33 @@ kv_status bc_recover(bc_db *db)
     size_t next_job = 0;
     for (size_t i = 0; i < db->nfiles && s == KV_OK; i++) {
         bc_file *f = db->files[i];
-        char name[64];
-        bool hint = has_name(&l, bc_file_name(f->id, "hint", name, sizeof name));
+        const char *hp = db->use_hints ? hpaths[i] : NULL;
         bc_hl_job *job = NULL;
-        if (piped && hint && db->use_hints) /* the jobs were listed in this order */
+        if (piped && hp) /* the jobs were listed in this order */
             job = &jobs[next_job++];
-        s = load_file(db, &sb, f, have_newest && f->id == newest, hint, &hl, job, &max_seq);
+        s = load_file(db, &sb, f, f != active, hp, &hl, job, &max_seq);
     }
     bc_hl_stop(&hl); /* joins the reader, on every path */
     db->startup_hint_reader_files = hl.files_read;
-    for (size_t i = 0; i < njobs; i++)
-        free(jobs[i].path);
+    for (size_t i = 0; hpaths && i < plan.nfiles; i++)
+        free(hpaths[i]);
+    free(hpaths);
     free(jobs);
     free(sb.stage);
     bc_prefault_finish(&pf); /* before anything may free the table, on every path */
     db->startup_prefault_tables = pf.tables;
     db->startup_prefault_bytes = pf.bytes;
-    /* hints whose data file is gone (an unlink of a replaced file cut short by a crash) */
-    bool orphans = false;
-    for (size_t i = 0; i < l.count && s == KV_OK; i++) {
-        uint64_t id;
-        if (parse_name(l.names[i], "hint", &id) && !bc_files_peek(db, id)) {
-            s = unlink_name(db, l.names[i]);
-            orphans = true;
-        }
-    }
-    if (s == KV_OK && orphans)
-        s = kv_fs_fsync_dir(db->fs, db->dir);
-    kv_namelist_free(&l);
+    /* MANIFEST's state is the handle's from now on */
+    db->man = plan.man;
+    memset(&plan.man, 0, sizeof plan.man);
+    bc_plan_free(&plan);
     if (s != KV_OK)
         return s;
     if (!bc_kd_purge_tombs(&db->kd))
-        return kv_error(KV_IO, "bitcask: out of memory");
+        return kv_error(KV_NOMEM, "bitcask: out of memory");
     for (size_t i = 0; i < db->nfiles; i++)
         atomic_store(&db->files[i]->sealed, true); /* a new active file follows */
     db->next_seq = max_seq + 1;
+    *prev_active = active;
     return KV_OK;
 }

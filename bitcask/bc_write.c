@@ -1,9 +1,12 @@
 /* bc_write.c: the write path. Every put, delete and batch becomes one record appended to the
- * active data file (a batch: one record carrying all its operations under one crc), then the
- * keydir is updated, all under the writer mutex so the keydir follows log order. Durability per
- * DESIGN.md section 3: none = a user-space buffer flushed at buffer_size, on sync and close;
- * os = write(2) per commit; interval:MS = write(2) plus the background syncer (common/syncer.h);
- * sync = group commit (common/group_commit.h): one write and one fdatasync per group. */
+ * active data file (a batch: one record carrying all its operations under one crc), framed by
+ * common/reclog, then the keydir is updated, all under the writer mutex so the keydir follows
+ * log order. Durability per DESIGN.md section 3: none = a user-space buffer flushed at
+ * buffer_size, on sync and close; os = write(2) per commit; interval:MS = write(2) plus the
+ * background syncer (common/syncer.h); sync = group commit (common/group_commit.h): one write
+ * and one fdatasync per group. The first write after each successful fdatasync of the active
+ * file starts with a sync mark naming the durable length (reclog.h), so that damage below it is
+ * told from a torn tail. A rotation seals the old file in MANIFEST (bc_manifest.c). */
 #include <stdlib.h>
 #include <string.h>
 
@@ -27,7 +30,7 @@ static uint64_t item_size(const bc_item *it)
 {
     if (!it->batch)
         return bc_rec_size(it->klen, it->vlen);
-    uint64_t n = BC_REC_HDR;
+    uint64_t n = BC_REC_OVERHEAD;
     size_t c = kv_batch_count(it->batch);
     for (size_t i = 0; i < c; i++) {
         kv_batch_op op = kv_batch_get(it->batch, i);
@@ -58,7 +61,7 @@ static void note_op(bc_db *db, const uint8_t *key, size_t klen, uint64_t off, ui
 static kv_status append_item(bc_db *db, const bc_item *it)
 {
     uint64_t need = item_size(it);
-    if (need > UINT32_MAX - BC_REC_HDR)
+    if (need > KV_RECLOG_FRAME + (uint64_t)KV_RECLOG_MAX_PAYLOAD)
         return kv_error(KV_INVALID, "bitcask: a batch of %llu bytes is larger than 4 GiB",
                         (unsigned long long)need);
     uint64_t end = db->wbuf_off + db->wbuf.len;
@@ -68,6 +71,13 @@ static kv_status append_item(bc_db *db, const bc_item *it)
             return s;
         end = db->wbuf_off + db->wbuf.len;
     }
+    if (db->mark_due) { /* the first write since an fdatasync: say what it made durable */
+        if (!kv_buf_reserve(&db->wbuf, KV_RECLOG_MARK_SIZE))
+            return kv_error(KV_NOMEM, "bitcask: out of memory for a sync mark");
+        db->wbuf.len += kv_reclog_mark(db->wbuf.data + db->wbuf.len, db->active->seed, db->durable);
+        db->mark_due = false;
+        end += KV_RECLOG_MARK_SIZE;
+    }
     size_t ops = item_ops(it);
     if (db->nap + ops > db->capap) {
         size_t cap = db->capap ? db->capap : 16;
@@ -75,31 +85,31 @@ static kv_status append_item(bc_db *db, const bc_item *it)
             cap *= 2;
         bc_applied *n = realloc(db->ap, cap * sizeof *n);
         if (!n)
-            return kv_error(KV_IO, "bitcask: out of memory");
+            return kv_error(KV_NOMEM, "bitcask: out of memory");
         db->ap = n;
         db->capap = cap;
     }
     if (!kv_buf_reserve(&db->wbuf, (size_t)need))
-        return kv_error(KV_IO, "bitcask: out of memory for a record of %llu bytes",
+        return kv_error(KV_NOMEM, "bitcask: out of memory for a record of %llu bytes",
                         (unsigned long long)need);
     uint64_t seq = db->next_seq++;
     uint8_t *p = db->wbuf.data + db->wbuf.len;
+    uint32_t seed = db->active->seed;
     if (!it->batch) {
-        size_t n = bc_rec_encode(p, seq, it->tomb ? BC_FLAG_TOMBSTONE : 0, it->key, it->klen,
+        size_t n = bc_rec_encode(p, seed, it->tomb ? BC_T_TOMB : BC_T_PUT, seq, it->key, it->klen,
                                  it->val, it->vlen);
         note_op(db, it->key, it->klen, end, (uint32_t)n, seq, it->tomb);
     } else {
-        size_t off = BC_REC_HDR;
+        size_t off = BC_REC_OVERHEAD;
         for (size_t i = 0; i < ops; i++) {
             kv_batch_op op = kv_batch_get(it->batch, i);
             bool tomb = op.type == KV_OP_DELETE;
-            uint8_t fl = BC_FLAG_INNER | (tomb ? BC_FLAG_TOMBSTONE : 0);
-            size_t n =
-                bc_rec_encode(p + off, seq, fl, op.key, op.klen, op.value, tomb ? 0 : op.vlen);
+            size_t n = bc_rec_encode(p + off, seed, tomb ? BC_T_BATCH_TOMB : BC_T_BATCH_PUT, seq,
+                                     op.key, op.klen, op.value, tomb ? 0 : op.vlen);
             note_op(db, op.key, op.klen, end + off, (uint32_t)n, seq, tomb);
             off += n;
         }
-        bc_rec_finish(p, seq, BC_FLAG_BATCH, 0, (uint32_t)(off - BC_REC_HDR));
+        bc_rec_finish(p, seed, BC_T_BATCH, seq, 0, (uint32_t)(off - BC_REC_OVERHEAD));
     }
     db->wbuf.len += (size_t)need;
     return KV_OK;
@@ -173,7 +183,7 @@ static kv_status apply_keydir(bc_db *db)
             if (had)
                 bc_ix_note(&db->ix, a->key, a->klen, &prev, true, db->kd.count);
         } else if (!bc_kd_put(&db->kd, a->key, a->klen, h, &a->loc, false, &had, &prev, &pt)) {
-            s = bc_poison(db, kv_error(KV_IO, "bitcask: out of memory growing the keydir"));
+            s = bc_poison(db, kv_error(KV_NOMEM, "bitcask: out of memory growing the keydir"));
             break;
         } else {
             bc_ix_note(&db->ix, a->key, a->klen, &a->loc, false, db->kd.count);
@@ -190,6 +200,16 @@ static kv_status apply_keydir(bc_db *db)
     pthread_rwlock_unlock(&db->lock);
     db->nap = 0;
     return s;
+}
+
+/* An fdatasync of f covered its first off bytes (wmu held): when f is still the active file, the
+ * next write starts with a sync mark saying so. */
+static void note_durable_locked(bc_db *db, const bc_file *f, uint64_t off)
+{
+    if (f == db->active && off > db->durable) {
+        db->durable = off;
+        db->mark_due = true;
+    }
 }
 
 /* Appends items as one group, writes, fdatasyncs when sync, updates the keydir (wmu held). */
@@ -215,6 +235,8 @@ static kv_status commit_locked(bc_db *db, bc_item *const *items, size_t n, bool 
         s = kv_file_fdatasync(db->active->f);
         if (s != KV_OK)
             bc_poison(db, s);
+        else
+            note_durable_locked(db, db->active, db->wbuf_off);
     }
     if (s != KV_OK) {
         db->nap = 0;
@@ -280,7 +302,9 @@ kv_status bc_write(kv_db *kdb, const kv_batch *b)
     return commit((bc_db *)kdb, &it);
 }
 
-kv_status bc_sync_active(bc_db *db)
+/* One fdatasync of the active file, outside wmu (readers and writers go on meanwhile): flushes
+ * first, and afterwards notes what it made durable. */
+static kv_status sync_once(bc_db *db)
 {
     pthread_mutex_lock(&db->wmu);
     if (atomic_load(&db->poisoned)) {
@@ -289,6 +313,7 @@ kv_status bc_sync_active(bc_db *db)
     }
     kv_status s = bc_flush_locked(db);
     bc_file *f = db->active;
+    uint64_t off = db->wbuf_off;
     bc_file_ref(f);
     pthread_mutex_unlock(&db->wmu);
     if (s == KV_OK) {
@@ -296,31 +321,47 @@ kv_status bc_sync_active(bc_db *db)
         if (s != KV_OK)
             bc_poison(db, s);
     }
+    if (s == KV_OK) {
+        pthread_mutex_lock(&db->wmu);
+        note_durable_locked(db, f, off);
+        pthread_mutex_unlock(&db->wmu);
+    }
     bc_file_unref(f);
     return s;
 }
 
+kv_status bc_sync_active(bc_db *db, bool mark)
+{
+    kv_status s = sync_once(db);
+    if (s != KV_OK || !mark)
+        return s;
+    /* a mark now (unless a write since the sync already carries it), made durable too */
+    pthread_mutex_lock(&db->wmu);
+    if (db->mark_due) {
+        if (kv_buf_reserve(&db->wbuf, KV_RECLOG_MARK_SIZE)) {
+            db->wbuf.len +=
+                kv_reclog_mark(db->wbuf.data + db->wbuf.len, db->active->seed, db->durable);
+            db->mark_due = false;
+        } else {
+            s = kv_error(KV_NOMEM, "bitcask: out of memory for a sync mark");
+        }
+    }
+    pthread_mutex_unlock(&db->wmu);
+    return s == KV_OK ? sync_once(db) : s;
+}
+
 kv_status bc_sync(kv_db *kdb)
 {
-    return bc_sync_active((bc_db *)kdb);
+    return bc_sync_active((bc_db *)kdb, false);
 }
 
 kv_status bc_syncer_fn(void *ctx)
 {
     bc_db *db = ctx;
-    pthread_mutex_lock(&db->wmu);
-    if (atomic_load(&db->poisoned)) {
-        pthread_mutex_unlock(&db->wmu);
+    if (atomic_load(&db->poisoned))
         return KV_OK; /* nothing more will be written */
-    }
-    bc_file *f = db->active;
-    bc_file_ref(f);
-    pthread_mutex_unlock(&db->wmu);
-    kv_status s = kv_file_fdatasync(f->f);
-    if (s != KV_OK)
-        bc_poison(db, s);
-    bc_file_unref(f);
-    return s;
+    kv_status s = sync_once(db);
+    return s == KV_POISONED ? KV_OK : s;
 }
 
 static void queue_job(bc_db *db, bc_hint_job *j)
@@ -335,16 +376,47 @@ static void queue_job(bc_db *db, bc_hint_job *j)
     pthread_mutex_unlock(&db->bg_mu);
 }
 
+/* Rotation (wmu held). The order makes every state a crash can leave one that recovery reads
+ * right (docs/bitcask.md section 4.4): the old file durable, then the new file and its name
+ * durable, then MANIFEST naming the old file sealed at its length and the new one active; only
+ * then does a record go into the new file. */
 kv_status bc_rotate_locked(bc_db *db)
 {
     kv_status s = bc_flush_locked(db);
     if (s != KV_OK)
         return s;
-    /* The old file must be durable before any record lands in the new one: otherwise a power
-     * loss could keep the newer file and lose the older one's tail, a hole in the history. */
+    /* The old file must be durable before MANIFEST seals it (else a power loss could leave it
+     * shorter than sealed: an unopenable database) and before any record lands in the new one
+     * (else a power loss could keep the newer file and lose the older one's tail). */
     if ((s = kv_file_fdatasync(db->active->f)) != KV_OK)
         return bc_poison(db, s);
     bc_file *old = db->active;
+    bc_file *nf = NULL;
+    uint64_t id = atomic_fetch_add(&db->next_id, 1);
+    if ((s = bc_file_create(db, id, BC_KIND_WRITE, "data", &nf)) != KV_OK)
+        return bc_poison(db, s);
+    if ((s = kv_fs_fsync_dir(db->fs, db->dir)) != KV_OK) {
+        bc_file_unref(nf);
+        return bc_poison(db, s);
+    }
+    pthread_mutex_lock(&db->man_mu);
+    bool ok = bc_manifest_set(&db->man, &(bc_man_file){.id = old->id,
+                                                       .salt = old->salt,
+                                                       .length = db->wbuf_off,
+                                                       .kind = old->kind,
+                                                       .state = BC_MAN_SEALED}) &&
+              bc_manifest_set(&db->man, &(bc_man_file){.id = nf->id,
+                                                       .salt = nf->salt,
+                                                       .length = BC_DATA_HDR,
+                                                       .kind = BC_KIND_WRITE,
+                                                       .state = BC_MAN_ACTIVE});
+    s = ok ? bc_man_write_locked(db, db->next_seq - 1)
+           : kv_error(KV_NOMEM, "bitcask: out of memory");
+    pthread_mutex_unlock(&db->man_mu);
+    if (s != KV_OK) {
+        bc_file_unref(nf);
+        return bc_poison(db, s);
+    }
     atomic_store(&old->sealed, true);
     if (!db->hint_broken) {
         bc_hint_job *j = calloc(1, sizeof *j);
@@ -362,24 +434,18 @@ kv_status bc_rotate_locked(bc_db *db)
     db->hint.len = 0;
     db->hint_count = 0;
     db->hint_broken = false;
-    bc_file *nf = NULL;
-    uint64_t id = atomic_fetch_add(&db->next_id, 1);
-    if ((s = bc_file_create(db, id, BC_KIND_WRITE, "data", &nf)) != KV_OK)
-        return bc_poison(db, s);
-    if ((s = kv_fs_fsync_dir(db->fs, db->dir)) != KV_OK) {
-        bc_file_unref(nf);
-        return bc_poison(db, s);
-    }
     pthread_rwlock_wrlock(&db->lock);
-    bool ok = bc_files_add(db, nf);
+    ok = bc_files_add(db, nf);
     if (ok)
         db->active = nf;
     pthread_rwlock_unlock(&db->lock);
     if (!ok) {
         bc_file_unref(nf);
-        return bc_poison(db, kv_error(KV_IO, "bitcask: out of memory"));
+        return bc_poison(db, kv_error(KV_NOMEM, "bitcask: out of memory"));
     }
     db->wbuf_off = BC_DATA_HDR;
+    db->durable = BC_DATA_HDR;
+    db->mark_due = false;
     if (db->merge_auto) {
         pthread_mutex_lock(&db->bg_mu);
         pthread_cond_signal(&db->bg_cv);
@@ -402,7 +468,7 @@ void bc_run_hint_jobs(bc_db *db)
         if (!j)
             return;
         if (!atomic_load(&j->file->obsolete) && !atomic_load(&db->poisoned)) {
-            kv_status s = bc_hint_write(db, j->file->id, "hint", &j->ents, j->count, j->data_size);
+            kv_status s = bc_hint_write(db, j->file, "hint", &j->ents, j->count, j->data_size);
             if (s == KV_OK)
                 atomic_store(&j->file->has_hint, true);
             else

@@ -32,6 +32,15 @@ static inline kv_status bt_open(const char *dir, kv_durability_kind d, kv_fs *fs
     return s;
 }
 
+/* Opens dir with bitcask read-only (kv_options.read_only), no extra options. */
+static inline kv_status bt_open_ro(const char *dir, kv_db **db)
+{
+    kv_options o;
+    kv_options_init(&o);
+    o.read_only = true;
+    return kv_open("bitcask", dir, &o, db);
+}
+
 /* The stat counter name of s, or UINT64_MAX. */
 static inline uint64_t bt_stat(kv_db *db, const char *name)
 {

@@ -16,6 +16,7 @@
 
 #include <cmocka.h>
 
+#include "bc_format.h"
 #include "bc_keydir.h"
 #include "bc_prefault.h"
 #include "bc_testutil.h"
@@ -205,8 +206,9 @@ static void test_merge_does_not_resurrect_deleted_key(void **state)
     tu_rmtree(dir);
     free(dir);
 
-    /* a power loss at every operation of the merge, under three policies */
-    static const kv_crash_policy pols[] = {KV_CRASH_LOSE, KV_CRASH_RANDOM, KV_CRASH_TORN};
+    /* a power loss at every operation of the merge, under four policies */
+    static const kv_crash_policy pols[] = {KV_CRASH_LOSE, KV_CRASH_RANDOM, KV_CRASH_TORN,
+                                           KV_CRASH_TORN_BYTES};
     uint64_t start = 0, end = 0;
     {
         char *d = tu_mkdtemp("bc-res-count"), *scratch = tu_mkdtemp("bc-res-ff");
@@ -224,7 +226,7 @@ static void test_merge_does_not_resurrect_deleted_key(void **state)
         free(scratch);
     }
     assert_true(end > start + 10);
-    for (size_t p = 0; p < 3; p++) {
+    for (size_t p = 0; p < sizeof pols / sizeof *pols; p++) {
         for (uint64_t n = start + 1; n <= end + 1; n++) {
             char *d = tu_mkdtemp("bc-res-crash"), *scratch = tu_mkdtemp("bc-res-ff");
             kv_fs *fs = kv_faultfs_new(scratch);
@@ -347,12 +349,13 @@ static void test_open_removes_orphans(void **state)
     free(dir);
 }
 
-/* A MERGE whose bytes are damaged is KV_CORRUPTION naming the file: the open cannot know which
- * files the merge replaced, so it refuses rather than guess (and deletes nothing). */
-static void test_damaged_merge_manifest_is_corruption(void **state)
+/* A MANIFEST whose bytes are damaged is KV_CORRUPTION naming the file: the open cannot know which
+ * files the database depends on, so it refuses rather than guess, and deletes nothing (not even
+ * the leftovers it would delete otherwise). */
+static void test_damaged_manifest_is_corruption(void **state)
 {
     (void)state;
-    char *dir = tu_mkdtemp("bc-merge-bad");
+    char *dir = tu_mkdtemp("bc-manifest-bad");
     kv_db *db;
     assert_int_equal(
         bt_open(dir, KV_DURABILITY_OS, NULL, &db, "file_size=4K", "merge=manual", NULL), KV_OK);
@@ -360,20 +363,46 @@ static void test_damaged_merge_manifest_is_corruption(void **state)
     put_n(db, 0, 100, 2);
     assert_int_equal(kv_bitcask_merge(db), KV_OK);
     assert_int_equal(kv_close(db), KV_OK);
-    char *m = kv_path_join(dir, "MERGE");
+    char *m = kv_path_join(dir, "MANIFEST");
+    char *tmp = kv_path_join(dir, "MANIFEST.tmp");
+    assert_int_equal(bt_write_file(tmp, "x", 1), 0); /* a leftover open would delete */
     long long ms = bt_size(m);
-    assert_true(ms > 16);
-    size_t nd = 0;
-    free(bt_nth_file(dir, ".data", 1, &nd));
-    assert_int_equal(bt_flip(m, (uint64_t)ms / 2, 0x20), 0);
-    assert_int_equal(
-        bt_open(dir, KV_DURABILITY_OS, NULL, &db, "file_size=4K", "merge=manual", NULL),
-        KV_CORRUPTION);
-    assert_non_null(strstr(kv_errmsg(), "MERGE"));
-    size_t nd2 = 0;
-    free(bt_nth_file(dir, ".data", 1, &nd2));
-    assert_int_equal(nd2, nd); /* nothing deleted */
+    assert_true(ms > 16 && ms < 4096);
+    uint8_t good[4096];
+    FILE *mf = fopen(m, "rb");
+    assert_int_equal(fread(good, 1, (size_t)ms, mf), (size_t)ms);
+    fclose(mf);
+    uint64_t offs[] = {(uint64_t)ms / 2, 12, (uint64_t)ms - 1};
+    for (size_t i = 0; i < 3; i++) {
+        assert_int_equal(bt_flip(m, offs[i], 0x20), 0);
+        char *before = tu_dir_state(dir);
+        assert_int_equal(
+            bt_open(dir, KV_DURABILITY_OS, NULL, &db, "file_size=4K", "merge=manual", NULL),
+            KV_CORRUPTION);
+        assert_non_null(strstr(kv_errmsg(), "MANIFEST"));
+        assert_non_null(strstr(kv_errmsg(), "offset"));
+        assert_int_equal(bt_open_ro(dir, &db), KV_CORRUPTION);
+        char *after = tu_dir_state(dir);
+        assert_string_equal(before, after); /* nothing deleted, nothing written */
+        free(before);
+        free(after);
+        assert_int_equal(bt_flip(m, offs[i], 0x20), 0);
+    }
+    /* cut short, and one byte appended */
+    assert_int_equal(truncate(m, ms - 5), 0);
+    assert_int_equal(bt_open_ro(dir, &db), KV_CORRUPTION);
+    assert_non_null(strstr(kv_errmsg(), "MANIFEST"));
+    assert_int_equal(bt_write_file(m, good, (size_t)ms), 0);
+    assert_int_equal(truncate(m, ms + 1), 0);
+    assert_int_equal(bt_open_ro(dir, &db), KV_CORRUPTION);
+    assert_int_equal(bt_write_file(m, good, (size_t)ms), 0);
+    assert_int_equal(bt_open(dir, KV_DURABILITY_OS, NULL, &db, "merge=manual", NULL), KV_OK);
+    for (int i = 0; i < 200; i++)
+        expect(db, i, i < 100 ? 2 : 1);
+    assert_int_equal(kv_close(db), KV_OK);
+    assert_int_equal(bt_size(tmp), -1); /* removed by the open that succeeded */
     free(m);
+    free(tmp);
     tu_rmtree(dir);
     free(dir);
 }
@@ -468,23 +497,55 @@ static void test_bit_flip_in_data_file_is_corruption(void **state)
     free(dir);
 }
 
-/* Puts keys 0..49 (version 1) into a new database in dir, closes it, then appends 40 bytes of a
- * half-written record to its data file. Returns the data file's path (caller frees) and its
- * size before the junk in *size. */
+/* A database in dir whose last session was killed: keys 0..n-1 put (version 1) in durability
+ * mode (kv_sync after every sync_every puts when it is not 0), then the process "dies" (faultfs
+ * crashes with KV_CRASH_KEEP: nothing written is lost, as after a SIGKILL, but nothing is closed
+ * either). The active data file stays the one MANIFEST calls active, the only one that may end
+ * in a torn tail. Returns its path (caller frees). */
+static char *killed_db(const char *dir, kv_durability_kind mode, int n, int sync_every)
+{
+    char *scratch = tu_mkdtemp("bc-killed-ff");
+    kv_fs *fs = kv_faultfs_new(scratch);
+    assert_non_null(fs);
+    kv_faultfs_set_real_sync(fs, false);
+    kv_db *db;
+    assert_int_equal(bt_open(dir, mode, fs, &db, "merge=manual", NULL), KV_OK);
+    for (int i = 0; i < n; i++) {
+        put_n(db, i, i + 1, 1);
+        if (sync_every && (i + 1) % sync_every == 0)
+            assert_int_equal(kv_sync(db), KV_OK);
+    }
+    kv_faultfs_set_crash_at(fs, kv_faultfs_ops(fs) + 1);
+    kv_close(db); /* fails at once: the process is gone */
+    assert_int_equal(kv_faultfs_crash(fs, KV_CRASH_KEEP, 1), KV_OK);
+    kv_fs_destroy(fs);
+    tu_rmtree(scratch);
+    free(scratch);
+    size_t nd = 0;
+    free(bt_nth_file(dir, ".data", 0, &nd));
+    assert_true(nd >= 1);
+    return bt_nth_file(dir, ".data", nd - 1, NULL);
+}
+
+/* Appends n bytes of b to path. */
+static void append_bytes(const char *path, const void *b, size_t n)
+{
+    FILE *f = fopen(path, "ab");
+    assert_non_null(f);
+    assert_int_equal(fwrite(b, 1, n, f), n);
+    fclose(f);
+}
+
+/* Keys 0..49 (version 1) in a killed session, then 40 bytes of a half-written record appended to
+ * its active data file. Returns that file's path (caller frees) and its size before the junk in
+ * *size. */
 static char *make_torn_tail(const char *dir, long long *size)
 {
-    kv_db *db;
-    assert_int_equal(bt_open(dir, KV_DURABILITY_OS, NULL, &db, NULL), KV_OK);
-    put_n(db, 0, 50, 1);
-    assert_int_equal(kv_close(db), KV_OK);
-    char *data = bt_nth_file(dir, ".data", 0, NULL);
+    char *data = killed_db(dir, KV_DURABILITY_OS, 50, 0);
     *size = bt_size(data);
-    FILE *f = fopen(data, "ab");
-    assert_non_null(f);
     uint8_t junk[40];
     memset(junk, 0x5a, sizeof junk);
-    assert_int_equal(fwrite(junk, 1, sizeof junk, f), sizeof junk);
-    fclose(f);
+    append_bytes(data, junk, sizeof junk);
     return data;
 }
 
@@ -522,6 +583,22 @@ static void test_torn_tail_cut_is_durable(void **state)
     free(scratch);
 }
 
+/* Opens dir read-only and expects keys 0..n-1 at version 1 and nothing changed on disk. */
+static void expect_read_only(const char *dir, int n)
+{
+    char *before = tu_dir_state(dir);
+    kv_db *db;
+    assert_int_equal(bt_open_ro(dir, &db), KV_OK);
+    for (int i = 0; i < n; i++)
+        expect(db, i, 1);
+    assert_int_equal(kv_check(db), KV_OK);
+    assert_int_equal(kv_close(db), KV_OK);
+    char *after = tu_dir_state(dir);
+    assert_string_equal(before, after);
+    free(before);
+    free(after);
+}
+
 static void test_torn_tail_is_cut_at_open(void **state)
 {
     (void)state;
@@ -529,6 +606,9 @@ static void test_torn_tail_is_cut_at_open(void **state)
     kv_db *db;
     long long size;
     char *data = make_torn_tail(dir, &size);
+    /* read-only: the tail is ignored, and stays */
+    expect_read_only(dir, 50);
+    assert_int_equal(bt_size(data), size + 40);
     assert_int_equal(bt_open(dir, KV_DURABILITY_OS, NULL, &db, NULL), KV_OK);
     assert_int_equal(bt_size(data), size);
     for (int i = 0; i < 50; i++)
@@ -536,28 +616,23 @@ static void test_torn_tail_is_cut_at_open(void **state)
     assert_int_equal(kv_check(db), KV_OK);
     assert_int_equal(kv_close(db), KV_OK);
 
-    /* a lost sector (zeros, as a power loss leaves) followed by a record that survived: the
-     * suffix after the hole goes too (a prefix of the history) */
+    /* zeros where a write never reached the disk, followed by a record that did (a power loss
+     * tearing one unsynced write at any byte keeps such a shape): no sync mark past the hole
+     * vouches for it, so the suffix after the hole goes too (a prefix of the history) */
     tu_rmtree(dir);
-    assert_int_equal(bt_open(dir, KV_DURABILITY_OS, NULL, &db, NULL), KV_OK);
-    put_n(db, 0, 10, 1);
-    assert_int_equal(kv_close(db), KV_OK);
     free(data);
-    data = bt_nth_file(dir, ".data", 0, NULL);
+    data = killed_db(dir, KV_DURABILITY_OS, 10, 0);
     size = bt_size(data);
     uint8_t zeros[1024] = {0};
-    /* splice a copy of a valid record after the zeros */
     FILE *r = fopen(data, "rb");
     uint8_t rec[256];
-    assert_int_equal(fseek(r, 32, SEEK_SET), 0);
-    size_t got = fread(rec, 1, 21 + 6 + VLEN, r);
+    size_t rs = (size_t)bc_rec_size(6, VLEN);
+    assert_int_equal(fseek(r, BC_DATA_HDR, SEEK_SET), 0);
+    assert_int_equal(fread(rec, 1, rs, r), rs);
     fclose(r);
-    assert_int_equal(got, 21 + 6 + VLEN);
-    assert_int_equal(truncate(data, size), 0);
-    FILE *f = fopen(data, "ab");
-    fwrite(zeros, 1, 1024 - (size_t)(size % 512), f);
-    fwrite(rec, 1, got, f);
-    fclose(f);
+    append_bytes(data, zeros, 1024 - (size_t)(size % 512));
+    append_bytes(data, rec, rs);
+    expect_read_only(dir, 10);
     assert_int_equal(bt_open(dir, KV_DURABILITY_OS, NULL, &db, NULL), KV_OK);
     assert_int_equal(bt_size(data), size);
     for (int i = 0; i < 10; i++)
@@ -569,12 +644,111 @@ static void test_torn_tail_is_cut_at_open(void **state)
     free(dir);
 }
 
+/* The edges of reclog's rule in the active file. Durability sync: every commit's write starts
+ * with a sync mark naming what the fdatasync before it made durable. A flipped length field (a
+ * record that now seems to run past the end) or a flipped byte anywhere in an acknowledged
+ * record is then vouched for by a later mark: KV_CORRUPTION naming the file, the offset and the
+ * mark, writable or read-only, and nothing is cut. In durability os no fdatasync ran, so no mark
+ * vouches for anything: the same flip is a torn tail, cut at open (a suffix of unsynced writes,
+ * which os may lose). */
+static void test_damage_vouched_by_a_mark_is_corruption(void **state)
+{
+    (void)state;
+    for (int field = 0; field < 2; field++) {
+        char *dir = tu_mkdtemp("bc-mark");
+        char *data = killed_db(dir, KV_DURABILITY_SYNC, 30, 0);
+        long long size = bt_size(data);
+        /* the 3rd record: header, 1st record, a mark, the 2nd record and a mark before it */
+        uint64_t at = BC_DATA_HDR + 2 * bc_rec_size(6, VLEN) + 2 * KV_RECLOG_MARK_SIZE;
+        at += field == 0 ? 8 + 2 : KV_RECLOG_FRAME + BC_PAYLOAD_HDR + 3; /* length; key */
+        assert_int_equal(bt_flip(data, at, 0x40), 0);
+        char *before = tu_dir_state(dir);
+        kv_db *db;
+        assert_int_equal(bt_open_ro(dir, &db), KV_CORRUPTION);
+        assert_non_null(strstr(kv_errmsg(), strrchr(data, '/') + 1));
+        assert_non_null(strstr(kv_errmsg(), "sync mark"));
+        assert_int_equal(bt_open(dir, KV_DURABILITY_OS, NULL, &db, NULL), KV_CORRUPTION);
+        char *after = tu_dir_state(dir);
+        assert_string_equal(before, after); /* nothing cut, nothing written */
+        assert_int_equal(bt_size(data), size);
+        free(before);
+        free(after);
+        free(data);
+        tu_rmtree(dir);
+
+        data = killed_db(dir, KV_DURABILITY_OS, 30, 0);
+        uint64_t third = BC_DATA_HDR + 2 * bc_rec_size(6, VLEN); /* no marks: nothing synced */
+        at = third + (field == 0 ? 8 + 2 : KV_RECLOG_FRAME + BC_PAYLOAD_HDR + 3);
+        assert_int_equal(bt_flip(data, at, 0x40), 0);
+        assert_int_equal(bt_open(dir, KV_DURABILITY_OS, NULL, &db, NULL), KV_OK);
+        assert_int_equal(bt_size(data), (long long)third);
+        for (int i = 0; i < 30; i++)
+            expect(db, i, i < 2 ? 1 : -1);
+        assert_int_equal(kv_check(db), KV_OK);
+        assert_int_equal(kv_close(db), KV_OK);
+        free(data);
+        tu_rmtree(dir);
+        free(dir);
+    }
+}
+
+/* A torn-bytes power loss can keep the end of the in-flight, never acknowledged batch (zeros,
+ * then its last operations intact). The batch is one record whose crc fails, and no mark past it
+ * vouches for it: a torn tail. Writable and read-only opens both succeed with every acknowledged
+ * commit and nothing of the batch. */
+static void test_torn_batch_keeping_its_end_opens(void **state)
+{
+    (void)state;
+    char *dir = tu_mkdtemp("bc-torn-end");
+    char *data = killed_db(dir, KV_DURABILITY_SYNC, 10, 0);
+    long long size = bt_size(data);
+    /* the batch a killed writer was in the middle of: appended by hand, then its first 100
+     * bytes zeroed as a byte-granular tear leaves them */
+    uint8_t b[4096];
+    size_t n = 0;
+    uint32_t seed = 0;
+    {
+        FILE *f = fopen(data, "rb");
+        uint8_t hdr[BC_DATA_HDR];
+        assert_int_equal(fread(hdr, 1, sizeof hdr, f), sizeof hdr);
+        fclose(f);
+        seed = kv_reclog_seed(kv_get_u64(hdr + 24));
+    }
+    n = kv_reclog_mark(b, seed, (uint64_t)size); /* what the batch's write starts with */
+    size_t batch = n;
+    n += BC_REC_OVERHEAD;
+    for (int i = 100; i < 104; i++) {
+        char k[16], v[VLEN];
+        size_t kl = key_of(i, k), vl = val_of(i, 1, v);
+        n += bc_rec_encode(b + n, seed, BC_T_BATCH_PUT, 11, k, kl, v, vl);
+    }
+    bc_rec_finish(b + batch, seed, BC_T_BATCH, 11, 0, (uint32_t)(n - batch - BC_REC_OVERHEAD));
+    memset(b + KV_RECLOG_MARK_SIZE, 0, 100);
+    append_bytes(data, b, n);
+    expect_read_only(dir, 10);
+    kv_db *db;
+    assert_int_equal(bt_open(dir, KV_DURABILITY_OS, NULL, &db, NULL), KV_OK);
+    for (int i = 100; i < 104; i++)
+        expect(db, i, -1);
+    for (int i = 0; i < 10; i++)
+        expect(db, i, 1);
+    assert_int_equal(kv_check(db), KV_OK);
+    assert_int_equal(kv_close(db), KV_OK);
+    assert_int_equal(bt_size(data), size + KV_RECLOG_MARK_SIZE); /* the mark was whole */
+    free(data);
+    tu_rmtree(dir);
+    free(dir);
+}
+
 static void test_torn_batch_is_all_or_nothing(void **state)
 {
     (void)state;
     char *dir = tu_mkdtemp("bc-batch");
+    char *scratch = tu_mkdtemp("bc-batch-ff");
+    kv_fs *fs = kv_faultfs_new(scratch);
+    kv_faultfs_set_real_sync(fs, false);
     kv_db *db;
-    assert_int_equal(bt_open(dir, KV_DURABILITY_OS, NULL, &db, NULL), KV_OK);
+    assert_int_equal(bt_open(dir, KV_DURABILITY_OS, fs, &db, NULL), KV_OK);
     put_n(db, 0, 10, 1);
     kv_batch *b = kv_batch_new();
     for (int i = 100; i < 105; i++) {
@@ -588,8 +762,13 @@ static void test_torn_batch_is_all_or_nothing(void **state)
     for (int i = 100; i < 105; i++)
         expect(db, i, 1);
     expect(db, 0, -1);
-    assert_int_equal(kv_close(db), KV_OK);
-    char *data = bt_nth_file(dir, ".data", 0, NULL);
+    kv_faultfs_set_crash_at(fs, kv_faultfs_ops(fs) + 1);
+    kv_close(db); /* killed */
+    assert_int_equal(kv_faultfs_crash(fs, KV_CRASH_KEEP, 1), KV_OK);
+    kv_fs_destroy(fs);
+    size_t nd = 0;
+    free(bt_nth_file(dir, ".data", 0, &nd));
+    char *data = bt_nth_file(dir, ".data", nd - 1, NULL);
     /* cut the batch record in its middle (as a crash mid-write can) */
     assert_int_equal(truncate(data, bt_size(data) - 200), 0);
     assert_int_equal(bt_open(dir, KV_DURABILITY_OS, NULL, &db, NULL), KV_OK);
@@ -600,7 +779,9 @@ static void test_torn_batch_is_all_or_nothing(void **state)
     assert_int_equal(kv_close(db), KV_OK);
     free(data);
     tu_rmtree(dir);
+    tu_rmtree(scratch);
     free(dir);
+    free(scratch);
 }
 
 static void test_iterator_pins_files_across_merge(void **state)
@@ -1039,6 +1220,8 @@ static void test_dump_prints_every_file(void **state)
     assert_int_equal(kv_write(db, b), KV_OK);
     kv_batch_free(b);
     put_n(db, 20, 30, 1);
+    assert_int_equal(kv_sync(db), KV_OK);
+    put_n(db, 30, 31, 1); /* starts with a sync mark */
     char *buf = NULL;
     size_t len = 0;
     FILE *out = open_memstream(&buf, &len);
@@ -1046,15 +1229,20 @@ static void test_dump_prints_every_file(void **state)
     fclose(out);
     assert_non_null(strstr(buf, "(tombstone)"));
     assert_non_null(strstr(buf, "(batch)"));
+    assert_non_null(strstr(buf, "(put in a batch)"));
     assert_non_null(strstr(buf, "hint file"));
     assert_non_null(strstr(buf, "@0: magic \"KVBCDAT1\""));
+    assert_non_null(strstr(buf, "@24: salt "));
+    assert_non_null(strstr(buf, "(sync mark)"));
+    assert_non_null(strstr(buf, "durable to offset"));
     free(buf);
     assert_int_equal(kv_bitcask_merge(db), KV_OK);
     out = open_memstream(&buf, &len);
-    assert_int_equal(kv_dump(db, out, "MERGE", -1), KV_OK);
+    assert_int_equal(kv_dump(db, out, "MANIFEST", -1), KV_OK);
     fclose(out);
-    assert_non_null(strstr(buf, "merge manifest"));
-    assert_non_null(strstr(buf, "replaced file"));
+    assert_non_null(strstr(buf, "bitcask manifest"));
+    assert_non_null(strstr(buf, "obsolete file"));
+    assert_non_null(strstr(buf, "(active: may end in a torn tail)"));
     free(buf);
     out = open_memstream(&buf, &len);
     assert_int_equal(kv_dump(db, out, "nonexistent", -1), KV_INVALID);
@@ -1169,12 +1357,14 @@ int main(void)
         cmocka_unit_test(test_merge_does_not_resurrect_deleted_key),
         cmocka_unit_test(test_damaged_hint_falls_back_to_scan),
         cmocka_unit_test(test_open_removes_orphans),
-        cmocka_unit_test(test_damaged_merge_manifest_is_corruption),
+        cmocka_unit_test(test_damaged_manifest_is_corruption),
         cmocka_unit_test(test_zero_length_newest_data_file),
         cmocka_unit_test(test_bit_flip_in_data_file_is_corruption),
         cmocka_unit_test(test_torn_tail_is_cut_at_open),
         cmocka_unit_test(test_torn_tail_cut_is_durable),
         cmocka_unit_test(test_torn_batch_is_all_or_nothing),
+        cmocka_unit_test(test_damage_vouched_by_a_mark_is_corruption),
+        cmocka_unit_test(test_torn_batch_keeping_its_end_opens),
         cmocka_unit_test(test_iterator_pins_files_across_merge),
         cmocka_unit_test(test_failed_fdatasync_poisons),
         cmocka_unit_test(test_keydir_incremental_growth),

@@ -2,8 +2,9 @@
  * 1 KiB data files (a rotation every few commits), kv_sync every 20 commits and a merge every 30
  * (merge=manual), is crashed by faultfs at EVERY operation it makes (creates, writes,
  * fdatasyncs, renames, unlinks, directory fsyncs), in every durability mode: with a first seed
- * every operation under one power-loss policy (lose, random or torn, rotating with the mode)
- * and every third under the other two; with a second seed every third under all three. After each
+ * every operation under one power-loss policy (lose, random, torn or torn-bytes, rotating with
+ * the mode) and every third under the others (keep, a process crash, included); with a second
+ * seed every third under all five. After each
  * crash the directory is reopened (on a fresh faultfs without real fsyncs, for speed) and must hold
  * exactly the state after some prefix p of the commits (DESIGN.md section 3): never a hole, never
  * half a batch, never a value not written, never a deleted key back; with lo <= p <= acked + 1,
@@ -251,17 +252,20 @@ static void sweep(kv_durability_kind mode)
 {
     bool longrun = getenv("KVLAB_LONG") && *getenv("KVLAB_LONG") == '1';
     uint64_t base = tu_seed(42);
-    static const kv_crash_policy pols[] = {KV_CRASH_LOSE, KV_CRASH_RANDOM, KV_CRASH_TORN};
+    static const kv_crash_policy pols[] = {KV_CRASH_LOSE, KV_CRASH_RANDOM, KV_CRASH_TORN,
+                                           KV_CRASH_TORN_BYTES, KV_CRASH_KEEP};
+    enum { NPOL = sizeof pols / sizeof *pols };
     int seeds = longrun ? 3 : 2;
     for (int si = 0; si < seeds; si++) {
         uint64_t seed = base + (uint64_t)si;
         make_workload(seed, longrun ? 300 : 80);
-        for (size_t p = 0; p < 3; p++) {
+        for (size_t p = 0; p < NPOL; p++) {
             sweep_stats ss = {0};
-            /* first seed: every operation for one policy (which one depends on the mode),
-             * every third operation for the others; second seed: every third for all */
+            /* first seed: every operation for one policy (which one depends on the mode; keep
+             * never, as it loses nothing to choose from), every third operation for the
+             * others; second seed: every third for all */
             uint64_t step =
-                longrun || (si == 0 && (size_t)((seed + (uint64_t)mode) % 3) == p) ? 1 : 3;
+                longrun || (si == 0 && (size_t)((seed + (uint64_t)mode) % (NPOL - 1)) == p) ? 1 : 3;
             for (uint64_t n = 1 + p % step; crash_once(mode, pols[p], seed, n, &ss); n += step)
                 ;
             fprintf(stderr, "mode %d policy %s seed %llu: %llu crash points, %llu inside merges\n",

@@ -154,7 +154,7 @@ static void break_entry_keep_crcs(const char *path)
     assert_non_null(b);
     assert_int_equal(fread(b, 1, (size_t)n, f), (size_t)n);
     fclose(f);
-    uint64_t data_size = kv_get_u64(b + 24);
+    uint64_t data_size = kv_get_u64(b + 32);
     size_t off = BC_HINT_HDR, target = (size_t)n * 2 / 3;
     while (off < target) /* the first entry starting at or after target */
         off += BC_HINT_ENT_HDR + kv_get_u32(b + off + 24);
@@ -162,8 +162,8 @@ static void break_entry_keep_crcs(const char *path)
     uint32_t kl = kv_get_u32(b + off + 24);
     kv_put_u64(b + off + 12, data_size); /* the record's offset: the end of the data file */
     kv_put_u32(b + off, kv_crc32(b + off + 4, BC_HINT_ENT_HDR - 4 + kl));
-    kv_put_u32(b + 40, kv_crc32(b + BC_HINT_HDR, (size_t)n - BC_HINT_HDR));
-    kv_put_u32(b + 44, kv_crc32(b, 44));
+    kv_put_u32(b + BC_HINT_ENTS_CRC, kv_crc32(b + BC_HINT_HDR, (size_t)n - BC_HINT_HDR));
+    kv_put_u32(b + BC_HINT_HDR_CRC, kv_crc32(b, BC_HINT_HDR_CRC));
     assert_int_equal(bt_write_file(path, b, (size_t)n), 0);
     free(b);
 }

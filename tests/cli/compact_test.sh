@@ -69,10 +69,10 @@ if has bitcask; then
     [ "$data_before" -ge 3 ] || fail "bitcask: $data_before data files before the merge"
     expect 0 "$K" compact -e bitcask -d bc $M
     grep -q "^bitcask merge" out || fail "bitcask: no merge line: $(cat out)"
-    grep -q "^  + MERGE " out || fail "bitcask: the MERGE manifest is not listed as new"
+    grep -q "^  [~ ] MANIFEST " out || fail "bitcask: MANIFEST is not listed"
     grep -q "^  - .*\.data .*-> deleted" out || fail "bitcask: no data file deleted"
     grep -q "^total: .* -> " out || fail "bitcask: no total line"
-    [ -f bc/MERGE ] || fail "bitcask: no MERGE file after compact"
+    [ -f bc/MANIFEST ] || fail "bitcask: no MANIFEST after compact"
     [ "$(count bc .data)" -lt "$data_before" ] || fail "bitcask: merge left $(count bc .data) data files"
     [ "$(count bc .hint)" -ge 1 ] || fail "bitcask: merge wrote no hint file"
     same bitcask bc

@@ -1,11 +1,11 @@
-/* fuzz_bitcask_hint: a Bitcask hint file NNNNNNNNNN.hint (bitcask/bc_format.h: 48-byte header
- * with file id, data size, entry count and two CRCs; entries of crc, seq, offset, record size,
- * key size, flags, key). First the pure decoder bc_walk_hint (with the id and data size the
- * header claims, so that inputs from a real hint file reach the entries; lenient and strict)
- * and bc_hint_count; then the engine opens a closed directory with its newest hint file
- * replaced by the input (start-up loads the keydir from hints, falling back to the data file)
- * and reads everything back. The merge manifest MERGE has its own decoder
- * (bc_manifest_decode), fuzzed here too when the input starts with its magic. */
+/* fuzz_bitcask_hint: a Bitcask hint file NNNNNNNNNN.hint (bitcask/bc_format.h: 56-byte header
+ * with file id, data salt, data size, entry count and two CRCs; entries of crc, seq, offset,
+ * record size, key size, flags, key). First the pure decoder bc_walk_hint (with the id, salt and
+ * data size the header claims, so that inputs from a real hint file reach the entries; lenient
+ * and strict) and bc_hint_count; then the engine opens a closed directory with its newest hint
+ * file replaced by the input (start-up loads the keydir from hints, falling back to the data
+ * file) and reads everything back. MANIFEST has its own decoder (bc_manifest_decode), fuzzed
+ * here too when the input starts with its magic. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -43,17 +43,26 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     memcpy(buf, data, size);
     if (size >= 8 && !memcmp(buf, BC_MANIFEST_MAGIC, 8)) {
         bc_manifest m;
-        if (bc_manifest_decode("MERGE", buf, size, &m) == KV_OK)
+        if (bc_manifest_decode("MANIFEST", buf, size, &m) == KV_OK) {
+            uint8_t *again = NULL;
+            size_t len = 0;
+            if (bc_manifest_encode(&m, &again, &len) && (len != size || memcmp(again, buf, len))) {
+                fprintf(stderr, "bc_manifest_decode accepted bytes it does not encode back\n");
+                abort();
+            }
+            free(again);
             bc_manifest_free(&m);
+        }
         free(buf);
         return 0;
     }
     uint64_t id = size >= 24 ? kv_get_u64(buf + 16) : 0;
-    uint64_t dsize = size >= 32 ? kv_get_u64(buf + 24) : 0;
+    uint64_t salt = size >= 32 ? kv_get_u64(buf + 24) : 0;
+    uint64_t dsize = size >= 40 ? kv_get_u64(buf + 32) : 0;
     (void)bc_hint_count(buf, size);
     walk_ctx w = {buf, size};
     for (int strict = 0; strict < 2; strict++) {
-        kv_status s = bc_walk_hint("fuzz.hint", buf, size, id, dsize, strict, visit, &w);
+        kv_status s = bc_walk_hint("fuzz.hint", buf, size, id, salt, dsize, strict, visit, &w);
         if (s != KV_OK && s != KV_CORRUPTION) {
             fprintf(stderr, "bc_walk_hint returned %s\n", kv_strerror(s));
             abort();

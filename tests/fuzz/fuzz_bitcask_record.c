@@ -1,9 +1,11 @@
-/* fuzz_bitcask_record: a Bitcask data file NNNNNNNNNN.data (bitcask/bc_format.h: 32-byte header,
- * records of crc, seq, key size, value size, flags, key, value; batch records holding inner
- * records). First the pure decoders: bc_data_hdr_decode, bc_rec_parse at every record start and
- * the whole-file walk bc_walk_data (as the newest file, torn tail allowed, and as an older
- * one); then the engine opens a directory copied while its handle was open with the newest
- * data file replaced by the input (recovery scans it into the keydir) and reads it back. */
+/* fuzz_bitcask_record: a Bitcask data file NNNNNNNNNN.data (bitcask/bc_format.h: 40-byte header
+ * with a salt, then records framed by common/reclog whose payloads are seq, key size, value
+ * size, key, value; batch records holding framed inner records; sync marks). First the pure
+ * decoders: bc_data_hdr_decode, bc_rec_check at every record start and the whole-file walk
+ * bc_walk_data (as the active file, torn tail allowed, and as a sealed one), all on reclog's one
+ * scanner; then the engine opens a directory copied while its handle was open with the active
+ * data file (the newest) replaced by the input (recovery scans it into the keydir) and reads it
+ * back. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -45,32 +47,36 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         return 0;
     memcpy(buf, data, size);
     uint32_t kind;
-    uint64_t id;
-    (void)bc_data_hdr_decode(buf, size, &kind, &id);
+    uint64_t id, salt = 0;
+    (void)bc_data_hdr_decode(buf, size, &kind, &id, &salt);
+    uint32_t seed = kv_reclog_seed(size >= BC_DATA_HDR ? kv_get_u64(buf + 24) : salt);
     for (size_t off = size > BC_DATA_HDR ? BC_DATA_HDR : size; off < size;) {
-        uint8_t flags;
-        uint64_t seq;
-        const uint8_t *k, *v;
-        uint32_t kl, vl;
-        size_t rs = 0;
-        if (bc_rec_parse(buf + off, size - off, &flags, &seq, &k, &kl, &v, &vl, &rs) != BC_PARSE_OK)
+        kv_reclog_rec r;
+        if (kv_reclog_decode(buf, size, off, seed, &r, NULL) != KV_RECLOG_OK)
             break;
-        if (rs == 0 || rs > size - off) {
-            fprintf(stderr, "bc_rec_parse accepted a record of %zu bytes with %zu left\n", rs,
+        size_t rs = KV_RECLOG_FRAME + (size_t)r.len;
+        if (rs > size - off) {
+            fprintf(stderr, "kv_reclog_decode accepted a record of %zu bytes with %zu left\n", rs,
                     size - off);
+            abort();
+        }
+        bc_rec_view v;
+        if (bc_rec_check(buf + off, rs, seed, &v) &&
+            (v.key + v.klen > buf + size || v.value + v.vlen > buf + size)) {
+            fprintf(stderr, "bc_rec_check gave a key or value outside the record\n");
             abort();
         }
         off += rs;
     }
     walk_ctx w = {buf, size};
-    for (int torn = 0; torn < 2; torn++) {
+    for (int sealed = 0; sealed < 2; sealed++) {
         uint64_t end = 0;
-        kv_status s = bc_walk_data("fuzz.data", buf, size, torn, &end, visit, &w);
+        kv_status s = bc_walk_data("fuzz.data", buf, size, sealed, seed, &end, NULL, visit, &w);
         if (s != KV_OK && s != KV_CORRUPTION) {
             fprintf(stderr, "bc_walk_data returned %s\n", kv_strerror(s));
             abort();
         }
-        if (s == KV_OK && end > size) {
+        if (s == KV_OK && (end > size || (sealed && end != size))) {
             fprintf(stderr, "bc_walk_data: valid end %llu past %zu bytes\n",
                     (unsigned long long)end, size);
             abort();

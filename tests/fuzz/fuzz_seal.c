@@ -157,20 +157,22 @@ bool fz_seal_sstable(uint8_t *buf, size_t n)
     return ch;
 }
 
-/* Seals the records in [off, end); inner tells whether they sit inside a batch. */
-static bool seal_bc_records(uint8_t *buf, size_t off, size_t end, int depth)
+/* Seals the reclog records in [off, end) with seed, and the inner records of a batch first. */
+static bool seal_bc_records(uint8_t *buf, size_t off, size_t end, uint32_t seed, int depth)
 {
     bool ch = false;
-    while (end - off >= BC_REC_HDR) {
+    while (end - off >= KV_RECLOG_FRAME) {
         uint8_t *p = buf + off;
-        uint64_t kl = kv_get_u32(p + 12), vl = kv_get_u32(p + 16);
-        uint64_t total = BC_REC_HDR + kl + vl;
-        if (total > end - off)
+        uint64_t len = kv_get_u32(p + 8);
+        if (len > end - off - KV_RECLOG_FRAME)
             break;
-        if ((p[20] & BC_FLAG_BATCH) && depth == 0)
-            ch |= seal_bc_records(buf, off + BC_REC_HDR + kl, off + total, 1);
-        ch |= put_crc(p, kv_crc32(p + 4, (size_t)total - 4));
-        off += (size_t)total;
+        if (p[12] == BC_T_BATCH && depth == 0 && len >= BC_PAYLOAD_HDR)
+            ch |= seal_bc_records(buf, off + BC_REC_OVERHEAD, off + KV_RECLOG_FRAME + len, seed, 1);
+        uint8_t before[KV_RECLOG_FRAME];
+        memcpy(before, p, sizeof before);
+        kv_reclog_seal(p, seed, p[12], (uint32_t)len);
+        ch |= memcmp(before, p, sizeof before) != 0;
+        off += KV_RECLOG_FRAME + (size_t)len;
     }
     return ch;
 }
@@ -179,8 +181,8 @@ bool fz_seal_bitcask_data(uint8_t *buf, size_t n)
 {
     if (n < BC_DATA_HDR)
         return false;
-    bool ch = put_crc(buf + 24, kv_crc32(buf, 24));
-    return seal_bc_records(buf, BC_DATA_HDR, n, 0) || ch;
+    bool ch = put_crc(buf + 36, kv_crc32(buf, 36));
+    return seal_bc_records(buf, BC_DATA_HDR, n, kv_reclog_seed(kv_get_u64(buf + 24)), 0) || ch;
 }
 
 bool fz_seal_bitcask_hint(uint8_t *buf, size_t n)
@@ -196,7 +198,7 @@ bool fz_seal_bitcask_hint(uint8_t *buf, size_t n)
         ch |= put_crc(buf + off, kv_crc32(buf + off + 4, BC_HINT_ENT_HDR - 4 + (size_t)kl));
         off += BC_HINT_ENT_HDR + (size_t)kl;
     }
-    ch |= put_crc(buf + 40, kv_crc32(buf + BC_HINT_HDR, n - BC_HINT_HDR));
-    ch |= put_crc(buf + 44, kv_crc32(buf, 44));
+    ch |= put_crc(buf + BC_HINT_ENTS_CRC, kv_crc32(buf + BC_HINT_HDR, n - BC_HINT_HDR));
+    ch |= put_crc(buf + BC_HINT_HDR_CRC, kv_crc32(buf, BC_HINT_HDR_CRC));
     return ch;
 }

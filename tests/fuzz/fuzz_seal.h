@@ -25,7 +25,8 @@ bool fz_seal_btree_file(uint8_t *buf, size_t n, uint32_t ps);
 bool fz_seal_btree_log(uint8_t *buf, size_t n);
 /* sstable/: footer CRC, index/properties/filter trailers, every data block the index names. */
 bool fz_seal_sstable(uint8_t *buf, size_t n);
-/* bitcask/ data file: header CRC, every record's CRC (inner records of a batch first). */
+/* bitcask/ data file: header CRC, every record's reclog framing, seeded with the header's salt
+ * (inner records of a batch first). */
 bool fz_seal_bitcask_data(uint8_t *buf, size_t n);
 /* bitcask/ hint file: every entry's CRC, the entries CRC, the header CRC. */
 bool fz_seal_bitcask_hint(uint8_t *buf, size_t n);
