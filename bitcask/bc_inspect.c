@@ -152,16 +152,17 @@ kv_status bc_check(kv_db *kdb)
 {
     bc_db *db = (bc_db *)kdb;
     /* data and hint files (the active one up to its flushed end) */
+    /* merge_mu and wmu too: no merge or rotation between MANIFEST and the file table */
+    pthread_mutex_lock(&db->merge_mu);
     pthread_mutex_lock(&db->wmu);
     kv_status s = bc_flush_locked(db);
-    pthread_mutex_unlock(&db->wmu);
     if (s == KV_OK) {
-        pthread_mutex_lock(&db->merge_mu);
         pthread_mutex_lock(&db->man_mu);
         s = check_manifest(db);
         pthread_mutex_unlock(&db->man_mu);
-        pthread_mutex_unlock(&db->merge_mu);
     }
+    pthread_mutex_unlock(&db->wmu);
+    pthread_mutex_unlock(&db->merge_mu);
     if (s != KV_OK)
         return s;
     pthread_rwlock_rdlock(&db->lock);

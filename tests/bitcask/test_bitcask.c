@@ -298,7 +298,7 @@ static void test_damaged_hint_falls_back_to_scan(void **state)
     free(dir);
 }
 
-/* Names a crash can leave behind, none of them part of the state: a merge output no MERGE
+/* Names a crash can leave behind, none of them part of the state: a merge output no MANIFEST
  * names (.mdata/.mhint), a hint whose data file is gone, and .tmp files of an interrupted atomic
  * replacement. Open removes every one, loads the same keys, and a second open finds nothing
  * more to remove. */
@@ -321,8 +321,8 @@ static void test_open_removes_orphans(void **state)
     size_t hlen = fread(hbytes, 1, sizeof hbytes, hf);
     fclose(hf);
     assert_true(hlen > 0);
-    const char *orphans[] = {"0000009990.mdata", "0000009990.mhint", "0000009991.hint", "MERGE.tmp",
-                             "0000000001.hint.tmp"};
+    const char *orphans[] = {"0000009990.mdata", "0000009990.mhint", "0000009991.hint",
+                             "MANIFEST.tmp", "0000000001.hint.tmp"};
     for (size_t i = 0; i < sizeof orphans / sizeof *orphans; i++) {
         char *p = kv_path_join(dir, orphans[i]);
         assert_int_equal(bt_write_file(p, hbytes, hlen), 0); /* plausible contents */
