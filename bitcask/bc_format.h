@@ -124,7 +124,8 @@ typedef struct bc_rec_view {
     uint32_t vlen;
 } bc_rec_view;
 
-/* Checks that the n bytes at p are exactly one whole record framed with seed (both crcs) whose
+/* Checks that the n bytes at p are exactly one whole record framed with seed (its record crc,
+ * which covers the header and the header crc; the header crc itself is the scanner's) whose
  * payload is well formed for its type (not a mark); fills *out (pointers into p). Returns
  * false otherwise. For gets and iterators, which read one record by its keydir location. */
 bool bc_rec_check(const uint8_t *p, size_t n, uint32_t seed, bc_rec_view *out);
