@@ -3,8 +3,9 @@
  * DBImpl::DoCompactionWork).
  *
  * Flush order: the table is written, fdatasynced, renamed and its directory fsynced
- * (sst_writer_finish) -> the manifest edit naming it (and the new log number) is fdatasynced
- * (lsm_log_and_apply) -> only then are the old WAL and any replaced table deleted.
+ * (sst_writer_finish) -> the manifest edit naming it (its size and unique id, and the new log
+ * number) is fdatasynced and sealed by a sync mark (lsm_log_and_apply) -> only then are the old
+ * WAL and any replaced table deleted.
  *
  * Compaction picks the level with the highest score (L0: files / l0_compaction_trigger; level
  * L >= 1: bytes / (level_base_bytes * 10^(L-1))), takes one file of it (for L0 every L0 file
@@ -26,13 +27,15 @@ kv_status lsm_write_level0(lsm_db *db, lsm_mem *m, lsm_edit *e, uint64_t number)
     char name[32];
     lsm_make_table_name(number, name, sizeof name);
     sst_writer *w;
-    kv_status s = sst_writer_new(db->fs, db->dir, name, &lsm_ikey_ops, &db->o.sst, &w);
+    sst_writer_opts wo = db->o.sst;
+    wo.unique_id = lsm_new_unique_id();
+    kv_status s = sst_writer_new(db->fs, db->dir, name, &lsm_ikey_ops, &wo, &w);
     if (s != KV_OK)
         return s;
     lsm_it *it = lsm_mem_iter(m);
     if (!it) {
         sst_writer_abandon(w);
-        return kv_error(KV_IO, "lsm: out of memory");
+        return kv_error(KV_NOMEM, "lsm: out of memory");
     }
     for (it->ops->seek_first(it); s == KV_OK && it->ops->valid(it); it->ops->next(it)) {
         size_t kl, vl;
@@ -44,13 +47,10 @@ kv_status lsm_write_level0(lsm_db *db, lsm_mem *m, lsm_edit *e, uint64_t number)
         sst_writer_abandon(w);
         return s;
     }
-    s = sst_writer_finish(w, NULL);
     lsm_file *f = NULL;
-    if (s == KV_OK)
-        s = lsm_open_file(db, number, &f);
-    if (s == KV_OK && !lsm_edit_add(e, 0, number, f->size, f->smallest, f->smallest_len, f->largest,
-                                    f->largest_len, f->entries, f))
-        s = kv_error(KV_IO, "lsm: out of memory");
+    s = lsm_finish_table(db, w, number, &f);
+    if (s == KV_OK && !lsm_edit_add_file(e, 0, f))
+        s = kv_error(KV_NOMEM, "lsm: out of memory");
     lsm_file_unref(f);
     return s;
 }
@@ -263,15 +263,12 @@ static kv_status finish_output(out_state *o)
         return KV_OK;
     sst_writer *w = o->w;
     o->w = NULL;
-    kv_status s = sst_writer_finish(w, NULL);
     lsm_file *f = NULL;
-    if (s == KV_OK)
-        s = lsm_open_file(o->db, o->number, &f);
+    kv_status s = lsm_finish_table(o->db, w, o->number, &f);
     if (s == KV_OK) {
         atomic_fetch_add(&o->db->comp_written, f->size);
-        if (!lsm_edit_add(o->e, o->level, o->number, f->size, f->smallest, f->smallest_len,
-                          f->largest, f->largest_len, f->entries, f))
-            s = kv_error(KV_IO, "lsm: out of memory");
+        if (!lsm_edit_add_file(o->e, o->level, f))
+            s = kv_error(KV_NOMEM, "lsm: out of memory");
     }
     lsm_file_unref(f);
     return s;
@@ -287,6 +284,7 @@ static kv_status open_output(out_state *o)
     lsm_make_table_name(o->number, name, sizeof name);
     sst_writer_opts wo = db->o.sst;
     wo.sync_dir = false; /* one directory fsync for all outputs, in merge_inputs */
+    wo.unique_id = lsm_new_unique_id();
     kv_status s = sst_writer_new(db->fs, db->dir, name, &lsm_ikey_ops, &wo, &o->w);
     if (s != KV_OK)
         o->w = NULL;
@@ -387,9 +385,7 @@ static kv_status run_compaction(lsm_db *db, compaction *c, bool manual)
     lsm_file *last = c->in[0][c->n_in[0] - 1];
     if (!manual && c->n_in[0] == 1 && c->n_in[1] == 0) {
         lsm_file *f = c->in[0][0];
-        if (!lsm_edit_del(&e, c->level, f->number) ||
-            !lsm_edit_add(&e, c->level + 1, f->number, f->size, f->smallest, f->smallest_len,
-                          f->largest, f->largest_len, f->entries, f))
+        if (!lsm_edit_del(&e, c->level, f->number) || !lsm_edit_add_file(&e, c->level + 1, f))
             s = kv_error(KV_IO, "lsm: out of memory");
         if (s == KV_OK)
             s = lsm_log_and_apply(db, &e);
@@ -493,6 +489,8 @@ kv_status lsm_compact_all(kv_db *kdb)
     if (!kdb || kdb->engine != &kv_engine_lsm)
         return kv_error(KV_INVALID, "lsm_compact_all: not an lsm handle");
     lsm_db *db = (lsm_db *)kdb;
+    if (db->read_only)
+        return kv_error(KV_INVALID, "lsm %s: compaction: the handle was opened read-only", db->dir);
     pthread_mutex_lock(&db->mu);
     bool held = db->test_hold;
     kv_status s = atomic_load(&db->poisoned) ? lsm_poisoned_status_locked(db) : KV_OK;
@@ -620,6 +618,9 @@ kv_status lsm_test_hold_background(kv_db *kdb, bool hold)
     if (!kdb || kdb->engine != &kv_engine_lsm)
         return kv_error(KV_INVALID, "lsm_test_hold_background: not an lsm handle");
     lsm_db *db = (lsm_db *)kdb;
+    if (db->read_only)
+        return kv_error(KV_INVALID, "lsm_test_hold_background: a read-only handle has no "
+                                    "background thread");
     pthread_mutex_lock(&db->mu);
     db->test_hold = hold;
     if (!hold)

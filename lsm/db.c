@@ -1,14 +1,15 @@
-/* db.c: opening (recovery), closing and the engine table of the lsm engine.
+/* db.c: opening, closing and the engine table of the lsm engine, table files (names, identity
+ * checks) and the handle's poisoning. Recovery itself is recover.c.
  *
- * Recovery (LevelDB's DBImpl::Recover): read CURRENT -> replay the manifest into a version ->
- * replay every WAL at or above the manifest's log number into memtables, writing them as L0
- * tables -> write a new manifest (a snapshot naming those tables and a new log number), make it
- * durable, point CURRENT at it -> create the new WAL -> delete what is now obsolete (old logs,
- * old manifests, tables no version names, .tmp files: the orphans of a crash). */
+ * A read-only open (kv_options.read_only, as LMDB's and SQLite's read-only opens) recovers in
+ * memory only: the replayed WALs stay in one memtable, no table, manifest or log is written, no
+ * file is renamed or deleted, and no background thread runs (no flush, no compaction). */
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
+#include <time.h>
+#include <unistd.h>
 
-#include "crc.h"
 #include "lsm_int.h"
 
 int lsm_parse_name(const char *name, uint64_t *number)
@@ -39,19 +40,22 @@ kv_status lsm_make_table_name(uint64_t number, char *buf, size_t cap)
     return KV_OK;
 }
 
-kv_status lsm_open_file(lsm_db *db, uint64_t number, lsm_file **out)
+kv_status lsm_open_file(lsm_db *db, uint64_t number, uint64_t size, uint64_t unique_id,
+                        lsm_file **out)
 {
     char name[32];
     lsm_make_table_name(number, name, sizeof name);
     char *path = kv_path_join(db->dir, name);
     if (!path)
-        return kv_error(KV_IO, "out of memory");
+        return kv_error(KV_NOMEM, "out of memory");
     lsm_file *f = calloc(1, sizeof *f);
     kv_status s =
         f ? sst_reader_open_ex(db->fs, path, &lsm_ikey_ops, db->cache, db->o.mmap_reads, &f->reader)
-          : kv_error(KV_IO, "out of memory");
-    free(path);
+          : kv_error(KV_NOMEM, "out of memory");
+    if (s == KV_NOT_FOUND)
+        s = kv_error(KV_CORRUPTION, "%s: missing", path);
     if (s != KV_OK) {
+        free(path);
         free(f);
         return s;
     }
@@ -59,12 +63,27 @@ kv_status lsm_open_file(lsm_db *db, uint64_t number, lsm_file **out)
     atomic_init(&f->refs, 1);
     f->number = number;
     f->size = p->file_size;
+    f->unique_id = p->unique_id;
     f->entries = p->entries;
-    f->smallest = malloc(p->smallest_len);
-    f->largest = malloc(p->largest_len);
-    if (!f->smallest || !f->largest || p->smallest_len < 8 || p->largest_len < 8) {
+    /* The table must be the one the caller recorded (RocksDB 7 checks SST unique ids against its
+     * manifest the same way): another table put under this name, an older or a cut copy. */
+    if (p->file_size != size)
+        s = kv_error(KV_CORRUPTION, "%s: %llu bytes, the manifest says %llu", path,
+                     (unsigned long long)p->file_size, (unsigned long long)size);
+    else if (p->unique_id != unique_id)
+        s = kv_error(KV_CORRUPTION,
+                     "%s: offset %llu: unique id %016llx, the manifest says %016llx (another "
+                     "table under this name)",
+                     path, (unsigned long long)(p->file_size - SST_FOOTER_SIZE + 36),
+                     (unsigned long long)p->unique_id, (unsigned long long)unique_id);
+    else if (p->smallest_len < 8 || p->largest_len < 8)
+        s = kv_error(KV_CORRUPTION, "%s: bad smallest/largest keys", path);
+    else if (!(f->smallest = malloc(p->smallest_len)) || !(f->largest = malloc(p->largest_len)))
+        s = kv_error(KV_NOMEM, "out of memory");
+    free(path);
+    if (s != KV_OK) {
         lsm_file_unref(f);
-        return kv_error(KV_CORRUPTION, "%s: bad smallest/largest keys", name);
+        return s;
     }
     memcpy(f->smallest, p->smallest, p->smallest_len);
     memcpy(f->largest, p->largest, p->largest_len);
@@ -72,6 +91,31 @@ kv_status lsm_open_file(lsm_db *db, uint64_t number, lsm_file **out)
     f->largest_len = p->largest_len;
     *out = f;
     return KV_OK;
+}
+
+uint64_t lsm_new_unique_id(void)
+{
+    static _Atomic uint64_t counter;
+    uint64_t v = 0;
+    if (getrandom(&v, sizeof v, 0) != (ssize_t)sizeof v) {
+        /* no entropy source: a mix of time, process and a counter is still unique here */
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        v = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+        v ^= (uint64_t)getpid() << 32;
+        v += atomic_fetch_add(&counter, 1) * UINT64_C(0x9E3779B97F4A7C15);
+    }
+    return v ? v : 1;
+}
+
+kv_status lsm_finish_table(lsm_db *db, sst_writer *w, uint64_t number, lsm_file **out)
+{
+    sst_props props = {0};
+    kv_status s = sst_writer_finish(w, &props);
+    if (s == KV_OK)
+        s = lsm_open_file(db, number, props.file_size, props.unique_id, out);
+    sst_props_free(&props);
+    return s;
 }
 
 void lsm_poison_locked(lsm_db *db, kv_status s)
@@ -173,342 +217,6 @@ static kv_status parse_opts(const kv_options *o, lsm_opts *out)
     return KV_OK;
 }
 
-/* ---- recovery ---- */
-
-typedef struct replay_ctx {
-    lsm_db *db;
-    lsm_mem *mem;
-    lsm_edit *edit;
-    const char *path;
-    kv_status s;
-    uint64_t last_seq; /* highest sequence number replayed so far: batches must go above it */
-} replay_ctx;
-
-/* WAL record payload (one batch): first sequence number u64, count u32, then per operation:
- * type u8 (1 value, 0 tombstone), varint32 key length, key, and for values varint32 value
- * length, value. */
-static kv_status replay_record(void *ctx, const uint8_t *p, size_t n, uint64_t off)
-{
-    replay_ctx *r = ctx;
-    lsm_db *db = r->db;
-    const uint8_t *end = p + n;
-    uint64_t seq;
-    uint32_t count;
-    if (!kv_get_fixed64(&p, end, &seq) || !kv_get_fixed32(&p, end, &count))
-        goto bad;
-    /* Sequence numbers only grow, across records and logs: a batch at or below one already
-     * replayed (or one that wraps) is damage, and would put duplicate internal keys in the
-     * memtable. */
-    if (count && (seq <= r->last_seq || seq + count - 1 < seq))
-        goto bad;
-    for (uint32_t i = 0; i < count; i++) {
-        if (p >= end)
-            goto bad;
-        int type = *p++;
-        uint32_t kl, vl = 0;
-        const uint8_t *k, *v = NULL;
-        if ((type != LSM_TYPE_VALUE && type != LSM_TYPE_DEL) || !kv_get_varint32(&p, end, &kl) ||
-            kl == 0 || kl > (uint32_t)(end - p))
-            goto bad;
-        k = p;
-        p += kl;
-        if (type == LSM_TYPE_VALUE) {
-            if (!kv_get_varint32(&p, end, &vl) || vl > (uint32_t)(end - p))
-                goto bad;
-            v = p;
-            p += vl;
-        }
-        if (!lsm_mem_add(r->mem, seq + i, type, k, kl, v, vl))
-            return kv_error(KV_IO, "%s: out of memory replaying the log", r->path);
-    }
-    if (p != end)
-        goto bad;
-    if (count)
-        r->last_seq = seq + count - 1;
-    if (count && seq + count - 1 > atomic_load(&db->last_seq))
-        atomic_store(&db->last_seq, seq + count - 1);
-    if (lsm_mem_usage(r->mem) >= db->o.write_buffer_size) {
-        kv_status s = lsm_write_level0(db, r->mem, r->edit, db->next_file++);
-        if (s != KV_OK)
-            return s;
-        lsm_mem_unref(r->mem);
-        r->mem = lsm_mem_new();
-        if (!r->mem)
-            return kv_error(KV_IO, "out of memory");
-    }
-    return KV_OK;
-bad:
-    return kv_error(KV_CORRUPTION,
-                    "%s: offset %llu: malformed batch in a record with a good "
-                    "crc",
-                    r->path, (unsigned long long)off);
-}
-
-typedef struct man_ctx {
-    lsm_edit acc;
-    const char *path;
-} man_ctx;
-
-static kv_status manifest_record(void *ctx, const uint8_t *p, size_t n, uint64_t off)
-{
-    man_ctx *m = ctx;
-    lsm_edit e;
-    kv_status s = lsm_edit_decode(p, n, &e, m->path, off);
-    if (s != KV_OK)
-        return s;
-    lsm_edit *a = &m->acc;
-    if (e.has_comparator) {
-        if (strcmp(e.comparator, lsm_ikey_ops.name)) {
-            lsm_edit_free(&e);
-            return kv_error(KV_CORRUPTION, "%s: offset %llu: comparator %s, expected %s", m->path,
-                            (unsigned long long)off, e.comparator, lsm_ikey_ops.name);
-        }
-        a->has_comparator = true;
-    }
-    if (e.has_log_number)
-        a->log_number = e.log_number, a->has_log_number = true;
-    if (e.has_next_file)
-        a->next_file = e.next_file, a->has_next_file = true;
-    if (e.has_last_seq)
-        a->last_seq = e.last_seq, a->has_last_seq = true;
-    for (size_t i = 0; i < e.n_dels; i++)
-        for (size_t j = 0; j < a->n_adds; j++)
-            if (a->adds[j].level == e.dels[i].level && a->adds[j].number == e.dels[i].number) {
-                free(a->adds[j].smallest);
-                free(a->adds[j].largest);
-                a->adds[j] = a->adds[--a->n_adds];
-                break;
-            }
-    bool ok = true;
-    for (size_t i = 0; i < e.n_adds && ok; i++) {
-        lsm_edit_file *f = &e.adds[i];
-        ok = lsm_edit_add(a, f->level, f->number, f->size, f->smallest, f->smallest_len, f->largest,
-                          f->largest_len, f->entries, NULL);
-    }
-    lsm_edit_free(&e);
-    return ok ? KV_OK : kv_error(KV_IO, "out of memory");
-}
-
-static kv_status read_current(lsm_db *db, uint64_t *number)
-{
-    char *path = kv_path_join(db->dir, "CURRENT");
-    void *data = NULL;
-    size_t n = 0;
-    kv_status s =
-        path ? kv_fs_read_file(db->fs, path, 4096, &data, &n) : kv_error(KV_IO, "out of memory");
-    if (s == KV_OK) {
-        const uint8_t *d = data;
-        uint32_t len = n >= 16 ? kv_get_u32(d + 12) : 0;
-        char name[64];
-        if (n < 20 || memcmp(d, "KVLSMCUR", 8) || kv_get_u32(d + 8) != 1 || len >= sizeof name ||
-            n != 20 + (size_t)len || kv_get_u32(d + 16 + len) != kv_crc32(d, 16 + (size_t)len))
-            s = kv_error(KV_CORRUPTION, "%s: offset 0: bad CURRENT file", path);
-        else {
-            memcpy(name, d + 16, len);
-            name[len] = '\0';
-            if (lsm_parse_name(name, number) != 3)
-                s = kv_error(KV_CORRUPTION, "%s: offset 16: '%s' is not a manifest name", path,
-                             name);
-        }
-    }
-    free(data);
-    free(path);
-    return s;
-}
-
-kv_status lsm_load_manifest(lsm_db *db, uint64_t *number, lsm_edit *acc)
-{
-    lsm_edit_init(acc);
-    kv_status s = read_current(db, number);
-    if (s != KV_OK)
-        return s;
-    char mname[64];
-    snprintf(mname, sizeof mname, "MANIFEST-%06llu", (unsigned long long)*number);
-    char *mpath = kv_path_join(db->dir, mname);
-    if (!mpath)
-        return kv_error(KV_IO, "out of memory");
-    man_ctx mc;
-    lsm_edit_init(&mc.acc);
-    mc.path = mpath;
-    bool torn;
-    uint64_t end;
-    s = lsm_log_replay(db->fs, mpath, LSM_MAN_MAGIC, *number, manifest_record, &mc, &torn, &end);
-    free(mpath);
-    if (s != KV_OK) {
-        lsm_edit_free(&mc.acc);
-        return s;
-    }
-    *acc = mc.acc;
-    return KV_OK;
-}
-
-static int cmp_u64(const void *a, const void *b)
-{
-    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-    return x < y ? -1 : x > y;
-}
-
-static kv_status recover(lsm_db *db)
-{
-    kv_namelist names;
-    kv_status s = kv_fs_list(db->fs, db->dir, &names);
-    if (s != KV_OK)
-        return s;
-    bool have_current = false, have_data = false;
-    uint64_t maxnum = 0, num;
-    for (size_t i = 0; i < names.count; i++) {
-        int t = lsm_parse_name(names.names[i], &num);
-        if (t == 4)
-            have_current = true;
-        if (t == 1 || t == 2)
-            have_data = true;
-        if ((t >= 1 && t <= 3) && num > maxnum)
-            maxnum = num;
-    }
-    man_ctx mc;
-    lsm_edit_init(&mc.acc);
-    lsm_edit edit;
-    lsm_edit_init(&edit);
-    uint64_t *logs = NULL;
-    size_t n_logs = 0;
-    char *mpath = NULL;
-    replay_ctx rc = {db, NULL, &edit, NULL, KV_OK, 0};
-    if (!have_current) {
-        if (have_data) {
-            s = kv_error(KV_CORRUPTION, "%s: CURRENT is missing but logs or tables exist", db->dir);
-            goto out;
-        }
-        /* A new database (or a crash during its creation: nothing was acknowledged). kv_open
-         * (common/kv.c) fsynced the parent when it made the directory. */
-        db->next_file = maxnum + 1;
-        lsm_version *v = lsm_version_apply(db, NULL, &edit);
-        if (!v) {
-            s = kv_error(KV_IO, "out of memory");
-            goto out;
-        }
-        lsm_install_version(db, v);
-        if ((s = lsm_write_snapshot_manifest(db, db->current, NULL)) != KV_OK)
-            goto out;
-    }
-    uint64_t mnum;
-    if ((s = read_current(db, &mnum)) != KV_OK)
-        goto out;
-    char mname[64];
-    snprintf(mname, sizeof mname, "MANIFEST-%06llu", (unsigned long long)mnum);
-    mpath = kv_path_join(db->dir, mname);
-    mc.path = mpath;
-    bool torn;
-    uint64_t end;
-    if ((s = lsm_log_replay(db->fs, mpath, LSM_MAN_MAGIC, mnum, manifest_record, &mc, &torn,
-                            &end)) != KV_OK)
-        goto out;
-    if (!mc.acc.has_comparator || !mc.acc.has_next_file || !mc.acc.has_log_number) {
-        s = kv_error(KV_CORRUPTION, "%s: offset %llu: the manifest lacks its first record", mpath,
-                     (unsigned long long)end);
-        goto out;
-    }
-    for (size_t i = 0; i < mc.acc.n_adds; i++) {
-        lsm_edit_file *a = &mc.acc.adds[i];
-        if ((s = lsm_open_file(db, a->number, &a->file)) != KV_OK) {
-            a->file = NULL;
-            s = kv_error_wrap(s == KV_NOT_FOUND ? KV_CORRUPTION : s,
-                              "%s names table %06llu (level %d)", mpath,
-                              (unsigned long long)a->number, a->level);
-            goto out;
-        }
-    }
-    lsm_version *v = lsm_version_apply(db, NULL, &mc.acc);
-    if (!v) {
-        s = kv_error(KV_IO, "out of memory");
-        goto out;
-    }
-    lsm_version *old = db->current;
-    db->current = NULL;
-    lsm_install_version(db, v);
-    if (old)
-        lsm_version_unref_locked(old);
-    db->log_number = mc.acc.log_number;
-    db->next_file = mc.acc.next_file > maxnum + 1 ? mc.acc.next_file : maxnum + 1;
-    atomic_store(&db->last_seq, mc.acc.last_seq);
-    /* Replay the logs at or above log_number, oldest first. */
-    logs = malloc((names.count + 1) * sizeof *logs);
-    if (!logs) {
-        s = kv_error(KV_IO, "out of memory");
-        goto out;
-    }
-    for (size_t i = 0; i < names.count; i++)
-        if (lsm_parse_name(names.names[i], &num) == 1 && num >= db->log_number)
-            logs[n_logs++] = num;
-    qsort(logs, n_logs, sizeof *logs, cmp_u64);
-    rc.mem = lsm_mem_new();
-    if (!rc.mem) {
-        s = kv_error(KV_IO, "out of memory");
-        goto out;
-    }
-    uint64_t prev_end = 0;
-    for (size_t i = 0; i < n_logs; i++) {
-        char lname[32];
-        snprintf(lname, sizeof lname, "%06llu.log", (unsigned long long)logs[i]);
-        char *lpath = kv_path_join(db->dir, lname);
-        rc.path = lpath;
-        uint64_t pnum, plen;
-        if (!lpath)
-            s = kv_error(KV_IO, "out of memory");
-        else
-            s = lsm_log_prev(db->fs, lpath, LSM_WAL_MAGIC, logs[i], &pnum, &plen);
-        if (s != KV_OK) {
-            free(lpath);
-            goto out;
-        }
-        if (i > 0 && pnum == logs[i - 1] && prev_end < plen) {
-            /* the previous WAL lost a suffix: this one's records would leave a hole */
-            free(lpath);
-            break;
-        }
-        s = lsm_log_replay(db->fs, lpath, LSM_WAL_MAGIC, logs[i], replay_record, &rc, &torn, &end);
-        free(lpath);
-        if (s != KV_OK)
-            goto out;
-        prev_end = end;
-        if (torn) /* later logs can only hold later, unacknowledged-durable records */
-            break;
-    }
-    if (lsm_mem_entries(rc.mem) > 0 &&
-        (s = lsm_write_level0(db, rc.mem, &edit, db->next_file++)) != KV_OK)
-        goto out;
-    /* New manifest naming the recovered tables and the new log. */
-    uint64_t log_num = db->next_file++;
-    lsm_version *nv = lsm_version_apply(db, db->current, &edit);
-    if (!nv) {
-        s = kv_error(KV_IO, "out of memory");
-        goto out;
-    }
-    db->log_number = log_num;
-    lsm_install_version(db, nv);
-    if ((s = lsm_write_snapshot_manifest(db, db->current, NULL)) != KV_OK)
-        goto out;
-    char lname[32];
-    snprintf(lname, sizeof lname, "%06llu.log", (unsigned long long)log_num);
-    if ((s = lsm_log_create(db->fs, db->dir, lname, LSM_WAL_MAGIC, log_num, 0, 0, &db->log)) !=
-        KV_OK)
-        goto out;
-    db->mem = lsm_mem_new();
-    if (!db->mem) {
-        s = kv_error(KV_IO, "out of memory");
-        goto out;
-    }
-    atomic_store(&db->manifest_rolls, 0);
-    lsm_delete_obsolete(db);
-out:
-    lsm_mem_unref(rc.mem);
-    lsm_edit_free(&edit);
-    lsm_edit_free(&mc.acc);
-    free(logs);
-    free(mpath);
-    kv_namelist_free(&names);
-    return s;
-}
-
 /* ---- open / close ---- */
 
 static void db_free(lsm_db *db)
@@ -542,7 +250,7 @@ static kv_status lsm_open(const char *dir, kv_fs *fs, const kv_options *opts, kv
 {
     lsm_db *db = calloc(1, sizeof *db);
     if (!db)
-        return kv_error(KV_IO, "lsm: out of memory");
+        return kv_error(KV_NOMEM, "lsm: out of memory");
     pthread_mutex_init(&db->mu, NULL);
     pthread_mutex_init(&db->manifest_mu, NULL);
     pthread_cond_init(&db->bg_cv, NULL);
@@ -550,6 +258,7 @@ static kv_status lsm_open(const char *dir, kv_fs *fs, const kv_options *opts, kv
     db->versions.next = db->versions.prev = &db->versions;
     db->fs = fs;
     db->dur = opts->durability;
+    db->read_only = opts->read_only;
     kv_status s = parse_opts(opts, &db->o);
     if (s != KV_OK) {
         db_free(db);
@@ -562,16 +271,16 @@ static kv_status lsm_open(const char *dir, kv_fs *fs, const kv_options *opts, kv
         kv_group_commit_set_delay(db->gc, true);
     if (!db->dir || !db->cache || !db->gc) {
         db_free(db);
-        return kv_error(KV_IO, "lsm: out of memory");
+        return kv_error(KV_NOMEM, "lsm: out of memory");
     }
     pthread_mutex_lock(&db->mu);
-    s = recover(db);
+    s = lsm_recover(db);
     pthread_mutex_unlock(&db->mu);
-    if (s == KV_OK && pthread_create(&db->bg, NULL, lsm_bg_main, db) != 0)
+    if (s == KV_OK && !db->read_only && pthread_create(&db->bg, NULL, lsm_bg_main, db) != 0)
         s = kv_error(KV_IO, "lsm: cannot start the background thread");
-    else if (s == KV_OK)
+    else if (s == KV_OK && !db->read_only)
         db->bg_started = true;
-    if (s == KV_OK && db->dur.kind == KV_DURABILITY_INTERVAL) {
+    if (s == KV_OK && !db->read_only && db->dur.kind == KV_DURABILITY_INTERVAL) {
         db->syncer = kv_syncer_start(db->dur.interval_ms, lsm_interval_sync, db);
         if (!db->syncer)
             s = KV_IO;
@@ -599,6 +308,10 @@ static kv_status lsm_open(const char *dir, kv_fs *fs, const kv_options *opts, kv
 static kv_status lsm_close(kv_db *kdb)
 {
     lsm_db *db = (lsm_db *)kdb;
+    if (db->read_only) { /* nothing was written: nothing to make durable */
+        db_free(db);
+        return KV_OK;
+    }
     pthread_mutex_lock(&db->mu);
     db->stop = true;
     pthread_cond_broadcast(&db->bg_cv);
@@ -613,8 +326,14 @@ static kv_status lsm_close(kv_db *kdb)
     }
     if (atomic_load(&db->poisoned))
         s = lsm_poisoned_status(db);
-    else /* every WAL recovery would replay: the immutable memtable's too, if unflushed */
+    else { /* every WAL recovery would replay: the immutable memtable's too, if unflushed; then
+              a sync mark vouches for all of the current one (a clean close) */
         s = lsm_sync_wals(db, db->log);
+        if (s == KV_OK)
+            s = lsm_log_seal(db->log);
+        if (s == KV_OK)
+            s = lsm_seal_in_manifest(db);
+    }
     db_free(db);
     return s;
 }
@@ -628,7 +347,8 @@ const kv_engine kv_engine_lsm = {
     .durability_mask = KV_DURABILITY_BIT(KV_DURABILITY_NONE) | KV_DURABILITY_BIT(KV_DURABILITY_OS) |
                        KV_DURABILITY_BIT(KV_DURABILITY_INTERVAL) |
                        KV_DURABILITY_BIT(KV_DURABILITY_SYNC),
-    .format = 1,
+    .format = 2,
+    .read_only = true,
     .open = lsm_open,
     .close = lsm_close,
     .put = lsm_put,

@@ -95,17 +95,21 @@ static kv_status check_memtable(lsm_mem *m, const char *what)
     return s;
 }
 
-/* The manifest on disk (through CURRENT) names exactly the tables of version v, per level. */
+/* The manifest on disk (through CURRENT) names exactly the tables of version v, per level, with
+ * their sizes and unique ids. */
 static kv_status check_manifest(lsm_db *db, lsm_version *v, uint64_t want_number)
 {
-    uint64_t number;
+    uint64_t number, db_id;
     lsm_edit acc;
-    kv_status s = lsm_load_manifest(db, &number, &acc);
+    kv_status s = lsm_load_manifest(db, &number, &db_id, &acc);
     if (s != KV_OK)
         return s;
     if (number != want_number)
-        s = kv_error(KV_CORRUPTION, "CURRENT names MANIFEST-%06llu, the handle writes %06llu",
+        s = kv_error(KV_CORRUPTION, "CURRENT names MANIFEST-%06llu, the handle uses %06llu",
                      (unsigned long long)number, (unsigned long long)want_number);
+    else if (db_id != db->db_id)
+        s = kv_error(KV_CORRUPTION, "%s/CURRENT: database id %016llx, the handle's is %016llx",
+                     db->dir, (unsigned long long)db_id, (unsigned long long)db->db_id);
     size_t total = 0;
     for (int l = 0; l < LSM_LEVELS; l++)
         total += v->n[l];
@@ -117,30 +121,68 @@ static kv_status check_manifest(lsm_db *db, lsm_version *v, uint64_t want_number
         bool found = false;
         for (size_t j = 0; j < v->n[a->level] && !found; j++) {
             const lsm_file *f = v->files[a->level][j];
-            found = f->number == a->number && f->size == a->size;
+            found = f->number == a->number && f->size == a->size && f->unique_id == a->unique_id;
         }
         if (!found)
             s = kv_error(KV_CORRUPTION,
-                         "MANIFEST-%06llu names table %06llu (%llu bytes) at level "
-                         "%d, which the version lacks",
+                         "MANIFEST-%06llu names table %06llu (%llu bytes, id %016llx) at "
+                         "level %d, which the version lacks",
                          (unsigned long long)number, (unsigned long long)a->number,
-                         (unsigned long long)a->size, a->level);
+                         (unsigned long long)a->size, (unsigned long long)a->unique_id, a->level);
     }
     lsm_edit_free(&acc);
+    return s;
+}
+
+/* The WALs at and above the log number form a chain recovery accepts (recover.c). */
+static kv_status check_wals(lsm_db *db, uint64_t log_number)
+{
+    kv_namelist names;
+    kv_status s = kv_fs_list(db->fs, db->dir, &names);
+    if (s != KV_OK)
+        return s;
+    lsm_wal_chain c;
+    s = lsm_wal_chain_read(db, &names, log_number, &c);
+    lsm_wal_chain_free(&c);
+    kv_namelist_free(&names);
+    return s;
+}
+
+/* The unique id in the footer of the file now at path (size bytes) is id. */
+static kv_status check_footer_id(lsm_db *db, const char *path, uint64_t size, uint64_t id)
+{
+    if (size < SST_FOOTER_SIZE)
+        return kv_error(KV_CORRUPTION, "%s: %llu bytes, too short for a table", path,
+                        (unsigned long long)size);
+    kv_file *fh;
+    kv_status s = kv_fs_open(db->fs, path, KV_FS_READ, &fh);
+    uint8_t b[8];
+    if (s == KV_OK) {
+        s = kv_file_read_exact(fh, b, sizeof b, size - SST_FOOTER_SIZE + 36);
+        kv_file_close(fh);
+    }
+    if (s == KV_OK && kv_get_u64(b) != id)
+        s = kv_error(KV_CORRUPTION, "%s: offset %llu: unique id %016llx, the manifest says %016llx",
+                     path, (unsigned long long)(size - SST_FOOTER_SIZE + 36),
+                     (unsigned long long)kv_get_u64(b), (unsigned long long)id);
     return s;
 }
 
 kv_status lsm_check(kv_db *kdb)
 {
     lsm_db *db = (lsm_db *)kdb;
-    /* no edit is written while we compare the manifest file with the current version */
+    /* no edit is written while we compare the manifest file with the current version, and the
+     * log number stays: no WAL at or above it is deleted meanwhile */
     pthread_mutex_lock(&db->manifest_mu);
     pthread_mutex_lock(&db->mu);
-    uint64_t mnum = db->manifest_number;
+    uint64_t mnum = db->manifest_number, log_number = db->log_number;
     pthread_mutex_unlock(&db->mu);
     lsm_mem *mem, *imm;
     lsm_version *v = pin(db, &mem, &imm);
-    kv_status s = check_manifest(db, v, mnum);
+    kv_status s = db->db_id == 0 && db->read_only ? KV_OK /* empty, never created */
+                                                  : check_manifest(db, v, mnum);
+    if (s == KV_OK && !(db->db_id == 0 && db->read_only))
+        s = check_wals(db, log_number);
     pthread_mutex_unlock(&db->manifest_mu);
     if (s == KV_OK)
         s = check_memtable(mem, "memtable");
@@ -166,6 +208,8 @@ kv_status lsm_check(kv_db *kdb)
             if (s == KV_OK && size != f->size)
                 s = kv_error(KV_CORRUPTION, "%s: %llu bytes on disk, the manifest says %llu", path,
                              (unsigned long long)size, (unsigned long long)f->size);
+            if (s == KV_OK) /* the file under the name is still the one opened */
+                s = check_footer_id(db, path, size, f->unique_id);
             if (s == KV_OK)
                 s = sst_reader_verify(f->reader);
             const sst_props *p = sst_reader_props(f->reader);
@@ -205,27 +249,55 @@ typedef struct dump_ctx {
     bool wal;
 } dump_ctx;
 
-static kv_status dump_record(void *ctx, const uint8_t *p, size_t n, uint64_t off)
+/* Prints one record: its reclog framing field by field, then the payload (a batch, an edit, a
+ * PREV_DURABLE record or a sync mark). */
+static kv_status dump_record(void *ctx, const kv_reclog_rec *r)
 {
     dump_ctx *d = ctx;
-    fprintf(d->out, "  @%llu record: crc32 (u32) @%llu length=%zu, payload @%llu\n",
-            (unsigned long long)off, (unsigned long long)(off + 4), n,
-            (unsigned long long)(off + LSM_REC_HEADER));
+    const uint8_t *f = r->payload - KV_RECLOG_FRAME;
+    uint64_t o = r->off;
+    const char *kind = r->type == KV_RECLOG_MARK         ? "sync mark"
+                       : !d->wal                         ? "edit"
+                       : r->type == LSM_REC_BATCH        ? "batch"
+                       : r->type == LSM_REC_PREV_DURABLE ? "prev_durable"
+                       : r->type == LSM_REC_NEXT_LOG     ? "next_log"
+                                                         : "unknown";
+    fprintf(d->out,
+            "  @%" PRIu64 " record: crc32=%08x @%" PRIu64 " header_crc32=%08x @%" PRIu64
+            " length=%u @%" PRIu64 " type=%u (%s), payload @%" PRIu64 "\n",
+            o, kv_get_u32(f), o + 4, kv_get_u32(f + 4), o + 8, r->len, o + 12, r->type, kind,
+            o + KV_RECLOG_FRAME);
+    const uint8_t *p = r->payload, *end = p + r->len;
+    if (r->type == KV_RECLOG_MARK) {
+        fprintf(d->out, "    durable_length=%" PRIu64 " (every byte before it was fdatasynced)\n",
+                kv_get_u64(p));
+        return KV_OK;
+    }
     if (!d->wal) {
         lsm_edit e;
-        kv_status s = lsm_edit_decode(p, n, &e, d->path, off);
+        kv_status s = lsm_edit_decode(p, r->len, &e, d->path, o);
         if (s != KV_OK)
             return s;
         lsm_edit_print(d->out, &e);
         lsm_edit_free(&e);
         return KV_OK;
     }
-    const uint8_t *end = p + n;
+    if (r->type == LSM_REC_PREV_DURABLE) {
+        if (r->len == 16)
+            fprintf(d->out, "    previous_log=%" PRIu64 " durable to length=%" PRIu64 "\n",
+                    kv_get_u64(p), kv_get_u64(p + 8));
+        return KV_OK;
+    }
+    if (r->type == LSM_REC_NEXT_LOG) {
+        if (r->len == 8)
+            fprintf(d->out, "    next_log=%" PRIu64 "\n", kv_get_u64(p));
+        return KV_OK;
+    }
     uint64_t seq;
     uint32_t count;
-    if (!kv_get_fixed64(&p, end, &seq) || !kv_get_fixed32(&p, end, &count))
-        return kv_error(KV_CORRUPTION, "%s: offset %llu: malformed batch", d->path,
-                        (unsigned long long)off);
+    if (r->type != LSM_REC_BATCH || !kv_get_fixed64(&p, end, &seq) ||
+        !kv_get_fixed32(&p, end, &count))
+        return kv_error(KV_CORRUPTION, "%s: offset %" PRIu64 ": malformed record", d->path, o);
     fprintf(d->out, "    batch: first_sequence=%" PRIu64 " count=%u\n", seq, count);
     for (uint32_t i = 0; i < count && p < end; i++) {
         int type = *p++;
@@ -252,30 +324,41 @@ static kv_status dump_log(lsm_db *db, FILE *out, const char *name, uint64_t num,
 {
     char *path = kv_path_join(db->dir, name);
     if (!path)
-        return kv_error(KV_IO, "out of memory");
+        return kv_error(KV_NOMEM, "out of memory");
     void *data = NULL;
     size_t n = 0;
     kv_status s = kv_fs_read_file(db->fs, path, 1ull << 40, &data, &n);
-    if (s == KV_OK && n >= LSM_LOG_HEADER) {
+    if (s == KV_OK) {
         const uint8_t *h = data;
-        fprintf(out, "%s (%zu bytes)\n@0 header: magic=", name, n);
-        kv_dump_bytes(out, h, 8, 8);
-        fprintf(out,
-                " @8 version=%u @12 file_number=%" PRIu64 " @20 previous_log=%" PRIu64
-                " @28 previous_log_length=%" PRIu64 " @36 crc32=%08x\n",
-                kv_get_u32(h + 8), kv_get_u64(h + 12), kv_get_u64(h + 20), kv_get_u64(h + 28),
-                kv_get_u32(h + 36));
+        fprintf(out, "%s (%zu bytes)\n", name, n);
+        if (n >= LSM_LOG_HEADER) {
+            fputs("@0 header: magic=", out);
+            kv_dump_bytes(out, h, 8, 8);
+            fprintf(out,
+                    " @8 version=%u @12 flags=%u%s @16 file_number=%" PRIu64
+                    " @24 database_id=%016" PRIx64 "\n  @32 previous_log=%" PRIu64
+                    " @40 previous_log_length=%" PRIu64 " @52 crc32=%08x\n",
+                    kv_get_u32(h + 8), kv_get_u32(h + 12),
+                    kv_get_u32(h + 12) & LSM_LOG_PREV_DURABLE ? " (previous log durable)" : "",
+                    kv_get_u64(h + 16), kv_get_u64(h + 24), kv_get_u64(h + 32), kv_get_u64(h + 40),
+                    kv_get_u32(h + 52));
+        }
     }
     free(data);
     if (s == KV_OK) {
         dump_ctx d = {out, path, wal};
-        bool torn;
-        uint64_t end;
-        s = lsm_log_replay(db->fs, path, wal ? LSM_WAL_MAGIC : LSM_MAN_MAGIC, num, dump_record, &d,
-                           &torn, &end);
-        if (s == KV_OK)
-            fprintf(out, "  @%llu end of records%s\n", (unsigned long long)end,
-                    torn ? " (torn tail follows)" : "");
+        lsm_log_info info;
+        s = lsm_log_read(db->fs, path, wal ? LSM_WAL_MAGIC : LSM_MAN_MAGIC, num, db->db_id,
+                         dump_record, &d, &info, NULL);
+        if (s == KV_OK && !info.header_ok)
+            fprintf(out, "  the header never became durable (no sync mark follows it): an empty "
+                         "log\n");
+        else if (s == KV_OK)
+            fprintf(out,
+                    "  @%" PRIu64 " end of records (%" PRIu64 " records, %" PRIu64
+                    " sync marks%s%s)\n",
+                    info.r.end, info.r.records, info.r.marks,
+                    info.r.torn ? "; a torn tail follows: " : "", info.r.torn ? info.r.why : "");
     }
     free(path);
     return s;
@@ -287,16 +370,17 @@ static kv_status dump_current(lsm_db *db, FILE *out)
     void *data = NULL;
     size_t n = 0;
     kv_status s =
-        path ? kv_fs_read_file(db->fs, path, 4096, &data, &n) : kv_error(KV_IO, "out of memory");
-    if (s == KV_OK && n >= 20) {
+        path ? kv_fs_read_file(db->fs, path, 4096, &data, &n) : kv_error(KV_NOMEM, "out of memory");
+    if (s == KV_OK && n >= 28) {
         const uint8_t *d = data;
-        uint32_t len = kv_get_u32(d + 12);
+        uint32_t len = kv_get_u32(d + 20);
         fprintf(out, "CURRENT (%zu bytes)\n@0 magic=", n);
         kv_dump_bytes(out, d, 8, 8);
-        fprintf(out, " @8 version=%u @12 name_length=%u @16 name=", kv_get_u32(d + 8), len);
-        kv_dump_bytes(out, d + 16, len <= n - 20 ? len : n - 20, 64);
-        if (len <= n - 20)
-            fprintf(out, " @%u crc32=%08x", 16 + len, kv_get_u32(d + 16 + len));
+        fprintf(out, " @8 version=%u @12 database_id=%016" PRIx64 " @20 name_length=%u @24 name=",
+                kv_get_u32(d + 8), kv_get_u64(d + 12), len);
+        kv_dump_bytes(out, d + 24, len <= n - 28 ? len : n - 28, 64);
+        if (len <= n - 28)
+            fprintf(out, " @%u crc32=%08x", 24 + len, kv_get_u32(d + 24 + len));
         fputc('\n', out);
     }
     free(data);

@@ -1,7 +1,13 @@
 /* iter.c: iterators over internal keys: one SSTable, one level >= 1 (a concatenation of its
  * sorted, non-overlapping tables, LevelDB's LevelFileNumIterator + TwoLevelIterator), and the
  * merging iterator over any children (LevelDB's table/merger.cc; the smallest key wins, ties
- * go to the earlier child, which the caller orders newest first). */
+ * go to the earlier child, which the caller orders newest first).
+ *
+ * Damage stops everything: a table iterator that meets a block failing its check becomes
+ * invalid with KV_CORRUPTION (file and offset, kept with its message), and the merging
+ * iterator then becomes invalid too instead of going on with the other children, so that a
+ * scan never serves records past the damage or skips a damaged table's keys (DESIGN.md
+ * section 4). */
 #include <stdlib.h>
 #include <string.h>
 
@@ -85,7 +91,14 @@ typedef struct level_it {
     size_t idx; /* current file, or n when done */
     sst_iter *si;
     kv_status status;
+    kv_iter_error err;
 } level_it;
+
+static void li_fail(level_it *l, kv_status s)
+{
+    l->status = s;
+    kv_iter_error_set(&l->err, s);
+}
 
 static void li_open(level_it *l, size_t idx)
 {
@@ -96,7 +109,7 @@ static void li_open(level_it *l, size_t idx)
         return;
     l->si = sst_iter_new(l->files[idx]->reader);
     if (!l->si) {
-        l->status = kv_error(KV_IO, "level iterator: out of memory");
+        li_fail(l, kv_error(KV_NOMEM, "level iterator: out of memory"));
         l->idx = l->n;
     }
 }
@@ -107,7 +120,7 @@ static void li_skip(level_it *l)
     while (l->si && !sst_iter_valid(l->si)) {
         kv_status s = sst_iter_status(l->si);
         if (s != KV_OK) {
-            l->status = s;
+            li_fail(l, s);
             sst_iter_free(l->si);
             l->si = NULL;
             return;
@@ -121,6 +134,8 @@ static void li_skip(level_it *l)
 static void li_seek_first(lsm_it *it)
 {
     level_it *l = (level_it *)it;
+    if (l->status != KV_OK)
+        return;
     li_open(l, 0);
     if (l->si)
         sst_iter_seek_first(l->si);
@@ -129,6 +144,8 @@ static void li_seek_first(lsm_it *it)
 static void li_seek(lsm_it *it, const uint8_t *k, size_t n)
 {
     level_it *l = (level_it *)it;
+    if (l->status != KV_OK)
+        return;
     size_t lo = 0, hi = l->n; /* first file whose largest key >= k */
     while (lo < hi) {
         size_t mid = (lo + hi) / 2;
@@ -164,7 +181,8 @@ static const uint8_t *li_value(const lsm_it *it, size_t *n)
 }
 static kv_status li_status(const lsm_it *it)
 {
-    return ((const level_it *)it)->status;
+    const level_it *l = (const level_it *)it;
+    return l->status == KV_OK ? KV_OK : kv_iter_error_get(&l->err);
 }
 static void li_free(lsm_it *it)
 {
@@ -221,18 +239,27 @@ typedef struct merge_it {
     lsm_it base;
     lsm_it **c;
     size_t n;
-    lsm_it *cur; /* child with the smallest key, or NULL */
+    lsm_it *cur;   /* child with the smallest key, or NULL */
+    lsm_it *error; /* the first child found stopped by an error, or NULL */
 } merge_it;
 
 static void mg_pick(merge_it *m)
 {
     m->cur = NULL;
+    if (m->error)
+        return;
     const uint8_t *best = NULL;
     size_t blen = 0;
     for (size_t i = 0; i < m->n; i++) {
         lsm_it *c = m->c[i];
-        if (!c->ops->valid(c))
+        if (!c->ops->valid(c)) {
+            if (c->ops->status(c) != KV_OK) { /* damage: the merged order ends here */
+                m->error = c;
+                m->cur = NULL;
+                return;
+            }
             continue;
+        }
         size_t kl;
         const uint8_t *k = c->ops->key(c, &kl);
         if (!best || lsm_ikey_cmp(k, kl, best, blen) < 0) {
@@ -245,6 +272,8 @@ static void mg_pick(merge_it *m)
 static void mg_seek_first(lsm_it *it)
 {
     merge_it *m = (merge_it *)it;
+    if (m->error)
+        return;
     for (size_t i = 0; i < m->n; i++)
         m->c[i]->ops->seek_first(m->c[i]);
     mg_pick(m);
@@ -252,6 +281,8 @@ static void mg_seek_first(lsm_it *it)
 static void mg_seek(lsm_it *it, const uint8_t *k, size_t n)
 {
     merge_it *m = (merge_it *)it;
+    if (m->error)
+        return;
     for (size_t i = 0; i < m->n; i++)
         m->c[i]->ops->seek(m->c[i], k, n);
     mg_pick(m);
@@ -279,6 +310,8 @@ static const uint8_t *mg_value(const lsm_it *it, size_t *n)
 static kv_status mg_status(const lsm_it *it)
 {
     const merge_it *m = (const merge_it *)it;
+    if (m->error)
+        return m->error->ops->status(m->error);
     for (size_t i = 0; i < m->n; i++) {
         kv_status s = m->c[i]->ops->status(m->c[i]);
         if (s != KV_OK)

@@ -1,63 +1,80 @@
-/* log.c: the record log shared by the WAL and the manifest, in the spirit of LevelDB's
- * db/log_format.h but simpler: no 32 KiB blocks, each record is "crc32, length, payload" with
- * the CRC also covering the file number (the log's generation), so a stale record can never
- * replay in another log. Replay cuts a torn tail (what a power loss leaves: a record running
- * past the end, or one with a zero-filled piece of a 512-byte sector) and reports a damaged
- * record followed by good ones as corruption (DESIGN.md section 6). */
+/* log.c: the WAL and the manifest, one header format each (lsm_int.h) over kvlab's one record
+ * log (common/reclog.h: framing, sync marks, the scanner whose damage rule tells a torn tail from
+ * damage). This file adds what is the lsm's own: the header, the salt of every CRC (database id
+ * and file number, so that a record of another log never replays here), the writer's record of
+ * which bytes are durable and vouched for by a mark, and the rule for a header that fails its
+ * check. */
 #include <stdlib.h>
 #include <string.h>
 
 #include "crc.h"
 #include "lsm_int.h"
 
-#define SECTOR 512
-
-static uint32_t number_crc(uint64_t number)
+uint64_t lsm_log_salt(uint64_t db_id, uint64_t number)
 {
-    uint8_t nb[8];
-    kv_put_u64(nb, number);
-    return kv_crc32(nb, 8);
+    return db_id ^ (number * UINT64_C(0x9E3779B97F4A7C15));
 }
 
-/* crc32 of (file number, length, payload); seed = number_crc(file number). The length field
- * and the payload are contiguous in a record. */
-static uint32_t rec_crc(uint32_t seed, const uint8_t *lenp, size_t n)
+void lsm_log_header_encode(uint8_t *out, const char *magic, const lsm_log_header *h)
 {
-    return kv_crc32_extend(seed, lenp, 4 + n);
+    memcpy(out, magic, 8);
+    kv_put_u32(out + 8, h->version);
+    kv_put_u32(out + 12, h->flags);
+    kv_put_u64(out + 16, h->number);
+    kv_put_u64(out + 24, h->db_id);
+    kv_put_u64(out + 32, h->prev_number);
+    kv_put_u64(out + 40, h->prev_len);
+    kv_put_u32(out + 48, 0);
+    kv_put_u32(out + 52, kv_crc32(out, 52));
+}
+
+/* The buffer of records starts with room for a mark (filled only when one is due). */
+static bool reserve_mark(lsm_log *l)
+{
+    if (l->buf.len)
+        return true;
+    if (!kv_buf_reserve(&l->buf, KV_RECLOG_MARK_SIZE))
+        return false;
+    l->buf.len = KV_RECLOG_MARK_SIZE;
+    return true;
 }
 
 kv_status lsm_log_create(kv_fs *fs, const char *dir, const char *name, const char *magic,
-                         uint64_t number, uint64_t prev_number, uint64_t prev_len, lsm_log **out)
+                         const lsm_log_header *h, bool sync_header, lsm_log **out)
 {
     lsm_log *l = calloc(1, sizeof *l);
-    if (!l || !(l->path = kv_path_join(dir, name))) {
+    if (!l || !(l->path = kv_path_join(dir, name)) || !reserve_mark(l)) {
+        if (l)
+            kv_buf_free(&l->buf);
+        free(l ? l->path : NULL);
         free(l);
-        return kv_error(KV_IO, "%s: out of memory", name);
+        return kv_error(KV_NOMEM, "%s: out of memory", name);
     }
     atomic_init(&l->refs, 1);
-    l->number = number;
-    l->seed = number_crc(number);
+    l->number = h->number;
+    l->prev_number = h->prev_number;
+    l->prev_len = h->prev_len;
+    l->seed = kv_reclog_seed(lsm_log_salt(h->db_id, h->number));
     kv_status s = kv_fs_open(fs, l->path, KV_FS_CREATE | KV_FS_TRUNC | KV_FS_WRITE, &l->f);
     if (s != KV_OK) {
         l->f = NULL;
         lsm_log_unref(l);
         return s;
     }
-    uint8_t h[LSM_LOG_HEADER];
-    memcpy(h, magic, 8);
-    kv_put_u32(h + 8, 1);
-    kv_put_u64(h + 12, number);
-    kv_put_u64(h + 20, prev_number);
-    kv_put_u64(h + 28, prev_len);
-    kv_put_u32(h + 36, kv_crc32(h, 36));
-    s = kv_file_pwrite(l->f, h, sizeof h, 0);
+    uint8_t hb[LSM_LOG_HEADER];
+    lsm_log_header_encode(hb, magic, h);
+    s = kv_file_pwrite(l->f, hb, sizeof hb, 0);
+    if (s == KV_OK) {
+        atomic_store(&l->written, sizeof hb);
+        if (sync_header)
+            s = lsm_log_sync(l);
+    }
     if (s == KV_OK)
         s = kv_fs_fsync_dir(fs, dir);
     if (s != KV_OK) {
         lsm_log_unref(l);
         return s;
     }
-    l->written = sizeof h;
     *out = l;
     return KV_OK;
 }
@@ -79,159 +96,222 @@ void lsm_log_unref(lsm_log *l)
 
 bool lsm_log_begin(lsm_log *l)
 {
-    l->rec_start = l->buf.len;
-    if (!kv_buf_reserve(&l->buf, LSM_REC_HEADER))
+    if (!reserve_mark(l))
         return false;
-    l->buf.len += LSM_REC_HEADER;
-    return true;
+    return kv_reclog_begin(&l->buf, &l->rec_start);
 }
 
-void lsm_log_end(lsm_log *l)
+void lsm_log_end(lsm_log *l, uint8_t type)
 {
-    uint8_t *h = l->buf.data + l->rec_start;
-    size_t n = l->buf.len - l->rec_start - LSM_REC_HEADER;
-    kv_put_u32(h + 4, (uint32_t)n);
-    kv_put_u32(h, rec_crc(l->seed, h + 4, n));
+    kv_reclog_end(&l->buf, l->rec_start, l->seed, type);
+}
+
+/* Whether bytes are durable that no mark vouches for yet. */
+static bool mark_due(const lsm_log *l, uint64_t *synced)
+{
+    *synced = atomic_load_explicit(&l->synced, memory_order_acquire);
+    return *synced > l->vouched;
+}
+
+/* Notes a mark written at offset at naming durable length d: it vouches for [0, d), and when d
+ * is its own offset (nothing unsynced before it) for itself too, so that syncing it alone makes
+ * no further mark due. */
+static void note_mark(lsm_log *l, uint64_t at, uint64_t d)
+{
+    l->vouched = d == at ? at + KV_RECLOG_MARK_SIZE : d;
 }
 
 kv_status lsm_log_flush(lsm_log *l)
 {
-    if (l->buf.len == 0)
+    if (l->buf.len <= KV_RECLOG_MARK_SIZE)
         return KV_OK;
-    kv_status s = kv_file_pwrite(l->f, l->buf.data, l->buf.len, l->written);
+    uint64_t at = atomic_load_explicit(&l->written, memory_order_relaxed), d;
+    const uint8_t *from = l->buf.data + KV_RECLOG_MARK_SIZE;
+    size_t n = l->buf.len - KV_RECLOG_MARK_SIZE;
+    bool mark = mark_due(l, &d);
+    if (mark) { /* the first write after an fdatasync starts with a mark naming what it made
+                   durable */
+        kv_reclog_mark(l->buf.data, l->seed, d);
+        from = l->buf.data;
+        n = l->buf.len;
+    }
+    kv_status s = kv_file_pwrite(l->f, from, n, at);
     if (s != KV_OK)
         return s;
-    l->written += l->buf.len;
-    l->buf.len = 0;
-    if (l->buf.cap > (4u << 20)) { /* do not keep a huge batch's buffer */
+    if (mark)
+        note_mark(l, at, d);
+    atomic_store_explicit(&l->written, at + n, memory_order_release);
+    l->buf.len = KV_RECLOG_MARK_SIZE;
+    if (l->buf.cap > (4u << 20)) /* do not keep a huge batch's buffer */
         kv_buf_free(&l->buf);
-    }
     return KV_OK;
 }
 
 kv_status lsm_log_sync(lsm_log *l)
 {
-    return kv_file_fdatasync(l->f);
-}
-
-static bool all_zero(const uint8_t *p, size_t n);
-
-kv_status lsm_log_prev(kv_fs *fs, const char *path, const char *magic, uint64_t number,
-                       uint64_t *prev_number, uint64_t *prev_len)
-{
-    *prev_number = *prev_len = 0;
-    kv_file *f;
-    kv_status s = kv_fs_open(fs, path, KV_FS_READ, &f);
+    uint64_t w = atomic_load_explicit(&l->written, memory_order_acquire);
+    kv_status s = kv_file_fdatasync(l->f);
     if (s != KV_OK)
         return s;
-    uint8_t h[LSM_LOG_HEADER];
-    size_t got = 0;
-    s = kv_file_pread(f, h, sizeof h, 0, &got);
-    kv_file_close(f);
-    if (s != KV_OK || got < sizeof h || all_zero(h, sizeof h))
-        return s; /* torn: lsm_log_replay treats it as empty */
-    if (memcmp(h, magic, 8) || kv_get_u32(h + 36) != kv_crc32(h, 36) || kv_get_u32(h + 8) != 1 ||
-        kv_get_u64(h + 12) != number)
-        return kv_error(KV_CORRUPTION, "%s: offset 0: bad log header", path);
-    *prev_number = kv_get_u64(h + 20);
-    *prev_len = kv_get_u64(h + 28);
+    /* fdatasync covers every byte written before it began; a concurrent sync may have covered
+     * more already */
+    uint64_t cur = atomic_load_explicit(&l->synced, memory_order_relaxed);
+    while (cur < w && !atomic_compare_exchange_weak_explicit(
+                          &l->synced, &cur, w, memory_order_release, memory_order_relaxed))
+        ;
     return KV_OK;
 }
 
-static bool all_zero(const uint8_t *p, size_t n)
+kv_status lsm_log_append_next(lsm_log *l, uint64_t next)
 {
-    for (size_t i = 0; i < n; i++)
-        if (p[i])
-            return false;
-    return true;
+    uint8_t p[8];
+    kv_put_u64(p, next);
+    if (!lsm_log_begin(l) || !kv_buf_append(&l->buf, p, sizeof p))
+        return kv_error(KV_NOMEM, "%s: out of memory", l->path);
+    lsm_log_end(l, LSM_REC_NEXT_LOG);
+    return lsm_log_flush(l);
 }
 
-/* Whether the record [from, to) (clipped to size) has a piece in some 512-byte sector that is
- * all zero: what a lost or torn write leaves, since a sector not made durable reverts to its
- * durable content, and past the synced end of an append-only log that is zeros. (Damage inside
- * a record that happens to hold zeros at a sector edge therefore reads as a torn tail.) */
-static bool touches_zero_sector(const uint8_t *d, size_t size, size_t from, size_t to)
+kv_status lsm_log_seal(lsm_log *l)
 {
-    if (to > size)
-        to = size;
-    for (size_t s = from / SECTOR * SECTOR; s < to; s += SECTOR) {
-        size_t a = s > from ? s : from, e = s + SECTOR < to ? s + SECTOR : to;
-        if (all_zero(d + a, e - a))
-            return true;
+    kv_status s = lsm_log_flush(l);
+    if (s == KV_OK && atomic_load(&l->synced) < atomic_load(&l->written))
+        s = lsm_log_sync(l);
+    uint64_t d;
+    if (s != KV_OK || !mark_due(l, &d))
+        return s;
+    uint8_t m[KV_RECLOG_MARK_SIZE];
+    kv_reclog_mark(m, l->seed, d);
+    uint64_t at = atomic_load_explicit(&l->written, memory_order_relaxed);
+    s = kv_file_pwrite(l->f, m, sizeof m, at);
+    if (s != KV_OK)
+        return s;
+    note_mark(l, at, d);
+    atomic_store_explicit(&l->written, at + sizeof m, memory_order_release);
+    return lsm_log_sync(l);
+}
+
+/* ---- reading ---- */
+
+typedef struct read_ctx {
+    kv_reclog_visit_fn visit;
+    void *ctx;
+    const char *path;
+    bool wal;
+    lsm_log_info *info;
+} read_ctx;
+
+static kv_status read_visit(void *ctx, const kv_reclog_rec *r)
+{
+    read_ctx *c = ctx;
+    lsm_log_info *in = c->info;
+    if (c->wal && r->type == LSM_REC_PREV_DURABLE)
+        in->prev_durable_rec = true;
+    if (c->wal && r->type == LSM_REC_NEXT_LOG) {
+        if (r->len != 8 || in->next_log)
+            return kv_error(KV_CORRUPTION, "%s: offset %llu: malformed or second NEXT_LOG record",
+                            c->path, (unsigned long long)r->off);
+        in->next_log = kv_get_u64(r->payload);
+        in->next_off = r->off;
+    } else if (r->type != KV_RECLOG_MARK) {
+        if (in->next_log)
+            return kv_error(KV_CORRUPTION,
+                            "%s: offset %llu: a record after the NEXT_LOG record (nothing is "
+                            "written there)",
+                            c->path, (unsigned long long)r->off);
+        in->data_end = r->off + KV_RECLOG_FRAME + r->len;
     }
-    return false;
+    return c->visit ? c->visit(c->ctx, r) : KV_OK;
 }
 
-/* Whether a whole, CRC-valid record starts at off. */
-static bool good_record_at(const uint8_t *d, size_t size, size_t off, uint64_t number)
+/* Checks a header that passed its CRC against what the directory says it is. */
+static kv_status check_header(const char *path, const uint8_t *d, const char *magic,
+                              uint64_t number, uint64_t db_id, lsm_log_header *h)
 {
-    if (off + LSM_REC_HEADER > size)
-        return false;
-    uint32_t n = kv_get_u32(d + off + 4);
-    if ((uint64_t)off + LSM_REC_HEADER + n > size)
-        return false;
-    return kv_get_u32(d + off) == rec_crc(number_crc(number), d + off + 4, n);
+    h->version = kv_get_u32(d + 8);
+    h->flags = kv_get_u32(d + 12);
+    h->number = kv_get_u64(d + 16);
+    h->db_id = kv_get_u64(d + 24);
+    h->prev_number = kv_get_u64(d + 32);
+    h->prev_len = kv_get_u64(d + 40);
+    if (h->version != LSM_LOG_VERSION)
+        return kv_error(KV_CORRUPTION, "%s: offset 8: log format version %u, expected %u", path,
+                        h->version, LSM_LOG_VERSION);
+    if (h->number != number)
+        return kv_error(KV_CORRUPTION,
+                        "%s: offset 16: the header names file number %llu: a log of another "
+                        "name was put in its place",
+                        path, (unsigned long long)h->number);
+    if (h->db_id != db_id)
+        return kv_error(KV_CORRUPTION,
+                        "%s: offset 24: database id %016llx, CURRENT says %016llx: a log of "
+                        "another database",
+                        path, (unsigned long long)h->db_id, (unsigned long long)db_id);
+    bool wal = !memcmp(magic, LSM_WAL_MAGIC, 8);
+    if ((h->flags & ~(wal ? LSM_LOG_PREV_DURABLE : 0u)) || kv_get_u32(d + 48) ||
+        (wal && h->prev_number >= number) || (!wal && (h->prev_number || h->prev_len)) ||
+        (h->prev_len && h->prev_len < LSM_LOG_HEADER))
+        return kv_error(KV_CORRUPTION, "%s: offset 12: impossible header fields", path);
+    return KV_OK;
 }
 
-kv_status lsm_log_replay(kv_fs *fs, const char *path, const char *magic, uint64_t number,
-                         lsm_log_fn fn, void *ctx, bool *torn, uint64_t *end)
+/* The offset of the first valid sync mark at or after the header's end, or 0 when none. */
+static uint64_t any_mark(const uint8_t *d, uint64_t size, uint32_t seed)
 {
-    void *data;
-    size_t size;
-    *torn = false;
-    *end = 0;
+    for (uint64_t off = LSM_LOG_HEADER;
+         size >= KV_RECLOG_MARK_SIZE && off <= size - KV_RECLOG_MARK_SIZE; off++) {
+        kv_reclog_rec r;
+        if (d[off + 12] == KV_RECLOG_MARK &&
+            kv_reclog_decode(d, size, off, seed, &r, NULL) == KV_RECLOG_OK)
+            return off;
+    }
+    return 0;
+}
+
+kv_status lsm_log_read(kv_fs *fs, const char *path, const char *magic, uint64_t number,
+                       uint64_t db_id, kv_reclog_visit_fn visit, void *ctx, lsm_log_info *info,
+                       void **keep)
+{
+    memset(info, 0, sizeof *info);
+    if (keep)
+        *keep = NULL;
+    void *data = NULL;
+    size_t size = 0;
     kv_status s = kv_fs_read_file(fs, path, (uint64_t)1 << 40, &data, &size);
     if (s != KV_OK)
         return s;
     const uint8_t *d = data;
-    if (size < LSM_LOG_HEADER || all_zero(d, LSM_LOG_HEADER)) {
-        *torn = true; /* created, header never made durable: an empty log */
-        free(data);
-        return KV_OK;
-    }
-    if (memcmp(d, magic, 8) || kv_get_u32(d + 36) != kv_crc32(d, 36)) {
-        free(data);
-        return kv_error(KV_CORRUPTION, "%s: offset 0: bad log header (magic or crc)", path);
-    }
-    if (kv_get_u32(d + 8) != 1 || kv_get_u64(d + 12) != number) {
-        /* The message reads the header: format it before the buffer is freed. */
-        s = kv_error(KV_CORRUPTION,
-                     "%s: offset 8: version %u / file number %llu, expected "
-                     "1 / %llu",
-                     path, kv_get_u32(d + 8), (unsigned long long)kv_get_u64(d + 12),
-                     (unsigned long long)number);
-        free(data);
+    bool wal = !memcmp(magic, LSM_WAL_MAGIC, 8);
+    uint32_t seed = kv_reclog_seed(lsm_log_salt(db_id, number));
+    read_ctx rc = {visit, ctx, path, wal, info};
+    if (size >= LSM_LOG_HEADER && !memcmp(d, magic, 8) && kv_get_u32(d + 52) == kv_crc32(d, 52)) {
+        info->header_ok = true;
+        s = check_header(path, d, magic, number, db_id, &info->h);
+        if (s == KV_OK)
+            s = kv_reclog_scan(path, d, size, LSM_LOG_HEADER, seed, read_visit, &rc, &info->r);
+        if (keep && s == KV_OK)
+            *keep = data;
+        else
+            free(data);
         return s;
     }
-    size_t off = LSM_LOG_HEADER;
-    while (off < size) {
-        if (good_record_at(d, size, off, number)) {
-            uint32_t n = kv_get_u32(d + off + 4);
-            s = fn(ctx, d + off + LSM_REC_HEADER, n, off);
-            if (s != KV_OK)
-                break;
-            off += LSM_REC_HEADER + (size_t)n;
-            continue;
-        }
-        /* A bad record. A power loss leaves a record that runs past the end or overlaps a
-         * zero-filled sector (lost or torn writes); anything else with a good record after it
-         * is damage. */
-        size_t rec_end = size;
-        if (off + LSM_REC_HEADER <= size)
-            rec_end = off + LSM_REC_HEADER + (size_t)kv_get_u32(d + off + 4);
-        bool crash = rec_end > size || rec_end < off ||
-                     touches_zero_sector(d, size, off, rec_end > size ? size : rec_end);
-        if (!crash && good_record_at(d, size, rec_end, number)) {
-            s = kv_error(KV_CORRUPTION,
-                         "%s: offset %zu: bad record (crc mismatch) followed by "
-                         "good records",
-                         path, off);
-            break;
-        }
-        *torn = true;
-        break;
-    }
-    *end = off;
+    /* The header fails its check. A manifest's header is durable before CURRENT names it, and a
+     * WAL's before its first write (which starts with a sync mark), so with any valid mark
+     * behind it the header was durable and is damaged now. A WAL without one never became
+     * durable (its creation was cut by a power loss): it holds nothing. */
+    const char *what = size < LSM_LOG_HEADER ? "file ends inside the log header"
+                       : memcmp(d, magic, 8) ? "bad magic"
+                                             : "log header crc mismatch";
+    uint64_t mark = wal ? any_mark(d, size, seed) : 0;
     free(data);
-    return s;
+    if (wal && !mark) {
+        info->r = (kv_reclog_result){.end = 0, .size = size, .torn = size > 0, .why = what};
+        return KV_OK;
+    }
+    if (wal)
+        return kv_error(KV_CORRUPTION,
+                        "%s: offset 0: %s, but the sync mark at offset %llu shows the log was "
+                        "durable",
+                        path, what, (unsigned long long)mark);
+    return kv_error(KV_CORRUPTION, "%s: offset 0: %s", path, what);
 }

@@ -5,7 +5,9 @@
  *   NNNNNN.log       write-ahead log of the memtable (lsm_log format, magic "KVLSMWAL")
  *   NNNNNN.sst       SSTable (sstable/ format) holding internal keys
  *   MANIFEST-NNNNNN  log of version edits (lsm_log format, magic "KVLSMMAN")
- *   CURRENT          names the live manifest; replaced atomically (kv_fs_replace_file)
+ *   CURRENT          names the live manifest and holds the database id; replaced atomically
+ *                    (kv_fs_replace_file): magic "KVLSMCUR" (8), version u32, database id u64,
+ *                    name length u32, name, crc32 of everything before it (u32)
  *
  * Internal key = user key ++ 8-byte trailer, little-endian (sequence number << 8 | type), type
  * 1 = value, 0 = tombstone. Order: user key ascending (kv_key_cmp), then trailer descending, so
@@ -21,6 +23,7 @@
 #include "coding.h"
 #include "group_commit.h"
 #include "kv_engine.h"
+#include "reclog.h"
 #include "sstable.h"
 #include "syncer.h"
 
@@ -97,55 +100,114 @@ lsm_it *lsm_files_iter(lsm_file **files, size_t n);
 lsm_it *lsm_merge_iter(lsm_it **children, size_t n); /* owns the children */
 void lsm_it_free(lsm_it *it);
 
-/* ---- logs: the WAL and the manifest share one record format (log.c) ----
+/* ---- logs: the WAL and the manifest, framed by common/reclog (log.c) ----
  *
- * Header (40 bytes): magic (8), version u32, file number u64 (the generation: records of
- * another file never replay here), previous log's number u64 and its final length u64 (WAL
- * only, else 0: recovery stops at a WAL whose predecessor came back shorter, so a lost suffix
- * of one log never leaves a hole before the next), crc32 of the 36 bytes before it (u32).
- * Record: crc32 u32 over (file number u64, length u32, payload), length u32, payload. */
+ * Header (LSM_LOG_HEADER = 56 bytes, integers little-endian):
+ *   0  magic (8): "KVLSMWAL" or "KVLSMMAN"
+ *   8  version u32 (LSM_LOG_VERSION)
+ *   12 flags u32: LSM_LOG_PREV_DURABLE (WAL only): the previous WAL was durable to prev_len
+ *      bytes when this one was created
+ *   16 file number u64
+ *   24 database id u64 (the one CURRENT holds)
+ *   32 previous WAL's number u64 and 40 its length u64 when this WAL was started (WAL only)
+ *   48 zero u32
+ *   52 crc32 of bytes [0, 52) (u32)
+ * Then records in common/reclog's framing (16 bytes: crc, header crc, length, type; sync marks),
+ * every CRC seeded with lsm_log_salt(database id, file number): a record of another log, or of
+ * another database's log of the same number, never passes. Record types: in a WAL,
+ * LSM_REC_BATCH (one batch), LSM_REC_PREV_DURABLE (the previous WAL is durable to the length
+ * this one's header records: prev number u64, prev length u64) and LSM_REC_NEXT_LOG (written
+ * after the last batch, once the next WAL exists: its number u64); in a manifest, LSM_REC_EDIT
+ * (a version edit). */
 
-#define LSM_LOG_HEADER 40
-#define LSM_REC_HEADER 8
-#define LSM_WAL_MAGIC  "KVLSMWAL"
-#define LSM_MAN_MAGIC  "KVLSMMAN"
+#define LSM_LOG_HEADER       56
+#define LSM_LOG_VERSION      2
+#define LSM_LOG_PREV_DURABLE 1u
+#define LSM_WAL_MAGIC        "KVLSMWAL"
+#define LSM_MAN_MAGIC        "KVLSMMAN"
+#define LSM_REC_BATCH        1
+#define LSM_REC_PREV_DURABLE 2
+#define LSM_REC_NEXT_LOG     3
+#define LSM_REC_EDIT         1
+
+typedef struct lsm_log_header {
+    uint32_t version, flags;
+    uint64_t number, db_id, prev_number, prev_len;
+} lsm_log_header;
+
+/* The 64-bit salt of log `number` of database db_id (kv_reclog_seed of it seeds the CRCs). */
+uint64_t lsm_log_salt(uint64_t db_id, uint64_t number);
+/* Encodes h with magic into out (LSM_LOG_HEADER bytes). */
+void lsm_log_header_encode(uint8_t *out, const char *magic, const lsm_log_header *h);
 
 typedef struct lsm_log {
     _Atomic int refs;
     kv_file *f;
     char *path;
     uint64_t number;
-    uint32_t seed;    /* crc32 of the file number, where every record's crc starts */
-    uint64_t written; /* bytes written to the file */
-    kv_buf buf;       /* encoded records not yet written */
-    size_t rec_start; /* offset in buf of the record being built */
+    uint64_t prev_number, prev_len; /* the header's */
+    uint32_t seed;                  /* kv_reclog_seed(lsm_log_salt(db id, number)) */
+    _Atomic uint64_t written;       /* bytes written to the file (writer stores, syncer loads) */
+    _Atomic uint64_t synced;        /* bytes the last successful fdatasync covered */
+    uint64_t vouched;               /* bytes the marks written so far vouch for (writer only) */
+    kv_buf buf;                     /* KV_RECLOG_MARK_SIZE reserved bytes, then records not yet
+                                       written */
+    size_t rec_start;               /* offset in buf of the record being built */
 } lsm_log;
 
-/* Creates dir/name with a header and fsyncs the directory. Errors: KV_IO, KV_NOSPACE. */
+/* Creates dir/name with header h and fsyncs the directory; with sync_header the header is also
+ * fdatasynced (before the directory), so that the first write starts with a sync mark (a WAL:
+ * a damaged header is then told from one that never became durable). The file must not exist
+ * (a log number is never reused). Errors: KV_IO, KV_NOSPACE, KV_NOMEM. */
 kv_status lsm_log_create(kv_fs *fs, const char *dir, const char *name, const char *magic,
-                         uint64_t number, uint64_t prev_number, uint64_t prev_len, lsm_log **out);
+                         const lsm_log_header *h, bool sync_header, lsm_log **out);
 void lsm_log_ref(lsm_log *l);
 /* Drops a reference; the last one closes the file (without syncing). */
 void lsm_log_unref(lsm_log *l);
-/* Builds a record in l->buf: begin, append payload bytes to l->buf, end. */
+/* Builds a record in l->buf: begin, append the payload to l->buf, end with its type. begin is
+ * false when out of memory. Writer only (the group-commit leader, or the manifest's owner). */
 bool lsm_log_begin(lsm_log *l);
-void lsm_log_end(lsm_log *l);
-/* Writes the buffered records (one pwrite). */
+void lsm_log_end(lsm_log *l, uint8_t type);
+/* Writes the buffered records with one pwrite, starting with a sync mark when an fdatasync made
+ * bytes durable that no mark vouches for yet (common/reclog.h). Writer only.
+ * Errors: KV_IO, KV_NOSPACE. */
 kv_status lsm_log_flush(lsm_log *l);
+/* Appends and writes a NEXT_LOG record naming WAL next (the log gets no other record after
+ * it). Writer only. Errors: KV_NOMEM, KV_IO, KV_NOSPACE. */
+kv_status lsm_log_append_next(lsm_log *l, uint64_t next);
+/* fdatasyncs the log; the bytes written before the call are then durable (any thread).
+ * Errors: KV_IO (never retried: the caller poisons the handle). */
 kv_status lsm_log_sync(lsm_log *l);
+/* Flushes, fdatasyncs, and when that made bytes durable that no mark vouches for, writes a mark
+ * and fdatasyncs again: every record of the log is then vouched for, so that damage to any of
+ * them is told from a torn tail (a clean close; a manifest edit before its replaced files are
+ * deleted). Writer only. Errors: KV_IO, KV_NOSPACE. */
+kv_status lsm_log_seal(lsm_log *l);
 
-/* Replays the log at path: calls fn for every whole record in order. A torn tail (the record
- * runs past the end, or a bad record whose piece of some 512-byte sector is all zero: what a power
- * loss leaves) ends the replay and sets *torn; a bad record followed by a good one is
- * KV_CORRUPTION naming file and offset. A file shorter than its header, or with an all-zero
- * header, is an empty torn log. *end = offset after the last good record. */
-typedef kv_status (*lsm_log_fn)(void *ctx, const uint8_t *p, size_t n, uint64_t off);
-kv_status lsm_log_replay(kv_fs *fs, const char *path, const char *magic, uint64_t number,
-                         lsm_log_fn fn, void *ctx, bool *torn, uint64_t *end);
-/* Reads a log's header: *prev_number and *prev_len (0 when the header is missing or zero).
- * Errors: KV_CORRUPTION (bad magic, crc or number), KV_IO. */
-kv_status lsm_log_prev(kv_fs *fs, const char *path, const char *magic, uint64_t number,
-                       uint64_t *prev_number, uint64_t *prev_len);
+/* What lsm_log_read found. */
+typedef struct lsm_log_info {
+    bool header_ok;        /* false: the header never became durable (a WAL whose creation was
+                              cut by a power loss: it holds nothing) */
+    lsm_log_header h;      /* when header_ok */
+    kv_reclog_result r;    /* the record scan (r.end: where the valid prefix ends) */
+    bool prev_durable_rec; /* a WAL's valid prefix holds an LSM_REC_PREV_DURABLE record */
+    uint64_t data_end;     /* end of the last record in it that is no mark and no NEXT_LOG */
+    uint64_t next_log;     /* the number a NEXT_LOG record names (0: none) */
+    uint64_t next_off;     /* and that record's offset */
+} lsm_log_info;
+
+/* Reads the log at path (the log `number` of database db_id, magic LSM_WAL_MAGIC or
+ * LSM_MAN_MAGIC), checks its header and scans its records under reclog's damage rule, calling
+ * visit (may be NULL) for each valid record, marks included, in order. A header that fails its
+ * check is KV_CORRUPTION, except in a WAL without any valid sync mark (nothing in it was ever
+ * durable): then *info says !header_ok. With keep non-NULL, a log whose header passed hands its
+ * bytes (info->r.size of them) to the caller in *keep (free them), else *keep is NULL.
+ * Errors: KV_NOT_FOUND (no file), KV_CORRUPTION naming path and offset (bad header, another
+ * file number or database id, damage a sync mark vouches for, a record after a NEXT_LOG),
+ * KV_IO, KV_NOMEM, visit's own error. */
+kv_status lsm_log_read(kv_fs *fs, const char *path, const char *magic, uint64_t number,
+                       uint64_t db_id, kv_reclog_visit_fn visit, void *ctx, lsm_log_info *info,
+                       void **keep);
 
 /* ---- versions and the manifest (version.c) ---- */
 
@@ -153,6 +215,7 @@ struct lsm_file {
     _Atomic int refs;
     uint64_t number;
     uint64_t size;               /* bytes */
+    uint64_t unique_id;          /* written in the table's footer and in the manifest */
     uint8_t *smallest, *largest; /* internal keys */
     size_t smallest_len, largest_len;
     uint64_t entries;
@@ -173,7 +236,7 @@ struct lsm_version {
 /* A version edit (LevelDB's VersionEdit): what changes from one version to the next. */
 typedef struct lsm_edit_file {
     int level;
-    uint64_t number, size;
+    uint64_t number, size, unique_id;
     uint8_t *smallest, *largest;
     size_t smallest_len, largest_len;
     uint64_t entries;
@@ -181,8 +244,9 @@ typedef struct lsm_edit_file {
 } lsm_edit_file;
 
 typedef struct lsm_edit {
-    bool has_log_number, has_next_file, has_last_seq, has_comparator;
+    bool has_log_number, has_next_file, has_last_seq, has_comparator, has_sealed;
     uint64_t log_number, next_file, last_seq;
+    uint64_t sealed_log, sealed_len; /* a clean close sealed this WAL at this length */
     char comparator[64];
     lsm_edit_file *adds;
     size_t n_adds, cap_adds;
@@ -196,8 +260,11 @@ typedef struct lsm_edit {
 void lsm_edit_init(lsm_edit *e);
 void lsm_edit_free(lsm_edit *e);
 /* Adds a file (copies the keys; takes a reference to file when non-NULL). */
-bool lsm_edit_add(lsm_edit *e, int level, uint64_t number, uint64_t size, const uint8_t *sm,
-                  size_t sml, const uint8_t *lg, size_t lgl, uint64_t entries, lsm_file *file);
+bool lsm_edit_add(lsm_edit *e, int level, uint64_t number, uint64_t size, uint64_t unique_id,
+                  const uint8_t *sm, size_t sml, const uint8_t *lg, size_t lgl, uint64_t entries,
+                  lsm_file *file);
+/* Adds the table f at level (its number, size, id, keys and entries). */
+bool lsm_edit_add_file(lsm_edit *e, int level, lsm_file *f);
 bool lsm_edit_del(lsm_edit *e, int level, uint64_t number);
 bool lsm_edit_encode(const lsm_edit *e, kv_buf *out);
 /* Decodes a manifest record. Errors: KV_CORRUPTION (message names path and offset). */
@@ -231,12 +298,17 @@ typedef struct lsm_opts {
     sst_writer_opts sst;
 } lsm_opts;
 
+#define LSM_CURRENT_MAGIC   "KVLSMCUR"
+#define LSM_CURRENT_VERSION 2
+
 typedef struct lsm_db {
     kv_db base;
     kv_fs *fs;
     char *dir;
     lsm_opts o;
     kv_durability dur;
+    bool read_only; /* recovered in memory only: no file is written, renamed or deleted */
+    uint64_t db_id; /* random, chosen at creation, kept in CURRENT and every log header */
 
     pthread_mutex_t mu;
     pthread_mutex_t manifest_mu; /* held while an edit is written and installed (before mu) */
@@ -253,7 +325,9 @@ typedef struct lsm_db {
     lsm_version versions; /* sentinel of the live version list */
     uint64_t next_file;
     _Atomic uint64_t last_seq;
-    uint64_t log_number; /* logs below this number are obsolete (per the manifest) */
+    uint64_t log_number;             /* logs below this number are obsolete (per the manifest) */
+    uint64_t sealed_log, sealed_len; /* the manifest's LOG_SEALED edit, when the last close was
+                                        clean (0: none): that WAL's length then */
 
     lsm_log *manifest;
     uint64_t manifest_number;
@@ -290,23 +364,64 @@ typedef struct lsm_db {
 /* db.c */
 extern const kv_engine kv_engine_lsm;
 kv_status lsm_make_table_name(uint64_t number, char *buf, size_t cap);
-/* Opens table number (already durable) into a new lsm_file with one reference. */
-kv_status lsm_open_file(lsm_db *db, uint64_t number, lsm_file **out);
+/* Opens table number (already durable) into a new lsm_file with one reference, checking that it
+ * is the table the caller recorded: size bytes and the unique id in its footer. Errors:
+ * KV_CORRUPTION naming the file (missing, another size or id, damaged), KV_IO, KV_NOMEM. */
+kv_status lsm_open_file(lsm_db *db, uint64_t number, uint64_t size, uint64_t unique_id,
+                        lsm_file **out);
+/* A new table's unique id: 64 random bits (getrandom), never 0. */
+uint64_t lsm_new_unique_id(void);
+/* Writes the table that w holds (sst_writer_finish), with the unique id w was made with, and
+ * opens it (lsm_open_file) into *out. Frees w. Errors: those of both. */
+kv_status lsm_finish_table(lsm_db *db, sst_writer *w, uint64_t number, lsm_file **out);
 /* Poisons the handle with status s and the current message (first error wins). */
 void lsm_poison(lsm_db *db, kv_status s);
 void lsm_poison_locked(lsm_db *db, kv_status s); /* mu held */
 kv_status lsm_poisoned_status(lsm_db *db);
 kv_status lsm_poisoned_status_locked(lsm_db *db); /* mu held */
+uint64_t lsm_smallest_snapshot(lsm_db *db);       /* mu held */
+
+/* recover.c */
+/* Reads CURRENT: the live manifest's number and the database id. Errors: KV_CORRUPTION naming
+ * CURRENT (missing, bad magic, version, crc or name), KV_IO, KV_NOMEM. */
+kv_status lsm_read_current(lsm_db *db, uint64_t *number, uint64_t *db_id);
 /* Reads CURRENT and replays the manifest it names into *acc (the sum of its edits: every live
- * table as an add). Caller frees acc with lsm_edit_free. Errors: KV_CORRUPTION, KV_IO. */
-kv_status lsm_load_manifest(lsm_db *db, uint64_t *number, lsm_edit *acc);
-uint64_t lsm_smallest_snapshot(lsm_db *db); /* mu held */
+ * table as an add; tables not opened). Caller frees acc with lsm_edit_free. Errors:
+ * KV_CORRUPTION naming file and offset (also: a missing manifest, one without its first
+ * record, an edit deleting a table the version lacks), KV_IO, KV_NOMEM. */
+kv_status lsm_load_manifest(lsm_db *db, uint64_t *number, uint64_t *db_id, lsm_edit *acc);
+
+/* The WALs at or above a log number, read and checked as a chain (recover.c's header comment):
+ * numbers[0..n) ascending, their paths, bytes and scans; the first `replay` of them are the
+ * ones to replay (each up to infos[i].r.end), the rest were never durable. */
+typedef struct lsm_wal_chain {
+    size_t n, replay;
+    uint64_t *numbers;
+    char **paths;
+    void **data;
+    lsm_log_info *infos;
+} lsm_wal_chain;
+/* Reads the chain of db->dir's WALs (listed in names) from log_number on, with db->db_id.
+ * Errors: KV_CORRUPTION naming file and offset (a missing first log or predecessor, a damaged
+ * log, a predecessor shorter than a later log says was durable), KV_IO, KV_NOMEM. Free *c
+ * with lsm_wal_chain_free in every case. */
+kv_status lsm_wal_chain_read(lsm_db *db, const kv_namelist *names, uint64_t log_number,
+                             lsm_wal_chain *c);
+void lsm_wal_chain_free(lsm_wal_chain *c);
+/* Recovers the database (mu held; see recover.c). Errors: KV_CORRUPTION naming file and
+ * offset, KV_IO, KV_NOSPACE, KV_NOMEM. */
+kv_status lsm_recover(lsm_db *db);
 
 /* manifest.c: appends the edit to the manifest (rolling over when large) and makes it
  * durable, then installs the new version. mu held on entry and exit (released during I/O;
  * only the background thread and open call this). */
 kv_status lsm_log_and_apply(lsm_db *db, lsm_edit *e);
 kv_status lsm_write_snapshot_manifest(lsm_db *db, lsm_version *v, const lsm_edit *extra);
+/* kv_close's last step, once the current WAL is sealed: appends to the manifest an edit naming
+ * that WAL and its final length (LOG_SEALED) and seals the manifest, so that a WAL a clean
+ * close left whole and later found cut short is damage, not a torn tail. No other thread may
+ * run. Errors: KV_NOMEM, KV_IO, KV_NOSPACE. */
+kv_status lsm_seal_in_manifest(lsm_db *db);
 void lsm_install_version(lsm_db *db, lsm_version *v);
 
 /* write.c */

@@ -1,9 +1,10 @@
 /* manifest.c: making version edits durable (LevelDB's VersionSet::LogAndApply). An edit is
- * appended to MANIFEST-NNNNNN and fdatasynced before the new version is installed, so files it
- * drops are deleted only once the manifest no longer needs them. When the manifest grows past
- * manifest_max_size it rolls over: a new manifest gets a snapshot of the whole version, is
- * fdatasynced, its directory fsynced, and only then CURRENT is replaced (atomically) to name it;
- * the old manifest is deleted afterwards. */
+ * appended to MANIFEST-NNNNNN and sealed (fdatasynced, then a sync mark naming it, fdatasynced:
+ * lsm_log_seal) before the new version is installed, so files it drops are deleted only once the
+ * manifest no longer needs them, and damage to that last edit is then told from a torn tail
+ * (common/reclog.h). When the manifest grows past manifest_max_size it rolls over: a new
+ * manifest gets a snapshot of the whole version, is fdatasynced, its directory fsynced, and only
+ * then CURRENT is replaced (atomically) to name it; the old manifest is deleted afterwards. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,26 +25,27 @@ void lsm_install_version(lsm_db *db, lsm_version *v)
         lsm_version_unref_locked(old);
 }
 
-/* Encodes the CURRENT file: magic, version, name length, name, crc32. */
+/* Writes the CURRENT file (lsm_int.h): magic, version, database id, name length, name, crc32. */
 static kv_status write_current(lsm_db *db, uint64_t number)
 {
     char name[64];
     int n = snprintf(name, sizeof name, "MANIFEST-%06llu", (unsigned long long)number);
     uint8_t buf[128];
-    memcpy(buf, "KVLSMCUR", 8);
-    kv_put_u32(buf + 8, 1);
-    kv_put_u32(buf + 12, (uint32_t)n);
-    memcpy(buf + 16, name, (size_t)n);
-    kv_put_u32(buf + 16 + n, kv_crc32(buf, 16 + (size_t)n));
-    return kv_fs_replace_file(db->fs, db->dir, "CURRENT", buf, 20 + (size_t)n);
+    memcpy(buf, LSM_CURRENT_MAGIC, 8);
+    kv_put_u32(buf + 8, LSM_CURRENT_VERSION);
+    kv_put_u64(buf + 12, db->db_id);
+    kv_put_u32(buf + 20, (uint32_t)n);
+    memcpy(buf + 24, name, (size_t)n);
+    kv_put_u32(buf + 24 + n, kv_crc32(buf, 24 + (size_t)n));
+    return kv_fs_replace_file(db->fs, db->dir, "CURRENT", buf, 28 + (size_t)n);
 }
 
 /* Appends one edit record to the manifest log (buffer, write). */
 static kv_status append_edit(lsm_log *m, const lsm_edit *e)
 {
     if (!lsm_log_begin(m) || !lsm_edit_encode(e, &m->buf))
-        return kv_error(KV_IO, "%s: out of memory", m->path);
-    lsm_log_end(m);
+        return kv_error(KV_NOMEM, "%s: out of memory", m->path);
+    lsm_log_end(m, LSM_REC_EDIT);
     return lsm_log_flush(m);
 }
 
@@ -56,7 +58,8 @@ static kv_status new_manifest(lsm_db *db, uint64_t number, lsm_version *v, const
     char name[64];
     snprintf(name, sizeof name, "MANIFEST-%06llu", (unsigned long long)number);
     lsm_log *m;
-    kv_status s = lsm_log_create(db->fs, db->dir, name, LSM_MAN_MAGIC, number, 0, 0, &m);
+    lsm_log_header h = {LSM_LOG_VERSION, 0, number, db->db_id, 0, 0};
+    kv_status s = lsm_log_create(db->fs, db->dir, name, LSM_MAN_MAGIC, &h, false, &m);
     if (s != KV_OK)
         return s;
     lsm_edit snap;
@@ -70,9 +73,9 @@ static kv_status new_manifest(lsm_db *db, uint64_t number, lsm_version *v, const
     for (int l = 0; v && l < LSM_LEVELS; l++)
         for (size_t i = 0; i < v->n[l]; i++) {
             lsm_file *f = v->files[l][i];
-            if (!lsm_edit_add(&snap, l, f->number, f->size, f->smallest, f->smallest_len,
-                              f->largest, f->largest_len, f->entries, NULL))
-                s = kv_error(KV_IO, "%s: out of memory", name);
+            if (!lsm_edit_add(&snap, l, f->number, f->size, f->unique_id, f->smallest,
+                              f->smallest_len, f->largest, f->largest_len, f->entries, NULL))
+                s = kv_error(KV_NOMEM, "%s: out of memory", name);
         }
     if (s == KV_OK)
         s = append_edit(m, &snap);
@@ -80,7 +83,7 @@ static kv_status new_manifest(lsm_db *db, uint64_t number, lsm_version *v, const
     if (s == KV_OK && extra)
         s = append_edit(m, extra);
     if (s == KV_OK)
-        s = lsm_log_sync(m);
+        s = lsm_log_seal(m);
     if (s == KV_OK)
         s = write_current(db, number);
     if (s != KV_OK) {
@@ -102,7 +105,7 @@ kv_status lsm_write_snapshot_manifest(lsm_db *db, lsm_version *v, const lsm_edit
     lsm_log_unref(db->manifest);
     db->manifest = m;
     db->manifest_number = number;
-    db->manifest_size = m->written;
+    db->manifest_size = atomic_load(&m->written);
     atomic_fetch_add(&db->manifest_rolls, 1);
     return KV_OK;
 }
@@ -111,7 +114,7 @@ kv_status lsm_log_and_apply(lsm_db *db, lsm_edit *e)
 {
     lsm_version *v = lsm_version_apply(db, db->current, e);
     if (!v)
-        return kv_error(KV_IO, "manifest: out of memory");
+        return kv_error(KV_NOMEM, "manifest: out of memory");
     e->has_next_file = e->has_last_seq = true;
     e->next_file = db->next_file;
     e->last_seq = atomic_load(&db->last_seq);
@@ -128,9 +131,11 @@ kv_status lsm_log_and_apply(lsm_db *db, lsm_edit *e)
         /* the snapshot is of the new version, so no extra edit is needed */
         s = new_manifest(db, number, v, NULL, nf, e->last_seq, log_number, &nm);
     } else {
+        /* durable and vouched for by a mark before anything acts on it (files it replaces are
+         * deleted once the version is installed) */
         s = append_edit(m, e);
         if (s == KV_OK)
-            s = lsm_log_sync(m);
+            s = lsm_log_seal(m);
     }
     pthread_mutex_lock(&db->mu);
     if (s != KV_OK) {
@@ -143,12 +148,28 @@ kv_status lsm_log_and_apply(lsm_db *db, lsm_edit *e)
         lsm_log_unref(db->manifest);
         db->manifest = nm;
         db->manifest_number = number;
-        db->manifest_size = nm->written;
+        db->manifest_size = atomic_load(&nm->written);
         atomic_fetch_add(&db->manifest_rolls, 1);
     } else
-        db->manifest_size = m->written;
+        db->manifest_size = atomic_load(&m->written);
     db->log_number = log_number;
     lsm_install_version(db, v);
     pthread_mutex_unlock(&db->manifest_mu);
     return KV_OK;
+}
+
+kv_status lsm_seal_in_manifest(lsm_db *db)
+{
+    lsm_edit e;
+    lsm_edit_init(&e);
+    e.has_sealed = true;
+    e.sealed_log = db->log->number;
+    e.sealed_len = atomic_load(&db->log->written);
+    pthread_mutex_lock(&db->manifest_mu);
+    kv_status s = append_edit(db->manifest, &e);
+    if (s == KV_OK)
+        s = lsm_log_seal(db->manifest);
+    pthread_mutex_unlock(&db->manifest_mu);
+    lsm_edit_free(&e);
+    return s;
 }

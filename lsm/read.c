@@ -138,7 +138,16 @@ typedef struct lsm_iter {
     kv_buf key, val, tmp;
     bool valid;
     kv_status status;
+    kv_iter_error err; /* the error that stopped the iterator, with its message */
 } lsm_iter;
+
+/* Stops the iterator with s (this thread's current message is kept for it_status). */
+static void it_fail(lsm_iter *it, kv_status s)
+{
+    it->status = s;
+    it->valid = false;
+    kv_iter_error_set(&it->err, s);
+}
 
 /* Moves m to the next visible entry; skips entries newer than the snapshot, older versions of
  * the key in it->key when skipping, and tombstoned keys. */
@@ -173,15 +182,15 @@ static void find_next(lsm_iter *it, bool skipping)
         it->val.len = 0;
         if (!kv_buf_append(&it->key, u, ul) || !kv_buf_reserve(&it->val, vl + 1) ||
             !kv_buf_append(&it->val, v, vl)) {
-            it->status = kv_error(KV_IO, "lsm iterator: out of memory");
+            it_fail(it, kv_error(KV_NOMEM, "lsm iterator: out of memory"));
             return;
         }
         it->valid = true;
         return;
     }
-    kv_status s = m->ops->status(m);
+    kv_status s = m->ops->status(m); /* damage stops the scan here: nothing past it is served */
     if (s != KV_OK)
-        it->status = s;
+        it_fail(it, s);
 }
 
 static void it_seek_first(kv_iter *ki)
@@ -200,8 +209,7 @@ static void it_seek(kv_iter *ki, const void *key, size_t klen)
         return;
     it->tmp.len = 0;
     if (!lsm_ikey_append(&it->tmp, key, klen, it->seq, LSM_TYPE_VALUE)) {
-        it->status = kv_error(KV_IO, "lsm iterator: out of memory");
-        it->valid = false;
+        it_fail(it, kv_error(KV_NOMEM, "lsm iterator: out of memory"));
         return;
     }
     it->m->ops->seek(it->m, it->tmp.data, it->tmp.len);
@@ -239,7 +247,8 @@ static const void *it_value(const kv_iter *ki, size_t *vlen)
 
 static kv_status it_status(const kv_iter *ki)
 {
-    return ((const lsm_iter *)ki)->status;
+    const lsm_iter *it = (const lsm_iter *)ki;
+    return it->status == KV_OK ? KV_OK : kv_iter_error_get(&it->err);
 }
 
 static void it_free(kv_iter *ki)

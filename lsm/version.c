@@ -14,6 +14,7 @@ enum {
     TAG_COMPARATOR = 4,
     TAG_DELETE_FILE = 5,
     TAG_ADD_FILE = 6,
+    TAG_LOG_SEALED = 7, /* written by a clean close: the WAL's number and final length */
 };
 
 void lsm_file_ref(lsm_file *f)
@@ -58,8 +59,9 @@ static uint8_t *dup(const uint8_t *p, size_t n)
     return d;
 }
 
-bool lsm_edit_add(lsm_edit *e, int level, uint64_t number, uint64_t size, const uint8_t *sm,
-                  size_t sml, const uint8_t *lg, size_t lgl, uint64_t entries, lsm_file *file)
+bool lsm_edit_add(lsm_edit *e, int level, uint64_t number, uint64_t size, uint64_t unique_id,
+                  const uint8_t *sm, size_t sml, const uint8_t *lg, size_t lgl, uint64_t entries,
+                  lsm_file *file)
 {
     if (e->n_adds == e->cap_adds) {
         size_t cap = e->cap_adds ? e->cap_adds * 2 : 8;
@@ -73,6 +75,7 @@ bool lsm_edit_add(lsm_edit *e, int level, uint64_t number, uint64_t size, const 
     a->level = level;
     a->number = number;
     a->size = size;
+    a->unique_id = unique_id;
     a->entries = entries;
     a->smallest = dup(sm, sml);
     a->largest = dup(lg, lgl);
@@ -88,6 +91,12 @@ bool lsm_edit_add(lsm_edit *e, int level, uint64_t number, uint64_t size, const 
         lsm_file_ref(file);
     e->n_adds++;
     return true;
+}
+
+bool lsm_edit_add_file(lsm_edit *e, int level, lsm_file *f)
+{
+    return lsm_edit_add(e, level, f->number, f->size, f->unique_id, f->smallest, f->smallest_len,
+                        f->largest, f->largest_len, f->entries, f);
 }
 
 bool lsm_edit_del(lsm_edit *e, int level, uint64_t number)
@@ -120,6 +129,9 @@ bool lsm_edit_encode(const lsm_edit *e, kv_buf *out)
         ok = ok && kv_buf_put_varint(out, TAG_NEXT_FILE) && kv_buf_put_varint(out, e->next_file);
     if (e->has_last_seq)
         ok = ok && kv_buf_put_varint(out, TAG_LAST_SEQ) && kv_buf_put_varint(out, e->last_seq);
+    if (e->has_sealed)
+        ok = ok && kv_buf_put_varint(out, TAG_LOG_SEALED) &&
+             kv_buf_put_varint(out, e->sealed_log) && kv_buf_put_varint(out, e->sealed_len);
     for (size_t i = 0; i < e->n_dels; i++)
         ok = ok && kv_buf_put_varint(out, TAG_DELETE_FILE) &&
              kv_buf_put_varint(out, (uint64_t)e->dels[i].level) &&
@@ -128,8 +140,8 @@ bool lsm_edit_encode(const lsm_edit *e, kv_buf *out)
         const lsm_edit_file *a = &e->adds[i];
         ok = ok && kv_buf_put_varint(out, TAG_ADD_FILE) &&
              kv_buf_put_varint(out, (uint64_t)a->level) && kv_buf_put_varint(out, a->number) &&
-             kv_buf_put_varint(out, a->size) && kv_buf_put_varint(out, a->entries) &&
-             kv_buf_put_varint(out, a->smallest_len) &&
+             kv_buf_put_varint(out, a->size) && kv_buf_put_u64(out, a->unique_id) &&
+             kv_buf_put_varint(out, a->entries) && kv_buf_put_varint(out, a->smallest_len) &&
              kv_buf_append(out, a->smallest, a->smallest_len) &&
              kv_buf_put_varint(out, a->largest_len) &&
              kv_buf_append(out, a->largest, a->largest_len);
@@ -153,7 +165,7 @@ kv_status lsm_edit_decode(const uint8_t *p, size_t n, lsm_edit *e, const char *p
     const uint8_t *start = p, *end = p + n;
     lsm_edit_init(e);
     while (p < end) {
-        uint64_t tag, a, b, c, d;
+        uint64_t tag, a, b, c, d, id;
         const uint8_t *k1, *k2;
         size_t l1, l2;
         const uint8_t *at = p;
@@ -171,6 +183,11 @@ kv_status lsm_edit_decode(const uint8_t *p, size_t n, lsm_edit *e, const char *p
             ok = kv_get_varint64(&p, end, &e->last_seq);
             e->has_last_seq = true;
             break;
+        case TAG_LOG_SEALED:
+            ok = kv_get_varint64(&p, end, &e->sealed_log) &&
+                 kv_get_varint64(&p, end, &e->sealed_len) && e->sealed_log != 0;
+            e->has_sealed = true;
+            break;
         case TAG_COMPARATOR:
             ok = get_bytes(&p, end, &k1, &l1) && l1 < sizeof e->comparator;
             if (ok) {
@@ -185,9 +202,10 @@ kv_status lsm_edit_decode(const uint8_t *p, size_t n, lsm_edit *e, const char *p
             break;
         case TAG_ADD_FILE:
             ok = kv_get_varint64(&p, end, &a) && a < LSM_LEVELS && kv_get_varint64(&p, end, &b) &&
-                 kv_get_varint64(&p, end, &c) && kv_get_varint64(&p, end, &d) &&
-                 get_bytes(&p, end, &k1, &l1) && l1 >= 8 && get_bytes(&p, end, &k2, &l2) &&
-                 l2 >= 8 && lsm_edit_add(e, (int)a, b, c, k1, l1, k2, l2, d, NULL);
+                 kv_get_varint64(&p, end, &c) && kv_get_fixed64(&p, end, &id) &&
+                 kv_get_varint64(&p, end, &d) && get_bytes(&p, end, &k1, &l1) && l1 >= 8 &&
+                 get_bytes(&p, end, &k2, &l2) && l2 >= 8 &&
+                 lsm_edit_add(e, (int)a, b, c, id, k1, l1, k2, l2, d, NULL);
             break;
         default:
             ok = false;
@@ -213,15 +231,18 @@ void lsm_edit_print(FILE *out, const lsm_edit *e)
         fprintf(out, "    next_file = %" PRIu64 "\n", e->next_file);
     if (e->has_last_seq)
         fprintf(out, "    last_sequence = %" PRIu64 "\n", e->last_seq);
+    if (e->has_sealed)
+        fprintf(out, "    log_sealed = %06" PRIu64 ".log at length %" PRIu64 " (a clean close)\n",
+                e->sealed_log, e->sealed_len);
     for (size_t i = 0; i < e->n_dels; i++)
         fprintf(out, "    delete_file level=%d number=%" PRIu64 "\n", e->dels[i].level,
                 e->dels[i].number);
     for (size_t i = 0; i < e->n_adds; i++) {
         const lsm_edit_file *a = &e->adds[i];
         fprintf(out,
-                "    add_file level=%d number=%" PRIu64 " size=%" PRIu64 " entries=%" PRIu64
-                " smallest=",
-                a->level, a->number, a->size, a->entries);
+                "    add_file level=%d number=%" PRIu64 " size=%" PRIu64 " unique_id=%016" PRIx64
+                " entries=%" PRIu64 " smallest=",
+                a->level, a->number, a->size, a->unique_id, a->entries);
         lsm_ikey_print(out, a->smallest, a->smallest_len);
         fputs(" largest=", out);
         lsm_ikey_print(out, a->largest, a->largest_len);

@@ -60,7 +60,7 @@ static bool encode_item(lsm_log *l, const witem *w, uint64_t seq)
         if (!ok)
             return false;
     }
-    lsm_log_end(l);
+    lsm_log_end(l, LSM_REC_BATCH);
     return true;
 }
 
@@ -83,12 +83,16 @@ static bool apply_item(lsm_mem *m, const witem *w, uint64_t seq)
 
 /* Switches to a new memtable and WAL (mu held; released during the I/O). The old WAL is
  * written out first and the new WAL's header records its number and final length, so that
- * recovery never replays a later WAL after an earlier one lost a suffix (a prefix survives).
- * In `interval` mode the old WAL is also fdatasynced (the syncer only syncs the current one,
- * and the mode promises to lose at most the last interval); in `sync` mode it already is. In
- * `os` and `none` it is not: it stays open as db->imm_log until the flush of its memtable is
- * durable, and the next kv_sync or kv_close fdatasyncs it before the current WAL
- * (lsm_sync_wals): a sync must cover every WAL recovery still replays, not just the newest. */
+ * recovery never replays a later WAL after an earlier one lost a suffix (a prefix survives); the
+ * new header is fdatasynced at creation. In `interval` mode the old WAL is also fdatasynced
+ * (the syncer only syncs the current one, and the mode promises to lose at most the last
+ * interval); in `sync` mode it already is. Then the new header says so (LSM_LOG_PREV_DURABLE):
+ * the old WAL is sealed, and if it ever comes back shorter, that is damage, never a torn tail.
+ * In `os` and `none` it is not synced (that would cost a write of up to a whole memtable on the
+ * write path): it stays open as db->imm_log until the flush of its memtable is durable, and the
+ * next kv_sync or kv_close fdatasyncs it before the current WAL and then records that in the
+ * current WAL (lsm_sync_wals): a sync must cover every WAL recovery still replays, not just the
+ * newest, and the chain must say which of them are durable. */
 static kv_status switch_memtable(lsm_db *db)
 {
     uint64_t num = db->next_file++;
@@ -97,23 +101,33 @@ static kv_status switch_memtable(lsm_db *db)
     char name[32];
     snprintf(name, sizeof name, "%06llu.log", (unsigned long long)num);
     pthread_mutex_unlock(&db->mu);
-    kv_status s = nm ? lsm_log_flush(old) : kv_error(KV_IO, "lsm: out of memory");
+    kv_status s = nm ? lsm_log_flush(old) : kv_error(KV_NOMEM, "lsm: out of memory");
     if (s == KV_OK && db->dur.kind == KV_DURABILITY_INTERVAL)
         s = lsm_log_sync(old);
+    uint64_t len = atomic_load(&old->written);
+    bool durable = atomic_load(&old->synced) == len;
+    if (s == KV_OK) {
+        lsm_log_header h = {
+            LSM_LOG_VERSION, durable ? LSM_LOG_PREV_DURABLE : 0, num, db->db_id, old->number, len};
+        s = lsm_log_create(db->fs, db->dir, name, LSM_WAL_MAGIC, &h, true, &nl);
+    }
+    /* The old WAL names the new one, now that it exists (a deleted newer WAL is then found
+     * missing); durable with the old one's records, so an fdatasync when they already are. */
     if (s == KV_OK)
-        s = lsm_log_create(db->fs, db->dir, name, LSM_WAL_MAGIC, num, old->number, old->written,
-                           &nl);
+        s = lsm_log_append_next(old, num);
+    if (s == KV_OK && durable)
+        s = lsm_log_sync(old);
     pthread_mutex_lock(&db->mu);
     if (s != KV_OK) {
         lsm_mem_unref(nm);
+        lsm_log_unref(nl);
         lsm_poison_locked(db, s);
         return s;
     }
     db->imm = db->mem;
     db->imm_next_log = num;
     db->imm_log = old; /* takes our reference; imm_log was NULL (no imm before a switch) */
-    db->imm_log_synced =
-        db->dur.kind == KV_DURABILITY_SYNC || db->dur.kind == KV_DURABILITY_INTERVAL;
+    db->imm_log_synced = durable;
     db->mem = nm;
     db->log = nl;
     pthread_cond_signal(&db->bg_cv);
@@ -265,27 +279,39 @@ kv_status lsm_switch_for_compaction(lsm_db *db)
 
 kv_status lsm_sync_wals(lsm_db *db, lsm_log *log)
 {
-    kv_status s = lsm_log_flush(log);
-    if (s != KV_OK)
-        return s;
     pthread_mutex_lock(&db->mu);
     lsm_log *older = db->imm_log && !db->imm_log_synced ? db->imm_log : NULL;
     if (older)
         lsm_log_ref(older);
     pthread_mutex_unlock(&db->mu);
+    kv_status s = KV_OK;
     if (older) {
         /* The older WAL first: if the newer one were durable and the older one not, recovery
-         * would stop at the older one's lost suffix and drop the newer one's commits. */
+         * would stop at the older one's lost suffix and drop the newer one's commits. Then the
+         * newer one records that the older one is durable whole (it gets no more writes), in
+         * the same write as whatever it syncs next: were the older one later found shorter,
+         * recovery knows it is damage, not a power loss. */
         s = lsm_log_sync(older);
+        if (s == KV_OK) {
+            uint8_t p[16];
+            kv_put_u64(p, log->prev_number);
+            kv_put_u64(p + 8, log->prev_len);
+            if (!lsm_log_begin(log) || !kv_buf_append(&log->buf, p, sizeof p))
+                s = kv_error(KV_NOMEM, "lsm: out of memory");
+            else
+                lsm_log_end(log, LSM_REC_PREV_DURABLE);
+        }
         pthread_mutex_lock(&db->mu);
         if (s == KV_OK && db->imm_log == older)
-            db->imm_log_synced = true; /* it gets no more writes: once is enough */
+            db->imm_log_synced = true; /* once is enough */
         pthread_mutex_unlock(&db->mu);
         lsm_log_unref(older);
-        if (s != KV_OK)
-            return s;
     }
-    return lsm_log_sync(log);
+    if (s == KV_OK)
+        s = lsm_log_flush(log);
+    if (s == KV_OK)
+        s = lsm_log_sync(log);
+    return s;
 }
 
 kv_status lsm_interval_sync(void *ctx)

@@ -128,12 +128,15 @@ kv_status sst_dump(kv_fs *fs, const char *path, const sst_keyops *ops, FILE *out
         fprintf(out, "  @%llu %s handle: offset=%llu size=%u\n", (unsigned long long)(fo + 12 * i),
                 names[i], (unsigned long long)kv_get_u64(foot + 12 * i),
                 kv_get_u32(foot + 12 * i + 8));
-    fprintf(out, "  @%llu version=%u\n  @%llu magic=", (unsigned long long)(fo + 36),
-            kv_get_u32(foot + 36), (unsigned long long)(fo + 40));
-    kv_dump_bytes(out, foot + 40, 8, 8);
-    fprintf(out, "\n  @%llu crc32=%08x\n", (unsigned long long)(fo + 48), kv_get_u32(foot + 48));
+    fprintf(out, "  @%llu unique_id=%016llx\n", (unsigned long long)(fo + 36),
+            (unsigned long long)kv_get_u64(foot + 36));
+    fprintf(out, "  @%llu version=%u\n  @%llu magic=", (unsigned long long)(fo + 44),
+            kv_get_u32(foot + 44), (unsigned long long)(fo + 48));
+    kv_dump_bytes(out, foot + 48, 8, 8);
+    fprintf(out, "\n  @%llu crc32=%08x\n", (unsigned long long)(fo + 56), kv_get_u32(foot + 56));
     sst_handle fh, ph, ih;
-    if ((s = sst_footer_decode(path, fo, foot, &fh, &ph, &ih)) != KV_OK)
+    uint64_t unique_id;
+    if ((s = sst_footer_decode(path, fo, foot, &fh, &ph, &ih, &unique_id)) != KV_OK)
         goto done;
     if ((s = load(&d, ih, "index", &index)) != KV_OK)
         goto done;

@@ -31,28 +31,31 @@ static void put_handle(uint8_t *p, sst_handle h)
 }
 
 void sst_footer_encode(uint8_t out[SST_FOOTER_SIZE], sst_handle filter, sst_handle props,
-                       sst_handle index)
+                       sst_handle index, uint64_t unique_id)
 {
     put_handle(out, filter);
     put_handle(out + 12, props);
     put_handle(out + 24, index);
-    kv_put_u32(out + 36, SST_VERSION);
-    memcpy(out + 40, SST_FOOTER_MAGIC, 8);
-    kv_put_u32(out + 48, kv_crc32(out, 48));
+    kv_put_u64(out + 36, unique_id);
+    kv_put_u32(out + 44, SST_VERSION);
+    memcpy(out + 48, SST_FOOTER_MAGIC, 8);
+    kv_put_u32(out + 56, kv_crc32(out, 56));
 }
 
 kv_status sst_footer_decode(const char *path, uint64_t off, const uint8_t in[SST_FOOTER_SIZE],
-                            sst_handle *filter, sst_handle *props, sst_handle *index)
+                            sst_handle *filter, sst_handle *props, sst_handle *index,
+                            uint64_t *unique_id)
 {
-    if (memcmp(in + 40, SST_FOOTER_MAGIC, 8))
+    if (memcmp(in + 48, SST_FOOTER_MAGIC, 8))
         return kv_error(KV_CORRUPTION, "%s: footer at offset %llu: bad magic", path,
                         (unsigned long long)off);
-    if (kv_get_u32(in + 48) != kv_crc32(in, 48))
+    if (kv_get_u32(in + 56) != kv_crc32(in, 56))
         return kv_error(KV_CORRUPTION, "%s: footer at offset %llu: crc mismatch", path,
                         (unsigned long long)off);
-    if (kv_get_u32(in + 36) != SST_VERSION)
+    if (kv_get_u32(in + 44) != SST_VERSION)
         return kv_error(KV_CORRUPTION, "%s: footer at offset %llu: unknown version %u", path,
-                        (unsigned long long)off, kv_get_u32(in + 36));
+                        (unsigned long long)off, kv_get_u32(in + 44));
+    *unique_id = kv_get_u64(in + 36);
     sst_handle *hs[3] = {filter, props, index};
     for (int i = 0; i < 3; i++) {
         hs[i]->off = kv_get_u64(in + 12 * i);

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "kv_engine.h"
 #include "sst_int.h"
 
 struct sst_reader {
@@ -192,7 +193,8 @@ kv_status sst_reader_open_ex(kv_fs *fs, const char *path, const sst_keyops *ops,
         (s = kv_file_read_exact(r->f, foot, sizeof foot, foot_off)) != KV_OK)
         goto fail;
     sst_handle fh, ph, ih;
-    if ((s = sst_footer_decode(path, foot_off, foot, &fh, &ph, &ih)) != KV_OK)
+    uint64_t unique_id;
+    if ((s = sst_footer_decode(path, foot_off, foot, &fh, &ph, &ih, &unique_id)) != KV_OK)
         goto fail;
     if ((s = read_block(r, ih, &r->index)) != KV_OK)
         goto fail;
@@ -215,6 +217,7 @@ kv_status sst_reader_open_ex(kv_fs *fs, const char *path, const sst_keyops *ops,
     }
     free(name);
     r->props.file_size = r->file_size;
+    r->props.unique_id = unique_id;
     if (mmap) {
         const void *addr = NULL;
         r->verified = calloc(r->file_size / 128 + 1, 1);
@@ -323,7 +326,15 @@ struct sst_iter {
     sst_block *b;      /* current data block, or NULL */
     sst_block_iter bi;
     kv_status status;
+    kv_iter_error err; /* the error that stopped the iterator, with its message */
 };
+
+/* Stops the iterator with s, keeping this thread's current message for sst_iter_status. */
+static void iter_fail(sst_iter *it, kv_status s)
+{
+    it->status = s;
+    kv_iter_error_set(&it->err, s);
+}
 
 sst_iter *sst_iter_new(sst_reader *r)
 {
@@ -358,20 +369,20 @@ static bool load_block(sst_iter *it)
 {
     drop_block(it);
     if (it->ii.status != KV_OK) {
-        it->status = it->ii.status;
+        iter_fail(it, it->ii.status);
         return false;
     }
     if (!sst_bi_valid(&it->ii))
         return false;
     sst_handle h;
     if (!sst_handle_decode(it->ii.val, it->ii.vlen, &h)) {
-        it->status = bad_handle(it->r, &it->ii);
+        iter_fail(it, bad_handle(it->r, &it->ii));
         return false;
     }
     kv_status s = sst_reader_block(it->r, h, &it->b);
     if (s != KV_OK) {
         it->b = NULL;
-        it->status = s;
+        iter_fail(it, s);
         return false;
     }
     sst_bi_init(&it->bi, it->b, it->r->ops, it->r->path, h.off);
@@ -383,7 +394,7 @@ static void skip_empty(sst_iter *it)
 {
     while (it->status == KV_OK && (!it->b || !sst_bi_valid(&it->bi))) {
         if (it->b && it->bi.status != KV_OK) {
-            it->status = it->bi.status;
+            iter_fail(it, it->bi.status);
             break;
         }
         if (!it->b)
@@ -440,7 +451,7 @@ const uint8_t *sst_iter_value(const sst_iter *it, size_t *vlen)
 
 kv_status sst_iter_status(const sst_iter *it)
 {
-    return it->status;
+    return it->status == KV_OK ? KV_OK : kv_iter_error_get(&it->err);
 }
 
 /* ---- verification ---- */

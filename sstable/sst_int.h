@@ -128,9 +128,10 @@ bool sst_props_decode(const sst_block *b, sst_props *p, char **name);
 
 /* Footer coding. */
 void sst_footer_encode(uint8_t out[SST_FOOTER_SIZE], sst_handle filter, sst_handle props,
-                       sst_handle index);
+                       sst_handle index, uint64_t unique_id);
 kv_status sst_footer_decode(const char *path, uint64_t off, const uint8_t in[SST_FOOTER_SIZE],
-                            sst_handle *filter, sst_handle *props, sst_handle *index);
+                            sst_handle *filter, sst_handle *props, sst_handle *index,
+                            uint64_t *unique_id);
 void sst_header_encode(uint8_t out[SST_HEADER_SIZE]);
 kv_status sst_header_decode(const char *path, const uint8_t in[SST_HEADER_SIZE]);
 

@@ -14,8 +14,14 @@
  *              filter block (Bloom bits, then 1 byte k)
  *              properties block (name -> value entries)
  *              index block (last key of each data block -> varint64 offset, varint64 size)
- *   end - 52   footer: filter, properties, index handles (u64 offset + u32 size each),
- *              version u32, magic "KVLSSTFT" (8), crc32 of the 48 bytes before it (u32)
+ *   end - 60   footer: filter, properties, index handles (u64 offset + u32 size each),
+ *              unique id u64, version u32, magic "KVLSSTFT" (8), crc32 of the 56 bytes before
+ *              it (u32)
+ *
+ * The unique id is the writer's choice (sst_writer_opts.unique_id): a caller that names its
+ * tables elsewhere (the lsm manifest) records it there too and compares the two when it opens
+ * the table, so that a table replaced by another one of the same name is refused (RocksDB 7
+ * checks SST unique ids against its manifest the same way).
  *
  * A data block: entries "varint32 shared, varint32 non_shared, varint32 value_len,
  * key[shared..], value", then restart offsets (u32 each) and their count (u32). At each restart
@@ -37,9 +43,9 @@
 #include "status.h"
 
 #define SST_HEADER_SIZE  16
-#define SST_FOOTER_SIZE  52
+#define SST_FOOTER_SIZE  60
 #define SST_TRAILER_SIZE 5 /* 1-byte block type + CRC32 */
-#define SST_VERSION      1
+#define SST_VERSION      2
 
 /* How keys are ordered, filtered and printed. */
 typedef struct sst_keyops {
@@ -83,9 +89,10 @@ typedef struct sst_writer_opts {
     size_t block_size;           /* bytes of a data block before it is cut; default 4096 */
     unsigned restart_interval;   /* entries between restart points; default 16 */
     unsigned bloom_bits_per_key; /* 0 = no filter; default 10 (about 1% false positives) */
-    bool sync_dir; /* fsync the directory after the rename (default true); a caller writing
-                      several tables may say false and fsync the directory once itself
-                      before anything refers to them */
+    bool sync_dir;      /* fsync the directory after the rename (default true); a caller writing
+                           several tables may say false and fsync the directory once itself
+                           before anything refers to them */
+    uint64_t unique_id; /* written in the footer (default 0: none); see the layout above */
 } sst_writer_opts;
 
 /* Sets the defaults above. */
@@ -103,6 +110,7 @@ typedef struct sst_props {
     uint64_t raw_key_bytes;
     uint64_t raw_value_bytes;
     uint64_t file_size; /* bytes of the whole file */
+    uint64_t unique_id; /* the footer's unique id */
     uint32_t block_size;
     uint32_t bloom_bits_per_key;
     uint8_t *smallest;

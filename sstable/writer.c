@@ -36,6 +36,7 @@ void sst_writer_opts_init(sst_writer_opts *o)
     o->restart_interval = 16;
     o->bloom_bits_per_key = 10;
     o->sync_dir = true;
+    o->unique_id = 0;
 }
 
 static kv_status oom(sst_writer *w)
@@ -261,11 +262,12 @@ static kv_status finish_blocks(sst_writer *w)
     if (s != KV_OK)
         return s;
     uint8_t footer[SST_FOOTER_SIZE];
-    sst_footer_encode(footer, fh, ph, ih);
+    sst_footer_encode(footer, fh, ph, ih, w->opts.unique_id);
     if (!kv_buf_append(&w->out, footer, sizeof footer))
         return oom(w);
     s = drain(w, 0);
     w->props.file_size = w->off;
+    w->props.unique_id = w->opts.unique_id;
     return s;
 }
 

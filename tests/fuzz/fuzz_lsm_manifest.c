@@ -1,8 +1,9 @@
-/* fuzz_lsm_manifest: the LSM manifest file MANIFEST-NNNNNN (lsm_log framing: header with magic,
- * file number and CRC; records with CRC; version-edit payloads) of a closed lsm directory.
- * First the engine's manifest loader (lsm_load_manifest: CURRENT, lsm_log_replay, the static
- * manifest_record that folds edits) runs alone; then the whole engine opens the directory
- * (versions are built from the edits, the SSTables they name are opened) and reads it back.
+/* fuzz_lsm_manifest: the LSM manifest file MANIFEST-NNNNNN (lsm_log header with magic, file
+ * number, database id and CRC; records in common/reclog's framing with sync marks; version-edit
+ * payloads) of a closed lsm directory. First the engine's manifest loader (lsm_load_manifest:
+ * CURRENT, lsm_log_read, the static manifest_record that folds edits) runs alone; then the
+ * whole engine opens the directory (versions are built from the edits, the SSTables they name
+ * are opened and checked against their sizes and unique ids) and reads it back.
  * Every step must succeed or fail with KV_CORRUPTION / KV_IO. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -33,9 +34,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         return 0;
     db->fs = fs;
     db->dir = t.work;
-    uint64_t number = 0;
+    uint64_t number = 0, db_id = 0;
     lsm_edit acc;
-    kv_status s = lsm_load_manifest(db, &number, &acc);
+    kv_status s = lsm_load_manifest(db, &number, &db_id, &acc);
     free(db);
     if (s == KV_OK)
         lsm_edit_free(&acc);

@@ -1,8 +1,9 @@
-/* fuzz_lsm_wal: the LSM engine's memtable write-ahead log NNNNNN.log (lsm_log framing: header
- * with magic, file number, predecessor's number and length, CRC; records with CRC; batch
- * payloads: first sequence number, count, typed key/value operations) of a directory copied
- * while the handle was open, replayed by the engine's recovery at open (lsm_log_replay and the
- * static replay_record of lsm/db.c) and read back whole. The newest log is the one replaced. */
+/* fuzz_lsm_wal: the LSM engine's memtable write-ahead log NNNNNN.log (lsm_log header with magic,
+ * flags, file number, database id, predecessor's number and length, CRC; records in
+ * common/reclog's framing with sync marks; batch, PREV_DURABLE and NEXT_LOG payloads) of a
+ * directory copied while the handle was open, checked as a chain and replayed by the engine's
+ * recovery at open (lsm_wal_chain_read and the static replay_record of lsm/recover.c) and read
+ * back whole. The newest log is the one replaced. */
 #include "fuzz_seal.h"
 #include "fuzz_util.h"
 

@@ -45,17 +45,18 @@ bool fz_seal_lsm_log(uint8_t *buf, size_t n)
 {
     if (n < LSM_LOG_HEADER)
         return false;
-    bool ch = put_crc(buf + 36, kv_crc32(buf, 36));
-    uint8_t nb[8];
-    memcpy(nb, buf + 12, 8);
-    uint32_t seed = kv_crc32(nb, 8);
+    bool ch = put_crc(buf + 52, kv_crc32(buf, 52));
+    uint32_t seed = kv_reclog_seed(lsm_log_salt(kv_get_u64(buf + 24), kv_get_u64(buf + 16)));
     size_t off = LSM_LOG_HEADER;
-    while (n - off >= LSM_REC_HEADER) {
-        uint32_t len = kv_get_u32(buf + off + 4);
-        if (len > n - off - LSM_REC_HEADER)
+    while (n - off >= KV_RECLOG_FRAME) {
+        uint32_t len = kv_get_u32(buf + off + 8);
+        if (len > n - off - KV_RECLOG_FRAME)
             break;
-        ch |= put_crc(buf + off, kv_crc32_extend(seed, buf + off + 4, 4 + (size_t)len));
-        off += LSM_REC_HEADER + (size_t)len;
+        uint8_t before[KV_RECLOG_FRAME];
+        memcpy(before, buf + off, sizeof before);
+        kv_reclog_seal(buf + off, seed, buf[off + 12], len);
+        ch |= memcmp(before, buf + off, sizeof before) != 0;
+        off += KV_RECLOG_FRAME + (size_t)len;
     }
     return ch;
 }
@@ -124,7 +125,7 @@ bool fz_seal_sstable(uint8_t *buf, size_t n)
     if (n < SST_FOOTER_SIZE)
         return false;
     uint8_t *foot = buf + n - SST_FOOTER_SIZE;
-    bool ch = put_crc(foot + 48, kv_crc32(foot, 48));
+    bool ch = put_crc(foot + 56, kv_crc32(foot, 56));
     sst_handle hs[3];
     for (int i = 0; i < 3; i++) {
         hs[i].off = kv_get_u64(foot + 12 * i);

@@ -16,7 +16,8 @@
 
 /* wal/ segment: header CRC, every record's reclog CRCs (seeded by the header's salt). */
 bool fz_seal_wal_segment(uint8_t *buf, size_t n);
-/* lsm/ log (WAL and manifest): header CRC, every record's CRC (file number from the header). */
+/* lsm/ log (WAL and manifest): header CRC, every record's reclog framing (salt from the
+ * header's database id and file number). */
 bool fz_seal_lsm_log(uint8_t *buf, size_t n);
 /* btree/ data file of ps-byte pages: every page's CRC (page 0 with the meta layout). */
 bool fz_seal_btree_file(uint8_t *buf, size_t n, uint32_t ps);

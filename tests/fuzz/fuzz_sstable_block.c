@@ -97,7 +97,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         }
         if (n >= SST_FOOTER_SIZE) {
             sst_handle f, p, i;
-            (void)sst_footer_decode("fuzz", n, in + n - SST_FOOTER_SIZE, &f, &p, &i);
+            uint64_t id;
+            (void)sst_footer_decode("fuzz", n, in + n - SST_FOOTER_SIZE, &f, &p, &i, &id);
         }
         if (n >= SST_HEADER_SIZE)
             (void)sst_header_decode("fuzz", in);

@@ -1,7 +1,6 @@
 /* Tests of the lsm engine beyond the conformance suite: flushes, compactions and manifest
  * roll-overs against a model (tiny sizes), iterators that stay consistent while compaction
- * runs, WAL corruption versus a torn tail, a failed fsync poisoning the handle, check and
- * dump. */
+ * runs, a failed fsync poisoning the handle, check and dump. Damaged files: test_lsm_damage.c. */
 #include <errno.h>
 #include <pthread.h>
 #include <setjmp.h>
@@ -15,8 +14,6 @@
 
 #include <cmocka.h>
 
-#include "coding.h"
-#include "crc.h"
 #include "faultfs.h"
 #include "kv.h"
 #include "lsm_testutil.h"
@@ -300,7 +297,7 @@ static void test_iter_during_compaction(void **state)
     rm_dirs(dir);
 }
 
-/* ---- WAL damage versus a torn tail ---- */
+/* ---- files ---- */
 
 static long file_size(const char *path)
 {
@@ -324,128 +321,6 @@ static void write_some(const char *dir, int n)
         OK(kv_put(db, k, (size_t)kl, "value", 5));
     }
     OK(kv_close(db));
-}
-
-static void test_wal_corruption_and_torn_tail(void **state)
-{
-    (void)state;
-    char *dir = tu_mkdtemp("lsm-wal");
-    write_some(dir, 50);
-    char *log = lt_find_file(dir, ".log");
-    assert_non_null(log);
-    /* a bit flipped in the first record (header is 40 bytes): damage, good records follow */
-    FILE *f = fopen(log, "r+b");
-    fseek(f, 40 + 12, SEEK_SET);
-    int c = fgetc(f);
-    fseek(f, 40 + 12, SEEK_SET);
-    fputc(c ^ 1, f);
-    fclose(f);
-    kv_options o;
-    kv_options_init(&o);
-    kv_db *db = NULL;
-    assert_int_equal(kv_open("lsm", dir, &o, &db), KV_CORRUPTION);
-    assert_non_null(strstr(kv_errmsg(), log));
-    assert_non_null(strstr(kv_errmsg(), "offset 40"));
-    free(log);
-    tu_rmtree(dir);
-    free(dir);
-
-    /* a torn tail: the last record cut short is dropped, the rest recovers */
-    dir = tu_mkdtemp("lsm-torn");
-    write_some(dir, 50);
-    log = lt_find_file(dir, ".log");
-    assert_int_equal(truncate(log, file_size(log) - 3), 0);
-    OK(kv_open("lsm", dir, &o, &db));
-    for (int i = 0; i < 50; i++) {
-        char k[32];
-        int kl = keyname(k, i);
-        void *v;
-        size_t vl;
-        assert_int_equal(kv_get(db, k, (size_t)kl, &v, &vl), i < 49 ? KV_OK : KV_NOT_FOUND);
-        if (i < 49)
-            kv_free(v);
-    }
-    OK(kv_check(db));
-    OK(kv_close(db));
-    free(log);
-    tu_rmtree(dir);
-    free(dir);
-}
-
-/* ---- an older WAL that lost its suffix stops the replay of newer ones ---- */
-
-/* Writes dir/NNNNNN.log by hand (format in lsm/lsm_int.h): a header naming the previous WAL
- * and its length, and one record putting key -> value at sequence number seq. */
-static void write_wal(const char *dir, uint64_t number, uint64_t prev, uint64_t prev_len,
-                      uint64_t seq, const char *key, const char *value)
-{
-    uint8_t h[40];
-    memcpy(h, "KVLSMWAL", 8);
-    kv_put_u32(h + 8, 1);
-    kv_put_u64(h + 12, number);
-    kv_put_u64(h + 20, prev);
-    kv_put_u64(h + 28, prev_len);
-    kv_put_u32(h + 36, kv_crc32(h, 36));
-    uint8_t rec[256];
-    size_t kl = strlen(key), vl = strlen(value), n = 8;
-    kv_put_u64(rec + n, seq);
-    kv_put_u32(rec + n + 8, 1);
-    n += 12;
-    rec[n++] = 1; /* a value */
-    rec[n++] = (uint8_t)kl;
-    memcpy(rec + n, key, kl);
-    n += kl;
-    rec[n++] = (uint8_t)vl;
-    memcpy(rec + n, value, vl);
-    n += vl;
-    kv_put_u32(rec + 4, (uint32_t)(n - 8));
-    uint8_t nb[8];
-    kv_put_u64(nb, number);
-    kv_put_u32(rec, kv_crc32_extend(kv_crc32(nb, 8), rec + 4, n - 4));
-    char path[512];
-    snprintf(path, sizeof path, "%s/%06llu.log", dir, (unsigned long long)number);
-    FILE *f = fopen(path, "wb");
-    assert_non_null(f);
-    assert_int_equal(fwrite(h, 1, sizeof h, f), sizeof h);
-    assert_int_equal(fwrite(rec, 1, n, f), n);
-    fclose(f);
-}
-
-static void test_shorter_older_wal_stops_replay(void **state)
-{
-    (void)state;
-    for (int cut = 0; cut < 2; cut++) {
-        char *dir = tu_mkdtemp("lsm-prevlog");
-        write_some(dir, 10); /* keys k00000..k00009 stay in the WAL (closed, synced) */
-        char *log = lt_find_file(dir, ".log");
-        assert_non_null(log);
-        long size = file_size(log);
-        uint64_t num = strtoull(strrchr(log, '/') + 1, NULL, 10);
-        /* a newer WAL, started when the older one was `size` bytes long */
-        write_wal(dir, num + 100, num, (uint64_t)size, 1000, "newer", "value");
-        if (cut) /* the older WAL loses its last record, as a power loss may do */
-            assert_int_equal(truncate(log, size - 34), 0); /* one whole record: a clean cut */
-        kv_options o;
-        kv_options_init(&o);
-        kv_db *db;
-        OK(kv_open("lsm", dir, &o, &db));
-        void *v;
-        size_t vl;
-        /* with the cut, "newer" would be a hole after the lost k00009: it is not replayed */
-        assert_int_equal(kv_get(db, "newer", 5, &v, &vl), cut ? KV_NOT_FOUND : KV_OK);
-        if (!cut)
-            kv_free(v);
-        assert_int_equal(kv_get(db, "k00009", 6, &v, &vl), cut ? KV_NOT_FOUND : KV_OK);
-        if (!cut)
-            kv_free(v);
-        OK(kv_get(db, "k00008", 6, &v, &vl));
-        kv_free(v);
-        OK(kv_check(db));
-        OK(kv_close(db));
-        free(log);
-        tu_rmtree(dir);
-        free(dir);
-    }
 }
 
 /* ---- kv_check compares the manifest with the files ---- */
@@ -606,8 +481,6 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_flush_compact_reopen),
         cmocka_unit_test(test_iter_during_compaction),
-        cmocka_unit_test(test_wal_corruption_and_torn_tail),
-        cmocka_unit_test(test_shorter_older_wal_stops_replay),
         cmocka_unit_test(test_check_finds_missing_table),
         cmocka_unit_test(test_failed_sync_poisons),
         cmocka_unit_test(test_dump_and_options),

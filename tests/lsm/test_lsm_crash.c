@@ -1,20 +1,20 @@
 /* Crash tests of the lsm engine on faultfs (common/faultfs.h): a workload of puts, deletes and
  * batches with tiny memtable, table and manifest sizes (so memtable switches, flushes,
  * compactions and manifest roll-overs all happen) is crashed at operation N for every N, in
- * every durability mode, under the lose/random/torn power-loss policies. After each crash the
- * directory is reopened with posix and must satisfy DESIGN.md section 3: recovery succeeds,
- * kv_check passes, no orphan .tmp survives, and the data equals the model after some prefix of
- * the operations: in `sync` every acknowledged operation (and possibly the one in flight), in
- * the other modes any prefix up to the one in flight; a batch is never seen in part.
+ * every durability mode, under the lose/random/torn/torn-bytes power-loss policies. After each
+ * crash the directory is reopened with posix and must satisfy DESIGN.md section 3: recovery
+ * succeeds, kv_check passes, no orphan .tmp survives, and the data equals the model after some
+ * prefix of the operations: in `sync` every acknowledged operation (and possibly the one in
+ * flight), in the other modes any prefix up to the one in flight; a batch is never seen in part.
  *
  * A test crashes recovery itself at each of its operations, and one crashes a manual
  * compaction (lsm_compact_all: memtable flush, a merge per level, manifest edits, deletion of
  * the replaced tables) at each of its operations.
  *
  * By default (to stay within the test-time budget on two busy cores) each crash point uses one
- * policy (rotating lose/random/torn) and the sweep takes a seeded sample of the points: one in
- * two in sync mode, one in four in the others; KVLAB_LONG=1 runs every point in every mode under
- * every policy. */
+ * policy (rotating lose/random/torn/torn-bytes) and the sweep takes a seeded sample of the
+ * points: one in two in sync mode, one in four in the others; KVLAB_LONG=1 runs every point in
+ * every mode under every policy. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -35,6 +35,7 @@
 #define NOPS   160
 #define NKEYS  40
 #define MAXSUB 3
+#define NPOL   4 /* power-loss policies: lose, random, torn, torn-bytes */
 
 typedef struct op {
     int n; /* 1 = single put/delete, 3 = batch */
@@ -267,7 +268,7 @@ static void sweep(const char *dur)
     assert_int_equal(run(dir, scratch, dur, 0, KV_CRASH_LOSE, 0, &total), NOPS);
     verify(dir, dur, NOPS, 0, "none");
     unsigned stride = lng ? 1 : !strcmp(dur, "sync") ? 2 : 4;
-    kv_crash_policy pols[] = {KV_CRASH_LOSE, KV_CRASH_RANDOM, KV_CRASH_TORN};
+    kv_crash_policy pols[] = {KV_CRASH_LOSE, KV_CRASH_RANDOM, KV_CRASH_TORN, KV_CRASH_TORN_BYTES};
     unsigned runs = 0;
     tu_rng pick = {seed ^ 0x5eed};
     for (uint64_t n = 1; n <= total; n++) {
@@ -275,8 +276,8 @@ static void sweep(const char *dur)
          * fdatasync after each write) */
         if (stride > 1 && tu_below(&pick, stride) != 0)
             continue;
-        for (int p = 0; p < 3; p++) {
-            if (!lng && p != (int)(n % 3))
+        for (int p = 0; p < NPOL; p++) {
+            if (!lng && p != (int)(n % NPOL))
                 continue;
             tu_rmtree(dir);
             tu_rmtree(scratch);
@@ -302,12 +303,12 @@ static void test_crash_during_recovery(void **state)
     make_ops(seed);
     char *dir = tu_mkdtemp("lsm-crashrec");
     char *scratch = tu_mkdtemp("lsm-crashrec-scratch");
-    kv_crash_policy pols[] = {KV_CRASH_LOSE, KV_CRASH_RANDOM, KV_CRASH_TORN};
+    kv_crash_policy pols[] = {KV_CRASH_LOSE, KV_CRASH_RANDOM, KV_CRASH_TORN, KV_CRASH_TORN_BYTES};
     bool lng = getenv("KVLAB_LONG") && *getenv("KVLAB_LONG") == '1';
     uint64_t total = 0;
     for (uint64_t n = 0; n == 0 || n <= total; n++) { /* n = 0: count a whole recovery */
-        for (int p = 0; p < (n ? 3 : 1); p++) {
-            if (n && !lng && p != (int)(n % 3)) /* one policy per point unless KVLAB_LONG */
+        for (int p = 0; p < (n ? NPOL : 1); p++) {
+            if (n && !lng && p != (int)(n % NPOL)) /* one policy per point unless KVLAB_LONG */
                 continue;
             tu_rmtree(dir);
             tu_rmtree(scratch);
@@ -354,14 +355,14 @@ static void test_crash_during_compact_all(void **state)
     make_ops(seed);
     char *dir = tu_mkdtemp("lsm-crashcomp");
     char *scratch = tu_mkdtemp("lsm-crashcomp-scratch");
-    kv_crash_policy pols[] = {KV_CRASH_LOSE, KV_CRASH_RANDOM, KV_CRASH_TORN};
+    kv_crash_policy pols[] = {KV_CRASH_LOSE, KV_CRASH_RANDOM, KV_CRASH_TORN, KV_CRASH_TORN_BYTES};
     bool lng = getenv("KVLAB_LONG") && *getenv("KVLAB_LONG") == '1';
     const int first = NOPS - 20;
     uint64_t total = 0;
     unsigned runs = 0;
     for (uint64_t n = 0; n == 0 || n <= total; n++) { /* n = 0: count the whole compaction */
-        for (int p = 0; p < (n ? 3 : 1); p++) {
-            if (n && !lng && p != (int)(n % 3)) /* one policy per point unless KVLAB_LONG */
+        for (int p = 0; p < (n ? NPOL : 1); p++) {
+            if (n && !lng && p != (int)(n % NPOL)) /* one policy per point unless KVLAB_LONG */
                 continue;
             tu_rmtree(dir);
             tu_rmtree(scratch);
