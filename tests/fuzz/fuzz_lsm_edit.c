@@ -1,8 +1,9 @@
 /* fuzz_lsm_edit: the LSM manifest's version-edit record decoder as a pure function
  * (lsm_edit_decode in lsm/version.c: log number, next file, last sequence number, comparator,
- * added files with their key range, deleted files), the payload of one manifest record behind
- * its CRC. An accepted edit is printed (lsm_edit_print, to /dev/null), encoded again and must
- * decode again to the same field counts. */
+ * the sealed WAL and its length, added files with their size, unique id and key range, deleted
+ * files), the payload of one manifest record behind its reclog framing. An accepted edit is
+ * printed (lsm_edit_print, to /dev/null), encoded again and must decode again to the same
+ * fields. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,10 +35,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (lsm_edit_encode(&e, &b)) {
             lsm_edit e2;
             if (lsm_edit_decode(b.data, b.len, &e2, "fuzz-reencoded", 0) != KV_OK ||
-                e2.n_adds != e.n_adds || e2.n_dels != e.n_dels) {
+                e2.n_adds != e.n_adds || e2.n_dels != e.n_dels || e2.has_sealed != e.has_sealed ||
+                (e.has_sealed &&
+                 (e2.sealed_log != e.sealed_log || e2.sealed_len != e.sealed_len))) {
                 fprintf(stderr, "a decoded edit does not survive encode + decode\n");
                 abort();
             }
+            for (size_t i = 0; i < e.n_adds; i++)
+                if (e2.adds[i].unique_id != e.adds[i].unique_id ||
+                    e2.adds[i].size != e.adds[i].size) {
+                    fprintf(stderr, "a table's size or unique id changed in encode + decode\n");
+                    abort();
+                }
             lsm_edit_free(&e2);
         }
         kv_buf_free(&b);

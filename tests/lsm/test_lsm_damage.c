@@ -447,6 +447,50 @@ static void test_manifest_last_record_damaged(void **state)
     append_bytes(mp, "garbage", 7);
     expect_open(dir, true, KV_OK, NULL, -1);
     expect_all(dir, 300);
+    /* an edit appended after the seal that deletes a table the version does not hold */
+    copy_dir(save, dir);
+    long at = fsize(mp);
+    lsm_edit e;
+    lsm_edit_init(&e);
+    assert_true(lsm_edit_del(&e, 0, 999999));
+    kv_buf b = {0};
+    size_t rec;
+    assert_true(kv_reclog_begin(&b, &rec) && lsm_edit_encode(&e, &b));
+    kv_reclog_end(&b, rec, kv_reclog_seed(lsm_log_salt(db_id_of(dir), strtoull(man + 9, NULL, 10))),
+                  LSM_REC_EDIT);
+    append_bytes(mp, b.data, b.len);
+    kv_buf_free(&b);
+    lsm_edit_free(&e);
+    expect_open(dir, true, KV_CORRUPTION, man, at);
+    tu_rmtree(dir);
+    free(dir);
+    free(mp);
+    free(man);
+
+    /* the state a crash leaves while the database is open: the last edit is a flush's, sealed by
+     * its own mark before the flushed WAL was deleted */
+    char *live = tu_mkdtemp("lsm-dmg-man-live");
+    db = open_db(live, "os", true);
+    put_range(db, 0, 300);
+    OK(lsm_test_hold_background(db, true));
+    dir = tu_mkdtemp("lsm-dmg-man-crash");
+    copy_dir(live, dir);
+    OK(lsm_test_hold_background(db, false));
+    OK(kv_close(db));
+    m = list(dir, "", &nm);
+    man = NULL;
+    for (int i = 0; i < nm; i++)
+        if (!strncmp(m[i], "MANIFEST-", 9))
+            man = strdup(m[i]);
+    free_list(m);
+    assert_non_null(man);
+    last = last_of(dir, man, LSM_REC_EDIT);
+    mp = pathf(dir, "%s", man);
+    xor_byte(mp, last.off + KV_RECLOG_FRAME + (long)last.len / 2, 0x10);
+    expect_open(dir, true, KV_CORRUPTION, man, last.off);
+    expect_open(dir, false, KV_CORRUPTION, man, last.off);
+    tu_rmtree(live);
+    free(live);
     tu_rmtree(save);
     free(save);
     free(mp);
@@ -503,6 +547,74 @@ static void test_wal_length_field(void **state)
     free_list(logs);
     tu_rmtree(dir);
     free(dir);
+}
+
+/* The state a crash leaves after n keys and a kv_sync in `os` mode: one WAL, not sealed. */
+static char *crashed_one_wal(const char *tag, int n)
+{
+    char *live = tu_mkdtemp(tag);
+    kv_db *db = open_db(live, "os", false);
+    put_range(db, 0, n);
+    OK(kv_sync(db));
+    char *dir = tu_mkdtemp(tag);
+    copy_dir(live, dir);
+    OK(kv_close(db));
+    tu_rmtree(live);
+    free(live);
+    return dir;
+}
+
+/* A WAL of another database put in place of one of the same number, and a WAL whose record
+ * passes its CRC but repeats a sequence number: KV_CORRUPTION naming the log and the offset,
+ * never a log read as empty or a batch applied twice. */
+static void test_wal_identity(void **state)
+{
+    (void)state;
+    char *a = crashed_one_wal("lsm-dmg-wida", 20), *b = crashed_one_wal("lsm-dmg-widb", 20);
+    int na, nb;
+    char **la = list(a, ".log", &na), **lb = list(b, ".log", &nb);
+    assert_int_equal(na, 1);
+    assert_int_equal(nb, 1);
+    assert_string_equal(la[0], lb[0]); /* the same workload: the same log number */
+    char *pa = pathf(a, "%s", la[0]), *pb = pathf(b, "%s", lb[0]);
+    char *save = tu_mkdtemp("lsm-dmg-wid-save");
+    copy_dir(a, save);
+    copy_file(pb, pa);
+    expect_open(a, true, KV_CORRUPTION, la[0], 24);
+    expect_open(a, false, KV_CORRUPTION, la[0], 24);
+    /* the second batch gets the first one's sequence number, its framing sealed again */
+    copy_dir(save, a);
+    recinfo r[64];
+    int n = records(a, la[0], r, 64);
+    int first = -1, second = -1;
+    for (int i = 0; i < n && second < 0; i++)
+        if (r[i].type == LSM_REC_BATCH) {
+            if (first < 0)
+                first = i;
+            else
+                second = i;
+        }
+    assert_true(second > 0);
+    size_t sz;
+    uint8_t *bytes = slurp(pa, &sz);
+    memcpy(bytes + r[second].off + KV_RECLOG_FRAME, bytes + r[first].off + KV_RECLOG_FRAME, 8);
+    kv_reclog_seal(bytes + r[second].off,
+                   kv_reclog_seed(lsm_log_salt(db_id_of(a), strtoull(la[0], NULL, 10))),
+                   LSM_REC_BATCH, r[second].len);
+    spit(pa, bytes, sz);
+    free(bytes);
+    expect_open(a, true, KV_CORRUPTION, la[0], r[second].off);
+    expect_open(a, false, KV_CORRUPTION, la[0], r[second].off);
+    tu_rmtree(save);
+    free(save);
+    free(pa);
+    free(pb);
+    free_list(la);
+    free_list(lb);
+    tu_rmtree(a);
+    tu_rmtree(b);
+    free(a);
+    free(b);
 }
 
 /* An older WAL that a later, synced WAL depends on is checked as a chain: damage or a cut at its
@@ -811,6 +923,7 @@ static void test_scan_stops_at_damage(void **state)
         kv_db *db = open_db(dir, "os", true);
         put_range(db, 0, 600);
         OK(lsm_compact_all(db)); /* every key in level-1 tables */
+        put_range(db, 600, 610); /* and later keys in the memtable: none may follow the damage */
         OK(kv_close(db));
         int nt;
         char **t = list(dir, ".sst", &nt);
@@ -996,6 +1109,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_manifest_last_record_damaged),
         cmocka_unit_test(test_wal_length_field),
+        cmocka_unit_test(test_wal_identity),
         cmocka_unit_test(test_wal_chain),
         cmocka_unit_test(test_newest_wal_deleted),
         cmocka_unit_test(test_sealed_wal_cut),
