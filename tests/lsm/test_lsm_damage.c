@@ -19,6 +19,7 @@
 
 #include <cmocka.h>
 
+#include "crc.h"
 #include "faultfs.h"
 #include "kv.h"
 #include "lsm.h"
@@ -679,10 +680,26 @@ static void test_wal_chain(void **state)
         copy_dir(save, dir);
         assert_int_equal(unlink(newer), 0);
         expect_open(dir, false, KV_CORRUPTION, logs[1], next.off);
-        /* the newer WAL's header damaged: the NEXT_LOG record shows it was durable */
+        /* the newer WAL's header damaged: the NEXT_LOG record shows it was durable; without
+         * that record, the sync mark after the header does (the header is fdatasynced when the
+         * log is created, and the first write after it starts with a mark) */
         copy_dir(save, dir);
         xor_byte(newer, 20, 0x01);
         expect_open(dir, false, KV_CORRUPTION, logs[1], 0);
+        copy_dir(save, dir);
+        assert_int_equal(truncate(older, plen), 0);
+        xor_byte(newer, 20, 0x01);
+        expect_open(dir, true, KV_CORRUPTION, logs[1], 0);
+        /* a gap: the newer WAL follows a log that is not there (its header names another
+         * predecessor, its CRC made good), the older one's NEXT_LOG record lost */
+        copy_dir(save, dir);
+        assert_int_equal(truncate(older, plen), 0);
+        h = slurp(newer, &hn);
+        kv_put_u64(h + 32, kv_get_u64(h + 32) + 1);
+        kv_put_u32(h + 52, kv_crc32(h, 52));
+        spit(newer, h, hn);
+        free(h);
+        expect_open(dir, true, KV_CORRUPTION, logs[1], 32);
         /* a newer WAL whose creation a power loss cut (header never durable) while the older
          * one never got its NEXT_LOG record: an empty log, nothing of it was acknowledged */
         copy_dir(save, dir);
@@ -815,6 +832,16 @@ static void test_table_identity(void **state)
     expect_open(a, false, KV_CORRUPTION, ta[1], -1);
     copy_dir(save, a);
     assert_int_equal(unlink(t1), 0);
+    expect_open(a, true, KV_CORRUPTION, ta[1], -1);
+    /* grown before its footer: the footer (absolute handles) and its id still pass */
+    copy_dir(save, a);
+    size_t tn;
+    uint8_t *tb1 = slurp(t1, &tn), *grown = calloc(1, tn + 16);
+    memcpy(grown, tb1, tn - SST_FOOTER_SIZE);
+    memcpy(grown + tn + 16 - SST_FOOTER_SIZE, tb1 + tn - SST_FOOTER_SIZE, SST_FOOTER_SIZE);
+    spit(t1, grown, tn + 16);
+    free(tb1);
+    free(grown);
     expect_open(a, true, KV_CORRUPTION, ta[1], -1);
     /* replaced under an open handle: kv_check reads the footer of the file now there */
     copy_dir(save, a);
