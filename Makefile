@@ -15,6 +15,7 @@
 #                      small sizes, matrix-small.{md,csv} (about 10 minutes each)
 #   make crash-soak    the crash soak into results/crash/soak.{md,csv} (about an hour; one
 #                      engine at a time: make crash-soak SOAK_ENGINES=wal,lmdb)
+#   make damage the damaged-file campaign, DAMAGE_ROUNDS per engine, into results/damage/
 #   make format apply clang-format to every C file
 
 DEB_PACKAGES := cmake make gcc clang libclang-rt-14-dev pkg-config zlib1g-dev libjemalloc-dev \
@@ -23,6 +24,7 @@ DEB_PACKAGES := cmake make gcc clang libclang-rt-14-dev pkg-config zlib1g-dev li
 JOBS ?= $(shell nproc)
 BUILD ?= build
 CTEST_ARGS ?=
+DAMAGE_ROUNDS ?= 2000
 
 # Power-loss sweeps left out of the matrix and the soak because they show known violations
 # (the engines' torn-tail rules under byte-granular tears); empty it to run everything.
@@ -31,7 +33,7 @@ SOAK_ENGINES ?=
 CRASH_EXCLUDE_FLAGS = $(foreach x,$(CRASH_EXCLUDE),--exclude $(x))
 
 .PHONY: all build deps test check tsan release-check clang-check bench fuzz-smoke format clean \
-	crash-matrix crash-soak
+	crash-matrix crash-soak damage
 
 all: build
 
@@ -82,6 +84,9 @@ clang-check: deps
 
 bench: deps build
 	./$(BUILD)/bench/kvlab bench --default --out results/latest
+
+damage: deps build
+	./bench/crash/damage-campaign.sh ./$(BUILD)/bench/kvlab results/damage $(DAMAGE_ROUNDS)
 
 fuzz-smoke: deps
 	CC=clang cmake -S . -B build-fuzz -DKVLAB_FUZZ=ON -DCMAKE_BUILD_TYPE=Debug

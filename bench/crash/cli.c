@@ -412,6 +412,8 @@ int kvlab_cmd_crash(int argc, char **argv)
         rc = 3;
     }
 done:
+    if (dt)
+        crash_damage_table_free(dt);
     free(dt);
     free(options);
     free(exclude);

@@ -361,6 +361,12 @@ static void count(dmg_env *e, const dmg_plan *p, const dmg_outcome *o, uint64_t 
         snprintf(what, sizeof what, "%s: %s: %s%s", p->desc, bad, o->why,
                  o->cls == CRASH_DMG_WRONG && o->check_ok ? " (kv_check said ok)" : "");
         crash_violation(&e->x, res, round, "damage %s", what);
+        char **nb = realloc(t->bad, (t->nbad + 1) * sizeof *nb);
+        if (nb) {
+            t->bad = nb;
+            if ((nb[t->nbad] = crash_strf("round %llu: %s", (unsigned long long)round, what)))
+                t->nbad++;
+        }
         if (!t->first_example[p->kind]) {
             t->first_example[p->kind] = round;
             snprintf(t->example[p->kind], sizeof t->example[p->kind], "%.*s",
@@ -482,6 +488,7 @@ out:
 kv_status crash_damage_campaign(const crash_config *c, crash_result *res, crash_damage_table *t)
 {
     memset(res, 0, sizeof *res);
+    crash_damage_table_free(t);
     memset(t, 0, sizeof *t);
     dmg_env *e = calloc(1, sizeof *e);
     if (!e)
@@ -540,10 +547,11 @@ out:
 
 kv_status crash_damage_run(const crash_config *c, crash_result *res)
 {
-    crash_damage_table *t = malloc(sizeof *t);
+    crash_damage_table *t = calloc(1, sizeof *t);
     if (!t)
         return kv_error(KV_NOMEM, "crash: out of memory");
     kv_status s = crash_damage_campaign(c, res, t);
+    crash_damage_table_free(t);
     free(t);
     return s;
 }

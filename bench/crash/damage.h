@@ -79,6 +79,8 @@ typedef struct crash_damage_table {
     bool read_only; /* the engine declares a read-only open: it was tried first */
     uint64_t first_example[CRASH_DMG_KINDS]; /* first round with a wrong answer or crash, 0 none */
     char example[CRASH_DMG_KINDS][400];      /* its damage and what went wrong */
+    char **bad;  /* every round with a wrong answer or a crash: "round N: damage: what" */
+    size_t nbad; /* (malloc'd; freed by crash_damage_table_free) */
     /* What the campaign ran on. */
     size_t files[2];      /* files in the clean directory, closed and synced-open */
     size_t logs_found[2]; /* of those, record logs found */
@@ -86,16 +88,21 @@ typedef struct crash_damage_table {
 } crash_damage_table;
 
 /* The campaign: c->points rounds (default 50; c->at: only that round). Fills *res as
- * crash_damage_run does and *t (zeroed first). Returns as crash_run: KV_OK when the run could be
- * carried out (wrong answers, crashes and read-only writes are counted as violations in *res),
+ * crash_damage_run does and *t, which must be zeroed (calloc) or hold an earlier campaign's
+ * table (its list is freed, the rest zeroed first). Returns as crash_run: KV_OK when the run could
+ * be carried out (wrong answers, crashes and read-only writes are counted as violations in *res),
  * KV_INVALID (bad config), KV_IO (scratch directory), or the error of writing the database. */
 kv_status crash_damage_campaign(const crash_config *c, crash_result *res, crash_damage_table *t);
+
+/* Frees the list of bad rounds that t holds (not t itself). */
+void crash_damage_table_free(crash_damage_table *t);
 
 /* Prints the per-kind and per-file-kind tables of t (text, for a terminal). */
 void crash_damage_print(FILE *out, const crash_config *c, const crash_damage_table *t);
 
-/* Writes t as DIR/damage-ENGINE.md (Markdown) and DIR/damage-ENGINE.csv (one row per damage kind
- * and class counts, then one per file kind), creating DIR. Errors: KV_IO naming the file. */
+/* Writes t as DIR/damage-ENGINE.md (Markdown: the tables, then every round with a wrong answer
+ * or a crash) and DIR/damage-ENGINE.csv (one row per damage kind and class counts, then one per
+ * file kind), creating DIR. Errors: KV_IO naming the file. */
 kv_status crash_damage_write(const char *dir, const crash_config *c, const crash_damage_table *t);
 
 /* Names: "flip (1 bit)", ... and "error, file+offset", ...; short ones for CSV headers. */

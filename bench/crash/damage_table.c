@@ -56,6 +56,15 @@ uint64_t crash_dmg_rounds(const crash_damage_table *t)
     return n;
 }
 
+void crash_damage_table_free(crash_damage_table *t)
+{
+    for (size_t i = 0; i < t->nbad; i++)
+        free(t->bad[i]);
+    free(t->bad);
+    t->bad = NULL;
+    t->nbad = 0;
+}
+
 int dmg_file_kind(crash_damage_table *t, const char *kind)
 {
     for (size_t i = 0; i < t->nfile_kinds; i++)
@@ -258,6 +267,14 @@ static kv_status write_md(const char *path, const crash_config *c, const crash_d
             md_escape(out, t->example[k]);
             fprintf(out, "\n");
         }
+    if (t->nbad) {
+        fprintf(out, "\nEvery round with a silent wrong answer or a crash (%zu):\n\n", t->nbad);
+        for (size_t i = 0; i < t->nbad; i++) {
+            fprintf(out, "- ");
+            md_escape(out, t->bad[i]);
+            fprintf(out, "\n");
+        }
+    }
     if (fclose(out) != 0)
         return kv_error(KV_IO, "crash: cannot write %s: %s", path, strerror(errno));
     return KV_OK;

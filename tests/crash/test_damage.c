@@ -145,6 +145,7 @@ static void test_toy_keeps_the_contract(void **state)
     for (int k = 0; k < CRASH_DMG_KINDS; k++)
         if (k != CRASH_DMG_SWAP) /* the toy has one file of each kind: nothing to swap */
             assert_true(t->cell[k][0] + t->cell[k][1] + t->cell[k][2] + t->cell[k][3] > 0);
+    crash_damage_table_free(t);
     free(t);
 }
 
@@ -166,6 +167,7 @@ static void test_toy_nocrc_caught(void **state)
     assert_int_equal(crash_damage_campaign(&c, &one, t), KV_OK);
     assert_int_equal(one.points, 1);
     assert_int_equal(one.violations, 1);
+    crash_damage_table_free(t);
     free(t);
 }
 
@@ -180,6 +182,7 @@ static void test_toy_rowrite_caught(void **state)
     crash_damage_table *t = campaign(&c, &r);
     assert_true(ro_changed(t) > 0); /* a torn tail cut by a read-only open */
     assert_true(r.violations > 0);
+    crash_damage_table_free(t);
     free(t);
 }
 
@@ -233,6 +236,7 @@ static void test_engine_bounded(void **state)
         assert_int_equal(r.violations, 0);
         assert_true(located_share(t) >= 0.95);
     }
+    crash_damage_table_free(t);
     free(t);
 }
 
