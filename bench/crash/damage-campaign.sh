@@ -4,7 +4,8 @@
 # of 1 to 10 operations, a kv_sync now and then), ROUNDS damage rounds each. Each engine runs with
 # small file sizes, so that its directory holds several files of each kind to delete, swap and
 # replace. Writes OUT/damage-ENGINE.md and .csv per engine and OUT/summary.md (one row per
-# engine with a table in OUT, so that engines run one at a time add up). Exit 0 when no engine gave a silent wrong answer or crashed, 1 otherwise.
+# engine with a table in OUT, so that engines run one at a time add up). Exit 0 when no engine
+# gave a silent wrong answer or crashed, 1 otherwise.
 #
 # usage: damage-campaign.sh KVLAB OUT ROUNDS [ENGINE...]   (default: wal bitcask lsm btree)
 set -u

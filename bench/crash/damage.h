@@ -17,8 +17,9 @@
  *    appended) and the state equals the history cut after some commit, a suffix lost;
  *  - a key that a call reported an error for (KV_CORRUPTION, KV_IO...) is no answer at all.
  *
- * Each round gets one class: an error naming the damaged file and a byte offset ("offset N"),
- * an error without them, an allowed suffix loss, no visible effect (every answer right, no
+ * Each round gets one class: an error naming the damaged file and a byte offset ("offset N"; for
+ * a whole file deleted, swapped, replaced or stale, naming the file is enough), an error without
+ * them, an allowed suffix loss, no visible effect (every answer right, no
  * error), a silent wrong answer, or a crash or hang of the child. The damage kinds follow the
  * storage fault studies (Bairavasundaram et al., "An Analysis of Data Corruption in the Storage
  * Stack", FAST 2008; Ganesan et al., "Redundancy Does Not Imply Fault Tolerance", FAST 2017).
@@ -53,7 +54,8 @@ typedef enum crash_dmg_kind {
 
 /* The outcome classes of a round, from best to worst. */
 typedef enum crash_dmg_class {
-    CRASH_DMG_ERR_LOC = 0, /* an error whose message names the damaged file and a byte offset */
+    CRASH_DMG_ERR_LOC = 0, /* an error naming the damaged file and a byte offset (or the file
+                              alone when a whole file is wrong) */
     CRASH_DMG_ERR,         /* an error without them */
     CRASH_DMG_SUFFIX,      /* no error; a torn tail of the newest log cost a suffix (allowed) */
     CRASH_DMG_INTACT,      /* no error and every answer right: the damage did not show */

@@ -350,6 +350,7 @@ static int swap(const char *dir, const dmg_env *e, int a, uint64_t *s, dmg_plan 
     p->file2 = b;
     snprintf(p->names[1], sizeof p->names[1], "%s", g->name);
     p->nnames = 2;
+    p->whole_file = true;
     snprintf(p->desc, sizeof p->desc, "%s (%llu bytes) and %s (%llu bytes) swapped", f->name,
              (unsigned long long)f->size, g->name, (unsigned long long)g->size);
     return rc;
@@ -362,6 +363,7 @@ static int replace_from(const char *dir, const char *from_dir, const dmg_file *f
     uint8_t *data = NULL;
     uint64_t size = 0;
     int rc = dmg_read_file(src, &data, &size);
+    p->whole_file = true;
     if (rc == 0)
         rc = dmg_write_file(dst, data, size);
     snprintf(p->desc, sizeof p->desc, "%s (%llu bytes) replaced by %s (%llu bytes)", f->name,
@@ -401,6 +403,7 @@ static int damage_id(const char *dir, const dmg_env *e, uint64_t *s, dmg_plan *p
                  (unsigned long long)size, (unsigned long long)len);
     } else if (r == 2) {
         rc = unlink(path);
+        p->whole_file = true;
         snprintf(p->desc, sizeof p->desc, "KVLAB.ID deleted");
     } else if (r == 3) {
         memset(data, 0, size);
@@ -418,6 +421,7 @@ static int damage_id(const char *dir, const dmg_env *e, uint64_t *s, dmg_plan *p
         kv_fs *fs = kv_fs_posix();
         rc = fs && kv_identity_write(fs, dir, other, 1) == KV_OK ? 0 : -1;
         kv_fs_destroy(fs);
+        p->whole_file = true;
         snprintf(p->desc, sizeof p->desc, "KVLAB.ID rewritten to name engine %s", other);
     } else {
         static const char line[] = "engine x\n";
@@ -488,6 +492,7 @@ int dmg_apply(dmg_env *e, uint64_t round, const char *dir, dmg_plan *p)
         path = crash_strf("%s/%s", dir, f->name);
         rc = unlink(path);
         free(path);
+        p->whole_file = true;
         snprintf(p->desc, sizeof p->desc, "%s (%llu bytes) deleted", f->name,
                  (unsigned long long)f->size);
         return rc;

@@ -80,6 +80,8 @@ typedef struct dmg_plan {
     int file, file2;    /* indexes into env->f, -1 for KVLAB.ID or none */
     char names[2][128]; /* the damaged files' names, for the location check */
     size_t nnames;
+    bool whole_file; /* a whole file is missing or wrong (deleted, swapped, replaced, stale): an
+                        error naming it is located; damaged bytes also want a byte offset */
     char desc[320];
     size_t lo; /* a legal state is the history after p commits for some p in [lo, ncommits] */
 } dmg_plan;

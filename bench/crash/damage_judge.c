@@ -329,8 +329,8 @@ static bool dir_differs(const dir_file *a, size_t na, const dir_file *b, size_t 
     return false;
 }
 
-/* Whether msg names one of the damaged files (as a whole name, not part of a longer one) and a
- * byte offset ("offset 123"). */
+/* Whether msg names one of the damaged files (as a whole name, not part of a longer one) and,
+ * unless a whole file is missing or wrong (p->whole_file), a byte offset ("offset 123"). */
 static bool names_file_and_offset(const char *msg, const dmg_plan *p)
 {
     bool file = false;
@@ -343,6 +343,8 @@ static bool names_file_and_offset(const char *msg, const dmg_plan *p)
     }
     if (!file)
         return false;
+    if (p->whole_file)
+        return true;
     for (const char *at = strstr(msg, "offset"); at; at = strstr(at + 1, "offset")) {
         const char *q = at + 6;
         while (*q == ' ' || *q == ':' || *q == '=')

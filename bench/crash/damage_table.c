@@ -12,8 +12,8 @@ static const char *const kind_name[CRASH_DMG_KINDS] = {
 static const char *const kind_key[CRASH_DMG_KINDS] = {
     "flip1", "flipN", "zero", "trunc", "append", "delete", "swap", "replace", "stale", "id"};
 static const char *const class_name[CRASH_DMG_CLASSES] = {
-    "error, file+offset", "error, no location",  "allowed suffix loss",
-    "no effect",          "silent wrong answer", "crash or hang"};
+    "error, file (+offset)", "error, no location", "allowed suffix loss", "no effect",
+    "silent wrong answer",   "crash or hang"};
 static const char *const class_key[CRASH_DMG_CLASSES] = {"err_loc", "err",   "suffix",
                                                          "intact",  "wrong", "crash"};
 static const char *const state_name[2] = {"from closed", "from synced, open"};
@@ -122,7 +122,8 @@ static void header(FILE *out, const crash_config *c, const crash_damage_table *t
             t->read_only ? "tried first, the directory compared byte for byte"
                          : "not declared by the engine (skipped)");
     fprintf(out,
-            "%serrors naming the damaged file and a byte offset: %llu of %llu (%.1f%%); "
+            "%serrors naming the damaged file and offset (the file alone for a whole file): %llu "
+            "of %llu (%.1f%%); "
             "silent wrong answers: %llu (%llu while kv_check said ok); crashes or hangs: "
             "%llu; read-only opens that changed the directory: %llu\n",
             md ? "\n" : "", (unsigned long long)loc, (unsigned long long)errs,
