@@ -22,7 +22,7 @@ options() {
     wal) echo "-o segment_size=64K -o checkpoint_bytes=1M" ;;
     bitcask) echo "-o file_size=256K -o merge_min_files=2 -o merge_fragmentation=10 -o merge_dead_bytes=256K" ;;
     lsm) echo "-o write_buffer_size=64K -o target_file_size=64K -o l0_compaction_trigger=2 -o level_base_bytes=256K -o manifest_max_size=16K" ;;
-    btree) echo "-o checkpoint_bytes=1M" ;;
+    btree) echo "-o checkpoint_bytes=4M" ;;
     *) echo "" ;;
     esac
 }

@@ -210,13 +210,16 @@ static kv_status load_clean(dmg_env *e, dmg_state state)
         f->has_map = crash_reclog_find(f->data, f->size, &f->map);
         t->logs_found[state] += f->has_map;
         uint8_t *old = NULL;
-        uint64_t size = 0;
+        uint64_t size = 0, tail_size;
         if (!read_beside(e->tail[state], f->name, &old, &size)) {
             f->age = DMG_NEW;
         } else if (size < f->size && !memcmp(old, f->data, size)) {
             f->age = DMG_APPENDED;
             f->tail_start = size;
+        } else if (size != f->size || memcmp(old, f->data, size)) {
+            f->age = DMG_REWRITTEN;
         }
+        tail_size = size;
         free(old);
         /* Where the log's last proof of durability starts: after a close, its last record (on
          * the record log, the closing sync mark); in the synced state, the first bytes written
@@ -225,6 +228,12 @@ static kv_status load_clean(dmg_env *e, dmg_state state)
         if (state == DMG_CLOSED && f->has_map && f->map.end == f->size &&
             f->map.off[f->map.n - 1] > f->last_rec)
             f->last_rec = f->map.off[f->map.n - 1];
+        static const char *const age[] = {"unchanged or rewritten in place", "appended to",
+                                          "created", "rewritten"};
+        if (e->x.c->verbose)
+            crash_logf(e->x.c, "  %s: %s, %llu bytes, %s since the tail snapshot (%llu bytes)\n",
+                       state == DMG_CLOSED ? "closed" : "synced", f->name,
+                       (unsigned long long)f->size, age[f->age], (unsigned long long)tail_size);
         for (int k = 0; k < DMG_SNAPS; k++) {
             if (read_beside(e->snap[k], f->name, &old, &size) &&
                 (size != f->size || memcmp(old, f->data, size)))

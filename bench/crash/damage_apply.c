@@ -148,7 +148,7 @@ static int pick_file(const dmg_env *e, crash_dmg_kind k, uint64_t *s)
 static size_t lo_for(const dmg_env *e, const dmg_file *f, crash_dmg_kind k, uint64_t a, uint64_t b)
 {
     size_t all = e->x.w.ncommits, tail_lo = e->tail_lo[e->state];
-    if (f->age == DMG_NEW)
+    if (f->age == DMG_NEW || f->age == DMG_REWRITTEN)
         return tail_lo;
     if (f->age != DMG_APPENDED)
         return all;

@@ -13,6 +13,8 @@ typedef enum dmg_age {
     DMG_OLD = 0,  /* there before, not appended to (unchanged, or rewritten in place) */
     DMG_APPENDED, /* there before and only appended to: a log being written */
     DMG_NEW,      /* created since */
+    DMG_REWRITTEN /* there before, now other bytes (a log restarted by a checkpoint): every byte
+                     of it written since, as for a new file */
 } dmg_age;
 
 typedef struct dmg_file {

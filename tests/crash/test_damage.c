@@ -197,7 +197,7 @@ static const char *const *engine_options(size_t *n)
     static const char *const lsm[] = {"write_buffer_size=16K", "target_file_size=16K",
                                       "l0_compaction_trigger=2", "level_base_bytes=64K",
                                       "manifest_max_size=8K"};
-    static const char *const btree[] = {"checkpoint_bytes=64K"};
+    static const char *const btree[] = {"checkpoint_bytes=1M"};
     static const struct {
         const char *name;
         const char *const *opts;
