@@ -1,5 +1,6 @@
 /* The checker can fail: a deliberately broken toy engine (toy_engine.h) is caught, the correct
- * toy passes, in every mode of the checker (power loss, kills, I/O errors, damaged files). */
+ * toy passes, in the power-loss, kill and I/O-error modes of the checker (damaged files:
+ * test_damage.c). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -212,26 +213,6 @@ static void test_broken_lazy_caught_by_kills(void **state)
     expect_clean(&r);
 }
 
-static void test_damage(void **state)
-{
-    (void)state;
-    crash_config c = cfg(KV_DURABILITY_OS, KV_CRASH_KEEP, "mixed", 150, NULL, 0);
-    c.points = 40;
-    crash_result r;
-    assert_int_equal(crash_damage_run(&c, &r), KV_OK);
-    expect_clean(&r);
-    assert_int_equal(r.points, 40);
-    assert_int_equal(r.recoveries + r.refused, 40);
-    /* without checksums, damaged values are served as if written: caught */
-    static const char *const opt[] = {"broken=nocrc"};
-    c.options = opt;
-    c.n_options = 1;
-    assert_int_equal(crash_damage_run(&c, &r), KV_OK);
-    fprintf(stderr, "  damage, nocrc: %llu violations, first: %s\n",
-            (unsigned long long)r.violations, r.first_violation);
-    assert_true(r.violations > 0);
-}
-
 static int setup(void **state)
 {
     (void)state;
@@ -260,7 +241,6 @@ int main(void)
         cmocka_unit_test(test_faults),
         cmocka_unit_test(test_kills),
         cmocka_unit_test(test_broken_lazy_caught_by_kills),
-        cmocka_unit_test(test_damage),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
