@@ -28,14 +28,24 @@ static unsigned bucket_of(uint64_t v)
     return s * SUB_COUNT + (unsigned)(v >> s);
 }
 
+/* The lowest and highest value of bucket i. */
+static void bucket_range(unsigned i, uint64_t *lo, uint64_t *hi)
+{
+    if (i < 2 * SUB_COUNT) {
+        *lo = *hi = i;
+        return;
+    }
+    unsigned s = i / SUB_COUNT - 1;
+    uint64_t sub = (uint64_t)(i - s * SUB_COUNT);
+    *lo = sub << s;
+    *hi = ((sub + 1) << s) - 1;
+}
+
 /* The midpoint of bucket i: the mean of its lowest and highest value. */
 static uint64_t bucket_mid(unsigned i)
 {
-    if (i < 2 * SUB_COUNT)
-        return i;
-    unsigned s = i / SUB_COUNT - 1;
-    uint64_t sub = (uint64_t)(i - s * SUB_COUNT);
-    uint64_t lo = sub << s, hi = ((sub + 1) << s) - 1;
+    uint64_t lo, hi;
+    bucket_range(i, &lo, &hi);
     return lo + (hi - lo) / 2;
 }
 
@@ -124,4 +134,19 @@ uint64_t kv_histogram_percentile(const kv_histogram *h, double p)
         }
     }
     return h->max;
+}
+
+unsigned kv_histogram_buckets(void)
+{
+    return NBUCKETS;
+}
+
+uint64_t kv_histogram_bucket(const kv_histogram *h, unsigned i, uint64_t *lo_ns, uint64_t *hi_ns)
+{
+    if (i >= NBUCKETS) {
+        *lo_ns = *hi_ns = 0;
+        return 0;
+    }
+    bucket_range(i, lo_ns, hi_ns);
+    return h->buckets[i];
 }

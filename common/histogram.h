@@ -31,4 +31,12 @@ double kv_histogram_mean(const kv_histogram *h);  /* ns, 0 when empty */
  * clamped to [min, max]. 0 when empty. */
 uint64_t kv_histogram_percentile(const kv_histogram *h, double p);
 
+/* The number of buckets, for kv_histogram_bucket. */
+unsigned kv_histogram_buckets(void);
+
+/* Bucket i (i < kv_histogram_buckets(); buckets ascend by value): its count, and in *lo_ns and
+ * *hi_ns the lowest and highest value it holds (ns). For exporters such as HdrHistogram's
+ * percentile-distribution text, which lists each bucket's highest equivalent value. */
+uint64_t kv_histogram_bucket(const kv_histogram *h, unsigned i, uint64_t *lo_ns, uint64_t *hi_ns);
+
 #endif

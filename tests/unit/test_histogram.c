@@ -133,6 +133,35 @@ static void test_merge_equals_one(void **state)
     kv_histogram_free(empty);
 }
 
+/* The buckets tile the values: ascending, contiguous, each recorded value in the bucket whose
+ * range holds it, counts summing to the total. */
+static void test_buckets(void **state)
+{
+    (void)state;
+    kv_histogram *h = kv_histogram_new();
+    static const uint64_t vals[] = {1, 255, 256, 257, 1000, 123456, 3600000000000ull};
+    for (size_t i = 0; i < sizeof vals / sizeof vals[0]; i++)
+        kv_histogram_record(h, vals[i]);
+    uint64_t total = 0, prev_hi = 0;
+    unsigned n = kv_histogram_buckets();
+    for (unsigned i = 1; i < n; i++) {
+        uint64_t lo, hi, c = kv_histogram_bucket(h, i, &lo, &hi);
+        assert_true(lo <= hi);
+        assert_int_equal(lo, prev_hi + 1);
+        assert_true(hi - lo <= lo / 128);
+        prev_hi = hi;
+        for (size_t k = 0; k < sizeof vals / sizeof vals[0]; k++)
+            if (vals[k] >= lo && vals[k] <= hi)
+                assert_true(c >= 1);
+        total += c;
+    }
+    assert_true(prev_hi >= 3600000000000ull);
+    assert_int_equal(total, kv_histogram_count(h));
+    uint64_t lo, hi;
+    assert_int_equal(kv_histogram_bucket(h, n, &lo, &hi), 0);
+    kv_histogram_free(h);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -141,6 +170,7 @@ int main(void)
         cmocka_unit_test(test_empty),
         cmocka_unit_test(test_known_distribution),
         cmocka_unit_test(test_merge_equals_one),
+        cmocka_unit_test(test_buckets),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
