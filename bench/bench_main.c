@@ -52,6 +52,17 @@ static void summary(const bench_row *r, size_t i, size_t n)
     if (r->na) {
         printf("[%zu/%zu] %-8s %-12s %-12s t%-2u n/a (%s)\n", i, n, r->engine, r->workload,
                r->durability, r->threads, r->note);
+    } else if (!strcmp(r->workload, "recover")) {
+        printf("[%zu/%zu] %-8s %-12s n=%-9llu killed at %llu acked: %llu acked, %llu found, "
+               "recovering open %.3f s\n",
+               i, n, r->engine, r->workload, (unsigned long long)r->num,
+               (unsigned long long)r->recovery.kill_at, (unsigned long long)r->recovery.acked,
+               (unsigned long long)r->recovery.found, r->open_seconds);
+    } else if (r->rate) {
+        printf("[%zu/%zu] %-8s %-12s %-12s t%-2u %8llu/s offered %10.0f ops/s  p99 %9.2f us "
+               "(service %8.2f us)%s%s\n",
+               i, n, r->engine, r->workload, r->durability, r->threads, (unsigned long long)r->rate,
+               r->ops_per_sec, r->p99_us, r->svc_p99_us, r->note[0] ? "  " : "", r->note);
     } else {
         printf("[%zu/%zu] %-8s %-12s %-12s t%-2u %10llu ops %8.3f s %12.0f ops/s  p50 %8.2f "
                "p99 %9.2f us%s%s\n",
@@ -94,6 +105,8 @@ static int write_reports(const bench_cfg *cfg, report_ctx *ctx, const bench_row 
 
 int kvlab_cmd_bench(int argc, char **argv)
 {
+    if (argc > 0 && !strcmp(argv[0], BENCH_LOAD_CHILD_FLAG))
+        return bench_recover_child(argc - 1, argv + 1);
     static bench_cfg cfg;
     char err[512];
     int prc = bench_parse_args(argc, argv, &cfg, err, sizeof err);
@@ -109,6 +122,9 @@ int kvlab_cmd_bench(int argc, char **argv)
         return cli_usage_error("bench", "%s", err);
     if (!cfg.dir_given)
         default_dir(cfg.dir, sizeof cfg.dir);
+    ssize_t exe_len = readlink("/proc/self/exe", cfg.exe, sizeof cfg.exe - 1);
+    cfg.exe[exe_len > 0 ? exe_len : 0] = '\0';
+    cfg.write_hgrm = true;
     if (!io_mkdirs(cfg.dir)) {
         fprintf(stderr, "kvlab: bench: cannot create --dir %s: %s\n", cfg.dir, strerror(errno));
         free(plan);
@@ -189,7 +205,10 @@ int kvlab_cmd_bench(int argc, char **argv)
     ctx.total_seconds = now_s() - t0;
     ctx.error = fatal[0] ? fatal : NULL;
     ctx.bench_dir = cfg.dir;
+    ctx.multi_num = cfg.n_nums > 1;
     int rc = write_reports(&cfg, &ctx, rows, done);
+    for (size_t i = 0; i < done; i++)
+        bench_row_free(&rows[i]);
     free(rows);
     free(plan);
     if (fatal[0])

@@ -32,13 +32,16 @@ enum {
     F_KEEP,
     F_NO_PLOTS,
     F_QUIET,
+    F_RATE,
+    F_ARRIVAL,
     N_FLAGS
 };
 
 static const cli_flag flags[N_FLAGS] = {
     {"engines", 'e', CLI_VALUE, "LIST", "comma list; default: every registered engine + null"},
     {"workloads", 'w', CLI_VALUE, "LIST", "comma list (below); default: fillseq,readrandom"},
-    {"num", 'n', CLI_VALUE, "N", "records: keys of a fill, records loaded (default 100k)"},
+    {"num", 'n', CLI_VALUE, "N[,N2..]",
+     "records: keys of a fill, records loaded; a list runs each (default 100k)"},
     {"ops", 0, CLI_VALUE, "N", "measured operations of non-fill workloads (default --num)"},
     {"sync-ops", 0, CLI_VALUE, "N", "operations of fillsync (default num/100, >= 100)"},
     {"scan-ops", 0, CLI_VALUE, "N", "operations of ycsb-e (default ops/10, >= 100)"},
@@ -46,7 +49,8 @@ static const cli_flag flags[N_FLAGS] = {
     {"value-size", 'v', CLI_VALUE, "B", "value bytes (default 100)"},
     {"threads", 't', CLI_VALUE, "T[,T2..]", "client threads, a list runs each (default 1)"},
     {"durability", 'D', CLI_VALUE, "LIST", "modes: none,os,interval:MS,sync (default os)"},
-    {"cache-size", 0, CLI_VALUE, "BYTES", "engine cache (K/M/G = 1024^n; default: engine's)"},
+    {"cache-size", 0, CLI_VALUE, "BYTES",
+     "cache budget of every engine (K/M/G = 1024^n; default 64M; 0: each engine's own)"},
     {"seed", 's', CLI_VALUE, "S", "seed of every random choice (default 1)"},
     {"dir", 'd', CLI_VALUE, "DIR", "scratch directory for databases (default: next to kvlab)"},
     {"out", 'O', CLI_VALUE, "DIR", "where results go (default results/latest)"},
@@ -58,6 +62,10 @@ static const cli_flag flags[N_FLAGS] = {
     {"keep", 0, CLI_BOOL, "", "keep the database directories after each run"},
     {"no-plots", 0, CLI_BOOL, "", "do not run gnuplot"},
     {"quiet", 'q', CLI_BOOL, "", "no per-run summary lines on stdout"},
+    {"rate", 0, CLI_VALUE, "OPS[,OPS2..]",
+     "open loop: OPS operations/s across threads at scheduled times; a list runs each"},
+    {"arrival", 0, CLI_VALUE, "KIND",
+     "--rate schedule: constant (default) or poisson (seeded exponential gaps)"},
 };
 
 #define DEFAULT_NUM 100000
@@ -83,6 +91,14 @@ void bench_print_help(void)
         "(batches of 256, durability os, unmeasured), closed and reopened in the measured mode.\n"
         "YCSB: zipfian = YCSB's scrambled zipfian (theta 0.99, FNV hash of the rank), latest =\n"
         "skewed to the newest insert; an update writes a whole new value.\n"
+        "\nrecover: N records are loaded in durability os by a child process (kvlab itself),\n"
+        "killed with SIGKILL at a seeded point in the last quarter of the load; the run times\n"
+        "the open that recovers (open_s), then checks that every acknowledged record is back.\n"
+        "\n--num 100k,1M,10M runs everything at each size (the report adds scaling plots);\n"
+        "--ops, --sync-ops and --scan-ops, when not given, follow each size.\n"
+        "--rate 20k,50k issues operations at those rates (constant or Poisson gaps) and\n"
+        "measures each latency from the operation's scheduled start, so that a stall counts\n"
+        "in every request queued behind it (no coordinated omission), beside service time.\n"
         "\n--default: every registered engine and null x {fillseq, fillrandom, readrandom,\n"
         "ycsb-a, ycsb-b, ycsb-c, ycsb-e} in durability os with 1 thread, plus fillsync in sync\n"
         "with 1 and 8 threads, and at 8 threads again with --cpu-load 2; N = 200k unless\n"
@@ -119,6 +135,41 @@ static int parse_count(const char *flag, const char *text, uint64_t min, uint64_
     if (!cli_parse_u64(text, binary, min, max, out, e, sizeof e))
         return err2(err, cap, "--%s: %s", flag, e);
     return 0;
+}
+
+/* A comma list of counts (k/M/G) into out (at most max, each >= 1). */
+static int parse_list(const char *flag, const char *text, uint64_t *out, size_t max, size_t *n,
+                      char *err, size_t cap)
+{
+    char items[BENCH_MAX_NUMS > BENCH_MAX_RATES ? BENCH_MAX_NUMS : BENCH_MAX_RATES][48], e[200];
+    int k = cli_split_list(text, items, max, e, sizeof e);
+    if (k < 0)
+        return err2(err, cap, "--%s: %s", flag, e);
+    for (int i = 0; i < k; i++)
+        if (parse_count(flag, items[i], 1, 1000000000000ull, false, &out[i], err, cap))
+            return 2;
+    *n = (size_t)k;
+    return 0;
+}
+
+void bench_counts(const bench_cfg *cfg, uint64_t num, uint64_t *ops, uint64_t *sync_ops,
+                  uint64_t *scan_ops)
+{
+    *ops = cfg->ops_given ? cfg->ops : num;
+    /* The default suite runs fillsync longer (N/20: 10,000 commits at 200k, about 2 s per engine
+     * at one thread) so that its 8-thread run, the group-commit figure, lasts long enough to be
+     * stable (N/100 made it ~0.1 s). */
+    if (cfg->sync_ops_given) {
+        *sync_ops = cfg->sync_ops;
+    } else {
+        *sync_ops = num / (cfg->is_default ? 20 : 100);
+        if (*sync_ops < 100)
+            *sync_ops = 100;
+    }
+    if (cfg->scan_ops_given)
+        *scan_ops = cfg->scan_ops;
+    else
+        *scan_ops = *ops / 10 > 100 ? *ops / 10 : 100;
 }
 
 static void add_engine(bench_cfg *cfg, const char *name)
@@ -279,27 +330,37 @@ int bench_parse_args(int argc, char **argv, bench_cfg *cfg, char *err, size_t ca
         return 2;
     if (parse_durability(cfg, a.set[F_DURABILITY] ? a.value[F_DURABILITY] : "os", err, cap))
         return 2;
-    cfg->num = cfg->is_default ? SUITE_NUM : DEFAULT_NUM;
+    cfg->nums[0] = cfg->is_default ? SUITE_NUM : DEFAULT_NUM;
+    cfg->n_nums = 1;
     if (a.set[F_NUM] &&
-        parse_count("num", a.value[F_NUM], 1, 1000000000000ull, false, &cfg->num, err, cap))
+        parse_list("num", a.value[F_NUM], cfg->nums, BENCH_MAX_NUMS, &cfg->n_nums, err, cap))
         return 2;
-    cfg->ops = cfg->num;
+    cfg->num = cfg->nums[0];
+    cfg->ops_given = a.set[F_OPS];
     if (a.set[F_OPS] &&
         parse_count("ops", a.value[F_OPS], 1, 1000000000000ull, false, &cfg->ops, err, cap))
         return 2;
-    /* The default suite runs fillsync longer (N/20: 10,000 commits at 200k, about 2 s per engine
-     * at one thread) so that its 8-thread run, the group-commit figure, lasts long enough to be
-     * stable (N/100 made it ~0.1 s). */
-    cfg->sync_ops = cfg->num / (cfg->is_default ? 20 : 100);
-    if (cfg->sync_ops < 100)
-        cfg->sync_ops = 100;
+    cfg->sync_ops_given = a.set[F_SYNC_OPS];
     if (a.set[F_SYNC_OPS] && parse_count("sync-ops", a.value[F_SYNC_OPS], 1, 1000000000000ull,
                                          false, &cfg->sync_ops, err, cap))
         return 2;
-    cfg->scan_ops = cfg->ops / 10 > 100 ? cfg->ops / 10 : 100;
+    cfg->scan_ops_given = a.set[F_SCAN_OPS];
     if (a.set[F_SCAN_OPS] && parse_count("scan-ops", a.value[F_SCAN_OPS], 1, 1000000000000ull,
                                          false, &cfg->scan_ops, err, cap))
         return 2;
+    bench_counts(cfg, cfg->num, &cfg->ops, &cfg->sync_ops, &cfg->scan_ops);
+    cfg->n_rates = 0;
+    if (a.set[F_RATE] &&
+        parse_list("rate", a.value[F_RATE], cfg->rates, BENCH_MAX_RATES, &cfg->n_rates, err, cap))
+        return 2;
+    cfg->arrival = ARRIVAL_CONSTANT;
+    if (a.set[F_ARRIVAL]) {
+        if (!strcmp(a.value[F_ARRIVAL], "poisson"))
+            cfg->arrival = ARRIVAL_POISSON;
+        else if (strcmp(a.value[F_ARRIVAL], "constant"))
+            return err2(err, cap, "--arrival: '%s' is neither constant nor poisson%s",
+                        a.value[F_ARRIVAL], "");
+    }
     cfg->key_size = 16;
     if (a.set[F_KEY_SIZE] && parse_count("key-size", a.value[F_KEY_SIZE], 1, KV_MAX_KEY - 1, true,
                                          &cfg->key_size, err, cap))
@@ -308,6 +369,7 @@ int bench_parse_args(int argc, char **argv, bench_cfg *cfg, char *err, size_t ca
     if (a.set[F_VALUE_SIZE] && parse_count("value-size", a.value[F_VALUE_SIZE], 0, KV_MAX_VALUE,
                                            true, &cfg->value_size, err, cap))
         return 2;
+    cfg->cache_size = BENCH_DEFAULT_CACHE;
     if (a.set[F_CACHE] && parse_count("cache-size", a.value[F_CACHE], 0, UINT64_MAX, true,
                                       &cfg->cache_size, err, cap))
         return 2;
@@ -346,48 +408,61 @@ int bench_parse_args(int argc, char **argv, bench_cfg *cfg, char *err, size_t ca
 
 /* ---- the plan ---- */
 
+/* Adds the runs of every engine for workload w in mode d with threads at num records, once per
+ * --rate (or once, closed loop, without rates; recover is always closed loop). */
 static size_t add_runs(const bench_cfg *cfg, run_spec *r, size_t n, const wl_def *w,
-                       kv_durability d, unsigned threads)
+                       kv_durability d, unsigned threads, uint64_t num)
 {
-    for (size_t e = 0; e < cfg->n_engines; e++) {
-        run_spec *s = &r[n++];
-        s->engine = cfg->engines[e];
-        s->wl = w;
-        s->durability = d;
-        s->threads = threads;
-        s->cpu_load = cfg->cpu_load;
-        s->records = w->needs_load ? cfg->num : 0;
-        switch (w->kind) {
-        case WL_FILLSEQ:
-        case WL_FILLRANDOM:
-            s->ops = cfg->num;
-            break;
-        case WL_FILLSYNC:
-            s->ops = cfg->sync_ops;
-            break;
-        case WL_DELETERANDOM: /* each key at most once */
-            s->ops = cfg->ops < cfg->num ? cfg->ops : cfg->num;
-            break;
-        default:
-            s->ops = w->scan > 0 ? cfg->scan_ops : cfg->ops;
-            break;
+    uint64_t ops, sync_ops, scan_ops;
+    bench_counts(cfg, num, &ops, &sync_ops, &scan_ops);
+    size_t n_rates = cfg->n_rates && w->kind != WL_RECOVER ? cfg->n_rates : 1;
+    for (size_t k = 0; k < n_rates; k++)
+        for (size_t e = 0; e < cfg->n_engines; e++) {
+            run_spec *s = &r[n++];
+            s->engine = cfg->engines[e];
+            s->wl = w;
+            s->durability = d;
+            s->threads = threads;
+            s->cpu_load = cfg->cpu_load;
+            s->num = num;
+            s->rate = cfg->n_rates && w->kind != WL_RECOVER ? cfg->rates[k] : 0;
+            s->records = w->needs_load || w->kind == WL_RECOVER ? num : 0;
+            switch (w->kind) {
+            case WL_FILLSEQ:
+            case WL_FILLRANDOM:
+            case WL_RECOVER:
+                s->ops = num;
+                break;
+            case WL_FILLSYNC:
+                s->ops = sync_ops;
+                break;
+            case WL_DELETERANDOM: /* each key at most once */
+                s->ops = ops < num ? ops : num;
+                break;
+            default:
+                s->ops = w->scan > 0 ? scan_ops : ops;
+                break;
+            }
         }
-    }
     return n;
 }
 
 bool bench_plan(const bench_cfg *cfg, run_spec **out, size_t *n_out, char *err, size_t cap)
 {
     /* Keys must number every record, inserts included (at most ops of them). */
-    uint64_t most =
-        cfg->num + (cfg->ops > cfg->scan_ops ? cfg->ops : cfg->scan_ops) + cfg->sync_ops;
-    if (kvb_digits(most) > cfg->key_size) {
-        snprintf(err, cap, "--key-size %llu cannot number %llu records (needs %zu bytes)",
-                 (unsigned long long)cfg->key_size, (unsigned long long)most, kvb_digits(most));
-        return false;
+    for (size_t k = 0; k < cfg->n_nums; k++) {
+        uint64_t ops, sync_ops, scan_ops, num = cfg->nums[k];
+        bench_counts(cfg, num, &ops, &sync_ops, &scan_ops);
+        uint64_t most = num + (ops > scan_ops ? ops : scan_ops) + sync_ops;
+        if (kvb_digits(most) > cfg->key_size) {
+            snprintf(err, cap, "--key-size %llu cannot number %llu records (needs %zu bytes)",
+                     (unsigned long long)cfg->key_size, (unsigned long long)most, kvb_digits(most));
+            return false;
+        }
     }
-    size_t max = cfg->n_engines * cfg->n_workloads * cfg->n_durability * cfg->n_threads +
-                 cfg->n_engines * 3 + 1;
+    size_t per_num = cfg->n_engines * cfg->n_workloads * cfg->n_durability * cfg->n_threads +
+                     cfg->n_engines * 3 + 1;
+    size_t max = per_num * cfg->n_nums * (cfg->n_rates ? cfg->n_rates : 1);
     run_spec *r = calloc(max, sizeof *r);
     if (!r) {
         snprintf(err, cap, "out of memory");
@@ -395,26 +470,29 @@ bool bench_plan(const bench_cfg *cfg, run_spec **out, size_t *n_out, char *err, 
     }
     kv_durability sync = {KV_DURABILITY_SYNC, 0};
     size_t n = 0;
-    for (size_t w = 0; w < cfg->n_workloads; w++) {
-        const wl_def *wl = wl_find(cfg->workloads[w]);
-        if (wl->kind == WL_FILLSYNC) {
-            /* Always durability sync (once, whatever --durability lists). */
-            if (cfg->is_default) {
-                n = add_runs(cfg, r, n, wl, sync, 1);
-                n = add_runs(cfg, r, n, wl, sync, 8);
-                size_t loaded = n;
-                n = add_runs(cfg, r, n, wl, sync, 8);
-                while (loaded < n)
-                    r[loaded++].cpu_load = SUITE_CPU_LOAD;
-            } else {
-                for (size_t t = 0; t < cfg->n_threads; t++)
-                    n = add_runs(cfg, r, n, wl, sync, cfg->threads[t]);
+    for (size_t k = 0; k < cfg->n_nums; k++) {
+        uint64_t num = cfg->nums[k];
+        for (size_t w = 0; w < cfg->n_workloads; w++) {
+            const wl_def *wl = wl_find(cfg->workloads[w]);
+            if (wl->kind == WL_FILLSYNC) {
+                /* Always durability sync (once, whatever --durability lists). */
+                if (cfg->is_default) {
+                    n = add_runs(cfg, r, n, wl, sync, 1, num);
+                    n = add_runs(cfg, r, n, wl, sync, 8, num);
+                    size_t loaded = n;
+                    n = add_runs(cfg, r, n, wl, sync, 8, num);
+                    while (loaded < n)
+                        r[loaded++].cpu_load = SUITE_CPU_LOAD;
+                } else {
+                    for (size_t t = 0; t < cfg->n_threads; t++)
+                        n = add_runs(cfg, r, n, wl, sync, cfg->threads[t], num);
+                }
+                continue;
             }
-            continue;
+            for (size_t d = 0; d < cfg->n_durability; d++)
+                for (size_t t = 0; t < cfg->n_threads; t++)
+                    n = add_runs(cfg, r, n, wl, cfg->durability[d], cfg->threads[t], num);
         }
-        for (size_t d = 0; d < cfg->n_durability; d++)
-            for (size_t t = 0; t < cfg->n_threads; t++)
-                n = add_runs(cfg, r, n, wl, cfg->durability[d], cfg->threads[t]);
     }
     *out = r;
     *n_out = n;

@@ -32,6 +32,23 @@ bool io_proc_read(uint64_t *wchar, uint64_t *write_bytes)
     return found == 2;
 }
 
+bool io_proc_rchar(uint64_t *rchar)
+{
+    FILE *f = fopen("/proc/self/io", "r");
+    if (!f)
+        return false;
+    char line[128];
+    unsigned long long v;
+    bool found = false;
+    while (!found && fgets(line, sizeof line, f))
+        if (sscanf(line, "rchar: %llu", &v) == 1) {
+            *rchar = v;
+            found = true;
+        }
+    fclose(f);
+    return found;
+}
+
 uint64_t io_sync_calls(bool *available)
 {
     *available = kvlab_interposed_syncs != NULL;

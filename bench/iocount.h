@@ -15,6 +15,10 @@
 /* Reads wchar and write_bytes of /proc/self/io (bytes). False when it cannot be read. */
 bool io_proc_read(uint64_t *wchar, uint64_t *write_bytes);
 
+/* Reads rchar of /proc/self/io: bytes passed to read-like system calls (reads through a
+ * memory map are not in it). False when it cannot be read. */
+bool io_proc_rchar(uint64_t *rchar);
+
 /* Total fsync + fdatasync + sync_file_range + msync calls of this process so far, counted by
  * the interposer; *available is false (and 0 returned) when the interposer is not linked in
  * (unit tests). */

@@ -8,7 +8,7 @@
 #include <string.h>
 
 #include "bench_null.h"
-#include "report.h"
+#include "report_int.h"
 
 #define MAX_ENGINES 32
 
@@ -72,9 +72,28 @@ static int mode_rank(const char *mode)
     return 3;
 }
 
-/* A table with one line per group (filtered) and one column per engine. Returns the lines. */
-static size_t write_group_table(const char *path, const bench_row *rows, size_t n, const char **eng,
-                                size_t ne, metric_fn m, bool writes_only, bool log)
+/* The x label of a group: "ycsb-a/os/t1" (writes_only: "os/fillrandom/t1"), with "/1M" when
+ * the report has several record counts and "/20k/s" for a --rate run. */
+static void group_label(FILE *f, const report_ctx *c, const bench_row *gr, bool writes_only)
+{
+    char a[24];
+    if (writes_only)
+        fprintf(f, "%s/%s/t%u", gr->durability, gr->workload, gr->threads);
+    else
+        fprintf(f, "%s/%s/t%u", gr->workload, gr->durability, gr->threads);
+    if (c->multi_num)
+        fprintf(f, "/%s", md_count(gr->num, a, sizeof a));
+    if (gr->rate)
+        fprintf(f, "/%s/s", md_count(gr->rate, a, sizeof a));
+    if (gr->cpu_load) /* --cpu-load */
+        fprintf(f, "/load%u", gr->cpu_load);
+}
+
+/* A table with one line per group (filtered) and one column per engine. Returns the lines.
+ * recover groups are left out (they have no operations to count). */
+static size_t write_group_table(const char *path, const report_ctx *c, const bench_row *rows,
+                                size_t n, const char **eng, size_t ne, metric_fn m,
+                                bool writes_only, bool log)
 {
     FILE *f = fopen(path, "w");
     if (!f)
@@ -89,6 +108,8 @@ static size_t write_group_table(const char *path, const bench_row *rows, size_t 
     for (int pass = 0; pass < (writes_only ? 4 : 1); pass++)
         for (size_t g = 0; g < ng; g++) {
             const bench_row *gr = &rows[groups[g]];
+            if (!strcmp(gr->workload, "recover"))
+                continue;
             if (writes_only &&
                 (!report_is_write_workload(gr->workload) || mode_rank(gr->durability) != pass))
                 continue;
@@ -99,12 +120,7 @@ static size_t write_group_table(const char *path, const bench_row *rows, size_t 
             }
             if (!any)
                 continue;
-            if (writes_only)
-                fprintf(f, "%s/%s/t%u", gr->durability, gr->workload, gr->threads);
-            else
-                fprintf(f, "%s/%s/t%u", gr->workload, gr->durability, gr->threads);
-            if (gr->cpu_load) /* --cpu-load */
-                fprintf(f, "/load%u", gr->cpu_load);
+            group_label(f, c, gr, writes_only);
             for (size_t e = 0; e < ne; e++) {
                 const bench_row *r = find(rows, n, gr, eng[e]);
                 value(f, r ? m(r) : NAN, log);
@@ -125,17 +141,17 @@ static void histogram_plot(FILE *gp, const char *dat, const char *title, const c
             dat);
 }
 
-static const char *const common_style = "set datafile missing '?'\n"
-                                        "set style data histograms\n"
-                                        "set style histogram clustered gap 1\n"
-                                        "set style fill solid 0.85 border -1\n"
-                                        "set boxwidth 0.9\n"
-                                        "set xtics rotate by -30 scale 0\n"
-                                        "set key outside right top\n"
-                                        "set grid ytics\n"
-                                        "set yrange [*:*]\n";
+const char plots_common_style[] = "set datafile missing '?'\n"
+                                  "set style data histograms\n"
+                                  "set style histogram clustered gap 1\n"
+                                  "set style fill solid 0.85 border -1\n"
+                                  "set boxwidth 0.9\n"
+                                  "set xtics rotate by -30 scale 0\n"
+                                  "set key outside right top\n"
+                                  "set grid ytics\n"
+                                  "set yrange [*:*]\n";
 
-static void terminal(FILE *gp, bool svg, const char *name, int w, int h)
+void plots_terminal(FILE *gp, bool svg, const char *name, int w, int h)
 {
     if (svg)
         fprintf(gp,
@@ -168,13 +184,13 @@ bool report_plots(const char *dir, report_ctx *ctx, const bench_row *rows, size_
     }
     char path[2048];
     snprintf(path, sizeof path, "%s/throughput.dat", dir);
-    size_t l_tp = write_group_table(path, rows, n, eng, ne, m_ops, false, true);
+    size_t l_tp = write_group_table(path, ctx, rows, n, eng, ne, m_ops, false, true);
     snprintf(path, sizeof path, "%s/durability.dat", dir);
-    size_t l_du = write_group_table(path, rows, n, eng, ne, m_ops, true, true);
+    size_t l_du = write_group_table(path, ctx, rows, n, eng, ne, m_ops, true, true);
     snprintf(path, sizeof path, "%s/write_amp.dat", dir);
-    size_t l_wa = write_group_table(path, rows, n, eng, ne, m_wamp, false, true);
+    size_t l_wa = write_group_table(path, ctx, rows, n, eng, ne, m_wamp, false, true);
     snprintf(path, sizeof path, "%s/space_amp.dat", dir);
-    size_t l_sa = write_group_table(path, rows, n, eng, ne, m_samp, false, false);
+    size_t l_sa = write_group_table(path, ctx, rows, n, eng, ne, m_samp, false, false);
 
     /* Latency tables: one per group, one line per engine. */
     size_t groups[256];
@@ -182,7 +198,9 @@ bool report_plots(const char *dir, report_ctx *ctx, const bench_row *rows, size_
     bool lat_ok[256] = {false};
     for (size_t g = 0; g < ng; g++) {
         char slug[160];
-        report_group_slug(&rows[groups[g]], slug, sizeof slug);
+        if (!strcmp(rows[groups[g]].workload, "recover"))
+            continue;
+        report_slug(&rows[groups[g]], slug, sizeof slug, ctx->multi_num, true);
         snprintf(path, sizeof path, "%s/latency-%s.dat", dir, slug);
         FILE *f = fopen(path, "w");
         if (!f)
@@ -211,21 +229,21 @@ bool report_plots(const char *dir, report_ctx *ctx, const bench_row *rows, size_
         return false;
     }
     fprintf(gp, "# Generated by kvlab bench: gnuplot plots.gp (in this directory)\n%s",
-            common_style);
+            plots_common_style);
     for (int svg = 1; svg >= 0; svg--) {
         if (l_tp) {
-            terminal(gp, svg, "throughput", 1100, 520);
+            plots_terminal(gp, svg, "throughput", 1100, 520);
             histogram_plot(gp, "throughput.dat", "Throughput per workload (log scale)",
                            "operations per second", true, ne);
         }
         if (l_du) {
-            terminal(gp, svg, "durability", 1000, 480);
+            plots_terminal(gp, svg, "durability", 1000, 480);
             histogram_plot(gp, "durability.dat",
                            "Write throughput against durability mode (log scale)",
                            "operations per second", true, ne);
         }
         if (l_wa || l_sa) {
-            terminal(gp, svg, "amplification", 1100, 900);
+            plots_terminal(gp, svg, "amplification", 1100, 900);
             fprintf(gp, "set multiplot layout 2,1\n");
             if (l_wa)
                 histogram_plot(gp, "write_amp.dat",
@@ -242,15 +260,17 @@ bool report_plots(const char *dir, report_ctx *ctx, const bench_row *rows, size_
                 continue;
             char slug[160], name[200], dat[220], title[300];
             const bench_row *gr = &rows[groups[g]];
-            report_group_slug(gr, slug, sizeof slug);
+            report_slug(gr, slug, sizeof slug, ctx->multi_num, true);
             snprintf(name, sizeof name, "latency-%s", slug);
             snprintf(dat, sizeof dat, "latency-%s.dat", slug);
-            snprintf(title, sizeof title, "Latency percentiles: %s, %s, %u thread%s%s (log scale)",
-                     gr->workload, gr->durability, gr->threads, gr->threads > 1 ? "s" : "",
-                     report_load_label(gr).s);
-            terminal(gp, svg, name, 900, 450);
+            char label[160];
+            snprintf(title, sizeof title, "Latency percentiles%s: %s (log scale)",
+                     gr->rate ? " from the scheduled start" : "",
+                     md_group_label(ctx, gr, label, sizeof label));
+            plots_terminal(gp, svg, name, 900, 450);
             histogram_plot(gp, dat, title, "microseconds", true, 5);
         }
+        plots_more(gp, dir, ctx, rows, n, eng, ne, svg, svg);
     }
     fclose(gp);
     char cmd[2300];

@@ -33,6 +33,7 @@ typedef struct report_ctx {
     bool plots_made;
     char plots_note[512]; /* why there are no plots ("gnuplot not found"), or "" */
     const char *bench_dir;
+    bool multi_num; /* several record counts: group names carry the count */
 } report_ctx;
 
 /* Harness overhead: for a (workload, durability, threads) group, null's time per op against
@@ -40,12 +41,15 @@ typedef struct report_ctx {
 typedef struct overhead_row {
     char workload[48], durability[32];
     unsigned threads;
+    uint64_t num;
+    bool scan; /* a scan workload: no target, compared per returned record */
     double null_us, fastest_us, percent;
     double records_per_op; /* records the null engine returned and the harness checked, per op */
     char fastest[48];
 } overhead_row;
 
-/* Fills up to cap overhead rows from rows; returns the count. */
+/* Fills up to cap overhead rows from rows (closed-loop runs; --rate and recover runs have no
+ * harness time per operation to compare); returns the count. */
 size_t report_overhead(const bench_row *rows, size_t n, overhead_row *out, size_t cap);
 
 /* results.json via jansson: {"machine", "git_commit", "options", "runs": [...],
@@ -59,16 +63,25 @@ bool report_plots(const char *dir, report_ctx *ctx, const bench_row *rows, size_
 /* report.md: machine, method, one table per workload, kvlab-vs-peer ratios, overhead, plots. */
 bool report_md_write(const char *path, const report_ctx *ctx, const bench_row *rows, size_t n);
 
-/* Groups: the distinct (workload, durability, threads, cpu load) of rows in first-seen order;
- * *n_groups receives the count; returns the index of the first row of each group in idx (cap). */
+/* Groups: the distinct (workload, durability, threads, cpu load, records, rate) of rows in
+ * first-seen order; returns the count and the index of the first row of each group in idx
+ * (cap). */
 size_t report_groups(const bench_row *rows, size_t n, size_t *idx, size_t cap);
 
 /* Whether rows a and b are in the same group. */
 bool report_same_group(const bench_row *a, const bench_row *b);
 
-/* A file-name-safe name of r's group, "ycsb-a-os-t1", "fillsync-sync-t8-load2" (':' and ' '
- * become '-'), into buf. */
+/* Whether a and b belong to the same series of a scaling plot (by_num: the same workload, mode,
+ * threads, cpu load and rate, any record count) or of a latency-against-offered-load plot
+ * (!by_num: the same but for the rate). */
+bool report_same_series(const bench_row *a, const bench_row *b, bool by_num);
+
+/* A file-name-safe name of r's group, "ycsb-a-os-t1", "fillsync-sync-t8-load2" (':', '/' and
+ * ' ' become '-'), with "-r<rate>" for a --rate run, into buf. */
 char *report_group_slug(const bench_row *r, char *buf, size_t cap);
+
+/* The same with the record count ("-n<num>") when with_num, the rate when with_rate. */
+char *report_slug(const bench_row *r, char *buf, size_t cap, bool with_num, bool with_rate);
 
 /* " load2" for a run beside 2 busy-loop threads (--cpu-load 2), "" for a run on idle cores:
  * what tells a loaded group from the idle one in labels and file names (in .s, until the end of
@@ -77,6 +90,13 @@ typedef struct report_label {
     char s[16];
 } report_label;
 report_label report_load_label(const bench_row *r);
+
+/* Records an operation of r returned or wrote on average (about 50 for a YCSB scan). */
+double report_records_per_op(const bench_row *r);
+
+/* Whether a workload's operations are scans (YCSB E): the overhead target is for point
+ * operations only. */
+bool report_is_scan_workload(const char *workload);
 
 /* Whether a workload only writes (fills, overwrite, deleterandom): the durability plot's. */
 bool report_is_write_workload(const char *workload);

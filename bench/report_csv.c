@@ -8,7 +8,9 @@
 
 const char report_csv_header[] =
     "engine,workload,durability,threads,ops,seconds,ops_per_sec,mb_per_sec,p50_us,p90_us,"
-    "p99_us,p999_us,max_us,write_amp,space_amp,fsyncs_per_op,peak_mem_bytes,cpu_load";
+    "p99_us,p999_us,max_us,write_amp,space_amp,fsyncs_per_op,peak_mem_bytes,cpu_load,records,"
+    "rate,service_p50_us,service_p99_us,page_cache_bytes,mem_per_key_bytes,open_s,"
+    "min_1s_fraction";
 
 static void field(FILE *out, const char *s)
 {
@@ -44,7 +46,12 @@ void report_csv_row(FILE *out, const bench_row *r)
     if (r->na) {
         for (int i = 0; i < 13; i++)
             fputs(",n/a", out);
-        fprintf(out, ",%u\n", r->cpu_load);
+        fprintf(out, ",%u,%llu,", r->cpu_load, (unsigned long long)r->num);
+        if (r->rate)
+            fprintf(out, "%llu", (unsigned long long)r->rate);
+        for (int i = 0; i < 6; i++)
+            fputs(",n/a", out);
+        fputc('\n', out);
         return;
     }
     fprintf(out, ",%llu", (unsigned long long)r->ops);
@@ -59,7 +66,20 @@ void report_csv_row(FILE *out, const bench_row *r)
     num(out, r->write_amp, 3);
     num(out, r->space_amp, 3);
     num(out, r->fsyncs_per_op, 4);
-    fprintf(out, ",%llu,%u\n", (unsigned long long)r->peak_mem_bytes, r->cpu_load);
+    fprintf(out, ",%llu,%u", (unsigned long long)r->peak_mem_bytes, r->cpu_load);
+    fprintf(out, ",%llu,", (unsigned long long)r->num);
+    if (r->rate)
+        fprintf(out, "%llu", (unsigned long long)r->rate);
+    num(out, r->svc_p50_us, 3);
+    num(out, r->svc_p99_us, 3);
+    if (r->page_cache_bytes == UINT64_MAX)
+        fputs(",", out);
+    else
+        fprintf(out, ",%llu", (unsigned long long)r->page_cache_bytes);
+    num(out, r->mem_per_key_bytes, 1);
+    num(out, r->open_seconds, 6);
+    num(out, r->min_1s_fraction, 3);
+    fputc('\n', out);
 }
 
 bool report_csv_write(const char *path, const bench_row *rows, size_t n)
@@ -81,7 +101,15 @@ bool report_csv_write(const char *path, const bench_row *rows, size_t n)
 bool report_same_group(const bench_row *a, const bench_row *b)
 {
     return !strcmp(a->workload, b->workload) && !strcmp(a->durability, b->durability) &&
-           a->threads == b->threads && a->cpu_load == b->cpu_load;
+           a->threads == b->threads && a->cpu_load == b->cpu_load && a->num == b->num &&
+           a->rate == b->rate;
+}
+
+bool report_same_series(const bench_row *a, const bench_row *b, bool by_num)
+{
+    return !strcmp(a->workload, b->workload) && !strcmp(a->durability, b->durability) &&
+           a->threads == b->threads && a->cpu_load == b->cpu_load &&
+           (by_num ? a->rate == b->rate : a->num == b->num);
 }
 
 size_t report_groups(const bench_row *rows, size_t n, size_t *idx, size_t cap)
@@ -103,10 +131,13 @@ size_t report_overhead(const bench_row *rows, size_t n, overhead_row *out, size_
     size_t ng = report_groups(rows, n, groups, 256), k = 0;
     for (size_t g = 0; g < ng && k < cap; g++) {
         const bench_row *null = NULL, *fast = NULL;
+        const bench_row *gr = &rows[groups[g]];
+        if (gr->rate || !strcmp(gr->workload, "recover"))
+            continue; /* time per op is the schedule's there, or there are no operations */
         for (size_t i = 0; i < n; i++) {
             const bench_row *r = &rows[i];
-            if (!report_same_group(r, &rows[groups[g]]) || r->na || r->ops == 0 ||
-                r->ops_per_sec <= 0 || r->cpu_load) /* the harness's cost on idle cores */
+            if (!report_same_group(r, gr) || r->na || r->ops == 0 || r->ops_per_sec <= 0 ||
+                r->cpu_load) /* the harness's cost on idle cores */
                 continue;
             if (!strcmp(r->engine, BENCH_NULL_NAME))
                 null = r;
@@ -120,19 +151,47 @@ size_t report_overhead(const bench_row *rows, size_t n, overhead_row *out, size_
         snprintf(o->durability, sizeof o->durability, "%s", null->durability);
         snprintf(o->fastest, sizeof o->fastest, "%s", fast->engine);
         o->threads = null->threads;
+        o->num = null->num;
+        o->scan = report_is_scan_workload(null->workload);
         o->null_us = 1e6 / null->ops_per_sec;
         o->fastest_us = 1e6 / fast->ops_per_sec;
         o->percent = 100.0 * o->null_us / o->fastest_us;
-        double rec = (double)(null->key_size + null->value_size);
-        o->records_per_op = rec > 0 ? null->mb_per_sec * 1048576.0 / null->ops_per_sec / rec : 0;
+        o->records_per_op = report_records_per_op(null);
     }
     return k;
 }
 
+double report_records_per_op(const bench_row *r)
+{
+    double rec = (double)(r->key_size + r->value_size);
+    if (!(rec > 0) || !r->ops)
+        return 0;
+    if (r->bytes_moved)
+        return (double)r->bytes_moved / rec / (double)r->ops;
+    /* rows made without the byte count (older results): from the rates */
+    return r->ops_per_sec > 0 ? r->mb_per_sec * 1048576.0 / r->ops_per_sec / rec : 0;
+}
+
+bool report_is_scan_workload(const char *w)
+{
+    const wl_def *d = wl_find(w);
+    return d && d->scan > 0;
+}
+
 char *report_group_slug(const bench_row *r, char *buf, size_t cap)
 {
-    snprintf(buf, cap, "%s-%s-t%u%s", r->workload, r->durability, r->threads,
-             report_load_label(r).s);
+    return report_slug(r, buf, cap, false, true);
+}
+
+char *report_slug(const bench_row *r, char *buf, size_t cap, bool with_num, bool with_rate)
+{
+    int n = snprintf(buf, cap, "%s-%s-t%u", r->workload, r->durability, r->threads);
+    if (with_num && n >= 0 && (size_t)n < cap)
+        n += snprintf(buf + n, cap - (size_t)n, "-n%llu", (unsigned long long)r->num);
+    if (with_rate && r->rate && n >= 0 && (size_t)n < cap)
+        n += snprintf(buf + n, cap - (size_t)n, "-r%llu", (unsigned long long)r->rate);
+    if (r->cpu_load && n >= 0 && (size_t)n < cap) /* --cpu-load: " load2" becomes "-load2" */
+        snprintf(buf + n, cap - (size_t)n, "%s", report_load_label(r).s);
     for (char *p = buf; *p; p++)
         if (*p == ':' || *p == '/' || *p == ' ')
             *p = '-';

@@ -1,13 +1,37 @@
 /* results.json (report.h), built with jansson. NaN figures become null. */
 #include <jansson.h>
 #include <math.h>
+#include <string.h>
 
 #include "clock.h"
 #include "report.h"
 
 static json_t *real_or_null(double v)
 {
-    return isnan(v) ? json_null() : json_real(v);
+    return isfinite(v) ? json_real(v) : json_null();
+}
+
+static json_t *bytes_or_null(uint64_t v)
+{
+    return v == UINT64_MAX ? json_null() : json_integer((json_int_t)v);
+}
+
+/* The timeline of a run: {"interval_s", "last_interval_s", "ops_per_sec": [...], "p99_us":
+ * [...]} (a p99 is null for an interval without operations), or null. */
+static json_t *timeline_json(const bench_timeline *t)
+{
+    if (!t->n)
+        return json_null();
+    json_t *j = json_object(), *ops = json_array(), *p99 = json_array();
+    for (size_t i = 0; i < t->n; i++) {
+        json_array_append_new(ops, json_real(t->ops_per_sec[i]));
+        json_array_append_new(p99, real_or_null(t->p99_us[i]));
+    }
+    json_object_set_new(j, "interval_s", json_real(t->interval_s));
+    json_object_set_new(j, "last_interval_s", json_real(t->last_s));
+    json_object_set_new(j, "ops_per_sec", ops);
+    json_object_set_new(j, "p99_us", p99);
+    return j;
 }
 
 static json_t *machine_json(const machine_info *m)
@@ -58,6 +82,16 @@ static json_t *options_json(const bench_cfg *c)
         json_array_append_new(a, json_integer(c->threads[i]));
     json_object_set_new(j, "threads", a);
     json_object_set_new(j, "num", json_integer((json_int_t)c->num));
+    a = json_array();
+    for (size_t i = 0; i < c->n_nums; i++)
+        json_array_append_new(a, json_integer((json_int_t)c->nums[i]));
+    json_object_set_new(j, "nums", a);
+    a = json_array();
+    for (size_t i = 0; i < c->n_rates; i++)
+        json_array_append_new(a, json_integer((json_int_t)c->rates[i]));
+    json_object_set_new(j, "rates", a);
+    json_object_set_new(j, "arrival",
+                        json_string(c->arrival == ARRIVAL_POISSON ? "poisson" : "constant"));
     json_object_set_new(j, "ops", json_integer((json_int_t)c->ops));
     json_object_set_new(j, "sync_ops", json_integer((json_int_t)c->sync_ops));
     json_object_set_new(j, "scan_ops", json_integer((json_int_t)c->scan_ops));
@@ -83,29 +117,65 @@ static json_t *row_json(const bench_row *r)
     json_object_set_new(j, "durability", json_string(r->durability));
     json_object_set_new(j, "threads", json_integer(r->threads));
     json_object_set_new(j, "cpu_load", json_integer(r->cpu_load)); /* busy-loop threads beside */
+    json_object_set_new(j, "records", json_integer((json_int_t)r->num));
+    json_object_set_new(j, "rate", r->rate ? json_integer((json_int_t)r->rate) : json_null());
     if (r->na) {
         json_object_set_new(j, "na", json_true());
         json_object_set_new(j, "note", json_string(r->note));
         return j;
     }
     json_object_set_new(j, "ops", json_integer((json_int_t)r->ops));
-    json_object_set_new(j, "seconds", json_real(r->seconds));
-    json_object_set_new(j, "ops_per_sec", json_real(r->ops_per_sec));
-    json_object_set_new(j, "mb_per_sec", json_real(r->mb_per_sec));
-    json_object_set_new(j, "p50_us", json_real(r->p50_us));
-    json_object_set_new(j, "p90_us", json_real(r->p90_us));
-    json_object_set_new(j, "p99_us", json_real(r->p99_us));
-    json_object_set_new(j, "p999_us", json_real(r->p999_us));
-    json_object_set_new(j, "max_us", json_real(r->max_us));
-    json_object_set_new(j, "mean_us", json_real(r->mean_us));
+    json_object_set_new(j, "seconds", real_or_null(r->seconds));
+    json_object_set_new(j, "ops_per_sec", real_or_null(r->ops_per_sec));
+    json_object_set_new(j, "mb_per_sec", real_or_null(r->mb_per_sec));
+    json_object_set_new(j, "p50_us", real_or_null(r->p50_us));
+    json_object_set_new(j, "p90_us", real_or_null(r->p90_us));
+    json_object_set_new(j, "p99_us", real_or_null(r->p99_us));
+    json_object_set_new(j, "p999_us", real_or_null(r->p999_us));
+    json_object_set_new(j, "max_us", real_or_null(r->max_us));
+    json_object_set_new(j, "mean_us", real_or_null(r->mean_us));
+    json_object_set_new(j, "latency_from",
+                        json_string(r->rate ? "scheduled start (corrected for coordinated "
+                                              "omission)"
+                                            : "previous operation's end (closed loop)"));
+    if (r->rate) {
+        json_t *svc = json_object();
+        json_object_set_new(svc, "p50_us", real_or_null(r->svc_p50_us));
+        json_object_set_new(svc, "p90_us", real_or_null(r->svc_p90_us));
+        json_object_set_new(svc, "p99_us", real_or_null(r->svc_p99_us));
+        json_object_set_new(svc, "p999_us", real_or_null(r->svc_p999_us));
+        json_object_set_new(svc, "max_us", real_or_null(r->svc_max_us));
+        json_object_set_new(svc, "mean_us", real_or_null(r->svc_mean_us));
+        json_object_set_new(j, "service_time", svc);
+    }
     json_object_set_new(j, "write_amp", real_or_null(r->write_amp));
     json_object_set_new(j, "space_amp", real_or_null(r->space_amp));
     json_object_set_new(j, "fsyncs_per_op", real_or_null(r->fsyncs_per_op));
     json_object_set_new(j, "sync_probe_mean_us", real_or_null(r->sync_probe_mean_us));
     json_object_set_new(j, "peak_mem_bytes", json_integer((json_int_t)r->peak_mem_bytes));
+    json_object_set_new(j, "page_cache_bytes", bytes_or_null(r->page_cache_bytes));
+    json_object_set_new(j, "page_cache_method",
+                        json_string(r->page_cache_method ? r->page_cache_method : "none"));
+    json_object_set_new(j, "live_keys", json_integer((json_int_t)r->live_keys));
+    json_object_set_new(j, "mem_per_key_bytes", real_or_null(r->mem_per_key_bytes));
+    json_object_set_new(j, "open_s", real_or_null(r->open_seconds));
+    json_object_set_new(j, "min_1s_fraction", real_or_null(r->min_1s_fraction));
+    json_object_set_new(j, "records_per_op", json_real(report_records_per_op(r)));
+    json_object_set_new(j, "hgrm", r->hgrm[0] ? json_string(r->hgrm) : json_null());
+    if (!strcmp(r->workload, "recover")) {
+        json_t *rec = json_object();
+        json_object_set_new(rec, "kill_at_acked_records",
+                            json_integer((json_int_t)r->recovery.kill_at));
+        json_object_set_new(rec, "acked_records", json_integer((json_int_t)r->recovery.acked));
+        json_object_set_new(rec, "found_records", json_integer((json_int_t)r->recovery.found));
+        json_object_set_new(rec, "recovery_s", real_or_null(r->open_seconds));
+        json_object_set_new(rec, "open_read_bytes", bytes_or_null(r->recovery.read_bytes));
+        json_object_set_new(rec, "log_replayed_bytes", bytes_or_null(r->recovery.log_replayed));
+        json_object_set_new(j, "recovery", rec);
+    }
     json_object_set_new(j, "planned_ops", json_integer((json_int_t)r->planned_ops));
     json_object_set_new(j, "records_loaded", json_integer((json_int_t)r->records));
-    json_object_set_new(j, "load_seconds", json_real(r->load_seconds));
+    json_object_set_new(j, "load_seconds", real_or_null(r->load_seconds));
     json_object_set_new(j, "key_size", json_integer((json_int_t)r->key_size));
     json_object_set_new(j, "value_size", json_integer((json_int_t)r->value_size));
     json_object_set_new(j, "io_source", json_string(r->io_source ? r->io_source : "none"));
@@ -122,6 +192,7 @@ static json_t *row_json(const bench_row *r)
     for (size_t i = 0; i < r->n_extra; i++)
         json_object_set_new(x, r->extra[i].name, json_integer((json_int_t)r->extra[i].value));
     json_object_set_new(j, "engine_counters", x);
+    json_object_set_new(j, "timeline", timeline_json(&r->timeline));
     return j;
 }
 
@@ -143,12 +214,14 @@ bool report_json_write(const char *path, const report_ctx *ctx, const bench_row 
     size_t no = report_overhead(rows, n, ov, 256);
     json_t *oa = json_array();
     for (size_t i = 0; i < no; i++)
-        json_array_append_new(oa, json_pack("{s:s, s:s, s:i, s:f, s:f, s:s, s:f, s:f}", "workload",
-                                            ov[i].workload, "durability", ov[i].durability,
-                                            "threads", (int)ov[i].threads, "null_us_per_op",
-                                            ov[i].null_us, "records_per_op", ov[i].records_per_op,
-                                            "fastest_engine", ov[i].fastest, "fastest_us_per_op",
-                                            ov[i].fastest_us, "overhead_percent", ov[i].percent));
+        json_array_append_new(
+            oa,
+            json_pack("{s:s, s:s, s:i, s:I, s:b, s:f, s:f, s:s, s:f, s:f, s:o}", "workload",
+                      ov[i].workload, "durability", ov[i].durability, "threads", (int)ov[i].threads,
+                      "records", (json_int_t)ov[i].num, "scan", (int)ov[i].scan, "null_us_per_op",
+                      ov[i].null_us, "records_per_op", ov[i].records_per_op, "fastest_engine",
+                      ov[i].fastest, "fastest_us_per_op", ov[i].fastest_us, "overhead_percent",
+                      ov[i].percent, "target_percent", ov[i].scan ? json_null() : json_real(5.0)));
     json_object_set_new(root, "harness_overhead", oa);
     json_object_set_new(root, "error", ctx->error ? json_string(ctx->error) : json_null());
     int rc = json_dump_file(root, path, JSON_INDENT(2) | JSON_REAL_PRECISION(10));

@@ -10,9 +10,16 @@
  *    Open in the run's mode; start the threads behind a barrier; the wall clock runs from the
  *    barrier to the last join. Each thread has its own histogram; they are merged. With
  *    --cpu-load N, N busy-loop threads spin in the helper process meanwhile (cpuload.h).
+ *    The open itself is timed (open_s: after the clean close of the load, it is the cost of
+ *    opening a database of that size). In a --rate run each thread issues its operations at
+ *    scheduled times and latency runs from each one's due time (workloads.c).
  * 4. kv_stats before the close gives the engine's counters of the measured phase (kvlab
  *    engines); peers use /proc/self/io and the interposed sync counter around the same span.
- *    The directory is walked after kv_close for the disk bytes. */
+ *    The page cache held by the database's files is measured then too (pagecache.h). The
+ *    directory is walked after kv_close for the disk bytes.
+ * 5. After the run: the merged histogram(s) into <out>/hgrm/ (hgrm.h) and the per-interval
+ *    timeline (timeline.h), from the latencies the threads kept.
+ * The recover workload has its own course (recover.h). */
 #include <fcntl.h>
 #include <math.h>
 #include <pthread.h>
@@ -25,9 +32,13 @@
 #include "bench.h"
 #include "bench_null.h"
 #include "cpuload.h"
+#include "hgrm.h"
 #include "iocount.h"
 #include "machine.h"
 #include "monitor.h"
+#include "pagecache.h"
+#include "recover.h"
+#include "timeline.h"
 
 static uint64_t now_ns(void)
 {
@@ -42,14 +53,61 @@ static void set_na(bench_row *row, const char *fmt, const char *a, const char *b
     snprintf(row->note, sizeof row->note, fmt, a, b);
 }
 
-/* Builds the kv_options of engine for this run: its durability, the cache size and the -o
- * options meant for it (ENGINE:KEY=VALUE, or KEY=VALUE when it declares KEY). */
-static kv_status make_options(const bench_cfg *cfg, const char *engine, kv_durability d,
-                              kv_options *o)
+/* ---- engines outside the registry (bench_add_engine) ---- */
+
+#define MAX_EXTRA_ENGINES 4
+static const kv_engine *extra_engines[MAX_EXTRA_ENGINES];
+
+void bench_add_engine(const kv_engine *e)
+{
+    for (size_t i = 0; i < MAX_EXTRA_ENGINES; i++)
+        if (!extra_engines[i] || extra_engines[i] == e) {
+            extra_engines[i] = e;
+            return;
+        }
+}
+
+static const kv_engine *extra_engine(const char *name)
+{
+    for (size_t i = 0; i < MAX_EXTRA_ENGINES && extra_engines[i]; i++)
+        if (!strcmp(extra_engines[i]->name, name))
+            return extra_engines[i];
+    return NULL;
+}
+
+static void engine_limits(const char *name, kv_limits *lim)
+{
+    const kv_engine *e = extra_engine(name);
+    if (e)
+        *lim = e->limits;
+    else
+        kv_engine_limits(name, lim);
+}
+
+static unsigned engine_durability_mask(const char *name)
+{
+    const kv_engine *e = extra_engine(name);
+    return e ? e->durability_mask : kv_engine_durability_mask(name);
+}
+
+static const char *const *engine_option_help(const char *name)
+{
+    const kv_engine *e = extra_engine(name);
+    return e ? e->option_help : kv_engine_option_help(name);
+}
+
+static kv_status engine_open(const char *name, const char *dir, const kv_options *o, kv_db **db)
+{
+    const kv_engine *e = extra_engine(name);
+    return e ? kv_open_engine(e, dir, o, db) : kv_open(name, dir, o, db);
+}
+
+kv_status bench_make_options(const bench_cfg *cfg, const char *engine, kv_durability d,
+                             kv_options *o)
 {
     o->durability = d;
     o->cache_size = cfg->cache_size;
-    const char *const *help = kv_engine_option_help(engine);
+    const char *const *help = engine_option_help(engine);
     for (size_t i = 0; i < cfg->n_opts; i++) {
         const char *opt = cfg->opts[i], *eq = strchr(opt, '='), *colon = strchr(opt, ':');
         const char *kv = opt;
@@ -200,37 +258,102 @@ static int null_best_of(wl_shared *sh, wl_thread **ts, unsigned nt, const run_sp
     return 0;
 }
 
-/* The directory of a run: <dir>/<engine>-<workload>-<mode>-t<threads> (':' becomes '-'). */
-static void run_dir(const bench_cfg *cfg, const run_spec *rs, const char *mode, char *out,
-                    size_t cap)
+char *bench_run_name(const bench_row *r, char *buf, size_t cap)
 {
-    snprintf(out, cap, "%s/%s-%s-%s-t%u", cfg->dir, rs->engine, rs->wl->name, mode, rs->threads);
+    int n = snprintf(buf, cap, "%s-%s-%s-t%u-n%llu", r->engine, r->workload, r->durability,
+                     r->threads, (unsigned long long)r->num);
+    if (r->rate && n >= 0 && (size_t)n < cap)
+        snprintf(buf + n, cap - (size_t)n, "-r%llu", (unsigned long long)r->rate);
+    for (char *p = buf; *p; p++)
+        if (*p == ':' || *p == '/' || *p == ' ')
+            *p = '-';
+    return buf;
+}
+
+void bench_row_free(bench_row *row)
+{
+    timeline_free(&row->timeline);
+}
+
+/* The directory of a run: <dir>/<engine>-<workload>-<mode>-t<threads> (':' becomes '-'), then
+ * -n<records> when the benchmark has several record counts and -r<rate> for a --rate run. */
+static void run_dir(const bench_cfg *cfg, const bench_row *row, char *out, size_t cap)
+{
+    int n = snprintf(out, cap, "%s/%s-%s-%s-t%u", cfg->dir, row->engine, row->workload,
+                     row->durability, row->threads);
+    if (cfg->n_nums > 1 && n >= 0 && (size_t)n < cap)
+        n += snprintf(out + n, cap - (size_t)n, "-n%llu", (unsigned long long)row->num);
+    if (row->rate && n >= 0 && (size_t)n < cap)
+        snprintf(out + n, cap - (size_t)n, "-r%llu", (unsigned long long)row->rate);
     for (char *p = out + strlen(cfg->dir); *p; p++)
         if (*p == ':')
             *p = '-';
 }
 
-static void fill_latency(bench_row *row, wl_thread *ts, unsigned n)
+/* Latency percentiles of h in microseconds into p (p50, p90, p99, p99.9, max, mean). */
+static void percentiles(const kv_histogram *h, double *p50, double *p90, double *p99, double *p999,
+                        double *max, double *mean)
 {
-    kv_histogram *h = kv_histogram_new();
-    if (!h)
+    *p50 = (double)kv_histogram_percentile(h, 50) / 1000.0;
+    *p90 = (double)kv_histogram_percentile(h, 90) / 1000.0;
+    *p99 = (double)kv_histogram_percentile(h, 99) / 1000.0;
+    *p999 = (double)kv_histogram_percentile(h, 99.9) / 1000.0;
+    *max = (double)kv_histogram_max(h) / 1000.0;
+    *mean = kv_histogram_mean(h) / 1000.0;
+}
+
+/* Writes h to <out>/hgrm/<name><suffix>.hgrm (best effort: a failure is reported on stderr
+ * and the row names no file). */
+static bool write_hgrm(const bench_cfg *cfg, const kv_histogram *h, const char *name,
+                       const char *suffix)
+{
+    char path[BENCH_PATH_MAX + 512];
+    snprintf(path, sizeof path, "%s/hgrm", cfg->out);
+    if (!io_mkdirs(path)) {
+        fprintf(stderr, "kvlab: bench: cannot create %s\n", path);
+        return false;
+    }
+    snprintf(path, sizeof path, "%s/hgrm/%s%s.hgrm", cfg->out, name, suffix);
+    if (!hgrm_write_file(path, h)) {
+        fprintf(stderr, "kvlab: bench: cannot write %s\n", path);
+        return false;
+    }
+    return true;
+}
+
+static void fill_latency(const bench_cfg *cfg, bench_row *row, wl_thread *ts, unsigned n)
+{
+    kv_histogram *h = kv_histogram_new(), *svc = kv_histogram_new();
+    if (!h || !svc) {
+        kv_histogram_free(h);
+        kv_histogram_free(svc);
         return;
+    }
     uint64_t bytes = 0;
     for (unsigned i = 0; i < n; i++) {
         if (ts[i].hist)
             kv_histogram_merge(h, ts[i].hist);
+        if (ts[i].svc_hist)
+            kv_histogram_merge(svc, ts[i].svc_hist);
         bytes += ts[i].bytes;
         row->ops += atomic_load(&ts[i].done);
     }
+    row->bytes_moved = bytes;
     row->ops_per_sec = row->seconds > 0 ? (double)row->ops / row->seconds : 0;
     row->mb_per_sec = row->seconds > 0 ? (double)bytes / 1048576.0 / row->seconds : 0;
-    row->p50_us = (double)kv_histogram_percentile(h, 50) / 1000.0;
-    row->p90_us = (double)kv_histogram_percentile(h, 90) / 1000.0;
-    row->p99_us = (double)kv_histogram_percentile(h, 99) / 1000.0;
-    row->p999_us = (double)kv_histogram_percentile(h, 99.9) / 1000.0;
-    row->max_us = (double)kv_histogram_max(h) / 1000.0;
-    row->mean_us = kv_histogram_mean(h) / 1000.0;
+    percentiles(h, &row->p50_us, &row->p90_us, &row->p99_us, &row->p999_us, &row->max_us,
+                &row->mean_us);
+    if (row->rate)
+        percentiles(svc, &row->svc_p50_us, &row->svc_p90_us, &row->svc_p99_us, &row->svc_p999_us,
+                    &row->svc_max_us, &row->svc_mean_us);
+    if (cfg->write_hgrm) {
+        char name[256];
+        bench_run_name(row, name, sizeof name);
+        if (write_hgrm(cfg, h, name, "") && (!row->rate || write_hgrm(cfg, svc, name, "-service")))
+            snprintf(row->hgrm, sizeof row->hgrm, "%s.hgrm", name);
+    }
     kv_histogram_free(h);
+    kv_histogram_free(svc);
 }
 
 /* Live logical bytes after the run: records present times key + value size. */
@@ -268,17 +391,42 @@ int bench_run(const bench_cfg *cfg, const run_spec *rs, bench_row *row, char *er
     snprintf(row->durability, sizeof row->durability, "%s", mode);
     row->threads = rs->threads;
     row->cpu_load = rs->cpu_load;
+    row->num = rs->num;
+    row->rate = rs->rate;
     row->planned_ops = rs->ops;
     row->records = rs->records;
     row->key_size = cfg->key_size;
     row->value_size = cfg->value_size;
     row->write_amp = row->space_amp = row->fsyncs_per_op = row->sync_probe_mean_us = NAN;
+    row->svc_p50_us = row->svc_p90_us = row->svc_p99_us = row->svc_p999_us = row->svc_max_us =
+        row->svc_mean_us = NAN;
+    row->mem_per_key_bytes = row->min_1s_fraction = row->open_seconds = NAN;
+    row->page_cache_bytes = UINT64_MAX;
+    row->page_cache_method = "none";
     bool null = !strcmp(rs->engine, BENCH_NULL_NAME);
+    bool recover = rs->wl->kind == WL_RECOVER;
     row->io_source = null ? "none" : bench_is_peer(rs->engine) ? "process" : "kv_stats";
+    if (recover) {
+        row->p50_us = row->p90_us = row->p99_us = row->p999_us = row->max_us = row->mean_us = NAN;
+        if (null) {
+            set_na(row, "%s stores nothing to recover%s", rs->engine, "");
+            return 0;
+        }
+        if (!(engine_durability_mask(rs->engine) & KV_DURABILITY_BIT(KV_DURABILITY_OS))) {
+            set_na(row, "%s does not offer durability %s, which recover loads in", rs->engine,
+                   "os");
+            return 0;
+        }
+    }
+    if (rs->rate && rs->wl->kind == WL_READSEQ) {
+        set_na(row, "%s: %s has no separate operations to schedule (--rate)", rs->engine,
+               rs->wl->name);
+        return 0;
+    }
     if (!null) {
         kv_limits lim;
-        kv_engine_limits(rs->engine, &lim);
-        if (!(kv_engine_durability_mask(rs->engine) & KV_DURABILITY_BIT(rs->durability.kind))) {
+        engine_limits(rs->engine, &lim);
+        if (!(engine_durability_mask(rs->engine) & KV_DURABILITY_BIT(rs->durability.kind))) {
             set_na(row, "%s does not offer durability %s", rs->engine, mode);
             return 0;
         }
@@ -310,6 +458,8 @@ int bench_run(const bench_cfg *cfg, const run_spec *rs, bench_row *row, char *er
                   rs->wl->update > 0 || rs->wl->insert > 0 || rs->wl->rmw > 0;
     sh.fixed_version = writes ? 0 : 1; /* the load writes version 1 of every record */
     sh.seed = cfg->seed;
+    sh.rate = rs->rate;
+    sh.poisson = cfg->arrival == ARRIVAL_POISSON;
     atomic_store(&sh.ins_next, rs->records);
     sh.zipf_items = rs->records + (uint64_t)((double)rs->ops * rs->wl->insert * 2.0);
     if (rs->wl->dist == DIST_LATEST)
@@ -326,20 +476,31 @@ int bench_run(const bench_cfg *cfg, const run_spec *rs, bench_row *row, char *er
     kv_options o;
     kv_options_init(&o);
     if (rc == 0 && !null) {
-        run_dir(cfg, rs, mode, dir, sizeof dir);
+        run_dir(cfg, row, dir, sizeof dir);
         if (!io_rmtree(dir))
             rc = fail_run(err, cap, rs, "setup", "cannot remove an old run directory");
-        else if (make_options(cfg, rs->engine, rs->durability, &o) != KV_OK)
+        else if (bench_make_options(cfg, rs->engine, rs->durability, &o) != KV_OK)
             rc = fail_run(err, cap, rs, "options", kv_errmsg());
+    }
+    if (rc == 0 && recover) {
+        rc = recover_run(cfg, rs, dir, &o, row, err, cap);
+        if (!cfg->keep && rc == 0)
+            io_rmtree(dir);
+        free(ts);
+        free(sh.versions);
+        free(sh.ins_acked);
+        free(sh.keytab);
+        kv_options_free(&o);
+        return rc;
     }
 
     /* Load phase. */
     if (rc == 0 && rs->wl->needs_load) {
         kv_db *db = NULL;
         kv_options lo = o;
-        if (kv_engine_durability_mask(rs->engine) & KV_DURABILITY_BIT(KV_DURABILITY_OS))
+        if (engine_durability_mask(rs->engine) & KV_DURABILITY_BIT(KV_DURABILITY_OS))
             lo.durability = (kv_durability){KV_DURABILITY_OS, 0};
-        if (!null && kv_open(rs->engine, dir, &lo, &db) != KV_OK) {
+        if (!null && engine_open(rs->engine, dir, &lo, &db) != KV_OK) {
             rc = fail_run(err, cap, rs, "load: open", kv_errmsg());
         } else {
             wl_thread lt;
@@ -388,7 +549,10 @@ int bench_run(const bench_cfg *cfg, const run_spec *rs, bench_row *row, char *er
         proc_ok = io_proc_read(&wchar0, &wb0);
         sync0 = io_sync_calls(&sync_ok);
         uint64_t mem0 = monitor_memory_now();
-        kv_status s = null ? KV_OK : kv_open(rs->engine, dir, &o, &db);
+        uint64_t open0 = now_ns();
+        kv_status s = null ? KV_OK : engine_open(rs->engine, dir, &o, &db);
+        if (!null)
+            row->open_seconds = (double)(now_ns() - open0) / 1e9;
         if (s == KV_NOTSUP) {
             set_na(row, "%s: %s", "open", kv_errmsg());
         } else if (s != KV_OK) {
@@ -410,6 +574,12 @@ int bench_run(const bench_cfg *cfg, const run_spec *rs, bench_row *row, char *er
                 fail_run(err, cap, rs, "run", sh.error);
             if (rc == 0 && !null && kv_stats_get(db, &st) != KV_OK)
                 rc = fail_run(err, cap, rs, "stats", kv_errmsg());
+            /* The page cache the database's files hold at the end of the measured phase. */
+            if (rc == 0 && !null &&
+                !pc_dir_resident(dir, PC_AUTO, &row->page_cache_bytes, &row->page_cache_method)) {
+                row->page_cache_bytes = UINT64_MAX;
+                row->page_cache_method = "none";
+            }
             if (proc_ok)
                 proc_ok = io_proc_read(&wchar1, &wb1);
             sync1 = io_sync_calls(&sync_ok);
@@ -424,8 +594,15 @@ int bench_run(const bench_cfg *cfg, const run_spec *rs, bench_row *row, char *er
     }
 
     if (rc == 0 && !row->na) {
-        fill_latency(row, ts, nt);
-        row->live_bytes = live_records(&sh, row) * (cfg->key_size + cfg->value_size);
+        fill_latency(cfg, row, ts, nt);
+        if (timeline_build(ts, nt, &row->timeline))
+            row->min_1s_fraction = timeline_min_window_fraction(
+                &row->timeline, (size_t)(1.0 / TIMELINE_INTERVAL_S + 0.5), row->ops_per_sec);
+        row->live_keys = live_records(&sh, row);
+        row->live_bytes = row->live_keys * (cfg->key_size + cfg->value_size);
+        if (!null && row->page_cache_bytes != UINT64_MAX && row->live_keys)
+            row->mem_per_key_bytes =
+                (double)(row->peak_mem_bytes + row->page_cache_bytes) / (double)row->live_keys;
         if (!null) {
             uint64_t files = 0;
             row->user_bytes = st.user_bytes_written;

@@ -52,6 +52,9 @@ const wl_def wl_table[] = {
          DIST_ZIPFIAN),
     YCSB("ycsb-f", "load, then 50% read, 50% read-modify-write, zipfian", 0.5, 0, 0, 0, 0.5,
          DIST_ZIPFIAN),
+    DB("recover", WL_RECOVER, false,
+       "load N keys in durability os in a child process, SIGKILL it at a seeded point, time "
+       "the recovering open"),
     {NULL, 0, false, NULL, 0, 0, 0, 0, 0, 0},
 };
 
@@ -92,7 +95,7 @@ static bool plan_init(wl_thread *t)
     const wl_def *w = sh->wl;
     size_t ks = sh->key_size;
     uint64_t n = t->count;
-    if (n == 0 || w->kind == WL_READSEQ || w->dist == DIST_LATEST ||
+    if (n == 0 || w->kind == WL_READSEQ || w->kind == WL_RECOVER || w->dist == DIST_LATEST ||
         n > WL_PLAN_MAX_BYTES / (sizeof(uint64_t) + ks + 2))
         return true;
     t->plan_idx = malloc(n * sizeof *t->plan_idx);
@@ -169,7 +172,23 @@ bool wl_thread_init(wl_thread *t, wl_shared *sh, unsigned id, uint64_t first, ui
     if (count && count <= WL_PLAN_MAX_BYTES / sizeof *t->lat &&
         !(t->lat = malloc(count * sizeof *t->lat)))
         return false;
+    if (sh->rate) {
+        if (!(t->svc_hist = kv_histogram_new()))
+            return false;
+        if (t->lat && !(t->svc = malloc(count * sizeof *t->svc)))
+            return false;
+    }
     return plan_init(t);
+}
+
+void wl_sched_init(wl_sched *s, const wl_thread *t)
+{
+    const wl_shared *sh = t->sh;
+    double per_thread = sh->rate ? (double)sh->rate / (double)(sh->threads ? sh->threads : 1) : 1;
+    s->gap = 1e9 / per_thread / bench_ns_per_tick;
+    s->next = 0;
+    s->poisson = sh->poisson;
+    s->rng.s = sh->seed * 0x9fb21c651e98df25ull + (uint64_t)t->id * 0xc2b2ae3d27d4eb4full + 1;
 }
 
 void wl_thread_free(wl_thread *t)
@@ -183,6 +202,9 @@ void wl_thread_free(wl_thread *t)
     free(t->plan_op);
     free(t->plan_len);
     free(t->lat);
+    free(t->svc);
+    free(t->big);
+    kv_histogram_free(t->svc_hist);
     kv_batch_free(t->batch);
     memset(t, 0, sizeof *t);
 }
@@ -199,6 +221,23 @@ void wl_fail(wl_shared *sh, const char *fmt, ...)
     atomic_store(&sh->stop, 1);
 }
 
+/* A latency of UINT32_MAX ticks or more (about 1.4 s at 3 GHz): into the histogram at once,
+ * and into the overflow list so that the timeline can still place the operation. */
+static __attribute__((noinline, cold)) void lat_big(wl_thread *t, uint64_t j, uint64_t ticks)
+{
+    t->lat[j] = UINT32_MAX;
+    kv_histogram_record(t->hist, bench_ticks_ns(ticks));
+    if (t->n_big == t->cap_big) {
+        size_t cap = t->cap_big ? 2 * t->cap_big : 16;
+        struct wl_big *b = realloc(t->big, cap * sizeof *b);
+        if (!b)
+            return; /* the timeline then counts the operation without its time */
+        t->big = b;
+        t->cap_big = cap;
+    }
+    t->big[t->n_big++] = (struct wl_big){j, ticks};
+}
+
 /* Keeps the latency of operation j (clock ticks). */
 static inline void lat_keep(wl_thread *t, uint64_t j, uint64_t ticks)
 {
@@ -207,20 +246,45 @@ static inline void lat_keep(wl_thread *t, uint64_t j, uint64_t ticks)
         return;
     }
     if (t->lat)
-        t->lat[j] = UINT32_MAX;
-    kv_histogram_record(t->hist, bench_ticks_ns(ticks));
+        lat_big(t, j, ticks);
+    else
+        kv_histogram_record(t->hist, bench_ticks_ns(ticks));
+}
+
+/* Keeps the service time of operation j of a --rate run (clock ticks). */
+static inline void svc_keep(wl_thread *t, uint64_t j, uint64_t ticks)
+{
+    if (t->svc && ticks < UINT32_MAX)
+        t->svc[j] = (uint32_t)ticks;
+    else {
+        if (t->svc)
+            t->svc[j] = UINT32_MAX;
+        kv_histogram_record(t->svc_hist, bench_ticks_ns(ticks));
+    }
 }
 
 void wl_thread_finish(wl_thread *t)
 {
-    if (!t->lat)
-        return;
     uint64_t n = atomic_load(&t->done);
-    for (uint64_t j = 0; j < n && j < t->count; j++)
+    for (uint64_t j = 0; t->lat && j < n && j < t->count; j++)
         if (t->lat[j] != UINT32_MAX)
             kv_histogram_record(t->hist, bench_ticks_ns(t->lat[j]));
-    free(t->lat);
-    t->lat = NULL;
+    for (uint64_t j = 0; t->svc && j < n && j < t->count; j++)
+        if (t->svc[j] != UINT32_MAX)
+            kv_histogram_record(t->svc_hist, bench_ticks_ns(t->svc[j]));
+    free(t->svc);
+    t->svc = NULL;
+}
+
+uint64_t wl_thread_latency(const wl_thread *t, uint64_t j, size_t *big_pos)
+{
+    if (!t->lat)
+        return 0;
+    if (t->lat[j] != UINT32_MAX)
+        return t->lat[j];
+    while (*big_pos < t->n_big && t->big[*big_pos].j < j)
+        (*big_pos)++;
+    return *big_pos < t->n_big && t->big[*big_pos].j == j ? t->big[*big_pos].ticks : UINT32_MAX;
 }
 
 static int call_failed(wl_thread *t, const char *call, uint64_t idx, kv_status s)
@@ -645,6 +709,7 @@ static int run_readseq(wl_thread *t)
         return iter_failed(t, "iterator", s);
     uint64_t want = sh->records ? t->first % sh->records : 0, got = 0;
     uint64_t t0 = bench_ticks();
+    t->start_tick = t0;
     tit_seek(&i, want, NULL);
     int rc = 0;
     for (uint64_t j = 0; j < t->count && rc == 0; j++) {
@@ -737,12 +802,70 @@ static inline int op_planned(wl_thread *t, uint64_t j)
 /* How many planned ops ahead wl_thread_run prefetches a key's version. */
 #define WL_PREFETCH_AHEAD 4
 
+/* Waits until the clock reads due (sleeping while more than 200 us remain, then spinning) or
+ * the run is told to stop. Returns the clock reading. */
+static uint64_t wait_until(wl_shared *sh, uint64_t due)
+{
+    uint64_t now = bench_ticks();
+    while (now < due && !atomic_load_explicit(&sh->stop, memory_order_relaxed)) {
+        double ns = (double)(due - now) * bench_ns_per_tick;
+        if (ns > 200000) {
+            double sleep_ns = ns - 100000;
+            if (sleep_ns > 0.1e9)
+                sleep_ns = 0.1e9; /* look at the stop flag at least every 100 ms */
+            struct timespec ts = {0, (long)sleep_ns};
+            nanosleep(&ts, NULL);
+        } else {
+#if defined(__x86_64__) || defined(__i386__)
+            _mm_pause();
+#endif
+        }
+        now = bench_ticks();
+    }
+    return now;
+}
+
+/* The open loop of a --rate run (wrk2's and YCSB's intended-time measurement): operation j is
+ * due at start + its scheduled offset; the thread waits for that time if it is early, and
+ * when it is late (an earlier operation stalled) it starts at once. The latency kept runs from
+ * the due time, so a stall counts in every operation queued behind it; the service time runs
+ * from the actual start. Two clock readings per operation. */
+static int run_rate(wl_thread *t)
+{
+    wl_shared *sh = t->sh;
+    wl_sched sched;
+    wl_sched_init(&sched, t);
+    uint64_t start = bench_ticks();
+    t->start_tick = start;
+    for (uint64_t j = 0; j < t->count; j++) {
+        if (atomic_load_explicit(&sh->stop, memory_order_relaxed))
+            break;
+        uint64_t due = start + wl_sched_next(&sched);
+        uint64_t begin = bench_ticks();
+        if (begin < due)
+            begin = wait_until(sh, due);
+        if (begin < due) /* told to stop while waiting */
+            break;
+        int rc = t->plan_idx ? op_planned(t, j) : op_unplanned(t, j);
+        if (rc)
+            return rc;
+        uint64_t end = bench_ticks();
+        lat_keep(t, j, end - due);
+        svc_keep(t, j, end - begin);
+        atomic_store_explicit(&t->done, j + 1, memory_order_relaxed);
+    }
+    return 0;
+}
+
 int wl_thread_run(wl_thread *t)
 {
     wl_shared *sh = t->sh;
     if (sh->wl->kind == WL_READSEQ)
         return run_readseq(t);
+    if (sh->rate)
+        return run_rate(t);
     uint64_t t0 = bench_ticks();
+    t->start_tick = t0;
     for (uint64_t j = 0; j < t->count; j++) {
         if (atomic_load_explicit(&sh->stop, memory_order_relaxed))
             break;
@@ -777,10 +900,14 @@ int wl_load(wl_thread *t)
         kvb_key(t->key, sh->key_size, idx);
         kvb_value(t->val, sh->value_size, idx, ver);
         kv_status s = kv_batch_put(t->batch, t->key, sh->key_size, t->val, sh->value_size);
-        if (s == KV_OK && (kv_batch_count(t->batch) == 256 ||
-                           kv_batch_bytes(t->batch) >= (1u << 20) || j + 1 == t->count)) {
+        if (s == KV_OK && (kv_batch_count(t->batch) == WL_LOAD_BATCH ||
+                           kv_batch_bytes(t->batch) >= WL_LOAD_BATCH_BYTES || j + 1 == t->count)) {
+            if (t->progress)
+                atomic_store(&t->progress[0], j + 1);
             s = kv_write(sh->db, t->batch);
             kv_batch_clear(t->batch);
+            if (s == KV_OK && t->progress)
+                atomic_store(&t->progress[1], j + 1);
         }
         if (s != KV_OK)
             return call_failed(t, "load: write", idx, s);

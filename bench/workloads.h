@@ -4,6 +4,7 @@
 #ifndef KVLAB_BENCH_WORKLOADS_H
 #define KVLAB_BENCH_WORKLOADS_H
 
+#include <math.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -25,6 +26,8 @@ typedef enum wl_kind {
     WL_DELETERANDOM, /* delete every key once in a random order */
     WL_FILLSYNC,     /* fillrandom of fewer keys, always in durability sync (db_bench) */
     WL_YCSB,         /* a YCSB mix (proportions below) after a load phase */
+    WL_RECOVER,      /* load in a child process killed by SIGKILL, then time the recovering open
+                        (recover.c) */
 } wl_kind;
 
 typedef enum wl_dist { DIST_UNIFORM, DIST_ZIPFIAN, DIST_LATEST } wl_dist;
@@ -71,6 +74,10 @@ typedef struct wl_shared {
     uint32_t fixed_version; /* read-only workloads: every record has this version (1), so the
                                checks need not load versions[] (a cache miss per read) */
     uint64_t seed;
+    /* Open loop (--rate): operations per second across all threads (0: closed loop), and
+     * whether the gaps between scheduled starts are exponential (Poisson) or constant. */
+    uint64_t rate;
+    bool poisson;
     _Atomic int stop; /* set on error or time limit: threads finish early */
     _Atomic int failed;
     char error[1024]; /* the first error (set once, under failed) */
@@ -96,9 +103,44 @@ typedef struct wl_thread {
     uint8_t *plan_key;  /* [count x key_size] its key */
     uint8_t *plan_op;   /* [count] YCSB: the operation (wl_op), or NULL */
     uint8_t *plan_len;  /* [count] ycsb-e: the scan length, or NULL */
-    uint32_t *lat;      /* [count] latency of each operation in clock ticks (UINT32_MAX: already
-                           in hist); moved into hist by wl_thread_finish; NULL: straight into hist */
+    uint32_t *lat;      /* [count] latency of each operation in clock ticks (UINT32_MAX: in big);
+                           put into hist by wl_thread_finish and kept for the timeline; NULL:
+                           straight into hist (then there is no timeline) */
+    uint32_t *svc;      /* [count] --rate runs: service time of each operation (ticks) */
+    kv_histogram *svc_hist; /* --rate runs: the service times */
+    struct wl_big {
+        uint64_t j, ticks;
+    } * big; /* latencies of UINT32_MAX ticks or more, in operation order */
+    size_t n_big, cap_big;
+    uint64_t start_tick; /* clock reading at the start of the thread's measured loop */
+    /* wl_load: when set, [0] receives the records handed to kv_write so far (before the call)
+     * and [1] the records acknowledged (after it), so a crash between them is in that batch. */
+    _Atomic uint64_t *progress;
 } wl_thread;
+
+/* The schedule of a thread's operations in a --rate run: operation j is due sched_next's j-th
+ * answer ticks after the thread's start_tick. The rate is split evenly across the threads;
+ * Poisson gaps come from a generator seeded by (seed, thread), apart from the operations' own,
+ * so the same operations run as in a closed-loop run. */
+typedef struct wl_sched {
+    double gap;  /* mean ticks between two scheduled starts */
+    double next; /* the next due offset (ticks) */
+    bool poisson;
+    bench_rng rng;
+} wl_sched;
+
+void wl_sched_init(wl_sched *s, const wl_thread *t);
+
+/* The due offset of the next operation (ticks after start_tick; 0 for the first). */
+static inline uint64_t wl_sched_next(wl_sched *s)
+{
+    uint64_t due = (uint64_t)s->next;
+    if (s->poisson)
+        s->next += -log1p(-rng_double(&s->rng)) * s->gap; /* exponential, mean gap */
+    else
+        s->next += s->gap;
+    return due;
+}
 
 /* The most memory one thread's plan may take (bytes); a bigger run draws its keys as it goes. */
 #define WL_PLAN_MAX_BYTES (256ull << 20)
@@ -117,13 +159,21 @@ void wl_thread_free(wl_thread *t);
  * error in sh->error and setting sh->stop. */
 int wl_thread_run(wl_thread *t);
 
-/* Moves the latencies kept during wl_thread_run into t->hist (call after the run's clock has
- * stopped: this is not the engine's time). */
+/* Puts the latencies kept during wl_thread_run into t->hist (and t->svc_hist) (call after the
+ * run's clock has stopped: this is not the engine's time). The arrays stay for the timeline
+ * until wl_thread_free. */
 void wl_thread_finish(wl_thread *t);
 
+/* The latency of operation j (< done) in ticks, from lat or the overflow list (*big_pos: a
+ * cursor into it, start at 0, for operations visited in order). */
+uint64_t wl_thread_latency(const wl_thread *t, uint64_t j, size_t *big_pos);
+
 /* Loads records [first, first + count) of the permutation sh->perm as version 1 with batches
- * of up to 256 puts or 1 MiB (the unmeasured load phase). Returns 0 or -1 (error in
- * sh->error). */
+ * of up to WL_LOAD_BATCH puts or WL_LOAD_BATCH_BYTES (the unmeasured load phase). After each
+ * acknowledged batch, t->progress (when set) receives the records written and acknowledged. Returns
+ * 0 or -1 (error in sh->error). */
+#define WL_LOAD_BATCH       256
+#define WL_LOAD_BATCH_BYTES (1u << 20)
 int wl_load(wl_thread *t);
 
 /* Records the first error of a run (printf-style) and tells every thread to stop. */

@@ -1,6 +1,6 @@
 /* bench/bench_opts.c: kvlab bench's flags (defaults, lists, suffixes, every rejected value
  * with its one-line message) and the run plan (the matrix, fillsync always in sync, the
- * default suite). */
+ * default suite, record-count and rate lists). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -48,6 +48,10 @@ static void test_defaults(void **state)
     assert_false(cfg.dir_given);
     assert_string_equal(cfg.out, "results/latest");
     assert_true(cfg.max_seconds == 0);
+    assert_true(cfg.cache_size == 64ull << 20); /* one budget for every engine */
+    assert_true(cfg.n_nums == 1 && cfg.nums[0] == 100000);
+    assert_true(cfg.n_rates == 0 && cfg.arrival == ARRIVAL_CONSTANT);
+    assert_true(cfg.exe[0] == '\0' && !cfg.write_hgrm);
 }
 
 static void test_values(void **state)
@@ -126,6 +130,12 @@ static void test_errors(void **state)
                  "no chosen engine has that option");
     expect_error(4, (char *[]){"--engines", "null", "-o", "novalue"}, "want KEY=VALUE");
     expect_error(1, (char *[]){"--engines"}, "needs a value");
+    expect_error(2, (char *[]){"--num", "100k,,1M"}, "--num: empty item");
+    expect_error(2, (char *[]){"--num", "100k,x"}, "--num: 'x' is not a number");
+    expect_error(2, (char *[]){"--num", "1,2,3,4,5,6,7,8,9"}, "--num:");
+    expect_error(2, (char *[]){"--rate", "0"}, "--rate: 0 is outside");
+    expect_error(2, (char *[]){"--rate", "fast"}, "--rate: 'fast' is not a number");
+    expect_error(2, (char *[]){"--arrival", "bursty"}, "--arrival: 'bursty' is neither");
     assert_int_equal(parse(1, (char *[]){"--help"}), 1);
 }
 
@@ -175,6 +185,50 @@ static void test_plan(void **state)
     for (size_t i = 0; i < n; i++)
         assert_int_equal(plan[i].cpu_load, 3);
     free(plan);
+    /* Record counts and rates: every run at each count, each rate a run; counts follow each
+     * record count unless given; recover once per count, closed loop. */
+    assert_int_equal(parse(8, (char *[]){"--engines", "null", "--workloads",
+                                         "readrandom,ycsb-e,recover,fillrandom", "--num", "1k,20k",
+                                         "--rate", "100,2k"}),
+                     0);
+    assert_true(cfg.n_nums == 2 && cfg.nums[0] == 1000 && cfg.nums[1] == 20000);
+    assert_true(cfg.num == 1000 && cfg.ops == 1000 && cfg.scan_ops == 100);
+    assert_true(cfg.n_rates == 2 && cfg.rates[1] == 2000);
+    assert_true(bench_plan(&cfg, &plan, &n, err, sizeof err));
+    assert_int_equal(n, 2 * (3 * 2 + 1));
+    size_t recovers = 0;
+    for (size_t i = 0; i < n; i++) {
+        const run_spec *r = &plan[i];
+        assert_true(r->num == 1000 || r->num == 20000);
+        if (!strcmp(r->wl->name, "recover")) {
+            recovers++;
+            assert_true(r->rate == 0 && r->records == r->num && r->ops == r->num);
+            continue;
+        }
+        assert_true(r->rate == 100 || r->rate == 2000);
+        if (!strcmp(r->wl->name, "readrandom"))
+            assert_true(r->records == r->num && r->ops == r->num);
+        if (!strcmp(r->wl->name, "ycsb-e"))
+            assert_true(r->ops == (r->num == 1000 ? 100 : 2000));
+        if (!strcmp(r->wl->name, "fillrandom"))
+            assert_true(r->records == 0 && r->ops == r->num);
+    }
+    assert_int_equal(recovers, 2);
+    free(plan);
+    /* --ops given: the same at every record count */
+    assert_int_equal(parse(8, (char *[]){"--engines", "null", "--workloads", "readrandom", "--num",
+                                         "1k,20k", "--ops", "500"}),
+                     0);
+    assert_true(bench_plan(&cfg, &plan, &n, err, sizeof err));
+    assert_int_equal(n, 2);
+    assert_true(plan[0].ops == 500 && plan[1].ops == 500 && plan[1].records == 20000);
+    free(plan);
+    /* the largest record count decides the key size needed */
+    assert_int_equal(
+        parse(6, (char *[]){"--engines", "null", "--num", "10,100000", "--key-size", "5"}), 0);
+    assert_false(bench_plan(&cfg, &plan, &n, err, sizeof err));
+    assert_int_equal(parse(4, (char *[]){"--arrival", "poisson", "--cache-size", "0"}), 0);
+    assert_true(cfg.arrival == ARRIVAL_POISSON && cfg.cache_size == 0);
 }
 
 int main(void)
