@@ -10,6 +10,8 @@
 #   make release-check  a Release (-O3) build with gcc, warnings as errors (build-release/)
 #   make clang-check    the whole tree with clang, warnings as errors (build-clang/)
 #   make bench  the default benchmark into results/latest/
+#   make bench-scale  every engine at 100k, 1M, 5M and 20M records into results/scale/ (about
+#               an hour; SCALE_NUM=100k,1M for a short run)
 #   make fuzz-smoke  every libFuzzer target for a bounded time (build-fuzz/)
 #   make crash-matrix  the durability matrix into results/crash/matrix.{md,csv} and, with
 #                      small sizes, matrix-small.{md,csv} (about 10 minutes each)
@@ -32,8 +34,8 @@ CRASH_EXCLUDE ?= wal:torn-bytes bitcask:torn-bytes lsm:torn-bytes btree:torn-byt
 SOAK_ENGINES ?=
 CRASH_EXCLUDE_FLAGS = $(foreach x,$(CRASH_EXCLUDE),--exclude $(x))
 
-.PHONY: all build deps test check tsan release-check clang-check bench fuzz-smoke format clean \
-	crash-matrix crash-soak damage
+.PHONY: all build deps test check tsan release-check clang-check bench bench-scale fuzz-smoke \
+	format clean crash-matrix crash-soak damage
 
 all: build
 
@@ -87,6 +89,16 @@ bench: deps build
 
 damage: deps build
 	./bench/crash/damage-campaign.sh ./$(BUILD)/bench/kvlab results/damage $(DAMAGE_ROUNDS)
+
+# How cost grows with the data: fillrandom, readrandom, ycsb-b and recover at each record count,
+# 1M measured operations per read workload, each measured phase capped at 300 s.
+SCALE_NUM ?= 100k,1M,5M,20M
+SCALE_ENGINES ?= all
+SCALE_OUT ?= results/scale
+bench-scale: deps build
+	./$(BUILD)/bench/kvlab bench --engines $(SCALE_ENGINES) \
+	  --workloads fillrandom,readrandom,ycsb-b,recover --num $(SCALE_NUM) --ops 1M \
+	  --max-seconds 300 --out $(SCALE_OUT)
 
 fuzz-smoke: deps
 	CC=clang cmake -S . -B build-fuzz -DKVLAB_FUZZ=ON -DCMAKE_BUILD_TYPE=Debug
