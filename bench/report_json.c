@@ -160,7 +160,7 @@ static json_t *row_json(const bench_row *r)
     json_object_set_new(j, "mem_per_key_bytes", real_or_null(r->mem_per_key_bytes));
     json_object_set_new(j, "open_s", real_or_null(r->open_seconds));
     json_object_set_new(j, "min_1s_fraction", real_or_null(r->min_1s_fraction));
-    json_object_set_new(j, "records_per_op", json_real(report_records_per_op(r)));
+    json_object_set_new(j, "records_per_op", real_or_null(report_records_per_op(r)));
     json_object_set_new(j, "hgrm", r->hgrm[0] ? json_string(r->hgrm) : json_null());
     if (!strcmp(r->workload, "recover")) {
         json_t *rec = json_object();
