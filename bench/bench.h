@@ -138,10 +138,11 @@ typedef struct bench_row {
     unsigned threads;
     /* busy-loop threads that ran beside the measured phase (--cpu-load), 0: none */
     unsigned cpu_load;
-    uint64_t num;   /* the run's record count (--num) */
-    uint64_t rate;  /* offered operations per second (--rate); 0 for a closed-loop run */
-    bool na;        /* the engine cannot run this (durability mode, key size): "n/a" */
-    char note[256]; /* why n/a, or "stopped at the time limit" */
+    uint64_t num;        /* the run's record count (--num) */
+    uint64_t rate;       /* offered operations per second (--rate); 0 for a closed-loop run */
+    bool na;             /* the engine cannot run this (durability mode, key size): "n/a" */
+    bool load_timed_out; /* n/a because its load did not finish within --max-seconds */
+    char note[256];      /* why n/a, or "stopped at the time limit" */
     uint64_t ops, planned_ops, records;
     double seconds, ops_per_sec, mb_per_sec;
     /* Latency in microseconds: for a --rate run measured from each operation's scheduled

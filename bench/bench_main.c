@@ -72,6 +72,37 @@ static void summary(const bench_row *r, size_t i, size_t n)
     fflush(stdout);
 }
 
+/* A run that loads before measuring, of an engine whose load of as many records did not finish
+ * within --max-seconds in an earlier run: the same load would stop again, so it is skipped. */
+typedef struct slow_load {
+    const char *engine;
+    uint64_t num;
+} slow_load;
+
+static bool skip_slow(const run_spec *rs, const slow_load *slow, size_t n_slow, bench_row *row)
+{
+    if (!rs->wl->needs_load && rs->wl->kind != WL_RECOVER)
+        return false;
+    for (size_t i = 0; i < n_slow; i++) {
+        if (strcmp(slow[i].engine, rs->engine) || slow[i].num != rs->num)
+            continue;
+        memset(row, 0, sizeof *row);
+        snprintf(row->engine, sizeof row->engine, "%s", rs->engine);
+        snprintf(row->workload, sizeof row->workload, "%s", rs->wl->name);
+        kv_durability_format(rs->durability, row->durability, sizeof row->durability);
+        row->threads = rs->threads;
+        row->cpu_load = rs->cpu_load;
+        row->num = rs->num;
+        row->rate = rs->rate;
+        row->na = row->load_timed_out = true;
+        snprintf(row->note, sizeof row->note,
+                 "skipped: the load of %llu records stopped at the time limit in an earlier run",
+                 (unsigned long long)rs->num);
+        return true;
+    }
+    return false;
+}
+
 static int write_reports(const bench_cfg *cfg, report_ctx *ctx, const bench_row *rows, size_t n)
 {
     char path[BENCH_PATH_MAX + 64];
@@ -180,11 +211,16 @@ int kvlab_cmd_bench(int argc, char **argv)
         fprintf(csv, "%s\n", report_csv_header);
         fflush(csv);
     }
+    slow_load *slow = calloc(n ? n : 1, sizeof *slow);
+    size_t n_slow = 0;
     for (size_t i = 0; i < n; i++) {
-        if (bench_run(&cfg, &plan[i], &rows[done], fatal, sizeof fatal) != 0) {
+        if (!(slow && skip_slow(&plan[i], slow, n_slow, &rows[done])) &&
+            bench_run(&cfg, &plan[i], &rows[done], fatal, sizeof fatal) != 0) {
             fprintf(stderr, "kvlab: bench: %s\n", fatal);
             break;
         }
+        if (slow && rows[done].load_timed_out)
+            slow[n_slow++] = (slow_load){plan[i].engine, plan[i].num};
         if (!cfg.quiet)
             summary(&rows[done], i + 1, n);
         if (csv) {
@@ -196,6 +232,7 @@ int kvlab_cmd_bench(int argc, char **argv)
     if (csv)
         fclose(csv);
     cpuload_stop();
+    free(slow);
     report_ctx ctx;
     memset(&ctx, 0, sizeof ctx);
     ctx.cfg = &cfg;

@@ -349,16 +349,22 @@ void md_scaling_section(FILE *f, const report_ctx *c, const bench_row *rows, siz
     bool stopped = false;
     for (size_t i = 0; i < n; i++) {
         const bench_row *r = &rows[i];
-        if (r->na || !r->note[0] || !strstr(r->note, "limit"))
+        if (!r->load_timed_out && (r->na || !r->note[0] || !strstr(r->note, "limit")))
             continue;
         if (!stopped)
-            fprintf(f, "Runs stopped at the time limit (`--max-seconds %.0f`):\n\n",
+            fprintf(f,
+                    "Runs stopped at the time limit (`--max-seconds %.0f`; a load that does "
+                    "not finish in time leaves its run out, and the later runs that would "
+                    "load as many records for that engine):\n\n",
                     c->cfg->max_seconds);
         stopped = true;
         char label[160];
-        fprintf(f, "- %s, %s: %llu of %llu operations in %.0f s\n", r->engine,
-                md_group_label(c, r, label, sizeof label), (unsigned long long)r->ops,
-                (unsigned long long)r->planned_ops, r->seconds);
+        md_group_label(c, r, label, sizeof label);
+        if (r->load_timed_out)
+            fprintf(f, "- %s, %s: not measured: %s\n", r->engine, label, r->note);
+        else
+            fprintf(f, "- %s, %s: %llu of %llu operations in %.0f s\n", r->engine, label,
+                    (unsigned long long)r->ops, (unsigned long long)r->planned_ops, r->seconds);
     }
     if (stopped)
         fprintf(f, "\n");

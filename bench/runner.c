@@ -508,13 +508,22 @@ int bench_run(const bench_cfg *cfg, const run_spec *rs, bench_row *row, char *er
             memset(&lt, 0, sizeof lt);
             sh.db = db;
             uint64_t hb;
-            monitor lm; /* watches the load for a hang; no progress line */
+            monitor lm; /* watches the load for a hang and the time limit; no progress line */
             memset(&lm, 0, sizeof lm);
             lm.quiet = true;
+            lm.max_seconds = cfg->max_seconds;
             snprintf(lm.label, sizeof lm.label, "%s %s load", rs->engine, rs->wl->name);
             rc = run_threads(&sh, &lt, 1, true, rs->records, &lm, &secs, &hb);
             if (rc)
                 fail_run(err, cap, rs, "load", sh.error);
+            else if (lm.timed_out) {
+                /* A database short of its records would be measured under the wrong size. */
+                row->na = row->load_timed_out = true;
+                snprintf(row->note, sizeof row->note,
+                         "the load stopped at the %.0f s limit after %llu of %llu records",
+                         cfg->max_seconds, (unsigned long long)atomic_load(&lt.done),
+                         (unsigned long long)rs->records);
+            }
             wl_thread_free(&lt);
             if (!null && kv_close(db) != KV_OK && rc == 0)
                 rc = fail_run(err, cap, rs, "load: close", kv_errmsg());
@@ -531,7 +540,7 @@ int bench_run(const bench_cfg *cfg, const run_spec *rs, bench_row *row, char *er
     uint64_t wchar0 = 0, wb0 = 0, wchar1 = 0, wb1 = 0, sync0 = 0, sync1 = 0;
     bool proc_ok = false, sync_ok = false;
     kv_db *db = NULL;
-    if (rc == 0) {
+    if (rc == 0 && !row->na) {
         mon.planned_ops = rs->ops;
         mon.max_seconds = cfg->max_seconds;
         snprintf(mon.label, sizeof mon.label, "%s %s %s t%u", rs->engine, rs->wl->name, mode, nt);

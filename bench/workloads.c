@@ -896,6 +896,10 @@ int wl_load(wl_thread *t)
         return -1;
     }
     for (uint64_t j = 0; j < t->count; j++) {
+        /* told to stop (the time limit): between two batches, so nothing is half written */
+        if ((sh->null || kv_batch_count(t->batch) == 0) &&
+            atomic_load_explicit(&sh->stop, memory_order_relaxed))
+            break;
         uint64_t idx = kvb_perm_at(&sh->perm, t->first + j);
         uint32_t ver = atomic_fetch_add_explicit(&sh->versions[idx], 1, memory_order_relaxed) + 1;
         if (sh->null)

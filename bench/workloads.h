@@ -170,8 +170,9 @@ uint64_t wl_thread_latency(const wl_thread *t, uint64_t j, size_t *big_pos);
 
 /* Loads records [first, first + count) of the permutation sh->perm as version 1 with batches
  * of up to WL_LOAD_BATCH puts or WL_LOAD_BATCH_BYTES (the unmeasured load phase). After each
- * acknowledged batch, t->progress (when set) receives the records written and acknowledged. Returns
- * 0 or -1 (error in sh->error). */
+ * acknowledged batch, t->progress (when set) receives the records written and acknowledged.
+ * When sh->stop is set (the time limit) it returns at the next batch boundary; t->done says how
+ * far it got. Returns 0 or -1 (error in sh->error). */
 #define WL_LOAD_BATCH       256
 #define WL_LOAD_BATCH_BYTES (1u << 20)
 int wl_load(wl_thread *t);
