@@ -92,7 +92,7 @@ static void check_recover(const bench_cfg *c, const run_spec *rs, bench_row *row
                 row->recovery.found <= row->recovery.acked + 256);
     assert_true(row->ops == row->recovery.found);
     assert_true(row->open_seconds > 0 && row->seconds == row->open_seconds);
-    assert_true(isnan(row->p99_us));
+    assert_true(isnan(row->p99_us) && isnan(row->ops_per_sec));
     assert_true(row->page_cache_bytes != UINT64_MAX);
     assert_true(row->mem_per_key_bytes > 0);
     assert_true(row->space_amp > 0);
