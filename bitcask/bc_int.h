@@ -112,6 +112,8 @@ typedef struct bc_db {
     _Atomic uint64_t merges;
     _Atomic uint64_t merge_bytes_written;
     _Atomic uint64_t hint_loads, data_scans, hint_rejects;
+    /* bytes of the data files scanned by the open (no valid hint file): bitcask's log replay */
+    _Atomic uint64_t data_scan_bytes;
     /* keydir tables faulted in by a helper during start-up, and their bytes (bc_prefault.h);
      * written by the opening thread before the handle is shared */
     uint64_t startup_prefault_tables, startup_prefault_bytes;

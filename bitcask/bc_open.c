@@ -356,6 +356,7 @@ kv_status bc_stats(kv_db *kdb, kv_stats *out)
     kv_stats_add(out, "dead_bytes", total > live ? total - live : 0);
     kv_stats_add(out, "startup_hint_loads", atomic_load(&db->hint_loads));
     kv_stats_add(out, "startup_data_scans", atomic_load(&db->data_scans));
+    kv_stats_add(out, "recovery_log_bytes", atomic_load(&db->data_scan_bytes));
     kv_stats_add(out, "startup_hint_rejects", atomic_load(&db->hint_rejects));
     kv_stats_add(out, "startup_prefault_tables", db->startup_prefault_tables);
     kv_stats_add(out, "startup_prefault_bytes", db->startup_prefault_bytes);

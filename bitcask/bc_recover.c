@@ -258,6 +258,8 @@ static kv_status scan_file(load_ctx *c, const char *dpath, bool sealed, uint64_t
     c->hint = NULL;
     free(buf);
     atomic_fetch_add(&db->data_scans, 1);
+    if (s == KV_OK)
+        atomic_fetch_add(&db->data_scan_bytes, end);
     if (s == KV_OK && end < size) {
         /* the active file's torn tail: what a power loss left of writes never made durable */
         if (!db->read_only) {

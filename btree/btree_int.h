@@ -422,6 +422,9 @@ typedef struct bt_db {
     uint32_t warm_end; /* pages [1, warm_end) are loaded */
 
     _Atomic uint64_t splits, merges, borrows, checkpoints, groups, allocs, frees, records;
+    /* bytes of committed log groups redone by the open (written by the opening thread before
+     * the handle is shared) */
+    uint64_t replayed_bytes;
 } bt_db;
 
 /* warm.c (InnoDB's buffer-pool load at start-up) */

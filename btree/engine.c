@@ -488,6 +488,7 @@ static kv_status bt_stats(kv_db *kdb, kv_stats *out)
     kv_stats_add(out, "checkpoints", atomic_load(&db->checkpoints));
     kv_stats_add(out, "log_groups", atomic_load(&db->groups));
     kv_stats_add(out, "log_records", atomic_load(&db->records));
+    kv_stats_add(out, "recovery_log_bytes", db->replayed_bytes);
     kv_stats_add(out, "pages_allocated", atomic_load(&db->allocs));
     kv_stats_add(out, "pages_freed", atomic_load(&db->frees));
     kv_stats_add(out, "cache_hits", bt_pool_hits(&db->pool));

@@ -892,6 +892,7 @@ kv_status bt_wal_recover(bt_db *db, const bt_meta *disk, const char *disk_err)
     /* What is needed of the log from here on; the mapping ends before anything is written. */
     bt_loghdr h = v.h;
     uint64_t last = v.last_lsn, groups = v.groups, size = v.size;
+    db->replayed_bytes = groups && size > BT_LOG_HDR ? size - BT_LOG_HDR : 0;
     logview_free(db, &v);
     if (s == KV_OK && db->read_only) {
         /* Every rebuilt page stays in memory: the budget grows by their number, so that the

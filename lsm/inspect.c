@@ -53,6 +53,7 @@ kv_status lsm_stats(kv_db *kdb, kv_stats *out)
     kv_stats_add(out, "compaction_bytes_written", atomic_load(&db->comp_written));
     kv_stats_add(out, "stall_us", atomic_load(&db->stall_us));
     kv_stats_add(out, "manifest_rollovers", atomic_load(&db->manifest_rolls));
+    kv_stats_add(out, "recovery_log_bytes", db->replayed_bytes);
     kv_stats_add(out, "cache_hits", atomic_load(&c->cache_hits));
     kv_stats_add(out, "cache_misses", atomic_load(&c->cache_misses));
     kv_stats_add(out, "cache_bytes", sst_cache_usage(db->cache));

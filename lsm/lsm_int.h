@@ -359,6 +359,9 @@ typedef struct lsm_db {
 
     _Atomic uint64_t flushes, compactions, trivial_moves, comp_read, comp_written, stall_us,
         manifest_rolls;
+    /* bytes of the WALs replayed into memtables by the open (headers included; written by the
+     * opening thread before the handle is shared) */
+    uint64_t replayed_bytes;
 } lsm_db;
 
 /* db.c */

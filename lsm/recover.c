@@ -431,6 +431,7 @@ static kv_status replay_chain(lsm_db *db, lsm_wal_chain *c, replay_ctx *rc)
                                      replay_record, rc, &res);
         if (s != KV_OK)
             return s;
+        db->replayed_bytes += in->r.end;
     }
     return KV_OK;
 }

@@ -30,6 +30,7 @@ kv_status wal_stats(kv_db *kdb, kv_stats *out)
     kv_stats_add(out, "log_truncations", ls.truncations);
     kv_stats_add(out, "segment_rewrites", ls.rewrites);
     kv_stats_add(out, "torn_bytes_cut_at_open", ls.torn_bytes_cut);
+    kv_stats_add(out, "recovery_log_bytes", ls.replayed_bytes);
     kv_stats_add(out, "poisoned", ls.poisoned);
     return KV_OK;
 }

@@ -409,6 +409,7 @@ void wal_log_get_stats(wal_log *l, wal_log_stats *st)
     st->last_lsn = l->next_lsn - 1;
     st->salt = l->salt;
     st->torn_bytes_cut = l->torn_cut;
+    st->replayed_bytes = l->replayed;
     st->truncations = l->truncations;
     st->rewrites = l->rewrites;
     st->segments_created = l->created;

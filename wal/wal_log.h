@@ -154,6 +154,8 @@ typedef struct wal_log_stats {
     uint64_t salt;             /* the log's generation */
     uint64_t groups, items;    /* group commits written and batches in them, since open */
     uint64_t torn_bytes_cut;   /* bytes cut off the tail at open */
+    uint64_t replayed_bytes;   /* bytes of the segments scanned and replayed at open (headers
+                                  included; what a crash or a long log costs the open) */
     uint64_t truncations;      /* wal_log_truncate calls that removed something, since open */
     uint64_t rewrites;         /* segments rewritten by truncation, since open */
     uint64_t segments_created; /* since open */

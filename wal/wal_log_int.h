@@ -52,6 +52,7 @@ struct wal_log {
     kv_syncer *syncer;
     _Atomic uint64_t bytes; /* sum of segment sizes + buffered bytes */
     uint64_t torn_cut, truncations, rewrites, created;
+    uint64_t replayed; /* bytes of the segments scanned and replayed at open */
 };
 
 /* ---- buffered sequential reader (wal_reader.c) ---- */

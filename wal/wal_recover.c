@@ -298,6 +298,7 @@ kv_status wal_recover(wal_log *l, wal_replay_fn replay, void *rctx)
         uint64_t size = (cut || problem) ? res.batch_end : res.end;
         if ((s = wal_segs_push(l, (wal_seg){firsts[i], last_lsn, size})) != KV_OK)
             break;
+        l->replayed += size;
         marked = res.durable < size ? res.durable : size;
         if (cut || problem) {
             cut_last = size < res.file_size;

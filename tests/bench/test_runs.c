@@ -3,7 +3,8 @@
  * engines, with every read checked; recover kills its loading child (the kvlab executable) and
  * finds every acknowledged record; the row's figures are consistent (ops, amplification, page
  * cache, memory per key, open time, timeline, .hgrm files where they apply); a --rate run keeps
- * its rate and both latencies; an engine without a durability mode gets an n/a row, not an
+ * its rate and both latencies; every kvlab engine counts the log bytes its recovering open
+ * replayed; an engine without a durability mode gets an n/a row, not an
  * error. */
 #include <math.h>
 #include <setjmp.h>
@@ -237,6 +238,47 @@ static void test_rate(void **state)
     assert_true(row.na);
 }
 
+/* recover on every one of kvlab's own engines: each says how many bytes of its log the
+ * recovering open replayed (the kill leaves records since the last checkpoint, flush or hint
+ * file, so there is always some), and never more than the open read. */
+static void test_recover_log_bytes(void **state)
+{
+    (void)state;
+    if (!cfg.exe[0])
+        skip();
+    static bench_cfg c;
+    c = cfg;
+    c.n_engines = 0;
+    const char *const *names = kv_engine_names();
+    for (size_t i = 0; names[i]; i++)
+        if (!bench_is_peer(names[i]) && strcmp(names[i], "null") && c.n_engines < BENCH_MAX_ENGINES)
+            snprintf(c.engines[c.n_engines++], sizeof c.engines[0], "%s", names[i]);
+    if (c.n_engines == 0)
+        skip();
+    snprintf(c.workloads[0], sizeof c.workloads[0], "recover");
+    c.n_workloads = 1;
+    c.threads[0] = 1;
+    c.n_threads = 1;
+    run_spec *plan;
+    size_t n;
+    char err[1024] = "";
+    assert_true(bench_plan(&c, &plan, &n, err, sizeof err));
+    assert_int_equal(n, c.n_engines);
+    for (size_t i = 0; i < n; i++) {
+        bench_row row;
+        if (bench_run(&c, &plan[i], &row, err, sizeof err) != 0)
+            fail_msg("%s recover: %s", plan[i].engine, err);
+        assert_false(row.na);
+        if (row.recovery.log_replayed == UINT64_MAX || row.recovery.log_replayed == 0 ||
+            row.recovery.log_replayed > row.recovery.read_bytes)
+            fail_msg("%s: log replayed %llu bytes, the open read %llu", plan[i].engine,
+                     (unsigned long long)row.recovery.log_replayed,
+                     (unsigned long long)row.recovery.read_bytes);
+        bench_row_free(&row);
+    }
+    free(plan);
+}
+
 static void test_na(void **state)
 {
     (void)state;
@@ -262,8 +304,12 @@ static void test_na(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_null), cmocka_unit_test(test_peer), cmocka_unit_test(test_own_engine),
-        cmocka_unit_test(test_rate), cmocka_unit_test(test_na),
+        cmocka_unit_test(test_null),
+        cmocka_unit_test(test_peer),
+        cmocka_unit_test(test_own_engine),
+        cmocka_unit_test(test_rate),
+        cmocka_unit_test(test_recover_log_bytes),
+        cmocka_unit_test(test_na),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
