@@ -169,7 +169,10 @@ void md_memory_method(FILE *f, const report_ctx *c, const bench_row *rows, size_
                 "flight wholly or not at all, nothing else. `read by the open`: bytes the "
                 "recovering open read (kvlab's fs counters; for peers the process's rchar, which "
                 "misses reads through a memory map); `log replayed`: the engine's own count "
-                "where it keeps one (kv_stats counter `recovery_log_bytes`).\n");
+                "where it keeps one (kv_stats counter `recovery_log_bytes`: wal the segments "
+                "it scanned, lsm the WALs it replayed into memtables, btree the log groups it "
+                "redid, bitcask the data files it scanned for want of a valid hint file; the "
+                "peers do not say).\n");
     fprintf(f, "\n");
 }
 
