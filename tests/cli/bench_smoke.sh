@@ -56,6 +56,13 @@ fi
 grep -q "^$first,recover,os,1,[0-9]*,.*,3000,," scale/results.csv || fail "no recover row at 3k"
 grep -q "^null,recover,os,1,n/a" scale/results.csv || fail "recover on null is not n/a"
 grep -q '"found_records": [0-9]' scale/results.json || fail "results.json has no recovery"
+case "$first" in
+leveldb | rocksdb | lmdb | sqlite) ;; # the peers do not say how much log they replayed
+*)
+    grep -q '"log_replayed_bytes": [1-9]' scale/results.json ||
+        fail "$first does not say how much log its recovering open replayed"
+    ;;
+esac
 grep -q '"page_cache_bytes": [1-9]' scale/results.json || fail "no page cache figure"
 grep -q '"mem_per_key_bytes": [0-9]' scale/results.json || fail "no memory per key"
 grep -q '"open_s": [0-9]' scale/results.json || fail "no open time"
