@@ -197,7 +197,8 @@ kv_status bench_make_options(const bench_cfg *cfg, const char *engine, kv_durabi
 void bench_add_engine(const kv_engine *e);
 
 /* The file name stem of a run ("lsm-ycsb-a-os-t1-n100000-r20000"): engine, workload, mode
- * (':' becomes '-'), threads, record count, and the rate when there is one. */
+ * (':' becomes '-'), threads, record count, the rate when there is one, and "-load<N>" for a
+ * run beside --cpu-load N. */
 char *bench_run_name(const bench_row *r, char *buf, size_t cap);
 
 /* The hidden entry of kvlab bench that the recover workload runs as its loading child:

@@ -263,7 +263,9 @@ char *bench_run_name(const bench_row *r, char *buf, size_t cap)
     int n = snprintf(buf, cap, "%s-%s-%s-t%u-n%llu", r->engine, r->workload, r->durability,
                      r->threads, (unsigned long long)r->num);
     if (r->rate && n >= 0 && (size_t)n < cap)
-        snprintf(buf + n, cap - (size_t)n, "-r%llu", (unsigned long long)r->rate);
+        n += snprintf(buf + n, cap - (size_t)n, "-r%llu", (unsigned long long)r->rate);
+    if (r->cpu_load && n >= 0 && (size_t)n < cap) /* beside --cpu-load: its own files */
+        snprintf(buf + n, cap - (size_t)n, "-load%u", r->cpu_load);
     for (char *p = buf; *p; p++)
         if (*p == ':' || *p == '/' || *p == ' ')
             *p = '-';

@@ -366,6 +366,10 @@ static void test_names_and_config(void **state)
     assert_string_equal(bench_run_name(&r, buf, sizeof buf), "lsm-ycsb-a-interval-5-t2-n1000");
     r.rate = 300;
     assert_string_equal(bench_run_name(&r, buf, sizeof buf), "lsm-ycsb-a-interval-5-t2-n1000-r300");
+    r.cpu_load = 2; /* beside --cpu-load 2: not the idle run's files */
+    assert_string_equal(bench_run_name(&r, buf, sizeof buf),
+                        "lsm-ycsb-a-interval-5-t2-n1000-r300-load2");
+    r.cpu_load = 0;
     const char *const *names = kv_engine_names();
     char text[1024];
     for (size_t i = 0; names[i]; i++) {

@@ -42,6 +42,8 @@ grep -q '"sync_probe_mean_us": [0-9]' out/results.json ||
     fail "results.csv has no cpu_load 1"
 grep -q "beside 1 busy-loop thread " out5/report.md || fail "report.md does not mark the loaded runs"
 grep -q '"cpu_load": 1' out5/results.json || fail "results.json has no cpu_load"
+[ "$(ls out5/hgrm/*-t2-*-load1.hgrm | wc -l)" -eq "$n_engines" ] ||
+    fail "the loaded runs' .hgrm files are not named apart: $(ls out5/hgrm)"
 if command -v gnuplot >/dev/null 2>&1; then
     [ -s out/throughput.svg ] && [ -s out/throughput.png ] || fail "no throughput plot"
     grep -q "(throughput.svg)" out/report.md || fail "report.md does not embed the plot"
