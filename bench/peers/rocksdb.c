@@ -20,29 +20,26 @@
 #include "peer_util.h"
 #include "syncer.h"
 
-#define NAME "rocksdb"
+#define NAME        "rocksdb"
+#define LSM_PEER(x) rocksdb_##x
 
-typedef struct rdb_db {
+/* The fields up to poison are the ones lsm_peer.h uses. */
+typedef struct lsm_peer_db rdb_db;
+struct lsm_peer_db {
     kv_db base;
     rocksdb_t *db;
-    rocksdb_options_t *opts;
-    rocksdb_cache_t *cache;
     rocksdb_writeoptions_t *wopts;
     rocksdb_readoptions_t *ropts;
     char *dir;
-    kv_durability dur;
     kv_syncer *syncer;
     peer_poison poison;
+    rocksdb_options_t *opts;
+    rocksdb_cache_t *cache;
+    kv_durability dur;
     peer_io io0;
-} rdb_db;
+};
 
-typedef struct rdb_iter {
-    kv_iter base;
-    rdb_db *d;
-    const rocksdb_snapshot_t *snap;
-    rocksdb_readoptions_t *ropts;
-    rocksdb_iterator_t *it;
-} rdb_iter;
+#include "lsm_peer.h"
 
 static const char *const option_help[] = {
     "write_buffer_size: memtable bytes before a flush to a level-0 SSTable (default 64M)",
@@ -54,17 +51,9 @@ static const char *const option_help[] = {
     NULL,
 };
 
-/* Takes ownership of err (a RocksDB malloc'd string). */
-static kv_status rdb_err(const char *what, char *err)
-{
-    kv_status s = peer_status_text(what, err);
-    rocksdb_free(err);
-    return s;
-}
-
 /* Makes every acknowledged commit durable: FlushWAL(sync) syncs all live WAL files; with the
  * WAL disabled (`none`) the memtable is flushed to a synced SSTable instead. */
-static kv_status rdb_make_durable(void *ctx)
+static kv_status lsm_peer_make_durable(void *ctx)
 {
     rdb_db *d = ctx;
     char *err = NULL;
@@ -79,10 +68,10 @@ static kv_status rdb_make_durable(void *ctx)
     if (!err)
         return KV_OK;
     atomic_store(&d->poison.set, true); /* never retry a failed sync */
-    return rdb_err(NAME ": making the log durable", err);
+    return lsm_peer_err(NAME ": making the log durable", err);
 }
 
-static void rdb_free_parts(rdb_db *d)
+static void lsm_peer_free_parts(rdb_db *d)
 {
     if (d->db)
         rocksdb_close(d->db);
@@ -148,178 +137,18 @@ static kv_status rdb_open(const char *dir, kv_fs *fs, const kv_options *o, kv_db
     char *err = NULL;
     d->db = rocksdb_open(d->opts, dir, &err);
     if (err) {
-        s = rdb_err(NAME ": open", err);
+        s = lsm_peer_err(NAME ": open", err);
         d->db = NULL;
-        rdb_free_parts(d);
+        lsm_peer_free_parts(d);
         return s;
     }
-    if (o->durability.kind == KV_DURABILITY_INTERVAL) {
-        d->syncer = kv_syncer_start(o->durability.interval_ms, rdb_make_durable, d);
-        if (!d->syncer) {
-            s = kv_error_wrap(KV_IO, NAME ": starting the interval syncer");
-            rdb_free_parts(d);
-            return s;
-        }
-    }
+    if ((s = lsm_peer_start_syncer(d, &o->durability)) != KV_OK)
+        return s;
     *out = &d->base;
     return KV_OK;
 }
 
-static kv_status rdb_close(kv_db *db)
-{
-    rdb_db *d = (rdb_db *)db;
-    kv_status s = kv_syncer_stop(d->syncer);
-    if (s == KV_OK)
-        s = peer_poison_check(&d->poison, NAME);
-    if (s == KV_OK)
-        s = rdb_make_durable(d);
-    rdb_free_parts(d);
-    return s;
-}
-
-static kv_status rdb_put(kv_db *db, const void *key, size_t klen, const void *value, size_t vlen)
-{
-    rdb_db *d = (rdb_db *)db;
-    kv_status s = peer_poison_check(&d->poison, NAME);
-    if (s != KV_OK)
-        return s;
-    char *err = NULL;
-    rocksdb_put(d->db, d->wopts, key, klen, value, vlen, &err);
-    return err ? peer_poison_on(&d->poison, rdb_err(NAME ": put", err)) : KV_OK;
-}
-
-static kv_status rdb_get(kv_db *db, const void *key, size_t klen, void **value, size_t *vlen)
-{
-    rdb_db *d = (rdb_db *)db;
-    char *err = NULL;
-    size_t n = 0;
-    char *v = rocksdb_get(d->db, d->ropts, key, klen, &n, &err);
-    if (err)
-        return rdb_err(NAME ": get", err);
-    if (!v)
-        return KV_NOT_FOUND;
-    if (n == 0) { /* malloc(0) may have returned NULL or a 0-byte block */
-        rocksdb_free(v);
-        v = malloc(1);
-        if (!v)
-            return kv_error(KV_IO, NAME ": get: out of memory");
-    }
-    *value = v; /* RocksDB's C API returns malloc()ed memory: kv_free (free) releases it */
-    *vlen = n;
-    return KV_OK;
-}
-
-static kv_status rdb_del(kv_db *db, const void *key, size_t klen)
-{
-    rdb_db *d = (rdb_db *)db;
-    kv_status s = peer_poison_check(&d->poison, NAME);
-    if (s != KV_OK)
-        return s;
-    char *err = NULL;
-    rocksdb_delete(d->db, d->wopts, key, klen, &err);
-    return err ? peer_poison_on(&d->poison, rdb_err(NAME ": delete", err)) : KV_OK;
-}
-
-static kv_status rdb_write(kv_db *db, const kv_batch *b)
-{
-    rdb_db *d = (rdb_db *)db;
-    kv_status s = peer_poison_check(&d->poison, NAME);
-    if (s != KV_OK)
-        return s;
-    rocksdb_writebatch_t *wb = rocksdb_writebatch_create();
-    size_t n = kv_batch_count(b);
-    for (size_t i = 0; i < n; i++) {
-        kv_batch_op op = kv_batch_get(b, i);
-        if (op.type == KV_OP_PUT)
-            rocksdb_writebatch_put(wb, (const char *)op.key, op.klen, (const char *)op.value,
-                                   op.vlen);
-        else
-            rocksdb_writebatch_delete(wb, (const char *)op.key, op.klen);
-    }
-    char *err = NULL;
-    rocksdb_write(d->db, d->wopts, wb, &err);
-    rocksdb_writebatch_destroy(wb);
-    return err ? peer_poison_on(&d->poison, rdb_err(NAME ": write batch", err)) : KV_OK;
-}
-
-static kv_status rdb_sync(kv_db *db)
-{
-    rdb_db *d = (rdb_db *)db;
-    kv_status s = peer_poison_check(&d->poison, NAME);
-    if (s == KV_OK)
-        s = d->syncer ? kv_syncer_status(d->syncer) : KV_OK;
-    return s == KV_OK ? rdb_make_durable(d) : s;
-}
-
-/* ---- iterators ---- */
-
-static void it_seek_first(kv_iter *it)
-{
-    rocksdb_iter_seek_to_first(((rdb_iter *)it)->it);
-}
-
-static void it_seek(kv_iter *it, const void *key, size_t klen)
-{
-    rocksdb_iter_seek(((rdb_iter *)it)->it, key, klen);
-}
-
-static bool it_valid(const kv_iter *it)
-{
-    return rocksdb_iter_valid(((const rdb_iter *)it)->it);
-}
-
-static void it_next(kv_iter *it)
-{
-    rocksdb_iter_next(((rdb_iter *)it)->it);
-}
-
-static const void *it_key(const kv_iter *it, size_t *klen)
-{
-    return rocksdb_iter_key(((const rdb_iter *)it)->it, klen);
-}
-
-static const void *it_value(const kv_iter *it, size_t *vlen)
-{
-    const char *v = rocksdb_iter_value(((const rdb_iter *)it)->it, vlen);
-    return v ? v : "";
-}
-
-static kv_status it_status(const kv_iter *it)
-{
-    char *err = NULL;
-    rocksdb_iter_get_error(((const rdb_iter *)it)->it, &err);
-    return err ? rdb_err(NAME ": iterator", err) : KV_OK;
-}
-
-static void it_free(kv_iter *it)
-{
-    rdb_iter *i = (rdb_iter *)it;
-    rocksdb_iter_destroy(i->it);
-    rocksdb_readoptions_destroy(i->ropts);
-    rocksdb_release_snapshot(i->d->db, i->snap);
-    free(i);
-}
-
-static const kv_iter_ops rdb_iter_ops = {it_seek_first, it_seek,  it_valid,  it_next,
-                                         it_key,        it_value, it_status, it_free};
-
-static kv_status rdb_iter_new(kv_db *db, kv_iter **out)
-{
-    rdb_db *d = (rdb_db *)db;
-    rdb_iter *i = calloc(1, sizeof *i);
-    if (!i)
-        return kv_error(KV_IO, NAME ": iterator: out of memory");
-    i->base.ops = &rdb_iter_ops;
-    i->d = d;
-    i->snap = rocksdb_create_snapshot(d->db);
-    i->ropts = rocksdb_readoptions_create();
-    rocksdb_readoptions_set_snapshot(i->ropts, i->snap);
-    i->it = rocksdb_create_iterator(d->db, i->ropts);
-    *out = &i->base;
-    return KV_OK;
-}
-
-/* ---- stats, check, dump ---- */
+/* ---- stats and dump ---- */
 
 /* The COUNT of ticker or histogram `name` in RocksDB's statistics text, or UINT64_MAX. */
 static uint64_t ticker(const char *text, const char *name)
@@ -382,63 +211,14 @@ static kv_status rdb_stats(kv_db *db, kv_stats *out)
     return KV_OK;
 }
 
-static kv_status rdb_check(kv_db *db)
-{
-    rdb_db *d = (rdb_db *)db;
-    rocksdb_readoptions_t *ro = rocksdb_readoptions_create();
-    rocksdb_readoptions_set_verify_checksums(ro, 1);
-    rocksdb_readoptions_set_fill_cache(ro, 0);
-    rocksdb_iterator_t *it = rocksdb_create_iterator(d->db, ro);
-    char *prev = NULL;
-    size_t prevlen = 0;
-    uint64_t n = 0;
-    kv_status s = KV_OK;
-    for (rocksdb_iter_seek_to_first(it); rocksdb_iter_valid(it); rocksdb_iter_next(it), n++) {
-        size_t kl, vl;
-        const char *k = rocksdb_iter_key(it, &kl);
-        (void)rocksdb_iter_value(it, &vl);
-        if (prev && peer_key_cmp(prev, prevlen, k, kl) >= 0) {
-            s = kv_error(KV_CORRUPTION, NAME ": key %llu is not above the previous key",
-                         (unsigned long long)n);
-            break;
-        }
-        char *c = realloc(prev, kl ? kl : 1);
-        if (!c) {
-            s = kv_error(KV_IO, NAME ": check: out of memory");
-            break;
-        }
-        prev = c;
-        memcpy(prev, k, kl);
-        prevlen = kl;
-    }
-    char *err = NULL;
-    rocksdb_iter_get_error(it, &err);
-    if (s == KV_OK && err)
-        s = peer_status_text(NAME ": check (iterating with verify_checksums)", err);
-    rocksdb_free(err);
-    free(prev);
-    rocksdb_iter_destroy(it);
-    rocksdb_readoptions_destroy(ro);
-    return s;
-}
-
 static kv_status rdb_dump(kv_db *db, FILE *out, const char *file, int64_t page)
 {
-    rdb_db *d = (rdb_db *)db;
-    if (file || page >= 0)
-        return kv_error(KV_NOTSUP, NAME ": the peer exposes no per-file or per-page dump; run "
-                                        "without a file or page for its summaries");
-    fprintf(out,
-            "# %s: these are RocksDB's own summaries (properties rocksdb.stats, "
-            "rocksdb.sstables, rocksdb.levelstats); kvlab does not parse RocksDB's files\n",
-            d->dir);
     static const char *const props[] = {"rocksdb.levelstats", "rocksdb.sstables", "rocksdb.stats"};
-    for (size_t i = 0; i < sizeof props / sizeof *props; i++) {
-        char *v = rocksdb_property_value(d->db, props[i]);
-        fprintf(out, "## %s\n%s\n", props[i], v ? v : "(not available)");
-        rocksdb_free(v);
-    }
-    return ferror(out) ? kv_error(KV_IO, NAME ": dump: write error") : KV_OK;
+    return lsm_peer_dump_props((rdb_db *)db, out, file, page,
+                               "these are RocksDB's own summaries (properties rocksdb.stats, "
+                               "rocksdb.sstables, rocksdb.levelstats); kvlab does not parse "
+                               "RocksDB's files",
+                               props, sizeof props / sizeof *props);
 }
 
 const kv_engine kv_engine_rocksdb = {
@@ -451,14 +231,14 @@ const kv_engine kv_engine_rocksdb = {
                        KV_DURABILITY_BIT(KV_DURABILITY_SYNC),
     .format = 1,
     .open = rdb_open,
-    .close = rdb_close,
-    .put = rdb_put,
-    .get = rdb_get,
-    .del = rdb_del,
-    .write = rdb_write,
-    .iter_new = rdb_iter_new,
-    .sync = rdb_sync,
+    .close = lsm_peer_close,
+    .put = lsm_peer_put,
+    .get = lsm_peer_get,
+    .del = lsm_peer_del,
+    .write = lsm_peer_write,
+    .iter_new = lsm_peer_iter_new,
+    .sync = lsm_peer_sync,
     .stats = rdb_stats,
-    .check = rdb_check,
+    .check = lsm_peer_check,
     .dump = rdb_dump,
 };
