@@ -159,6 +159,53 @@ static void lm_free_parts(lm_db *d)
     free(d);
 }
 
+/* Creates dir/data.mdb so that a power loss leaves either no data.mdb or a complete, durable
+ * one. mdb_env_open writes a new file's two meta pages with write(2) and never syncs them, and
+ * LMDB never fsyncs the directory: a crash while it creates data.mdb in place can leave a file
+ * with no valid meta page, which every later open rejects (MDB_INVALID), losing the commits
+ * acknowledged since. So the file is made as SQLite and LevelDB make their new files: written
+ * under a temporary name (data.mdb.new, with MDB_NOSUBDIR), fdatasynced (mdb_env_sync(force)),
+ * renamed over, and the directory fsynced. A data.mdb.new left by an earlier crash is discarded.
+ * map_size is in bytes. Errors: KV_IO, KV_NOSPACE. */
+static kv_status lm_create_data_file(kv_fs *fs, const char *dir, uint64_t map_size)
+{
+    char *tmp = kv_path_join(dir, "data.mdb.new"), *lock = kv_path_join(dir, "data.mdb.new-lock");
+    char *final = kv_path_join(dir, "data.mdb");
+    kv_status s = KV_OK;
+    MDB_env *env = NULL;
+    int rc;
+    if (!tmp || !lock || !final) {
+        s = kv_error(KV_IO, NAME ": out of memory");
+        goto out;
+    }
+    if ((s = kv_fs_unlink(fs, tmp)) != KV_OK && s != KV_NOT_FOUND)
+        goto out;
+    if ((rc = mdb_env_create(&env))) {
+        env = NULL;
+        s = lm_err("mdb_env_create", rc);
+        goto out;
+    }
+    if ((rc = mdb_env_set_mapsize(env, map_size)) ||
+        (rc = mdb_env_open(env, tmp, MDB_NOSUBDIR | MDB_NOTLS, 0644)) ||
+        (rc = mdb_env_sync(env, 1))) {
+        s = lm_err("creating data.mdb.new", rc);
+        goto out;
+    }
+    mdb_env_close(env);
+    env = NULL;
+    if ((s = kv_fs_unlink(fs, lock)) != KV_OK && s != KV_NOT_FOUND)
+        goto out;
+    if ((s = kv_fs_rename(fs, tmp, final)) == KV_OK)
+        s = kv_fs_fsync_dir(fs, dir);
+out:
+    if (env)
+        mdb_env_close(env);
+    free(tmp);
+    free(lock);
+    free(final);
+    return s;
+}
+
 static kv_status lm_open(const char *dir, kv_fs *fs, const kv_options *o, kv_db **out)
 {
     uint64_t map_size = 64ull << 30, readers = 1024;
@@ -166,16 +213,16 @@ static kv_status lm_open(const char *dir, kv_fs *fs, const kv_options *o, kv_db 
     if ((s = kv_options_get_u64(o, "map_size", 1 << 20, 1ull << 46, &map_size)) != KV_OK ||
         (s = kv_options_get_u64(o, "max_readers", 8, 1 << 20, &readers)) != KV_OK)
         return s;
-    if (!o->create_if_missing) {
-        char *p = kv_path_join(dir, "data.mdb");
-        bool exists = false;
-        s = p ? kv_fs_exists(fs, p, &exists) : kv_error(KV_IO, NAME ": out of memory");
-        free(p);
-        if (s != KV_OK)
-            return s;
-        if (!exists)
-            return kv_error(KV_NOT_FOUND, NAME ": %s/data.mdb does not exist", dir);
-    }
+    char *p = kv_path_join(dir, "data.mdb");
+    bool exists = false;
+    s = p ? kv_fs_exists(fs, p, &exists) : kv_error(KV_IO, NAME ": out of memory");
+    free(p);
+    if (s != KV_OK)
+        return s;
+    if (!exists && !o->create_if_missing)
+        return kv_error(KV_NOT_FOUND, NAME ": %s/data.mdb does not exist", dir);
+    if (!exists && (s = lm_create_data_file(fs, dir, map_size)) != KV_OK)
+        return s;
     lm_db *d = calloc(1, sizeof *d);
     if (!d || !(d->dir = strdup(dir))) {
         free(d);
@@ -231,7 +278,8 @@ static kv_status lm_open(const char *dir, kv_fs *fs, const kv_options *o, kv_db 
         s = lm_err("commit", rc);
         goto fail;
     }
-    /* LMDB never fsyncs the directory: make data.mdb's and lock.mdb's names durable. */
+    /* LMDB never fsyncs the directory: make lock.mdb's name durable (data.mdb's is, by
+     * lm_create_data_file). */
     if ((s = kv_fs_fsync_dir(fs, dir)) != KV_OK)
         goto fail;
     if (o->durability.kind == KV_DURABILITY_INTERVAL) {
