@@ -1,8 +1,9 @@
 /* kvlab put | get | del | scan | stats | check | dump: one call of kv.h each, on a database
  * directory named by --engine and --dir. Keys and values are given as text (the bytes of the
  * argument) or, with --hex, as hex; put reads the value from stdin when it is "-" or omitted.
- * get writes the value raw to stdout, with a newline added only when stdout is a terminal, so
- * that `kvlab get ... > file` stores exactly the value's bytes. */
+ * get writes the value raw to stdout, with a newline added only when stdout is a terminal (or
+ * after hex) and never with --raw, so that `kvlab get ... > file` stores exactly the value's
+ * bytes. */
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -232,15 +233,18 @@ int kvlab_cmd_put(int argc, char **argv)
 
 /* ---- get ---- */
 
-static const cli_flag get_flags[] = {COMMON_FLAGS};
+enum { F_RAW = N_COMMON };
+static const cli_flag get_flags[] = {
+    COMMON_FLAGS,
+    {"raw", 0, CLI_BOOL, "", "never add a newline, even on a terminal or with --hex"}};
 static const kv_cmd get_cmd = {
     "get",
     "kvlab get --engine E --dir DIR [flags] KEY",
     "Prints the value of KEY to stdout as raw bytes (hex with --hex). A newline is added only\n"
-    "when stdout is a terminal, so `kvlab get ... > f` stores exactly the value. Exit code 1\n"
-    "when the key is absent.",
+    "when stdout is a terminal (and after --hex output), so `kvlab get ... > f` stores exactly\n"
+    "the value; --raw never adds one. Exit code 1 when the key is absent.",
     get_flags,
-    N_COMMON,
+    N_COMMON + 1,
     1};
 
 int kvlab_cmd_get(int argc, char **argv)
@@ -267,7 +271,7 @@ int kvlab_cmd_get(int argc, char **argv)
             cli_write_hex(stdout, v, vlen);
         else
             fwrite(v, 1, vlen, stdout);
-        if (a.set[F_HEX] || isatty(STDOUT_FILENO))
+        if (!a.set[F_RAW] && (a.set[F_HEX] || isatty(STDOUT_FILENO)))
             fputc('\n', stdout);
         kv_free(v);
         rc = fflush(stdout) ? KVLAB_EXIT_DATA : KVLAB_EXIT_OK;
