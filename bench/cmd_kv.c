@@ -9,42 +9,13 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "cmd_kv.h"
 #include "commands.h"
 #include "kv.h"
 
-enum { F_ENGINE, F_DIR, F_DURABILITY, F_OPTION, F_CACHE, F_HEX, N_COMMON };
-
-#define COMMON_FLAGS                                                                               \
-    {"engine", 'e', CLI_VALUE, "E", "engine name (see kvlab engines); required"},                  \
-        {"dir", 'd', CLI_VALUE, "DIR", "database directory; required"},                            \
-        {"durability", 0, CLI_VALUE, "MODE", "none, os (default), interval:MS or sync"},           \
-        {"option", 'o', CLI_MULTI, "KEY=VALUE", "engine-specific option (repeatable)"},            \
-        {"cache-size", 0, CLI_VALUE, "BYTES", "block/page cache size (K/M/G = 1024^n)"},           \
-    {                                                                                              \
-        "hex", 'x', CLI_BOOL, "", "keys and values in arguments and output are hex"                \
-    }
-
-typedef struct kv_cmd {
-    const char *name;
-    const char *usage;
-    const char *description;
-    const cli_flag *flags;
-    size_t n_flags;
-    size_t max_pos;
-} kv_cmd;
-
-/* How a command opens its database. */
-typedef enum open_mode {
-    OPEN_CREATE, /* put: creates the database when missing */
-    OPEN_WRITE,  /* del: an existing database, for writing */
-    OPEN_READ,   /* get, scan, stats, check, dump: read-only, never creating, never writing (an
-                    engine without a read-only open, a production peer such as LevelDB, is
-                    opened for writing and recovers as it always does) */
-} open_mode;
-
 /* Opens the database for a command; prints the error and returns an exit code on failure: a
  * missing database is exit 1 (not found). */
-static int open_db(const kv_cmd *c, const cli_args *a, open_mode mode, kv_db **db)
+int kvcmd_open(const kv_cmd *c, const cli_args *a, open_mode mode, kv_db **db)
 {
     const char *engine = a->value[F_ENGINE], *dir = a->value[F_DIR];
     if (!a->set[F_ENGINE])
@@ -90,7 +61,7 @@ static int open_db(const kv_cmd *c, const cli_args *a, open_mode mode, kv_db **d
 }
 
 /* Exit code for a failed call on an open handle; prints the handle's message. */
-static int fail_db(const kv_cmd *c, kv_db *db, kv_status s)
+int kvcmd_fail(const kv_cmd *c, kv_db *db, kv_status s)
 {
     char msg[1024];
     kv_last_error(db, msg, sizeof msg);
@@ -102,7 +73,7 @@ static int fail_db(const kv_cmd *c, kv_db *db, kv_status s)
     return KVLAB_EXIT_DATA;
 }
 
-static int close_db(const kv_cmd *c, kv_db *db, int rc)
+int kvcmd_close(const kv_cmd *c, kv_db *db, int rc)
 {
     kv_status s = kv_close(db);
     if (s != KV_OK && (rc == KVLAB_EXIT_OK || rc == KVLAB_EXIT_NOT_FOUND)) {
@@ -113,7 +84,7 @@ static int close_db(const kv_cmd *c, kv_db *db, int rc)
 }
 
 /* Parses flags; returns -1 to continue, or an exit code (help printed, or a usage error). */
-static int parse(const kv_cmd *c, int argc, char **argv, cli_args *a, size_t min_pos)
+int kvcmd_parse(const kv_cmd *c, int argc, char **argv, cli_args *a, size_t min_pos)
 {
     if (!cli_parse(c->flags, c->n_flags, argc, argv, c->max_pos, a))
         return cli_usage_error(c->name, "%s", a->err);
@@ -199,7 +170,7 @@ static const kv_cmd put_cmd = {
 int kvlab_cmd_put(int argc, char **argv)
 {
     cli_args a;
-    int rc = parse(&put_cmd, argc, argv, &a, 1);
+    int rc = kvcmd_parse(&put_cmd, argc, argv, &a, 1);
     if (rc >= 0)
         return rc;
     const uint8_t *key = NULL, *val = NULL;
@@ -208,7 +179,7 @@ int kvlab_cmd_put(int argc, char **argv)
     if ((rc = arg_bytes(&put_cmd, &a, a.pos[0], "key", &key, &klen, &kown)) >= 0)
         return rc;
     kv_db *db = NULL;
-    if ((rc = open_db(&put_cmd, &a, OPEN_CREATE, &db)) != KVLAB_EXIT_OK) {
+    if ((rc = kvcmd_open(&put_cmd, &a, OPEN_CREATE, &db)) != KVLAB_EXIT_OK) {
         free(kown);
         return rc;
     }
@@ -224,11 +195,11 @@ int kvlab_cmd_put(int argc, char **argv)
     }
     if (rc < 0) {
         kv_status s = kv_put(db, key, klen, val, vlen);
-        rc = s == KV_OK ? KVLAB_EXIT_OK : fail_db(&put_cmd, db, s);
+        rc = s == KV_OK ? KVLAB_EXIT_OK : kvcmd_fail(&put_cmd, db, s);
     }
     free(kown);
     free(vown);
-    return close_db(&put_cmd, db, rc);
+    return kvcmd_close(&put_cmd, db, rc);
 }
 
 /* ---- get ---- */
@@ -250,7 +221,7 @@ static const kv_cmd get_cmd = {
 int kvlab_cmd_get(int argc, char **argv)
 {
     cli_args a;
-    int rc = parse(&get_cmd, argc, argv, &a, 1);
+    int rc = kvcmd_parse(&get_cmd, argc, argv, &a, 1);
     if (rc >= 0)
         return rc;
     const uint8_t *key = NULL;
@@ -259,7 +230,7 @@ int kvlab_cmd_get(int argc, char **argv)
     if ((rc = arg_bytes(&get_cmd, &a, a.pos[0], "key", &key, &klen, &kown)) >= 0)
         return rc;
     kv_db *db = NULL;
-    if ((rc = open_db(&get_cmd, &a, OPEN_READ, &db)) != KVLAB_EXIT_OK) {
+    if ((rc = kvcmd_open(&get_cmd, &a, OPEN_READ, &db)) != KVLAB_EXIT_OK) {
         free(kown);
         return rc;
     }
@@ -279,10 +250,10 @@ int kvlab_cmd_get(int argc, char **argv)
         fprintf(stderr, "kvlab: get: key not found\n");
         rc = KVLAB_EXIT_NOT_FOUND;
     } else {
-        rc = fail_db(&get_cmd, db, s);
+        rc = kvcmd_fail(&get_cmd, db, s);
     }
     free(kown);
-    return close_db(&get_cmd, db, rc);
+    return kvcmd_close(&get_cmd, db, rc);
 }
 
 /* ---- del ---- */
@@ -299,7 +270,7 @@ static const kv_cmd del_cmd = {
 int kvlab_cmd_del(int argc, char **argv)
 {
     cli_args a;
-    int rc = parse(&del_cmd, argc, argv, &a, 1);
+    int rc = kvcmd_parse(&del_cmd, argc, argv, &a, 1);
     if (rc >= 0)
         return rc;
     const uint8_t *key = NULL;
@@ -308,14 +279,14 @@ int kvlab_cmd_del(int argc, char **argv)
     if ((rc = arg_bytes(&del_cmd, &a, a.pos[0], "key", &key, &klen, &kown)) >= 0)
         return rc;
     kv_db *db = NULL;
-    if ((rc = open_db(&del_cmd, &a, OPEN_WRITE, &db)) != KVLAB_EXIT_OK) {
+    if ((rc = kvcmd_open(&del_cmd, &a, OPEN_WRITE, &db)) != KVLAB_EXIT_OK) {
         free(kown);
         return rc;
     }
     kv_status s = kv_delete(db, key, klen);
-    rc = s == KV_OK ? KVLAB_EXIT_OK : fail_db(&del_cmd, db, s);
+    rc = s == KV_OK ? KVLAB_EXIT_OK : kvcmd_fail(&del_cmd, db, s);
     free(kown);
-    return close_db(&del_cmd, db, rc);
+    return kvcmd_close(&del_cmd, db, rc);
 }
 
 /* ---- scan ---- */
@@ -347,7 +318,7 @@ static int key_cmp(const void *a, size_t alen, const void *b, size_t blen)
 int kvlab_cmd_scan(int argc, char **argv)
 {
     cli_args a;
-    int rc = parse(&scan_cmd, argc, argv, &a, 0);
+    int rc = kvcmd_parse(&scan_cmd, argc, argv, &a, 0);
     if (rc >= 0)
         return rc;
     uint64_t limit = UINT64_MAX;
@@ -372,7 +343,7 @@ int kvlab_cmd_scan(int argc, char **argv)
         return cli_usage_error("scan", "--from: a key has 1 or more bytes");
     }
     kv_db *db = NULL;
-    if ((rc = open_db(&scan_cmd, &a, OPEN_READ, &db)) != KVLAB_EXIT_OK) {
+    if ((rc = kvcmd_open(&scan_cmd, &a, OPEN_READ, &db)) != KVLAB_EXIT_OK) {
         free(fown);
         free(town);
         return rc;
@@ -406,12 +377,12 @@ int kvlab_cmd_scan(int argc, char **argv)
         s = kv_iter_status(it);
         kv_iter_free(it);
     }
-    rc = s == KV_OK ? KVLAB_EXIT_OK : fail_db(&scan_cmd, db, s);
+    rc = s == KV_OK ? KVLAB_EXIT_OK : kvcmd_fail(&scan_cmd, db, s);
     if (fflush(stdout))
         rc = KVLAB_EXIT_DATA;
     free(fown);
     free(town);
-    return close_db(&scan_cmd, db, rc);
+    return kvcmd_close(&scan_cmd, db, rc);
 }
 
 /* ---- stats ---- */
@@ -441,11 +412,11 @@ static void stat_line(const char *name, uint64_t v, bool bytes, const char *note
 int kvlab_cmd_stats(int argc, char **argv)
 {
     cli_args a;
-    int rc = parse(&stats_cmd, argc, argv, &a, 0);
+    int rc = kvcmd_parse(&stats_cmd, argc, argv, &a, 0);
     if (rc >= 0)
         return rc;
     kv_db *db = NULL;
-    if ((rc = open_db(&stats_cmd, &a, OPEN_READ, &db)) != KVLAB_EXIT_OK)
+    if ((rc = kvcmd_open(&stats_cmd, &a, OPEN_READ, &db)) != KVLAB_EXIT_OK)
         return rc;
     kv_stats st;
     kv_status s = kv_stats_get(db, &st);
@@ -466,8 +437,8 @@ int kvlab_cmd_stats(int argc, char **argv)
         for (size_t i = 0; i < st.n_extra; i++)
             stat_line(st.extra[i].name, st.extra[i].value, false, "");
     }
-    rc = s == KV_OK ? KVLAB_EXIT_OK : fail_db(&stats_cmd, db, s);
-    return close_db(&stats_cmd, db, rc);
+    rc = s == KV_OK ? KVLAB_EXIT_OK : kvcmd_fail(&stats_cmd, db, s);
+    return kvcmd_close(&stats_cmd, db, rc);
 }
 
 /* ---- check ---- */
@@ -485,11 +456,11 @@ static const kv_cmd check_cmd = {
 int kvlab_cmd_check(int argc, char **argv)
 {
     cli_args a;
-    int rc = parse(&check_cmd, argc, argv, &a, 0);
+    int rc = kvcmd_parse(&check_cmd, argc, argv, &a, 0);
     if (rc >= 0)
         return rc;
     kv_db *db = NULL;
-    if ((rc = open_db(&check_cmd, &a, OPEN_READ, &db)) != KVLAB_EXIT_OK)
+    if ((rc = kvcmd_open(&check_cmd, &a, OPEN_READ, &db)) != KVLAB_EXIT_OK)
         return rc;
     kv_status s = kv_check(db);
     if (s == KV_OK) {
@@ -501,7 +472,7 @@ int kvlab_cmd_check(int argc, char **argv)
         printf("%s: %s\n", kv_strerror(s), msg);
         rc = KVLAB_EXIT_DATA;
     }
-    return close_db(&check_cmd, db, rc);
+    return kvcmd_close(&check_cmd, db, rc);
 }
 
 /* ---- dump ---- */
@@ -524,7 +495,7 @@ static const kv_cmd dump_cmd = {
 int kvlab_cmd_dump(int argc, char **argv)
 {
     cli_args a;
-    int rc = parse(&dump_cmd, argc, argv, &a, 0);
+    int rc = kvcmd_parse(&dump_cmd, argc, argv, &a, 0);
     if (rc >= 0)
         return rc;
     uint64_t page = 0;
@@ -533,12 +504,12 @@ int kvlab_cmd_dump(int argc, char **argv)
         !cli_parse_u64(a.value[F_PAGE], false, 0, INT64_MAX, &page, err, sizeof err))
         return cli_usage_error("dump", "--page: %s", err);
     kv_db *db = NULL;
-    if ((rc = open_db(&dump_cmd, &a, OPEN_READ, &db)) != KVLAB_EXIT_OK)
+    if ((rc = kvcmd_open(&dump_cmd, &a, OPEN_READ, &db)) != KVLAB_EXIT_OK)
         return rc;
     kv_status s = kv_dump(db, stdout, a.set[F_FILE] ? a.value[F_FILE] : NULL,
                           a.set[F_PAGE] ? (int64_t)page : -1);
     if (fflush(stdout) && s == KV_OK)
         s = KV_IO;
-    rc = s == KV_OK ? KVLAB_EXIT_OK : fail_db(&dump_cmd, db, s);
-    return close_db(&dump_cmd, db, rc);
+    rc = s == KV_OK ? KVLAB_EXIT_OK : kvcmd_fail(&dump_cmd, db, s);
+    return kvcmd_close(&dump_cmd, db, rc);
 }

@@ -12,6 +12,7 @@ int kvlab_cmd_stats(int argc, char **argv);
 int kvlab_cmd_check(int argc, char **argv);
 int kvlab_cmd_dump(int argc, char **argv);
 int kvlab_cmd_compact(int argc, char **argv);
+int kvlab_cmd_load(int argc, char **argv);
 int kvlab_cmd_engines(int argc, char **argv);
 int kvlab_cmd_bench(int argc, char **argv);
 

@@ -21,6 +21,7 @@ static const subcommand commands[] = {
     {"get", kvlab_cmd_get, "print the value of a key"},
     {"del", kvlab_cmd_del, "delete a key"},
     {"scan", kvlab_cmd_scan, "list keys and values in order, in a range"},
+    {"load", kvlab_cmd_load, "write many records (TAB-separated lines or generated) in one open"},
     {"stats", kvlab_cmd_stats, "print the engine's statistics (kv_stats)"},
     {"check", kvlab_cmd_check, "verify every invariant of a database"},
     {"dump", kvlab_cmd_dump, "print the on-disk structures field by field"},
