@@ -37,7 +37,7 @@ expect 2 "$K" nosuchcommand
 one_line_error "kvlab: unknown command 'nosuchcommand' (see kvlab --help)"
 expect 2 "$K" --foo
 one_line_error ""
-for c in put get del scan stats check dump compact engines bench; do
+for c in put get del scan load stats check dump compact engines bench; do
     expect 0 "$K" "$c" --help
     grep -q "^usage: kvlab $c" out || fail "kvlab $c --help has no usage line"
     expect 2 "$K" "$c" --no-such-flag
