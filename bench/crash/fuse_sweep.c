@@ -41,11 +41,19 @@ static void send_msg(int fd, const fuse_msg *m)
     }
 }
 
-/* The child: open the database on the mount, run the workload, close; report each step.
- * Never returns. */
-static void child(crash_ctx *x, crashfs *cfs, const char *dir, int fd, int err_fd)
+/* The child: wait for the parent's go (one byte on go_fd; end of file: the mount failed, exit),
+ * then open the database on the mount, run the workload, close; report each step. It is forked
+ * before the mount, while the parent has no other thread: a child forked while crashfs's serving
+ * thread holds a lock inside malloc would wait on that lock forever. Never returns. */
+static void child(crash_ctx *x, const char *dir, int go_fd, int fd, int err_fd)
 {
-    crashfs_close_in_child(cfs);
+    char go;
+    ssize_t g;
+    while ((g = read(go_fd, &go, 1)) < 0 && errno == EINTR)
+        ;
+    if (g != 1)
+        _exit(0);
+    close(go_fd);
     /* After the power loss an engine may abort on its I/O errors (RocksDB asserts): its words
      * go to err_fd, which the parent shows only when the child failed before the crash. */
     static const int fatal[] = {SIGSEGV, SIGBUS, SIGABRT, SIGFPE, SIGILL};
@@ -175,38 +183,48 @@ static kv_status fuse_point(crash_ctx *x, uint64_t n, crash_result *res, uint64_
     crash_rmtree(scratch);
     kv_status ret = KV_OK;
     crashfs *cfs = NULL;
-    int fds[2] = {-1, -1};
+    int fds[2] = {-1, -1}, go[2] = {-1, -1};
+    pid_t pid = -1;
     FILE *errf = NULL; /* the child's stderr */
     if (crash_mkdir_p(dir) != 0 || crash_mkdir_p(mnt) != 0) {
         ret = kv_error(KV_IO, "crash: cannot make %s: %s", dir, strerror(errno));
         goto out;
     }
-    if ((ret = crashfs_mount(backing, mnt, scratch, &cfs)) != KV_OK) {
-        ret = kv_error_wrap(KV_IO, "crash");
-        goto out;
-    }
-    if (n)
-        crashfs_set_crash_at(cfs, n);
-    if (pipe(fds) != 0) {
+    if (pipe(fds) != 0 || pipe(go) != 0) {
         ret = kv_error(KV_IO, "crash: pipe: %s", strerror(errno));
         goto out;
     }
     errf = tmpfile();
     fflush(NULL);
-    pid_t pid = fork();
+    pid = fork();
     if (pid < 0) {
         ret = kv_error(KV_IO, "crash: fork: %s", strerror(errno));
         goto out;
     }
     if (pid == 0) {
         close(fds[0]);
-        child(x, cfs, mdir, fds[1], errf ? fileno(errf) : -1);
+        close(go[1]);
+        child(x, mdir, go[0], fds[1], errf ? fileno(errf) : -1);
     }
     close(fds[1]);
-    fds[1] = -1;
+    close(go[0]);
+    fds[1] = go[0] = -1;
+    if ((ret = crashfs_mount(backing, mnt, scratch, &cfs)) != KV_OK) {
+        ret = kv_error_wrap(KV_IO, "crash");
+        goto out; /* closing go tells the child to leave */
+    }
+    if (n)
+        crashfs_set_crash_at(cfs, n);
+    if (write(go[1], "g", 1) != 1) {
+        ret = kv_error(KV_IO, "crash: pipe: %s", strerror(errno));
+        goto out;
+    }
+    close(go[1]);
+    go[1] = -1;
     fuse_run r;
     memset(&r, 0, sizeof r);
     watch(x, cfs, pid, fds[0], &r);
+    pid = -1; /* reaped */
     bool crashed = crashfs_crashed(cfs);
     *ops = crashfs_ops(cfs);
     x->crash_ns = crashed ? crashfs_crash_ns(cfs) : crash_now_ns();
@@ -289,12 +307,17 @@ static kv_status fuse_point(crash_ctx *x, uint64_t n, crash_result *res, uint64_
         free(keep);
     }
 out:
+    for (int i = 0; i < 2; i++) {
+        if (fds[i] >= 0)
+            close(fds[i]);
+        if (go[i] >= 0)
+            close(go[i]);
+    }
+    if (pid > 0) /* the mount failed: the child saw go close and left */
+        while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+            ;
     if (errf)
         fclose(errf);
-    if (fds[0] >= 0)
-        close(fds[0]);
-    if (fds[1] >= 0)
-        close(fds[1]);
     crashfs_unmount(cfs);
     crash_rmtree(backing);
     crash_rmtree(scratch);
