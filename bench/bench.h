@@ -127,8 +127,8 @@ typedef struct bench_recovery {
     uint64_t found;        /* records the recovering open found (all acked, plus possibly the
                               whole batch in flight) */
     uint64_t read_bytes;   /* bytes the open read from files: kv_stats for kvlab engines, the
-                              process's rchar for peers (reads through a memory map are not in it);
-                              UINT64_MAX when unknown */
+                              process's rchar for peers (reads through a memory map, as btree's
+                              log scan, are in neither); UINT64_MAX when unknown */
     uint64_t log_replayed; /* bytes of log the engine says it replayed (its kv_stats counter
                               "recovery_log_bytes"); UINT64_MAX when it does not say */
 } bench_recovery;

@@ -240,7 +240,8 @@ static void test_rate(void **state)
 
 /* recover on every one of kvlab's own engines: each says how many bytes of its log the
  * recovering open replayed (the kill leaves records since the last checkpoint, flush or hint
- * file, so there is always some), and never more than the open read. */
+ * file, so there is always some). The open's read bytes are no bound on it: an engine that
+ * scans its log through a read-only mapping (btree) reads it without pread. */
 static void test_recover_log_bytes(void **state)
 {
     (void)state;
@@ -269,11 +270,9 @@ static void test_recover_log_bytes(void **state)
         if (bench_run(&c, &plan[i], &row, err, sizeof err) != 0)
             fail_msg("%s recover: %s", plan[i].engine, err);
         assert_false(row.na);
-        if (row.recovery.log_replayed == UINT64_MAX || row.recovery.log_replayed == 0 ||
-            row.recovery.log_replayed > row.recovery.read_bytes)
-            fail_msg("%s: log replayed %llu bytes, the open read %llu", plan[i].engine,
-                     (unsigned long long)row.recovery.log_replayed,
-                     (unsigned long long)row.recovery.read_bytes);
+        if (row.recovery.log_replayed == UINT64_MAX || row.recovery.log_replayed == 0)
+            fail_msg("%s: recovery_log_bytes %llu after a kill", plan[i].engine,
+                     (unsigned long long)row.recovery.log_replayed);
         bench_row_free(&row);
     }
     free(plan);
