@@ -1,4 +1,4 @@
-/* kvlab bench: configuration, run plan and result rows (DESIGN.md section 7).
+/* kvlab bench: configuration, run plan and result rows (docs/design.md section 7).
  *
  * A plan is a list of runs (engine x workload x durability x threads). Each run gets a fresh
  * database directory; a workload that reads or changes existing data first loads its records
@@ -110,7 +110,7 @@ bool bench_plan(const bench_cfg *cfg, run_spec **out, size_t *n, char *err, size
  * of kvlab's own. */
 bool bench_is_peer(const char *engine);
 
-/* Throughput and p99 latency per 100 ms of a run's measured phase (DESIGN.md section 7), from
+/* Throughput and p99 latency per 100 ms of a run's measured phase (docs/design.md section 7), from
  * the end time of every operation (reconstructed after the run from the latencies kept). */
 typedef struct bench_timeline {
     double interval_s;            /* 0.1 */

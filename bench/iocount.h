@@ -1,5 +1,5 @@
 /* Process-level I/O accounting for the production peers, which do their own I/O and so bypass
- * kvlab's counting fs layer (DESIGN.md section 7):
+ * kvlab's counting fs layer (docs/design.md section 7):
  *  - bytes written: the wchar (bytes passed to write-like system calls) and write_bytes (bytes
  *    the process caused to be sent to storage, page cache dirtying included) of /proc/self/io;
  *  - sync calls: fsync, fdatasync, sync_file_range and msync, counted by interposing those

@@ -1,4 +1,4 @@
-/* The machine a benchmark ran on (DESIGN.md section 7): CPU model, cores, memory, kernel, the
+/* The machine a benchmark ran on (docs/design.md section 7): CPU model, cores, memory, kernel, the
  * file system of the database directory, and that device's fdatasync latency, which bounds
  * what durability sync can reach (one commit per fdatasync without group commit). */
 #ifndef KVLAB_BENCH_MACHINE_H

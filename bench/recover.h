@@ -11,7 +11,7 @@
  * recovers, measures the bytes that open read, the engine's own count of log bytes replayed
  * where it keeps one, memory and page cache, and, off the clock, reads every record back: all
  * acknowledged records must be there, the batch in flight wholly or not at all, nothing else,
- * each value the one written (DESIGN.md section 3: in os a process crash loses nothing
+ * each value the one written (docs/design.md section 3: in os a process crash loses nothing
  * acknowledged). */
 #ifndef KVLAB_BENCH_RECOVER_H
 #define KVLAB_BENCH_RECOVER_H

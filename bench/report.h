@@ -1,4 +1,4 @@
-/* The outputs of kvlab bench in --out (DESIGN.md section 7): results.csv, results.json,
+/* The outputs of kvlab bench in --out (docs/design.md section 7): results.csv, results.json,
  * report.md and gnuplot plots (SVG and PNG). */
 #ifndef KVLAB_BENCH_REPORT_H
 #define KVLAB_BENCH_REPORT_H

@@ -1,5 +1,5 @@
 /* Throughput over time: ops/s and p99 latency per 100 ms of a run's measured phase, so that
- * compaction stalls, checkpoints and merges show (DESIGN.md section 7). Built after the run
+ * compaction stalls, checkpoints and merges show (docs/design.md section 7). Built after the run
  * from the latencies the threads kept: in a closed loop an operation ends one latency after the
  * previous one ended (the harness reads the clock once per operation), in a --rate run one
  * latency after it was due; so the timeline costs the measured loop nothing. */

@@ -1,5 +1,5 @@
-/* bc_manifest.c: MANIFEST, the set of data files this database depends on (DESIGN.md section 6:
- * "every file an engine depends on is named in its own metadata"), and the check of a directory
+/* bc_manifest.c: MANIFEST, the set of data files this database depends on (docs/design.md section
+ * 6: "every file an engine depends on is named in its own metadata"), and the check of a directory
  * against it.
  *
  * MANIFEST names every data file with its salt, kind and, once sealed, its exact length, plus the

@@ -1,7 +1,7 @@
 /* bc_write.c: the write path. Every put, delete and batch becomes one record appended to the
  * active data file (a batch: one record carrying all its operations under one crc), framed by
  * common/reclog, then the keydir is updated, all under the writer mutex so the keydir follows
- * log order. Durability per DESIGN.md section 3: none = a user-space buffer flushed at
+ * log order. Durability per docs/design.md section 3: none = a user-space buffer flushed at
  * buffer_size, on sync and close; os = write(2) per commit; interval:MS = write(2) plus the
  * background syncer (common/syncer.h); sync = group commit (common/group_commit.h): one write
  * and one fdatasync per group. The first write after each successful fdatasync of the active

@@ -1,4 +1,4 @@
-/* snap.c: snapshot iterators of the btree engine (DESIGN.md section 2).
+/* snap.c: snapshot iterators of the btree engine (docs/design.md section 2).
  *
  * Every committed group publishes a new epoch. An iterator remembers the epoch, root and height
  * at its creation. When a writer is about to change a page whose current version a live

@@ -1,4 +1,4 @@
-/* kv_batch: an ordered list of puts and deletes applied atomically by kv_write (DESIGN.md
+/* kv_batch: an ordered list of puts and deletes applied atomically by kv_write (docs/design.md
  * section 2), like LevelDB's WriteBatch. Keys and values are copied into one arena; operations
  * refer to them by offset so the arena may grow. */
 #include <stdlib.h>

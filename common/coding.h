@@ -1,4 +1,4 @@
-/* Little-endian fixed-width and LEB128 varint coding (DESIGN.md section 6), as LevelDB's
+/* Little-endian fixed-width and LEB128 varint coding (docs/design.md section 6), as LevelDB's
  * util/coding.h does. Encoders write into a caller buffer; decoders are bounds-checked: they
  * never read past `end` and report truncation instead. */
 #ifndef KVLAB_CODING_H

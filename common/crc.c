@@ -1,4 +1,4 @@
-/* CRC32 via zlib (DESIGN.md section 6): a well-kept library beats our own table. */
+/* CRC32 via zlib (docs/design.md section 6): a well-kept library beats our own table. */
 #include "crc.h"
 
 #include <zlib.h>

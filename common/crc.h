@@ -1,4 +1,4 @@
-/* CRC32 (the zlib / IEEE 802.3 polynomial) through zlib's crc32(), as DESIGN.md section 6
+/* CRC32 (the zlib / IEEE 802.3 polynomial) through zlib's crc32(), as docs/design.md section 6
  * requires for every record, page and block. */
 #ifndef KVLAB_CRC_H
 #define KVLAB_CRC_H

@@ -1,4 +1,4 @@
-/* Durability-mode text <-> kv_durability (DESIGN.md section 3). */
+/* Durability-mode text <-> kv_durability (docs/design.md section 3). */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>

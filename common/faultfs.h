@@ -1,4 +1,4 @@
-/* faultfs: the fault-injecting twin of the posix fs layer (DESIGN.md section 5).
+/* faultfs: the fault-injecting twin of the posix fs layer (docs/design.md section 5).
  *
  * It works on the same real files as posix (every call is carried out on disk at once) and
  * keeps, beside them, a record of what is durable, so that kv_faultfs_crash() can turn the disk

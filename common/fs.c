@@ -1,5 +1,5 @@
 /* The kv_fs wrappers (counting every call) and the helpers built on them: path joining, atomic
- * file replacement and whole-file reads (DESIGN.md sections 5 and 6). */
+ * file replacement and whole-file reads (docs/design.md sections 5 and 6). */
 #include "fs.h"
 
 #include <stdio.h>

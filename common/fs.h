@@ -1,4 +1,4 @@
-/* The file-system layer (DESIGN.md section 5).
+/* The file-system layer (docs/design.md section 5).
  *
  * Every engine does all of its file I/O through a kv_fs, never through raw open/write/fsync, so
  * that the crash checker's faultfs (common/faultfs.h) can stand between the engine and the disk.
@@ -12,7 +12,7 @@
  * Threading: a kv_fs may be used from many threads. A kv_file may be read (pread) from many
  * threads at once; writes to one file (pwrite, append, truncate) must be serialized by the
  * caller. Every call updates the kv_fs's I/O counters (bytes, fsync and fdatasync calls), which
- * the engines report in kv_stats (DESIGN.md section 7). */
+ * the engines report in kv_stats (docs/design.md section 7). */
 #ifndef KVLAB_FS_H
 #define KVLAB_FS_H
 
@@ -173,9 +173,9 @@ kv_status kv_posix_list_dir(const char *dir, kv_namelist *out);
 /* Returns a malloc'd "dir/name" (caller frees), or NULL when out of memory. */
 char *kv_path_join(const char *dir, const char *name);
 
-/* Atomic file replacement (DESIGN.md section 6): writes len bytes to "dir/name.tmp", fdatasyncs
- * it, renames it over "dir/name", fsyncs dir. After a crash either the old or the new content is
- * there, whole. Errors: KV_IO, KV_NOSPACE (the .tmp is removed on a write error). */
+/* Atomic file replacement (docs/design.md section 6): writes len bytes to "dir/name.tmp",
+ * fdatasyncs it, renames it over "dir/name", fsyncs dir. After a crash either the old or the new
+ * content is there, whole. Errors: KV_IO, KV_NOSPACE (the .tmp is removed on a write error). */
 kv_status kv_fs_replace_file(kv_fs *fs, const char *dir, const char *name, const void *data,
                              size_t len);
 

@@ -1,4 +1,4 @@
-/* The posix implementation of the fs layer (DESIGN.md section 5): real files, fdatasync for
+/* The posix implementation of the fs layer (docs/design.md section 5): real files, fdatasync for
  * data, fsync of a directory opened O_RDONLY|O_DIRECTORY for names. */
 #include <dirent.h>
 #include <errno.h>

@@ -4,7 +4,7 @@
  * takes itself and the items queued behind it (up to max_items and max_bytes), calls the
  * engine's write function once for the whole group (which appends all records in one write and,
  * when any item asks for it, does one fdatasync), then wakes every member with the group's
- * status. So concurrent committers in sync mode share one fdatasync (DESIGN.md section 2).
+ * status. So concurrent committers in sync mode share one fdatasync (docs/design.md section 2).
  * Items are processed in submission order; groups never overlap. */
 #ifndef KVLAB_GROUP_COMMIT_H
 #define KVLAB_GROUP_COMMIT_H

@@ -1,4 +1,4 @@
-/* identity.h: the file that names a database directory's engine (DESIGN.md section 2).
+/* identity.h: the file that names a database directory's engine (docs/design.md section 2).
  *
  * Every database directory holds KVLAB.ID, four lines of text written when the database is
  * created, before the engine writes anything:

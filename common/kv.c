@@ -1,4 +1,4 @@
-/* kv.c: the engine registry and the checks every call passes through (DESIGN.md section 2).
+/* kv.c: the engine registry and the checks every call passes through (docs/design.md section 2).
  *
  * It validates arguments against the engine's limits (so an engine never sees an out-of-range
  * size and "nothing written" holds), refuses durability modes the engine cannot honour and

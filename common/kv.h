@@ -1,4 +1,4 @@
-/* kv.h: the one key-value interface of kvlab (DESIGN.md section 2).
+/* kv.h: the one key-value interface of kvlab (docs/design.md section 2).
  *
  * Every engine (btree, lsm, bitcask, wal) and every production peer (leveldb, rocksdb, lmdb,
  * sqlite) is reached through these calls, chosen by name at kv_open(). Keys are 1 to 65,535
@@ -24,7 +24,7 @@ typedef struct kv_iter kv_iter;
 typedef struct kv_batch kv_batch;
 typedef struct kv_fs kv_fs;
 
-/* ---- durability modes (DESIGN.md section 3) ---- */
+/* ---- durability modes (docs/design.md section 3) ---- */
 
 typedef enum kv_durability_kind {
     KV_DURABILITY_NONE = 0, /* acknowledged in user-space buffers */
@@ -130,11 +130,11 @@ const char *const *kv_engine_option_help(const char *engine);
  * directory lock (file KVLAB.LOCK, flock: exclusive, or shared when read_only), checks the
  * directory's identity file, recovers, and returns a handle in *db (free with kv_close).
  *
- * Identity (DESIGN.md section 2): a database directory names its engine and the engine's format
- * version in KVLAB.ID, a four-line text file ("kvlab database", "engine NAME", "format N", "crc
- * HEX") written atomically (KVLAB.ID.tmp, fdatasync, rename, directory fsync) when the database
- * is created, before the engine writes anything. Opening a directory whose KVLAB.ID names another
- * engine or format, or a non-empty directory without one, is KV_INVALID and writes nothing.
+ * Identity (docs/design.md section 2): a database directory names its engine and the engine's
+ * format version in KVLAB.ID, a four-line text file ("kvlab database", "engine NAME", "format N",
+ * "crc HEX") written atomically (KVLAB.ID.tmp, fdatasync, rename, directory fsync) when the
+ * database is created, before the engine writes anything. Opening a directory whose KVLAB.ID names
+ * another engine or format, or a non-empty directory without one, is KV_INVALID and writes nothing.
  *
  * Errors: KV_INVALID (unknown engine, unknown or bad extra option, NULL args, another engine's or
  * format's directory, a non-empty directory that is no kvlab database), KV_NOTSUP (durability
@@ -231,11 +231,11 @@ const void *kv_iter_key(const kv_iter *it, size_t *klen);
 const void *kv_iter_value(const kv_iter *it, size_t *vlen);
 /* KV_OK, or the error that made the iterator stop early; its message (naming file and offset for
  * damage) is then in kv_errmsg() and in the handle's kv_last_error(). An iterator that meets
- * damage stops there: it never skips records (DESIGN.md section 4). */
+ * damage stops there: it never skips records (docs/design.md section 4). */
 kv_status kv_iter_status(const kv_iter *it);
 void kv_iter_free(kv_iter *it);
 
-/* ---- statistics (DESIGN.md section 7) ---- */
+/* ---- statistics (docs/design.md section 7) ---- */
 
 #define KV_STATS_EXTRA_MAX 32
 

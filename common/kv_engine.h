@@ -1,4 +1,4 @@
-/* kv_engine.h: what an engine implements to join kvlab's registry (DESIGN.md section 2).
+/* kv_engine.h: what an engine implements to join kvlab's registry (docs/design.md section 2).
  *
  * An engine defines one `const kv_engine kv_engine_<name>` and registers it in CMake with
  * kvlab_register_engine(<name> <library>). Its handle struct starts with a kv_db member and its

@@ -1,5 +1,5 @@
 /* Memory statistics from jemalloc's mallctl ("stats.allocated", refreshed through "epoch"),
- * as DESIGN.md section 7 asks. In sanitizer builds (no jemalloc) they return 0. */
+ * as docs/design.md section 7 asks. In sanitizer builds (no jemalloc) they return 0. */
 #ifndef KVLAB_MEM_H
 #define KVLAB_MEM_H
 

@@ -1,4 +1,4 @@
-/* kv_options: the common options and engine-specific key=value extras (DESIGN.md section 2).
+/* kv_options: the common options and engine-specific key=value extras (docs/design.md section 2).
  * An unknown extra key is rejected by kv_open, never ignored. */
 #include <errno.h>
 #include <stdio.h>

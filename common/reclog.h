@@ -1,4 +1,4 @@
-/* reclog.h: the one record log of kvlab (DESIGN.md section 6).
+/* reclog.h: the one record log of kvlab (docs/design.md section 6).
  *
  * Every log an engine keeps (the lsm's WAL and MANIFEST, the btree's page log, the wal engine's
  * segments, bitcask's data files) is a header the engine owns, followed by records framed by this
@@ -39,7 +39,7 @@
  *    made durable (each lost, kept or torn at any byte, in any order, so it may keep a later
  *    record of the same unacknowledged batch, its COMMIT say). The log ends at X; a writer cuts
  *    it there. Records after X are never replayed: a log is always read as a prefix.
- * A batch written after an earlier one was durable starts with a mark, so this is DESIGN.md's
+ * A batch written after an earlier one was durable starts with a mark, so this is docs/design.md's
  * "a bad record followed by a good one of a later batch is corruption", made exact.
  *
  * Pure functions over caller-owned bytes; thread-safe. */

@@ -1,4 +1,4 @@
-/* kv_status names and the thread-local error message (DESIGN.md section 4). */
+/* kv_status names and the thread-local error message (docs/design.md section 4). */
 #include "status.h"
 
 #include <stdarg.h>

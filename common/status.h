@@ -1,4 +1,4 @@
-/* kv_status: the error codes every kvlab engine, peer and tool shares (DESIGN.md section 4).
+/* kv_status: the error codes every kvlab engine, peer and tool shares (docs/design.md section 4).
  *
  * A function that fails returns a kv_status and, through kv_error(), leaves a one-line message
  * in a thread-local buffer that names what failed (call, file, offset, errno, bad text).

@@ -1,5 +1,5 @@
 /* The background syncer of the `interval:MS` durability mode: a thread that calls fn(ctx) every
- * interval_ms milliseconds until stopped (DESIGN.md section 3). The engine's fn does its
+ * interval_ms milliseconds until stopped (docs/design.md section 3). The engine's fn does its
  * fdatasync; an error it returns is kept (kv_syncer_status) and the thread stops calling fn, so
  * a failed fsync is never retried: the engine poisons its handle. */
 #ifndef KVLAB_SYNCER_H

@@ -6,7 +6,7 @@
  * Damage stops everything: a table iterator that meets a block failing its check becomes
  * invalid with KV_CORRUPTION (file and offset, kept with its message), and the merging
  * iterator then becomes invalid too instead of going on with the other children, so that a
- * scan never serves records past the damage or skips a damaged table's keys (DESIGN.md
+ * scan never serves records past the damage or skips a damaged table's keys (docs/design.md
  * section 4). */
 #include <stdlib.h>
 #include <string.h>

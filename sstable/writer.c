@@ -1,8 +1,8 @@
 /* writer.c: writes an SSTable (LevelDB's table/table_builder.cc): data blocks cut at about
  * block_size bytes, an index entry per data block (its last key), a Bloom filter over every
  * key's filter bytes, a properties block and a footer. The file is written as NAME.tmp and made
- * durable before it is renamed into place (DESIGN.md section 6). Output is buffered and written
- * in chunks of about 64 KiB. */
+ * durable before it is renamed into place (docs/design.md section 6). Output is buffered and
+ * written in chunks of about 64 KiB. */
 #include <stdlib.h>
 #include <string.h>
 

@@ -1,4 +1,4 @@
-/* wal_format.h: the on-disk format of kvlab's segmented write-ahead log (DESIGN.md section 6).
+/* wal_format.h: the on-disk format of kvlab's segmented write-ahead log (docs/design.md section 6).
  * Records are framed and read back by kvlab's one record log (common/reclog.h: length, type and
  * CRC per record, LevelDB's log format, with SQLite's WAL idea of a salt seeding every checksum,
  * so that records left over from another generation never pass as valid); the segment header,

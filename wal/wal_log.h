@@ -80,7 +80,7 @@ typedef struct wal_log_options {
     uint64_t segment_size;      /* bytes per segment before a new one is started; default
                                    64 MiB, at least 4096 (a batch larger than that still goes
                                    into one segment) */
-    kv_durability durability;   /* DESIGN.md section 3; default os */
+    kv_durability durability;   /* docs/design.md section 3; default os */
     wal_recovery_mode recovery; /* default WAL_RECOVER_STRICT */
     uint64_t buffer_bytes;      /* `none` mode: user-space buffer flushed above this many
                                    bytes; default 256 KiB */

@@ -1,5 +1,5 @@
 /* wal_snapshot.c: the checkpoint file SNAPSHOT, written by streaming atomic replacement
- * (SNAPSHOT.tmp, fdatasync, rename, directory fsync: DESIGN.md section 6) so that a snapshot
+ * (SNAPSHOT.tmp, fdatasync, rename, directory fsync: docs/design.md section 6) so that a snapshot
  * larger than memory budgets never needs one big buffer.
  *
  *   header (40 bytes)

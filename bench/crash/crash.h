@@ -1,4 +1,4 @@
-/* crash.h: kvlab's crash-consistency checker (DESIGN.md sections 3 and 5).
+/* crash.h: kvlab's crash-consistency checker (docs/design.md sections 3 and 5).
  *
  * For an engine and a durability mode it proves the mode's promise by experiment:
  *
@@ -23,7 +23,7 @@
  *  - the durability matrix (crash_matrix_run): every engine x every mode x both models x three
  *    policies, CSV + Markdown; the soak (crash_soak_run): the same, far longer, in chunks.
  *
- * The legal states (DESIGN.md section 3): after any crash the state equals the result of some
+ * The legal states (docs/design.md section 3): after any crash the state equals the result of some
  * prefix of the acknowledged commits, possibly followed by the one in-flight commit: never a
  * hole, never a value that was not written, never half a batch. How long the prefix must be
  * depends on the mode: `sync` loses nothing acknowledged; under a process crash (policy keep or

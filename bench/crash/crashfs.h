@@ -1,5 +1,5 @@
 /* crashfs: faultfs's power-loss model behind FUSE, so that any program, and not only an engine
- * that does its I/O through kv_fs, can lose power (DESIGN.md section 5).
+ * that does its I/O through kv_fs, can lose power (docs/design.md section 5).
  *
  * A crashfs mount passes every operation through to a backing directory on the real file
  * system, through a faultfs (common/faultfs.h) that works on the backing files. So it keeps,

@@ -273,7 +273,7 @@ static kv_status fuse_point(crash_ctx *x, uint64_t n, crash_result *res, uint64_
                             (unsigned long long)n);
         goto out;
     }
-    /* What the mode promises (DESIGN.md section 3): as in the faultfs sweep. */
+    /* What the mode promises (docs/design.md section 3): as in the faultfs sweep. */
     size_t lo;
     kv_durability_kind mode = c->durability.kind;
     if (r.closed)

@@ -91,7 +91,7 @@ static kv_status one_point(crash_ctx *x, uint64_t n, crash_result *res, uint64_t
             kv_error_wrap(s, "crash: applying the power loss at point %llu", (unsigned long long)n);
         goto out;
     }
-    /* What the mode promises (DESIGN.md section 3). */
+    /* What the mode promises (docs/design.md section 3). */
     size_t lo;
     kv_durability_kind mode = c->durability.kind;
     if (closed_ok)

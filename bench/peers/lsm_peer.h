@@ -22,7 +22,7 @@
  * What this gives: put, get, del, write (a WriteBatch), sync, close, snapshot iterators,
  * check (a full scan with verify_checksums) and a dump of named properties. Opening (each
  * peer's options), the durability mapping and the statistics stay in the adapters.
- * Every put, del and write returns KV_POISONED once a write or sync has failed (DESIGN.md
+ * Every put, del and write returns KV_POISONED once a write or sync has failed (docs/design.md
  * section 4); a failed write (KV_IO) poisons the handle. */
 #ifndef LSM_PEER
 #error "define LSM_PEER(x) (the C API prefix) before including lsm_peer.h"
@@ -142,9 +142,8 @@ static kv_status lsm_peer_write(kv_db *db, const kv_batch *b)
         kv_batch_op op = kv_batch_get(b, i);
         if (op.type == KV_OP_PUT)
             LSM_PEER(writebatch_put)
-            (wb, (const char *)op.key, op.klen, (const char *)op.value, op.vlen);
-        else
-            LSM_PEER(writebatch_delete)(wb, (const char *)op.key, op.klen);
+        (wb, (const char *)op.key, op.klen, (const char *)op.value, op.vlen);
+        else LSM_PEER(writebatch_delete)(wb, (const char *)op.key, op.klen);
     }
     char *err = NULL;
     LSM_PEER(write)(d->db, d->wopts, wb, &err);

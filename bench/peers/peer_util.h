@@ -1,6 +1,6 @@
 /* peer_util.h: small helpers shared by the production-peer adapters (leveldb.c, rocksdb.c,
  * lmdb.c, sqlite.c): mapping a peer's error text to a kv_status, making files durable through
- * the kv_fs given to open, process I/O counters, and the poisoned-handle flag (DESIGN.md
+ * the kv_fs given to open, process I/O counters, and the poisoned-handle flag (docs/design.md
  * sections 3, 4 and 7). The peers do their own file I/O; these helpers only add what kvlab's
  * contract needs on top. */
 #ifndef KVLAB_PEER_UTIL_H
@@ -44,7 +44,7 @@ peer_io peer_io_now(void);
  * invisible); the fdatasyncs kvlab issued itself go to the extra "kvlab_fdatasyncs". */
 void peer_fill_io(kv_stats *s, peer_io base);
 
-/* The poisoned-handle flag (DESIGN.md section 4): once set by a failed write or sync, every
+/* The poisoned-handle flag (docs/design.md section 4): once set by a failed write or sync, every
  * later write returns KV_POISONED until the handle is reopened. */
 typedef struct peer_poison {
     atomic_bool set;

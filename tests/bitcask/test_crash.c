@@ -6,11 +6,11 @@
  * the mode) and every third under the others (keep, a process crash, included); with a second
  * seed every third under all five. After each
  * crash the directory is reopened (on a fresh faultfs without real fsyncs, for speed) and must hold
- * exactly the state after some prefix p of the commits (DESIGN.md section 3): never a hole, never
- * half a batch, never a value not written, never a deleted key back; with lo <= p <= acked + 1,
- * where lo = acked in sync mode (nothing acknowledged lost) and otherwise the commits acknowledged
- * before the last successful kv_sync. kv_check must pass too. KVLAB_LONG=1: 300 commits, every
- * operation under every policy, three seeds. */
+ * exactly the state after some prefix p of the commits (docs/design.md section 3): never a hole,
+ * never half a batch, never a value not written, never a deleted key back; with lo <= p <= acked +
+ * 1, where lo = acked in sync mode (nothing acknowledged lost) and otherwise the commits
+ * acknowledged before the last successful kv_sync. kv_check must pass too. KVLAB_LONG=1: 300
+ * commits, every operation under every policy, three seeds. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>

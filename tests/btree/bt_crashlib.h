@@ -1,5 +1,5 @@
 /* Crash-test helpers of the btree engine: workloads over a fixed key universe, a model, a run
- * that crashes faultfs at operation N, and the DESIGN.md section 3 oracle (the recovered state
+ * that crashes faultfs at operation N, and the docs/design.md section 3 oracle (the recovered state
  * equals the model after some prefix of the commits in [lo, acknowledged + in-flight]).
  *
  * Keys share an 890-byte prefix so that separators stay long: with 4 KiB pages a leaf holds 2

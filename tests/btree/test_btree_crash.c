@@ -1,7 +1,7 @@
 /* Crash tests of the btree engine on faultfs (common/faultfs.h): a crash at every operation of
  * inserts that split up to height 3, of deletes that merge back to height 1, and of the
  * checkpoints inside them, in every durability mode; each recovery is followed by kv_check and
- * compared with DESIGN.md section 3 (a prefix of the commits; nothing acknowledged lost in
+ * compared with docs/design.md section 3 (a prefix of the commits; nothing acknowledged lost in
  * sync). Plus the named regressions and a crash during recovery.
  *
  * The policy of the power loss rotates with the crash point (lose, random, torn, keep,

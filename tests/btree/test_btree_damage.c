@@ -1,5 +1,5 @@
 /* Damage to the btree engine's files gives a clear error or an allowed loss, never a silent
- * wrong answer (DESIGN.md sections 4 and 6; docs/btree.md sections 4 and 6):
+ * wrong answer (docs/design.md sections 4 and 6; docs/btree.md sections 4 and 6):
  *  - the log's torn-tail rule is common/reclog's: damage that a later sync mark vouches for is
  *    KV_CORRUPTION naming btree.wal and the offset, even a flipped length field; damage in the
  *    writes after the last fdatasync (a power loss may leave anything there, a batch's own COMMIT

@@ -1,5 +1,5 @@
 /* conf.h: helpers of the conformance suite (test_conformance.c), which runs every kvlab engine
- * and peer through the kv.h interface only (DESIGN.md section 2). */
+ * and peer through the kv.h interface only (docs/design.md section 2). */
 #ifndef KVLAB_CONF_H
 #define KVLAB_CONF_H
 

@@ -1,4 +1,5 @@
-/* Read-only opens (kv.h, kv_options.read_only; DESIGN.md section 2): inspection changes nothing.
+/* Read-only opens (kv.h, kv_options.read_only; docs/design.md section 2): inspection changes
+ * nothing.
  *
  * On a cleanly closed database, after a process crash (a child killed mid-workload), and after a
  * power loss torn at any byte (faultfs, policy torn-bytes), a read-only handle's gets, scans,

@@ -1,5 +1,5 @@
 /* test_conformance.c: the conformance suite every kvlab engine and production peer must pass
- * (DESIGN.md section 2; BRIEF.md "The conformance suite"). One program, the engine name as
+ * (docs/design.md section 2; BRIEF.md "The conformance suite"). One program, the engine name as
  * argv[1]; ctest runs it once per registered engine as conformance.<engine>. It uses only the
  * kv.h interface, at the limits and durability modes the engine declares. This file holds the
  * basic, size-limit, locking/option and inspection tests and main(); conf_concurrency.c,

@@ -1,8 +1,8 @@
 /* A bounded crash sweep of one registered kvlab engine (argv[1]): for every durability mode it
  * declares, power loss at 150 seeded crash points (policy random), 50 with torn sectors and 60
  * with policy keep (a process crash), a few SIGKILLs and the I/O-error scenarios. Every promise
- * of DESIGN.md section 3 must hold. KVLAB_LONG=1 tries every crash point instead. (Damaged files
- * have their own bounded run, test_damage.c.) */
+ * of docs/design.md section 3 must hold. KVLAB_LONG=1 tries every crash point instead. (Damaged
+ * files have their own bounded run, test_damage.c.) */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>

@@ -334,7 +334,7 @@ static uint64_t new_salt(void)
 
 /* toy.meta: "KVTOYMET", u32 version, u32 CRC32 of bytes [0, 8) and [16, 24), u64 the log's salt.
  * It names the one log the database depends on, so that a missing, replaced or re-created
- * toy.log is corruption rather than an empty database (DESIGN.md section 6). */
+ * toy.log is corruption rather than an empty database (docs/design.md section 6). */
 static void meta_encode(uint8_t m[TOY_META_SIZE], uint64_t salt)
 {
     memcpy(m, TOY_META_MAGIC, 8);

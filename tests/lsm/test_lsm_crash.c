@@ -2,7 +2,7 @@
  * batches with tiny memtable, table and manifest sizes (so memtable switches, flushes,
  * compactions and manifest roll-overs all happen) is crashed at operation N for every N, in
  * every durability mode, under the lose/random/torn/torn-bytes power-loss policies. After each
- * crash the directory is reopened with posix and must satisfy DESIGN.md section 3: recovery
+ * crash the directory is reopened with posix and must satisfy docs/design.md section 3: recovery
  * succeeds, kv_check passes, no orphan .tmp survives, and the data equals the model after some
  * prefix of the operations: in `sync` every acknowledged operation (and possibly the one in
  * flight), in the other modes any prefix up to the one in flight; a batch is never seen in part.

@@ -1,4 +1,4 @@
-/* Damaged lsm directories (DESIGN.md sections 4 and 6): every kind of damage a hostile user
+/* Damaged lsm directories (docs/design.md sections 4 and 6): every kind of damage a hostile user
  * found, and the edges of the torn-tail rule, give KV_CORRUPTION naming the file and offset, or
  * (only for what a power loss can leave) a clean open holding a prefix of the history. Never a
  * silent wrong answer, never a directory changed by an open that failed or was read-only.

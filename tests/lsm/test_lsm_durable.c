@@ -1,8 +1,8 @@
 /* kv_close and kv_sync make every acknowledged commit durable in every durability mode
- * (DESIGN.md section 3), also when a memtable switch left an older WAL whose memtable is not yet
- * flushed to a table. In `os` and `none` the switch does not fdatasync the old WAL (the new WAL's
- * header records its length instead), so a sync that covered only the newest WAL lost, at a power
- * loss, the older WAL's unsynced suffix and with it (recovery stops there, to keep a prefix)
+ * (docs/design.md section 3), also when a memtable switch left an older WAL whose memtable is not
+ * yet flushed to a table. In `os` and `none` the switch does not fdatasync the old WAL (the new
+ * WAL's header records its length instead), so a sync that covered only the newest WAL lost, at a
+ * power loss, the older WAL's unsynced suffix and with it (recovery stops there, to keep a prefix)
  * everything after it: found by the crash checker (bench/crash/, --at 0).
  *
  * The deterministic tests hold the background thread (lsm_test_hold_background) right after a

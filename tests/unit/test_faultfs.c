@@ -214,7 +214,7 @@ static void test_rename_durable_after_dirsync(void **state)
     world_free(w);
 }
 
-/* The atomic replace of DESIGN.md section 6, cut after the rename: old or new, whole. */
+/* The atomic replace of docs/design.md section 6, cut after the rename: old or new, whole. */
 static void test_replace_file_old_or_new(void **state)
 {
     (void)state;

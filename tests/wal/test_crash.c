@@ -1,4 +1,4 @@
-/* Crash tests of the `wal` engine on faultfs (DESIGN.md sections 3 and 5): a workload of puts,
+/* Crash tests of the `wal` engine on faultfs (docs/design.md sections 3 and 5): a workload of puts,
  * deletes, batches, syncs and checkpoints (small segments and a small checkpoint_bytes so that
  * segment rolls, automatic checkpoints, truncations and mixed-segment rewrites all happen) is
  * crashed at every operation index, in every durability mode, under the lose, random, torn and
