@@ -8,8 +8,8 @@
  * operation: the latency of an operation is the time from the previous operation's end to its own
  * end, so it is the engine call(s) plus the harness's work for one operation (taking its key from
  * the plan, checking the value read, keeping the latency: the null engine's p50 shows how much).
- * Two reads would exclude that work but cost one more TSC read per operation: 10 to 15 ns on the
- * development VM, 2 to 3.5% of a 0.44 us LMDB read, more than the work it would exclude. Latencies
+ * Two reads would exclude that work but cost one more TSC read per operation, which on a virtual
+ * machine costs more than the work it would exclude. Latencies
  * go into an array and into the histogram after the run's clock has stopped (wl_thread_finish).
  * Everything runs inside the run's wall time, so the null engine's throughput shows the harness's
  * whole cost. */

@@ -81,9 +81,9 @@ static uint32_t joined_crc(const bc_hl_job *j)
 
 static bool prepare_ahead(bc_hintload *hl);
 
-/* Releases the images of the jobs the inserting thread is done with (unmapping 22 MB costs
- * about 0.9 ms, better spent here than on the inserting thread). hl->mu held on entry and on
- * return (dropped meanwhile). True when it released any. */
+/* Releases the images of the jobs the inserting thread is done with (unmapping a large file
+ * takes the kernel a while, better spent here than on the inserting thread). hl->mu held on entry
+ * and on return (dropped meanwhile). True when it released any. */
 static bool release_consumed(bc_hintload *hl)
 {
     size_t from = hl->released, to = hl->consumed;

@@ -3,9 +3,9 @@
  * Loading a keydir from hint files is two kinds of work: reading each hint file, checking its
  * crcs and structure, decoding its entries and hashing their keys (sequential reads and
  * arithmetic), and inserting the entries into the keydir (a cache miss at a random place in a
- * 96 MB table per key, which keeps one core's memory system busy on its own). Measured with perf
- * (1M keys, 45 MB of hints), the first kind was about a third of the loading thread's time. So
- * when the process may run on two CPUs, a reader thread does the first kind for every hint file,
+ * 96 MB table per key, which keeps one core's memory system busy on its own). The first kind is
+ * a large share of the loading thread's time and needs nothing from the keydir. So when the
+ * process may run on two CPUs, a reader thread does the first kind for every hint file,
  * in file order, and hands the decoded entries over as ready-made keydir slots in batches through
  * a ring (BC_HL_SLOTS batches of BC_HL_BATCH entries), while the opening thread inserts them
  * (bc_recover.c): the classic producer/consumer pipeline with a bounded buffer.

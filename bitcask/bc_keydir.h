@@ -82,8 +82,8 @@ bool bc_kd_put(bc_keydir *kd, const void *key, size_t klen, uint32_t h, const bc
                bool tomb, bool *had, bc_loc *prev, bool *prev_tomb);
 
 /* The next table, prepared off the write path. A growth allocates a table twice as large, and
- * its first writes fault in and zero every page of it: at 1M keys 96 MB, 12 to 16% of the
- * putting thread's time in a fillrandom (the kernel's clear_page, measured with perf). The engine
+ * its first writes fault in and zero every page of it (at 1M keys 96 MB; the kernel's clear_page),
+ * on the putting thread, inside the puts that happen to touch a new page. The engine
  * may instead build that table ahead of time on another thread (bc_kd_table_new, which touches no
  * keydir and needs no lock) and hand it over (bc_kd_give_spare, keydir lock held) before the growth
  * needs it. (The same move as an allocator's background thread, e.g. jemalloc's background_thread,

@@ -1,15 +1,15 @@
 /* bc_prefault.h: faulting a new keydir table in on another core while start-up goes on.
  *
  * A table of 2M slots (1M keys) is 96 MB of fresh memory, and the kernel zeroes each page of it
- * where it is first written: measured with perf, about a quarter of a start-up from hint files
- * (the kernel's clear_page). Start-up knows the table's size before it inserts (bc_kd_reserve),
- * so a helper thread asks the kernel to fault the table in (madvise MADV_POPULATE_WRITE, Linux
- * 5.14), 2 MiB at a time from the start, while the loading thread reads and checks the hint or
- * data files and inserts. The helper never reads or writes the table itself: MADV_POPULATE_WRITE
- * maps each missing page as a write fault would, without changing what the memory holds, and
- * leaves pages already present alone. So the loading thread may write anywhere in the table at
- * any time (a page it touches first is simply faulted in by itself, as without a helper); the
- * only rule is that the table is not freed while the helper may still name it, which
+ * where it is first written (the kernel's clear_page): a large share of a start-up from hint
+ * files, which otherwise runs on the loading thread. Start-up knows the table's size before it
+ * inserts (bc_kd_reserve), so a helper thread asks the kernel to fault the table in (madvise
+ * MADV_POPULATE_WRITE, Linux 5.14), 2 MiB at a time from the start, while the loading thread reads
+ * and checks the hint or data files and inserts. The helper never reads or writes the table itself:
+ * MADV_POPULATE_WRITE maps each missing page as a write fault would, without changing what the
+ * memory holds, and leaves pages already present alone. So the loading thread may write anywhere in
+ * the table at any time (a page it touches first is simply faulted in by itself, as without a
+ * helper); the only rule is that the table is not freed while the helper may still name it, which
  * bc_prefault_finish (stop and join) guarantees. (The same move as the keydir's spare table,
  * bc_kd_table_new, and as an allocator's background thread, e.g. jemalloc's.)
  *
@@ -49,8 +49,8 @@ bool bc_prefault_range(void *p, size_t len);
 
 /* Maps in, for reading, every whole 4 KiB page inside [p, p + len) of a file mapping (madvise
  * MADV_POPULATE_READ, Linux 5.14) in one call, instead of a page fault per 16 pages as the
- * first reads would take (the kernel's fault-around). Measured by hand on a 22 MB hint file in
- * the page cache: crc32 of a fresh mapping 4.1 to 5.7 ms, populate 1.4 ms then crc32 1.5 ms.
+ * first reads would take (the kernel's fault-around): a checksum over a fresh mapping is then
+ * several times slower than over one already mapped, and one call maps the pages in for less.
  * Only advice: returns false (nothing to undo; the reads fault the pages in) when the kernel
  * lacks it or refuses. Start-up's hint reader calls it on each piece before its crc
  * (bc_hintload.h). */
@@ -58,8 +58,7 @@ bool bc_populate_read(const void *p, size_t len);
 
 /* Whether a helper may start: the calling thread may run on at least two CPUs (its affinity
  * mask). On one CPU the helper could only take turns with the loading thread, adding a thread
- * and nothing else, so bc_prefault_start starts none (measured by hand pinned to one CPU,
- * docs/bitcask.md section 9). */
+ * and nothing else, so bc_prefault_start starts none. */
 bool bc_prefault_available(void);
 
 /* Finishes any running helper (bc_prefault_finish), then, when len >= BC_PREFAULT_MIN bytes, the

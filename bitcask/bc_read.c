@@ -3,9 +3,9 @@
  * A get is one keydir lookup (shared lock) and one pread of the whole record, whose crc and key
  * are checked before the value is returned (the Bitcask paper's "one disk seek" read). By
  * default (read=mmap) records of immutable files are copied from a read-only mapping of the
- * whole file instead, made on first use: no system call per get, 2 to 3 times the gets per
- * second of pread in a measurement by hand (1M keys, warm page cache); mapped reads do not
- * show in kv_stats' file_bytes_read. The active file is always read with pread. In
+ * whole file instead, made on first use: no system call per get, which with the pages in the
+ * page cache is most of a get's cost (docs/bitcask.md section 5); mapped reads do not show in
+ * kv_stats' file_bytes_read. The active file is always read with pread. In
  * durability mode none, a record may still sit in the user-space write buffer; it is copied
  * from there under the writer mutex.
  *

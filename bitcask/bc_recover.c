@@ -25,17 +25,16 @@
 /* Loading stages entries in small batches (the key copied when short) and inserts each batch in
  * file order, prefetching the keydir slot of the entry PREFETCH_AHEAD places further on: every
  * insert lands at a random place in a table of about 100 bytes per key, and with the next
- * entries known in advance their cache misses overlap instead of following one another
- * (measured by hand, 1M keys from hint files, CPU of a start-up pinned to one core: 0.145 s
- * without working prefetches, 0.09 s with them and batches of 262,144 entries sorted by home
- * slot, 0.075 s with them and these small unsorted batches: the sort cost more than it saved
- * once the misses overlapped). The batch stays in the CPU cache, and nothing is reordered: the
- * entries of one key arrive in file order, which is all bc_kd_put_if_newer needs. */
+ * entries known in advance their cache misses overlap instead of following one another. Large
+ * batches sorted by home slot would walk the table in order, but once the misses overlap the sort
+ * and its staging cost more than they save. The batch stays in the CPU cache, and nothing is
+ * reordered: the entries of one key arrive in file order, which is all bc_kd_put_if_newer
+ * needs. */
 #define STAGE_MAX      4096 /* entries per batch (192 KiB of staging) */
 #define PREFETCH_AHEAD 16   /* entries between a prefetch and its insert */
-/* The same for the slots of the reader thread (insert_slots): this thread then only inserts, and
- * a longer distance measured better (hint start-up, medians of 25 opens: 0.059 s at 16,
- * 0.057 s at 24, 0.056 s at 32, 0.061 s at 48; prefetching into L2 instead: slower) */
+/* The same for the slots of the reader thread (insert_slots): this thread then only inserts, so
+ * more inserts fit between a prefetch and its use; longer distances did not help
+ * (results/default/NOTES.md, "bitcask start-up: how the figures came about") */
 #define SLOT_PREFETCH_AHEAD 32
 
 /* A staged entry: the key is copied when short, so the insert reads nothing else at random. */

@@ -7,20 +7,17 @@
  * only the nodes on its path that a snapshot still shares (path copying, as in Okasaki's
  * functional trees and the copy-on-write B-trees of LMDB and btrfs) and changes nodes nobody
  * else references in place, so with no snapshot open an insert allocates its entry and a node
- * only when it splits one (about one random insert in ten). Why a B-tree rather than the binary
- * (AVL) tree this table was first: the table lives in memory, where the cost of a random insert
+ * only when it splits one (about one random insert in ten). Why a B-tree rather than a binary
+ * (AVL) tree: the table lives in memory, where the cost of a random insert
  * or lookup is its cache misses. An AVL tree of n keys visits ~1.44 log2 n nodes scattered over
  * the heap, one dependent miss each (~18 at 200k keys, most below the caches' reach); a B-tree
  * node keeps up to 15 keys' 16-byte prefixes in 4 consecutive cache lines, and the tree is only
- * ~log8 n deep, so a search takes ~5 dependent misses. Measured for issue #4 (200k random
- * 16-byte keys, 100-byte values, thread CPU time): inserting into the table (entry allocation
- * included) fell from ~850 to ~270 ns, a whole `os` put from ~2.7 to ~2.1 us, and in `kvlab
- * bench` the table's share of fillrandom's profile from ~35% to ~15% while readrandom doubled.
- * The price: ~52 bytes of node per key after random inserts and ~75 after sorted ones (a split
- * leaves two half-full nodes behind), against 48 for the AVL tree, and a copy of a shared node
- * costs 528 bytes instead of 48 while a snapshot is open. A skiplist with sequence numbers
- * (LevelDB's memtable) would give lock-free reads too, but keeps every overwritten version
- * until the whole table is dropped, which a log-only engine never does.
+ * ~log8 n deep, so a search takes ~5 dependent misses, and inserts and lookups get markedly
+ * cheaper (results/default/NOTES.md). The price: ~52 bytes of node per key after random inserts and
+ * ~75 after sorted ones (a split leaves two half-full nodes behind), against 48 for the AVL tree,
+ * and a copy of a shared node costs 528 bytes instead of 48 while a snapshot is open. A skiplist
+ * with sequence numbers (LevelDB's memtable) would give lock-free reads too, but keeps every
+ * overwritten version until the whole table is dropped, which a log-only engine never does.
  *
  * Concurrency: one writer at a time (the caller serializes writers: the log applies batches in
  * LSN order, one group at a time). Readers of the current tree (get) take a read lock that the
