@@ -276,12 +276,12 @@ void bt_pool_count_hits(bt_pool *p, uint64_t n);
 uint64_t bt_pool_hits(bt_pool *p);
 
 /* Sets up a pool of `bytes` bytes (at least 16 frames of ps bytes) over the data file (not
- * owned; path names it in messages). Errors: KV_IO when out of memory. */
+ * owned; path names it in messages). Errors: KV_NOMEM when out of memory. */
 kv_status bt_pool_init(bt_pool *p, uint32_t ps, uint64_t bytes, kv_file *file, const char *path);
 /* Frees every frame (none may be pinned). */
 void bt_pool_free(bt_pool *p);
 /* Returns page pgno pinned (read and CRC-checked on a miss); unpin with pool_unpin. Errors:
- * KV_IO (read failed, out of memory), KV_CORRUPTION (short file, CRC or structure mismatch,
+ * KV_NOMEM (read failed, out of memory), KV_CORRUPTION (short file, CRC or structure mismatch,
  * naming the file, page and offset). */
 kv_status bt_pool_get(bt_pool *p, uint32_t pgno, bt_frame **out);
 /* Call before (begin) and after (end) writing pages to the data file while the pool is in
@@ -443,7 +443,7 @@ void bt_warm_wait(bt_db *db);
 /* Opens a group: remembers the meta page, picks the epoch the group will publish. */
 void bt_txn_begin(bt_db *db);
 /* Records f as changed by this group (before-image, dirty, snapshot version). */
-/* is_new: the page did not exist before (no before-image). Errors: KV_IO (out of memory). */
+/* is_new: the page did not exist before (no before-image). Errors: KV_NOMEM (out of memory). */
 kv_status bt_txn_touch(bt_db *db, bt_frame *f, bool is_new);
 /* Puts every touched page and the meta page back as they were at bt_txn_begin. */
 void bt_txn_rollback(bt_db *db);
@@ -523,12 +523,12 @@ kv_status bt_wal_check_files(bt_db *db);
 kv_status bt_wal_dump(bt_db *db, FILE *out);
 
 /* snap.c */
-/* Sets up an empty version store. Errors: KV_IO (out of memory). */
+/* Sets up an empty version store. Errors: KV_NOMEM (out of memory). */
 kv_status bt_vs_init(bt_vstore *v);
 /* Frees every saved version. */
 void bt_vs_free(bt_vstore *v);
 /* Saves the current image of a page before the group of epoch `until` changes it. */
-/* Errors: KV_IO (out of memory). */
+/* Errors: KV_NOMEM (out of memory). */
 kv_status bt_vs_save(bt_vstore *v, uint32_t pgno, const uint8_t *img, uint32_t ps, uint64_t until);
 /* The engine's iter_new: a snapshot iterator (free with kv_iter_free). Errors: KV_IO. */
 kv_status bt_iter_new(kv_db *kdb, kv_iter **out);
@@ -556,7 +556,7 @@ static inline bool bt_imaged(const bt_db *db, uint32_t pgno)
     return (size_t)(pgno / 64) < db->imaged_words && (db->imaged[pgno / 64] >> (pgno % 64) & 1);
 }
 /* Makes room in the image bitmap for pages [0, npages) (before a group is logged, so that
- * marking its pages cannot fail). Errors: KV_IO (out of memory). */
+ * marking its pages cannot fail). Errors: KV_NOMEM (out of memory). */
 kv_status bt_imaged_reserve(bt_db *db, uint32_t npages);
 /* Records that the log's current generation holds a full image of pgno (< the reserved count). */
 static inline void bt_imaged_mark(bt_db *db, uint32_t pgno)

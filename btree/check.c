@@ -159,7 +159,7 @@ kv_status bt_check(kv_db *kdb)
     uint8_t *buf = malloc(db->ps);
     kv_status s = KV_OK;
     if (!c.mark || !buf)
-        s = kv_error(KV_IO, "btree: out of memory for kv_check");
+        s = kv_error(KV_NOMEM, "btree: out of memory for kv_check");
     if (s == KV_OK && atomic_load(&db->poisoned))
         s = kv_error(KV_POISONED, "%s: handle is poisoned", db->log_path);
     if (s == KV_OK)
@@ -350,7 +350,7 @@ kv_status bt_dump(kv_db *kdb, FILE *out, const char *file, int64_t page)
                         BT_LOG_FILE);
     uint8_t *buf = malloc(db->ps);
     if (!buf)
-        return kv_error(KV_IO, "btree: out of memory");
+        return kv_error(KV_NOMEM, "btree: out of memory");
     pthread_mutex_lock(&db->wmu);
     kv_status s = atomic_load(&db->poisoned) ? KV_OK : bt_poison(db, bt_wal_flush_pending(db));
     if (s == KV_OK && (!file || !strcmp(file, BT_DATA_FILE)))

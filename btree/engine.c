@@ -354,7 +354,7 @@ static kv_status bt_open(const char *dir, kv_fs *fs, const kv_options *opts, kv_
         return s;
     bt_db *db = calloc(1, sizeof *db);
     if (!db)
-        return kv_error(KV_IO, "btree: out of memory");
+        return kv_error(KV_NOMEM, "btree: out of memory");
     pthread_rwlock_init(&db->tree, NULL);
     pthread_mutex_init(&db->wmu, NULL);
     pthread_mutex_init(&db->sync_mu, NULL);
@@ -368,7 +368,7 @@ static kv_status bt_open(const char *dir, kv_fs *fs, const kv_options *opts, kv_
     db->data_path = kv_path_join(dir, BT_DATA_FILE);
     db->log_path = kv_path_join(dir, BT_LOG_FILE);
     if (!db->dir || !db->data_path || !db->log_path || bt_vs_init(&db->vs) != KV_OK) {
-        s = kv_error(KV_IO, "btree: out of memory");
+        s = kv_error(KV_NOMEM, "btree: out of memory");
         goto fail;
     }
     /* A creation that crashed before its rename leaves a .tmp behind: it holds nothing. */
@@ -408,7 +408,7 @@ static kv_status bt_open(const char *dir, kv_fs *fs, const kv_options *opts, kv_
     db->cl[0] = malloc(db->clcap * sizeof(bt_cell));
     db->cl[1] = malloc(db->clcap * sizeof(bt_cell));
     if (!db->sc[0] || !db->sc[1] || !db->sc[2] || !db->sc[3] || !db->cl[0] || !db->cl[1]) {
-        s = kv_error(KV_IO, "btree: out of memory");
+        s = kv_error(KV_NOMEM, "btree: out of memory");
         goto fail;
     }
     if ((s = bt_pool_init(&db->pool, db->ps, db->cache_bytes, db->data, db->data_path)) != KV_OK)
@@ -449,7 +449,7 @@ static kv_status bt_open(const char *dir, kv_fs *fs, const kv_options *opts, kv_
     atomic_store(&db->epoch, 1);
     if (!db->read_only && db->dur.kind == KV_DURABILITY_SYNC &&
         !(db->gc = kv_group_commit_new(group_write, db, 1024, (size_t)4 << 20))) {
-        s = kv_error(KV_IO, "btree: out of memory for the group-commit queue");
+        s = kv_error(KV_NOMEM, "btree: out of memory for the group-commit queue");
         goto fail;
     }
     if (db->gc) /* sync groups of every active committer, not alternating halves */

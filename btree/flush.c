@@ -33,7 +33,7 @@ kv_status bt_imaged_reserve(bt_db *db, uint32_t npages)
         n *= 2;
     uint64_t *m = realloc(db->imaged, n * sizeof *m);
     if (!m)
-        return kv_error(KV_IO, "btree: out of memory for the page-image bitmap");
+        return kv_error(KV_NOMEM, "btree: out of memory for the page-image bitmap");
     memset(m + db->imaged_words, 0, (n - db->imaged_words) * sizeof *m);
     db->imaged = m;
     db->imaged_words = n;
@@ -54,7 +54,7 @@ static kv_status write_frames(bt_db *db, bt_frame *const *list, size_t n)
     uint32_t ps = db->ps;
     uint8_t *buf = malloc((size_t)RUN_PAGES * ps);
     if (!buf)
-        return kv_error(KV_IO, "btree: out of memory for a page write-back");
+        return kv_error(KV_NOMEM, "btree: out of memory for a page write-back");
     kv_status s = KV_OK;
     for (size_t i = 0; i < n && s == KV_OK;) {
         uint32_t first = list[i]->pgno;
@@ -124,7 +124,7 @@ kv_status bt_writeback(bt_db *db)
     size_t want = p->ndirty - db->dirty_low, n = 0;
     bt_frame **list = malloc(want * sizeof *list);
     if (!list)
-        return bt_poison(db, kv_error(KV_IO, "btree: out of memory for a page write-back"));
+        return bt_poison(db, kv_error(KV_NOMEM, "btree: out of memory for a page write-back"));
     uint64_t max_lsn = 0;
     pthread_rwlock_rdlock(&p->lock);
     /* The write-back's CLOCK: a dirty frame whose reference bit is set (used since the hand last

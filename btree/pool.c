@@ -104,7 +104,7 @@ kv_status bt_pool_init(bt_pool *p, uint32_t ps, uint64_t bytes, kv_file *file, c
     p->nbuckets = 64; /* doubled as frames are added (add_frame): memory follows use */
     p->buckets = calloc(p->nbuckets, sizeof *p->buckets);
     if (!p->buckets)
-        return kv_error(KV_IO, "btree: out of memory for the buffer pool");
+        return kv_error(KV_NOMEM, "btree: out of memory for the buffer pool");
     pthread_rwlock_init(&p->lock, NULL);
     return KV_OK;
 }
@@ -310,7 +310,7 @@ kv_status bt_pool_get(bt_pool *p, uint32_t pgno, bt_frame **out)
     if (!f) {
         pthread_rwlock_unlock(&p->lock);
         free(buf);
-        return kv_error(KV_IO, "btree: out of memory for a page frame");
+        return kv_error(KV_NOMEM, "btree: out of memory for a page frame");
     }
     kv_status s = KV_OK;
     if (fresh)
@@ -371,7 +371,7 @@ kv_status bt_pool_new(bt_pool *p, uint32_t pgno, bt_frame **out)
         f = victim(p);
         if (!f) {
             pthread_rwlock_unlock(&p->lock);
-            return kv_error(KV_IO, "btree: out of memory for a page frame");
+            return kv_error(KV_NOMEM, "btree: out of memory for a page frame");
         }
         f->dirty = false;
         f->lsn = 0;

@@ -52,7 +52,7 @@ kv_status bt_vs_save(bt_vstore *v, uint32_t pgno, const uint8_t *img, uint32_t p
 {
     bt_ver *e = malloc(sizeof *e + ps);
     if (!e)
-        return kv_error(KV_IO, "btree: out of memory for a snapshot page version");
+        return kv_error(KV_NOMEM, "btree: out of memory for a snapshot page version");
     e->pgno = pgno;
     e->until = until;
     memcpy(e->data, img, ps);
@@ -83,7 +83,7 @@ static void vs_register(bt_vstore *v, uint64_t epoch, kv_status *s)
         uint64_t *n = realloc(v->live, cap * sizeof *n);
         if (!n) {
             pthread_mutex_unlock(&v->mu);
-            *s = kv_error(KV_IO, "btree: out of memory for an iterator");
+            *s = kv_error(KV_NOMEM, "btree: out of memory for an iterator");
             return;
         }
         v->live = n;
@@ -363,7 +363,7 @@ kv_status bt_iter_new(kv_db *kdb, kv_iter **out)
     bt_db *db = (bt_db *)kdb;
     bt_iter *it = calloc(1, sizeof *it);
     if (!it)
-        return kv_error(KV_IO, "btree: out of memory for an iterator");
+        return kv_error(KV_NOMEM, "btree: out of memory for an iterator");
     it->base.ops = &iter_ops;
     it->db = db;
     kv_status s;
@@ -384,7 +384,7 @@ kv_status bt_iter_new(kv_db *kdb, kv_iter **out)
         ok = (it->pages[i] = malloc(db->ps)) != NULL;
     if (!ok) {
         it_free(&it->base);
-        return kv_error(KV_IO, "btree: out of memory for an iterator");
+        return kv_error(KV_NOMEM, "btree: out of memory for an iterator");
     }
     *out = &it->base;
     return KV_OK;

@@ -163,7 +163,7 @@ kv_status bt_tree_read_value(bt_db *db, const uint8_t *p, unsigned i, void **out
     size_t n = kv_get_u32(c + 3);
     uint8_t *v = malloc(n ? n : 1);
     if (!v)
-        return kv_error(KV_IO, "btree: out of memory for a value of %zu bytes", n);
+        return kv_error(KV_NOMEM, "btree: out of memory for a value of %zu bytes", n);
     kv_status s = KV_OK;
     if (c[2])
         s = ovfl_read(db, kv_get_u32(c + 7 + klen), v, n);
@@ -212,7 +212,7 @@ static bool tree_get_cached(bt_db *db, const void *key, size_t klen, void **val,
                 *vlen = n;
                 *s = KV_OK;
             } else {
-                *s = kv_error(KV_IO, "btree: out of memory for a value of %zu bytes", n);
+                *s = kv_error(KV_NOMEM, "btree: out of memory for a value of %zu bytes", n);
             }
         }
         pthread_rwlock_unlock(&pool->lock);

@@ -49,7 +49,7 @@ kv_status bt_txn_touch(bt_db *db, bt_frame *f, bool is_new)
         size_t cap = t->cap ? 2 * t->cap : 64;
         bt_touch *n = realloc(t->t, cap * sizeof *n);
         if (!n)
-            return kv_error(KV_IO, "btree: out of memory for the group's page list");
+            return kv_error(KV_NOMEM, "btree: out of memory for the group's page list");
         t->t = n;
         t->cap = cap;
     }
@@ -58,7 +58,7 @@ kv_status bt_txn_touch(bt_db *db, bt_frame *f, bool is_new)
         if (t->nspare) {
             before = t->spare[--t->nspare];
         } else if (!(before = malloc(db->ps))) {
-            return kv_error(KV_IO, "btree: out of memory for a before-image");
+            return kv_error(KV_NOMEM, "btree: out of memory for a before-image");
         }
         memcpy(before, f->data, db->ps);
         uint64_t ml = atomic_load(&db->vs.max_live_plus1);

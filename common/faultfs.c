@@ -157,7 +157,7 @@ kv_fs *kv_faultfs_new(const char *scratch_dir)
     ff_fs *fs = calloc(1, sizeof *fs);
     if (!fs || !(fs->scratch = strdup(scratch_dir))) {
         free(fs);
-        kv_error(KV_IO, "faultfs: out of memory");
+        kv_error(KV_NOMEM, "faultfs: out of memory");
         return NULL;
     }
     fs->base.vt = &faultfs_vt;

@@ -49,7 +49,7 @@ ff_inode *ff_inode_get(ff_fs *fs, int fd, const char *path)
     in = calloc(1, sizeof *in);
     if (!in || !(in->path = strdup(path))) {
         free(in);
-        kv_error(KV_IO, "faultfs(%s): out of memory", path);
+        kv_error(KV_NOMEM, "faultfs(%s): out of memory", path);
         return NULL;
     }
     in->fd = reopen_fd(fd, &st);
@@ -129,7 +129,7 @@ static ff_sector *sec_get(ff_inode *in, uint64_t idx)
     in->nsec++;
     return &in->sec[i];
 oom:
-    kv_error(KV_IO, "faultfs(%s): out of memory", in->path);
+    kv_error(KV_NOMEM, "faultfs(%s): out of memory", in->path);
     return NULL;
 }
 
@@ -140,7 +140,7 @@ static kv_status add_extent(ff_inode *in, uint64_t off, uint64_t len, uint64_t w
         size_t cap = in->capext ? in->capext * 2 : 16;
         ff_extent *n = realloc(in->ext, cap * sizeof *n);
         if (!n)
-            return kv_error(KV_IO, "faultfs(%s): out of memory", in->path);
+            return kv_error(KV_NOMEM, "faultfs(%s): out of memory", in->path);
         in->ext = n;
         in->capext = cap;
     }
@@ -302,7 +302,7 @@ static kv_status inode_crash_bytes(ff_inode *in, ff_policy *pol, uint64_t size)
         return KV_OK;
     uint8_t(*bits)[FF_SECTOR / 8] = calloc(in->nsec, sizeof *bits);
     if (!bits)
-        return kv_error(KV_IO, "faultfs crash(%s): out of memory", in->path);
+        return kv_error(KV_NOMEM, "faultfs crash(%s): out of memory", in->path);
     for (size_t i = 0; i < in->nsec; i++)
         if (in->sec[i].doomed)
             memset(bits[i], 0xff, sizeof bits[i]);

@@ -45,7 +45,7 @@ static kv_status note_create(ff_fs *fs, const char *path, ino_t ino)
     ff_nameop *op = calloc(1, sizeof *op);
     if (!op || !(op->path = strdup(path))) {
         free(op);
-        return kv_error(KV_IO, "faultfs(%s): out of memory", path);
+        return kv_error(KV_NOMEM, "faultfs(%s): out of memory", path);
     }
     op->kind = FF_CREATE;
     op->ino = ino;
@@ -63,7 +63,7 @@ static kv_status make_file(ff_fs *fs, const char *path, int fd, const struct sta
         free(f);
         free(p);
         close(fd);
-        return kv_error(KV_IO, "open(%s): out of memory", path);
+        return kv_error(KV_NOMEM, "open(%s): out of memory", path);
     }
     f->base.fs = &fs->base;
     f->base.path = p;

@@ -122,7 +122,7 @@ ff_inode *ff_inode_get(ff_fs *fs, int fd, const char *path);
 /* The record of inode (dev, ino), or NULL when it has nothing unsynced. */
 ff_inode *ff_inode_lookup(ff_fs *fs, dev_t dev, ino_t ino);
 /* Before writing [off, off+n) of ino: saves the pre-images of sectors touched for the first time
- * since the last sync and stamps them with write id wid. Errors: KV_IO (out of memory, read). */
+ * since the last sync and stamps them with write id wid. Errors: KV_NOMEM (out of memory, read). */
 kv_status ff_inode_note_write(ff_inode *in, uint64_t off, uint64_t n, uint64_t wid);
 /* Before changing the size from cur to size: notes the durable sectors a shrink cuts. */
 kv_status ff_inode_note_truncate(ff_inode *in, uint64_t cur, uint64_t size, uint64_t wid);
@@ -138,7 +138,7 @@ kv_status ff_inodes_crash(ff_fs *fs, ff_policy *pol);
 
 /* faultfs_names.c */
 
-/* Appends a name operation (takes ownership of op). KV_IO when out of memory (op freed). */
+/* Appends a name operation (takes ownership of op). KV_NOMEM when out of memory (op freed). */
 kv_status ff_nameop_add(ff_fs *fs, ff_nameop *op);
 /* The directory key of the parent of path. Returns false (errno set) if it cannot be stat'ed. */
 bool ff_parent_key(const char *path, ff_dirkey *out);

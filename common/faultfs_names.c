@@ -58,7 +58,7 @@ kv_status ff_nameop_add(ff_fs *fs, ff_nameop *op)
         ff_nameop **n = realloc(fs->nameops, cap * sizeof *n);
         if (!n) {
             nameop_free(op);
-            return kv_error(KV_IO, "faultfs: out of memory");
+            return kv_error(KV_NOMEM, "faultfs: out of memory");
         }
         fs->nameops = n;
         fs->capnameops = cap;
@@ -82,7 +82,7 @@ static kv_status scratch_link(ff_fs *fs, const char *path, char **out)
     size_t cap = strlen(fs->scratch) + 32;
     char *name = malloc(cap);
     if (!name)
-        return kv_error(KV_IO, "faultfs: out of memory");
+        return kv_error(KV_NOMEM, "faultfs: out of memory");
     for (;;) {
         snprintf(name, cap, "%s/ff-%llu", fs->scratch, (unsigned long long)++fs->scratch_seq);
         if (link(path, name) == 0)
@@ -134,7 +134,7 @@ static kv_status rename_locked(ff_fs *fs, const char *from, const char *to)
     }
     ff_nameop *op = nameop_new(FF_RENAME, from, to);
     if (!op)
-        return kv_error(KV_IO, "faultfs: out of memory");
+        return kv_error(KV_NOMEM, "faultfs: out of memory");
     op->ino = sf.st_ino;
     if (has_to && S_ISDIR(st.st_mode))
         op->victim_dir = true; /* rename(2) only replaces an empty directory */
@@ -180,7 +180,7 @@ static kv_status unlink_locked(ff_fs *fs, const char *path)
         return ff_errno(EISDIR, "unlink", path);
     ff_nameop *op = nameop_new(FF_UNLINK, path, NULL);
     if (!op)
-        return kv_error(KV_IO, "faultfs: out of memory");
+        return kv_error(KV_NOMEM, "faultfs: out of memory");
     op->ino = st.st_ino;
     if ((s = scratch_link(fs, path, &op->scratch)) != KV_OK) {
         nameop_free(op);
@@ -223,7 +223,7 @@ static kv_status mkdir_locked(ff_fs *fs, const char *path)
         return ff_errno(errno, "stat", path);
     ff_nameop *op = nameop_new(FF_MKDIR, path, NULL);
     if (!op)
-        return kv_error(KV_IO, "faultfs: out of memory");
+        return kv_error(KV_NOMEM, "faultfs: out of memory");
     op->ino = st.st_ino;
     op->ndirs = ff_parent_key(path, &op->dirs[0]) ? 1 : 0;
     return ff_nameop_add(fs, op);
@@ -252,7 +252,7 @@ static kv_status rmdir_locked(ff_fs *fs, const char *path)
         return ff_errno(errno, "rmdir", path);
     ff_nameop *op = nameop_new(FF_RMDIR, path, NULL);
     if (!op)
-        return kv_error(KV_IO, "faultfs: out of memory");
+        return kv_error(KV_NOMEM, "faultfs: out of memory");
     op->ino = st.st_ino;
     op->ndirs = ff_parent_key(path, &op->dirs[0]) ? 1 : 0;
     if (rmdir(path) != 0) {
@@ -472,7 +472,7 @@ kv_status ff_nameops_crash(ff_fs *fs, ff_policy *pol)
         free(slot);
         free(pos);
         ff_nameops_free(fs);
-        return kv_error(KV_IO, "faultfs crash: out of memory");
+        return kv_error(KV_NOMEM, "faultfs crash: out of memory");
     }
     size_t ndirs = 0;
     for (size_t j = 0; j < n; j++) {

@@ -168,7 +168,7 @@ kv_status kv_fs_replace_file(kv_fs *fs, const char *dir, const char *name, const
     kv_status s = KV_OK;
     kv_file *f = NULL;
     if (!tmp || !dst) {
-        s = kv_error(KV_IO, "replace_file(%s): out of memory", name);
+        s = kv_error(KV_NOMEM, "replace_file(%s): out of memory", name);
         goto out;
     }
     s = kv_fs_open(fs, tmp, KV_FS_CREATE | KV_FS_TRUNC | KV_FS_WRITE, &f);
@@ -212,7 +212,8 @@ kv_status kv_fs_read_file(kv_fs *fs, const char *path, uint64_t max_len, void **
     if (s == KV_OK) {
         buf = malloc(size ? size : 1);
         if (!buf)
-            s = kv_error(KV_IO, "%s: out of memory for %llu bytes", path, (unsigned long long)size);
+            s = kv_error(KV_NOMEM, "%s: out of memory for %llu bytes", path,
+                         (unsigned long long)size);
     }
     if (s == KV_OK)
         s = kv_file_read_exact(f, buf, size, 0);

@@ -52,7 +52,7 @@ static kv_status p_open(kv_fs *fs, const char *path, int flags, kv_file **out)
         free(f);
         free(p);
         close(fd);
-        return kv_error(KV_IO, "open(%s): out of memory", path);
+        return kv_error(KV_NOMEM, "open(%s): out of memory", path);
     }
     f->base.fs = fs;
     f->base.path = p;
@@ -223,14 +223,14 @@ kv_status kv_posix_list_dir(const char *dir, kv_namelist *out)
             size_t nc = cap ? cap * 2 : 16;
             char **nn = realloc(l.names, nc * sizeof *nn);
             if (!nn) {
-                s = kv_error(KV_IO, "readdir(%s): out of memory", dir);
+                s = kv_error(KV_NOMEM, "readdir(%s): out of memory", dir);
                 break;
             }
             l.names = nn;
             cap = nc;
         }
         if (!(l.names[l.count] = strdup(e->d_name))) {
-            s = kv_error(KV_IO, "readdir(%s): out of memory", dir);
+            s = kv_error(KV_NOMEM, "readdir(%s): out of memory", dir);
             break;
         }
         l.count++;

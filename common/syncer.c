@@ -52,7 +52,7 @@ kv_syncer *kv_syncer_start(uint32_t interval_ms, kv_syncer_fn fn, void *ctx)
 {
     kv_syncer *s = calloc(1, sizeof *s);
     if (!s) {
-        kv_error(KV_IO, "syncer: out of memory");
+        kv_error(KV_NOMEM, "syncer: out of memory");
         return NULL;
     }
     s->interval_ms = interval_ms ? interval_ms : 1;

@@ -297,7 +297,7 @@ static kv_status merge_inputs(lsm_db *db, compaction *c, uint64_t smallest_snap,
     size_t n = c->n_in[0] + c->n_in[1], k = 0;
     lsm_it **ch = calloc(n ? n : 1, sizeof *ch);
     if (!ch)
-        return kv_error(KV_IO, "lsm: out of memory");
+        return kv_error(KV_NOMEM, "lsm: out of memory");
     bool ok = true;
     if (c->level == 0) /* L0 tables overlap: one child each, newest first */
         for (size_t i = 0; ok && i < c->n_in[0]; i++)
@@ -312,7 +312,7 @@ static kv_status merge_inputs(lsm_db *db, compaction *c, uint64_t smallest_snap,
             for (size_t i = 0; i < k; i++)
                 lsm_it_free(ch[i]);
         free(ch);
-        return kv_error(KV_IO, "lsm: out of memory");
+        return kv_error(KV_NOMEM, "lsm: out of memory");
     }
     free(ch);
     out_state o = {db, c->level + 1, NULL, 0, e};
@@ -344,7 +344,7 @@ static kv_status merge_inputs(lsm_db *db, compaction *c, uint64_t smallest_snap,
                 s = finish_output(&o);
             cur.len = 0;
             if (!kv_buf_append(&cur, u, ul))
-                s = kv_error(KV_IO, "lsm: out of memory");
+                s = kv_error(KV_NOMEM, "lsm: out of memory");
             has_cur = true;
             last_seq_for_key = UINT64_MAX;
         }
@@ -386,7 +386,7 @@ static kv_status run_compaction(lsm_db *db, compaction *c, bool manual)
     if (!manual && c->n_in[0] == 1 && c->n_in[1] == 0) {
         lsm_file *f = c->in[0][0];
         if (!lsm_edit_del(&e, c->level, f->number) || !lsm_edit_add_file(&e, c->level + 1, f))
-            s = kv_error(KV_IO, "lsm: out of memory");
+            s = kv_error(KV_NOMEM, "lsm: out of memory");
         if (s == KV_OK)
             s = lsm_log_and_apply(db, &e);
         if (s == KV_OK)
@@ -399,7 +399,7 @@ static kv_status run_compaction(lsm_db *db, compaction *c, bool manual)
         for (int w = 0; s == KV_OK && w < 2; w++)
             for (size_t i = 0; i < c->n_in[w]; i++)
                 if (!lsm_edit_del(&e, c->level + w, c->in[w][i]->number))
-                    s = kv_error(KV_IO, "lsm: out of memory");
+                    s = kv_error(KV_NOMEM, "lsm: out of memory");
         if (s == KV_OK)
             s = lsm_log_and_apply(db, &e);
         if (s == KV_OK)
@@ -468,7 +468,7 @@ void lsm_run_manual(lsm_db *db)
             continue;
         compaction *c = whole_level(db, l);
         if (!c) {
-            s = kv_error(KV_IO, "lsm: out of memory");
+            s = kv_error(KV_NOMEM, "lsm: out of memory");
             lsm_poison_locked(db, s);
             break;
         }

@@ -76,7 +76,7 @@ static kv_status check_memtable(lsm_mem *m, const char *what)
 {
     lsm_it *it = lsm_mem_iter(m);
     if (!it)
-        return kv_error(KV_IO, "out of memory");
+        return kv_error(KV_NOMEM, "out of memory");
     kv_buf prev = {0};
     kv_status s = KV_OK;
     uint64_t n = 0;
@@ -424,7 +424,7 @@ kv_status lsm_dump(kv_db *kdb, FILE *out, const char *file, int64_t page)
         else {
             char *p = kv_path_join(db->dir, name);
             s = p ? sst_dump(db->fs, p, &lsm_ikey_ops, out, page)
-                  : kv_error(KV_IO, "out of memory");
+                  : kv_error(KV_NOMEM, "out of memory");
             free(p);
         }
         if (s == KV_NOT_FOUND && !file) { /* deleted by compaction while we listed */

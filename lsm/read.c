@@ -42,7 +42,7 @@ static kv_status table_get(lsm_file *f, const uint8_t *ikey, size_t klen, getctx
     if (s == KV_NOT_FOUND)
         return KV_OK;
     if (s == KV_OK && g->oom)
-        return kv_error(KV_IO, "lsm: out of memory");
+        return kv_error(KV_NOMEM, "lsm: out of memory");
     return s;
 }
 
@@ -102,13 +102,13 @@ kv_status lsm_get(kv_db *kdb, const void *key, size_t klen, void **val, size_t *
             g.vlen = mvl;
             g.found = 1;
         } else
-            s = kv_error(KV_IO, "lsm: out of memory");
+            s = kv_error(KV_NOMEM, "lsm: out of memory");
     } else if (r == 0)
         g.found = 0;
     else {
         kv_buf ik = {0};
         if (!lsm_ikey_append(&ik, key, klen, seq, LSM_TYPE_VALUE))
-            s = kv_error(KV_IO, "lsm: out of memory");
+            s = kv_error(KV_NOMEM, "lsm: out of memory");
         else
             s = version_get(v, ik.data, ik.len, &g);
         kv_buf_free(&ik);
@@ -278,7 +278,7 @@ kv_status lsm_iter_new(kv_db *kdb, kv_iter **out)
     lsm_db *db = (lsm_db *)kdb;
     lsm_iter *it = calloc(1, sizeof *it);
     if (!it)
-        return kv_error(KV_IO, "lsm: out of memory");
+        return kv_error(KV_NOMEM, "lsm: out of memory");
     it->base.ops = &lsm_iter_ops;
     it->db = db;
     pthread_mutex_lock(&db->mu);
@@ -329,7 +329,7 @@ kv_status lsm_iter_new(kv_db *kdb, kv_iter **out)
             pthread_mutex_unlock(&db->mu);
         }
         free(it);
-        return kv_error(KV_IO, "lsm: out of memory creating an iterator");
+        return kv_error(KV_NOMEM, "lsm: out of memory creating an iterator");
     }
     *out = &it->base;
     return KV_OK;

@@ -204,7 +204,7 @@ kv_status lsm_group_write(void *ctx, void *const *items, size_t n, bool sync)
         if (item_count(w) == 0)
             continue;
         if (!encode_item(log, w, seq))
-            return kv_error(KV_IO, "lsm: out of memory encoding a log record");
+            return kv_error(KV_NOMEM, "lsm: out of memory encoding a log record");
         seq += item_count(w);
     }
     bool none = db->dur.kind == KV_DURABILITY_NONE;
@@ -220,7 +220,7 @@ kv_status lsm_group_write(void *ctx, void *const *items, size_t n, bool sync)
     for (size_t i = 0; i < n; i++) {
         const witem *w = items[i];
         if (!apply_item(mem, w, seq)) {
-            s = kv_error(KV_IO, "lsm: out of memory in the memtable");
+            s = kv_error(KV_NOMEM, "lsm: out of memory in the memtable");
             lsm_poison(db, s);
             return s;
         }

@@ -149,7 +149,7 @@ kv_status sst_block_make(const char *path, uint64_t off, uint8_t *raw, size_t si
     }
     sst_block *b = malloc(sizeof *b);
     if (!b)
-        return kv_error(KV_IO, "%s: out of memory", path);
+        return kv_error(KV_NOMEM, "%s: out of memory", path);
     atomic_init(&b->refs, 1);
     b->owned = true;
     b->data = raw;
@@ -237,7 +237,7 @@ static bool parse_next(sst_block_iter *it)
     }
     it->key.len = shared;
     if (!kv_buf_append(&it->key, b->data + d, non_shared)) {
-        it->status = kv_error(KV_IO, "%s: out of memory", it->path);
+        it->status = kv_error(KV_NOMEM, "%s: out of memory", it->path);
         return false;
     }
     it->val = b->data + d + non_shared;

@@ -30,7 +30,7 @@ static kv_status load(dctx *d, sst_handle h, const char *what, sst_block **out)
                         d->path, what, (unsigned long long)h.off, (unsigned long long)h.size);
     uint8_t *raw = malloc(h.size + SST_TRAILER_SIZE);
     if (!raw)
-        return kv_error(KV_IO, "%s: out of memory", d->path);
+        return kv_error(KV_NOMEM, "%s: out of memory", d->path);
     kv_status s = kv_file_read_exact(d->f, raw, h.size + SST_TRAILER_SIZE, h.off);
     if (s == KV_OK)
         s = sst_block_make(d->path, h.off, raw, h.size, out);
@@ -177,7 +177,7 @@ kv_status sst_dump(kv_fs *fs, const char *path, const sst_keyops *ops, FILE *out
     if (fh.size) {
         uint8_t *raw = malloc(fh.size + SST_TRAILER_SIZE);
         if (!raw) {
-            s = kv_error(KV_IO, "%s: out of memory", path);
+            s = kv_error(KV_NOMEM, "%s: out of memory", path);
             goto done;
         }
         s = kv_file_read_exact(d.f, raw, fh.size + SST_TRAILER_SIZE, fh.off);

@@ -57,7 +57,7 @@ static kv_status read_raw(sst_reader *r, sst_handle h, uint8_t **out)
                         (unsigned long long)r->file_size);
     uint8_t *raw = malloc(h.size + SST_TRAILER_SIZE);
     if (!raw)
-        return kv_error(KV_IO, "%s: out of memory for a block of %llu bytes", r->path,
+        return kv_error(KV_NOMEM, "%s: out of memory for a block of %llu bytes", r->path,
                         (unsigned long long)h.size);
     kv_status s = kv_file_read_exact(r->f, raw, h.size + SST_TRAILER_SIZE, h.off);
     if (s != KV_OK) {
@@ -132,7 +132,7 @@ kv_status sst_reader_block(sst_reader *r, sst_handle h, sst_block **out)
     if (r->map) {
         sst_block *b = malloc(sizeof *b);
         if (!b)
-            return kv_error(KV_IO, "%s: out of memory", r->path);
+            return kv_error(KV_NOMEM, "%s: out of memory", r->path);
         kv_status s = map_block(r, h, b);
         if (s != KV_OK) {
             free(b);
@@ -166,7 +166,7 @@ kv_status sst_reader_open_ex(kv_fs *fs, const char *path, const sst_keyops *ops,
     sst_reader *r = calloc(1, sizeof *r);
     if (!r || !(r->path = strdup(path))) {
         free(r);
-        return kv_error(KV_IO, "%s: out of memory", path);
+        return kv_error(KV_NOMEM, "%s: out of memory", path);
     }
     r->fs = fs;
     r->ops = ops;
@@ -493,7 +493,7 @@ kv_status sst_reader_verify(sst_reader *r)
             }
             prev.len = 0;
             if (!kv_buf_append(&prev, bi.key.data, bi.key.len)) {
-                s = kv_error(KV_IO, "%s: out of memory", r->path);
+                s = kv_error(KV_NOMEM, "%s: out of memory", r->path);
                 break;
             }
             entries++;

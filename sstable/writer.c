@@ -41,7 +41,7 @@ void sst_writer_opts_init(sst_writer_opts *o)
 
 static kv_status oom(sst_writer *w)
 {
-    return kv_error(KV_IO, "%s: out of memory", w->tmp);
+    return kv_error(KV_NOMEM, "%s: out of memory", w->tmp);
 }
 
 kv_status sst_writer_new(kv_fs *fs, const char *dir, const char *name, const sst_keyops *ops,
@@ -59,7 +59,7 @@ kv_status sst_writer_new(kv_fs *fs, const char *dir, const char *name, const sst
                         name, opts->block_size, opts->restart_interval, opts->bloom_bits_per_key);
     sst_writer *w = calloc(1, sizeof *w);
     if (!w)
-        return kv_error(KV_IO, "sstable %s: out of memory", name);
+        return kv_error(KV_NOMEM, "sstable %s: out of memory", name);
     w->fs = fs;
     w->ops = ops;
     w->opts = *opts;
@@ -78,7 +78,7 @@ kv_status sst_writer_new(kv_fs *fs, const char *dir, const char *name, const sst
     sst_bb_init(&w->index, 1);
     if (!w->dir || !w->name || !w->final || !w->tmp) {
         sst_writer_abandon(w);
-        return kv_error(KV_IO, "sstable %s: out of memory", name);
+        return kv_error(KV_NOMEM, "sstable %s: out of memory", name);
     }
     kv_status s = kv_fs_open(fs, w->tmp, KV_FS_CREATE | KV_FS_TRUNC | KV_FS_WRITE, &w->f);
     if (s != KV_OK) {
@@ -90,7 +90,7 @@ kv_status sst_writer_new(kv_fs *fs, const char *dir, const char *name, const sst
     sst_header_encode(hdr);
     if (!kv_buf_append(&w->out, hdr, sizeof hdr)) {
         sst_writer_abandon(w);
-        return kv_error(KV_IO, "sstable %s: out of memory", name);
+        return kv_error(KV_NOMEM, "sstable %s: out of memory", name);
     }
     w->props.block_size = (uint32_t)opts->block_size;
     w->props.bloom_bits_per_key = opts->bloom_bits_per_key;

@@ -46,7 +46,7 @@ typedef struct crash_workload {
 
 /* Builds workload `kind` ("puts", "mixed", "batches") of ncommits commits over `keys` keys with
  * a kv_sync chance of sync_permille/1000 per commit, from seed. Errors: KV_INVALID (unknown
- * kind, keys 0 or above 100,000, ncommits 0 or above 10,000,000), KV_IO (out of memory).
+ * kind, keys 0 or above 100,000, ncommits 0 or above 10,000,000), KV_NOMEM (out of memory).
  * Free with crash_workload_free. */
 kv_status crash_workload_make(const char *kind, size_t ncommits, uint32_t keys, uint32_t value_max,
                               uint32_t sync_permille, uint64_t seed, crash_workload *w);
@@ -74,7 +74,7 @@ typedef struct crash_state {
     char problem[256];     /* the first phantom or disagreement */
 } crash_state;
 
-/* Allocates an empty state for w. Errors: KV_IO (out of memory). */
+/* Allocates an empty state for w. Errors: KV_NOMEM (out of memory). */
 kv_status crash_state_init(crash_state *s, const crash_workload *w);
 void crash_state_free(crash_state *s);
 /* Reads the whole state of db (iterator, plus kv_get of every workload key). Phantoms and

@@ -597,7 +597,7 @@ kv_status crashfs_mount(const char *backing, const char *mountpoint, const char 
         return kv_error(KV_NOTSUP, "%s", why);
     crashfs *c = calloc(1, sizeof *c);
     if (!c)
-        return kv_error(KV_IO, "crashfs: out of memory");
+        return kv_error(KV_NOMEM, "crashfs: out of memory");
     c->crash_pipe[0] = c->crash_pipe[1] = -1;
     pthread_mutex_init(&c->mu, NULL);
     c->backing = realpath(backing, NULL);

@@ -336,7 +336,7 @@ kv_status crash_faults_run(const crash_config *c, crash_result *res)
     f.scratch = crash_strf("%s/ff", x.base);
     f.b = kv_batch_new();
     if (!f.b) {
-        s = kv_error(KV_IO, "crash: out of memory");
+        s = kv_error(KV_NOMEM, "crash: out of memory");
     } else {
         crash_set_doing(&x, "--faults scenario", 1);
         if (x.e->durability_mask & KV_DURABILITY_BIT(KV_DURABILITY_SYNC)) {

@@ -12,7 +12,7 @@ kv_status crash_state_init(crash_state *s, const crash_workload *w)
     memset(s, 0, sizeof *s);
     s->ver = calloc(w->keys, sizeof *s->ver);
     if (!s->ver)
-        return kv_error(KV_IO, "crash: out of memory");
+        return kv_error(KV_NOMEM, "crash: out of memory");
     s->keys = w->keys;
     return KV_OK;
 }

@@ -320,7 +320,7 @@ kv_status crash_soak_run(const crash_config *c, const crash_soak_opts *o, uint64
                     cap = cap ? cap * 2 : 64;
                     soak_row *r = realloc(rows, cap * sizeof *r);
                     if (!r) {
-                        ret = kv_error(KV_IO, "crash: out of memory");
+                        ret = kv_error(KV_NOMEM, "crash: out of memory");
                         break;
                     }
                     rows = r;
@@ -353,7 +353,7 @@ kv_status crash_soak_run(const crash_config *c, const crash_soak_opts *o, uint64
                     cap = cap ? cap * 2 : 64;
                     soak_row *r = realloc(rows, cap * sizeof *r);
                     if (!r) {
-                        ret = kv_error(KV_IO, "crash: out of memory");
+                        ret = kv_error(KV_NOMEM, "crash: out of memory");
                         break;
                     }
                     rows = r;

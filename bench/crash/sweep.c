@@ -182,7 +182,7 @@ kv_status crash_run(const crash_config *c, crash_result *res)
     x.ack_ns = calloc(x.w.ncommits, sizeof *x.ack_ns);
     if (!x.ack_ns) {
         crash_ctx_free(&x);
-        return kv_error(KV_IO, "crash: out of memory");
+        return kv_error(KV_NOMEM, "crash: out of memory");
     }
     if (c->at || c->at_zero) {
         uint64_t ops = 0;
@@ -202,7 +202,7 @@ kv_status crash_run(const crash_config *c, crash_result *res)
     uint64_t *pts = crash_choose_points(total, c->points, c->seed, &n);
     if (!pts) {
         crash_ctx_free(&x);
-        return kv_error(KV_IO, "crash: out of memory");
+        return kv_error(KV_NOMEM, "crash: out of memory");
     }
     for (size_t i = 0; i < n && s == KV_OK; i++) {
         uint64_t ops = 0;

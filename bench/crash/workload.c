@@ -139,7 +139,7 @@ kv_status crash_workload_make(const char *kind, size_t ncommits, uint32_t keys, 
     w->value_max = value_max;
     w->commits = calloc(ncommits, sizeof *w->commits);
     if (!w->commits)
-        return kv_error(KV_IO, "crash: out of memory");
+        return kv_error(KV_NOMEM, "crash: out of memory");
     size_t cap = 0;
     uint64_t s = seed ^ 0xc0ffee1234567ull;
     for (size_t i = 0; i < ncommits; i++) {
@@ -175,7 +175,7 @@ kv_status crash_workload_make(const char *kind, size_t ncommits, uint32_t keys, 
         }
         if (!ok) {
             crash_workload_free(w);
-            return kv_error(KV_IO, "crash: out of memory");
+            return kv_error(KV_NOMEM, "crash: out of memory");
         }
         c->n = (uint32_t)(w->nops - c->first);
     }
@@ -198,7 +198,7 @@ kv_status crash_workload_apply(kv_db *db, const crash_workload *w, size_t i, kv_
     size_t vmax = 12 + (size_t)w->value_max;
     uint8_t *val = vmax <= sizeof stack ? stack : malloc(vmax);
     if (!val)
-        return kv_error(KV_IO, "crash: out of memory");
+        return kv_error(KV_NOMEM, "crash: out of memory");
     kv_status s = KV_OK;
     if (c->kind == CW_PUT) {
         const cw_op *op = &w->ops[c->first];

@@ -109,7 +109,7 @@ static kv_status ldb_open(const char *dir, kv_fs *fs, const kv_options *o, kv_db
     ldb_db *d = calloc(1, sizeof *d);
     if (!d || !(d->dir = strdup(dir))) {
         free(d);
-        return kv_error(KV_IO, NAME ": out of memory");
+        return kv_error(KV_NOMEM, NAME ": out of memory");
     }
     pthread_mutex_init(&d->sync_mu, NULL);
     d->fs = fs;

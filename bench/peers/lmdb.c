@@ -175,7 +175,7 @@ static kv_status lm_create_data_file(kv_fs *fs, const char *dir, uint64_t map_si
     MDB_env *env = NULL;
     int rc;
     if (!tmp || !lock || !final) {
-        s = kv_error(KV_IO, NAME ": out of memory");
+        s = kv_error(KV_NOMEM, NAME ": out of memory");
         goto out;
     }
     if ((s = kv_fs_unlink(fs, tmp)) != KV_OK && s != KV_NOT_FOUND)
@@ -215,7 +215,7 @@ static kv_status lm_open(const char *dir, kv_fs *fs, const kv_options *o, kv_db 
         return s;
     char *p = kv_path_join(dir, "data.mdb");
     bool exists = false;
-    s = p ? kv_fs_exists(fs, p, &exists) : kv_error(KV_IO, NAME ": out of memory");
+    s = p ? kv_fs_exists(fs, p, &exists) : kv_error(KV_NOMEM, NAME ": out of memory");
     free(p);
     if (s != KV_OK)
         return s;
@@ -226,7 +226,7 @@ static kv_status lm_open(const char *dir, kv_fs *fs, const kv_options *o, kv_db 
     lm_db *d = calloc(1, sizeof *d);
     if (!d || !(d->dir = strdup(dir))) {
         free(d);
-        return kv_error(KV_IO, NAME ": out of memory");
+        return kv_error(KV_NOMEM, NAME ": out of memory");
     }
     pthread_mutex_init(&d->mu, NULL);
     d->dur = o->durability;
@@ -373,7 +373,7 @@ static kv_status lm_get(kv_db *db, const void *key, size_t klen, void **value, s
     if (rc == 0) {
         *value = peer_dup(v.mv_data, v.mv_size);
         *vlen = v.mv_size;
-        s = *value ? KV_OK : kv_error(KV_IO, NAME ": get: out of memory");
+        s = *value ? KV_OK : kv_error(KV_NOMEM, NAME ": get: out of memory");
     } else {
         s = rc == MDB_NOTFOUND ? KV_NOT_FOUND : lm_err("mdb_get", rc);
     }
@@ -471,7 +471,7 @@ static kv_status lm_iter_new(kv_db *db, kv_iter **out)
     lm_db *d = (lm_db *)db;
     lm_iter *i = calloc(1, sizeof *i);
     if (!i)
-        return kv_error(KV_IO, NAME ": iterator: out of memory");
+        return kv_error(KV_NOMEM, NAME ": iterator: out of memory");
     kv_status s = lm_read_begin(d, &i->txn);
     if (s != KV_OK) {
         free(i);

@@ -111,7 +111,7 @@ static kv_status lsm_peer_get(kv_db *db, const void *key, size_t klen, void **va
         LSM_PEER(free)(v);
         v = malloc(1);
         if (!v)
-            return kv_error(KV_IO, NAME ": get: out of memory");
+            return kv_error(KV_NOMEM, NAME ": get: out of memory");
     }
     *value = v;
     *vlen = n;
@@ -218,7 +218,7 @@ static kv_status lsm_peer_iter_new(kv_db *db, kv_iter **out)
     lsm_peer_db *d = (lsm_peer_db *)db;
     lsm_peer_iter *i = calloc(1, sizeof *i);
     if (!i)
-        return kv_error(KV_IO, NAME ": iterator: out of memory");
+        return kv_error(KV_NOMEM, NAME ": iterator: out of memory");
     i->base.ops = &lsm_peer_iter_ops;
     i->d = d;
     i->snap = LSM_PEER(create_snapshot)(d->db);
@@ -256,7 +256,7 @@ static kv_status lsm_peer_check(kv_db *db)
         }
         char *c = realloc(prev, kl ? kl : 1);
         if (!c) {
-            s = kv_error(KV_IO, NAME ": check: out of memory");
+            s = kv_error(KV_NOMEM, NAME ": check: out of memory");
             break;
         }
         prev = c;

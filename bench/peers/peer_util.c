@@ -65,7 +65,7 @@ kv_status peer_sync_numbered(kv_fs *fs, const char *dir, const char *suffix, uin
     numbered *v = calloc(l.count ? l.count : 1, sizeof *v);
     if (!v) {
         kv_namelist_free(&l);
-        return kv_error(KV_IO, "%s: out of memory listing files", dir);
+        return kv_error(KV_NOMEM, "%s: out of memory listing files", dir);
     }
     for (size_t i = 0; i < l.count; i++) {
         size_t len = strlen(l.names[i]);
@@ -75,7 +75,7 @@ kv_status peer_sync_numbered(kv_fs *fs, const char *dir, const char *suffix, uin
     qsort(v, n, sizeof *v, cmp_numbered);
     for (size_t i = 0; i < n && s == KV_OK; i++) {
         char *p = kv_path_join(dir, v[i].name);
-        s = p ? peer_fdatasync_path(fs, p, true) : kv_error(KV_IO, "out of memory");
+        s = p ? peer_fdatasync_path(fs, p, true) : kv_error(KV_NOMEM, "out of memory");
         free(p);
     }
     uint64_t top = n ? v[n - 1].n : 0;

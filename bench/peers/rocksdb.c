@@ -110,7 +110,7 @@ static kv_status rdb_open(const char *dir, kv_fs *fs, const kv_options *o, kv_db
     rdb_db *d = calloc(1, sizeof *d);
     if (!d || !(d->dir = strdup(dir))) {
         free(d);
-        return kv_error(KV_IO, NAME ": out of memory");
+        return kv_error(KV_NOMEM, NAME ": out of memory");
     }
     d->dur = o->durability;
     d->io0 = peer_io_now();

@@ -120,7 +120,7 @@ static kv_status conn_open(sq_db *d, bool create, sq_conn **out)
 {
     sq_conn *c = calloc(1, sizeof *c);
     if (!c)
-        return kv_error(KV_IO, NAME ": out of memory");
+        return kv_error(KV_NOMEM, NAME ": out of memory");
     int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX | (create ? SQLITE_OPEN_CREATE : 0);
     int rc = sqlite3_open_v2(d->path, &c->db, flags, NULL);
     kv_status s;
@@ -253,7 +253,7 @@ static kv_status sq_open(const char *dir, kv_fs *fs, const kv_options *o, kv_db 
         return kv_error(KV_NOTSUP, NAME ": the SQLite library was built without threads");
     sq_db *d = calloc(1, sizeof *d);
     if (!d)
-        return kv_error(KV_IO, NAME ": out of memory");
+        return kv_error(KV_NOMEM, NAME ": out of memory");
     pthread_mutex_init(&d->wmu, NULL);
     pthread_mutex_init(&d->pmu, NULL);
     d->fs = fs;
@@ -266,7 +266,7 @@ static kv_status sq_open(const char *dir, kv_fs *fs, const kv_options *o, kv_db 
     d->path = kv_path_join(dir, DB_FILE);
     d->wal_path = kv_path_join(dir, DB_FILE "-wal");
     if (!d->dir || !d->path || !d->wal_path) {
-        s = kv_error(KV_IO, NAME ": out of memory");
+        s = kv_error(KV_NOMEM, NAME ": out of memory");
         goto fail;
     }
     bool exists = false;
@@ -393,7 +393,7 @@ static kv_status sq_get(kv_db *db, const void *key, size_t klen, void **value, s
         size_t n = (size_t)sqlite3_column_bytes(c->get, 0);
         *value = peer_dup(sqlite3_column_blob(c->get, 0), n);
         *vlen = n;
-        s = *value ? KV_OK : kv_error(KV_IO, NAME ": get: out of memory");
+        s = *value ? KV_OK : kv_error(KV_NOMEM, NAME ": get: out of memory");
     } else {
         s = rc == SQLITE_DONE ? KV_NOT_FOUND : sq_err(c->db, "get", rc);
     }
@@ -499,7 +499,7 @@ static kv_status sq_iter_new(kv_db *db, kv_iter **out)
     sq_db *d = (sq_db *)db;
     sq_iter *i = calloc(1, sizeof *i);
     if (!i)
-        return kv_error(KV_IO, NAME ": iterator: out of memory");
+        return kv_error(KV_NOMEM, NAME ": iterator: out of memory");
     kv_status s = reader_get(d, &i->c);
     if (s != KV_OK) {
         free(i);

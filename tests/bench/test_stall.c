@@ -35,7 +35,7 @@ static kv_status st_open(const char *dir, kv_fs *fs, const kv_options *o, kv_db 
     (void)o;
     stall_db *d = calloc(1, sizeof *d);
     if (!d)
-        return kv_error(KV_IO, "stall: out of memory");
+        return kv_error(KV_NOMEM, "stall: out of memory");
     *out = &d->base;
     return KV_OK;
 }
@@ -70,7 +70,7 @@ static kv_status st_get(kv_db *db, const void *key, size_t klen, void **value, s
     }
     uint8_t *v = malloc(100);
     if (!v)
-        return kv_error(KV_IO, "stall: out of memory");
+        return kv_error(KV_NOMEM, "stall: out of memory");
     kvb_value(v, 100, idx, 1);
     *value = v;
     *vlen = 100;
