@@ -199,12 +199,17 @@ kv_status lsm_group_write(void *ctx, void *const *items, size_t n, bool sync)
     /* Only the leader writes, so last_seq, log and mem stay ours until we return. */
     uint64_t first = atomic_load_explicit(&db->last_seq, memory_order_relaxed) + 1;
     uint64_t seq = first;
+    /* what the log buffer held before this group: an allocation failure drops the group's
+     * records, whole or begun, so that the log never holds a record nobody acknowledged */
+    size_t buffered = log->buf.len;
     for (size_t i = 0; i < n; i++) {
         const witem *w = items[i];
         if (item_count(w) == 0)
             continue;
-        if (!encode_item(log, w, seq))
+        if (!encode_item(log, w, seq)) {
+            log->buf.len = buffered;
             return kv_error(KV_NOMEM, "lsm: out of memory encoding a log record");
+        }
         seq += item_count(w);
     }
     bool none = db->dur.kind == KV_DURABILITY_NONE;

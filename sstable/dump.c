@@ -207,7 +207,7 @@ kv_status sst_dump(kv_fs *fs, const char *path, const sst_keyops *ops, FILE *out
     s = dump_block(&d, ph, pb, false, true);
     sst_props p;
     char *name;
-    if (s == KV_OK && sst_props_decode(pb, &p, &name)) {
+    if (s == KV_OK && sst_props_decode(pb, &p, &name) == KV_OK) {
         fprintf(out,
                 "  decoded: comparator=%s entries=%" PRIu64 " data_blocks=%" PRIu64
                 " data_size=%" PRIu64 " index_size=%" PRIu64 " filter_size=%" PRIu64

@@ -121,14 +121,14 @@ static bool dup_bytes(const uint8_t *v, size_t n, uint8_t **out, size_t *len)
     return true;
 }
 
-bool sst_props_decode(const sst_block *b, sst_props *p, char **name)
+kv_status sst_props_decode(const sst_block *b, sst_props *p, char **name)
 {
     static const sst_keyops raw = {"props", NULL, NULL, NULL};
     sst_block_iter it;
     sst_bi_init(&it, b, &raw, "", 0);
     memset(p, 0, sizeof *p);
     *name = NULL;
-    bool ok = true;
+    bool ok = true, nomem = false;
     for (sst_bi_seek_first(&it); ok && sst_bi_valid(&it); sst_bi_next(&it)) {
         char k[32];
         if (it.key.len >= sizeof k)
@@ -142,11 +142,14 @@ bool sst_props_decode(const sst_block *b, sst_props *p, char **name)
             free(*name);
             *name = strndup((const char *)val, vl);
             ok = *name != NULL;
-        } else if (!strcmp(k, "largest_key"))
+            nomem = !ok;
+        } else if (!strcmp(k, "largest_key")) {
             ok = dup_bytes(val, vl, &p->largest, &p->largest_len);
-        else if (!strcmp(k, "smallest_key"))
+            nomem = !ok;
+        } else if (!strcmp(k, "smallest_key")) {
             ok = dup_bytes(val, vl, &p->smallest, &p->smallest_len);
-        else if (!get_u64(val, vl, &v))
+            nomem = !ok;
+        } else if (!get_u64(val, vl, &v))
             ok = false;
         else if (!strcmp(k, "block_size"))
             p->block_size = (uint32_t)v;
@@ -167,7 +170,8 @@ bool sst_props_decode(const sst_block *b, sst_props *p, char **name)
         else if (!strcmp(k, "raw_value_bytes"))
             p->raw_value_bytes = v;
     }
-    if (it.status != KV_OK || !*name || !p->smallest || !p->largest)
+    kv_status st = it.status;
+    if (st != KV_OK || !*name || !p->smallest || !p->largest)
         ok = false;
     sst_bi_free(&it);
     if (!ok) {
@@ -175,5 +179,7 @@ bool sst_props_decode(const sst_block *b, sst_props *p, char **name)
         free(*name);
         *name = NULL;
     }
-    return ok;
+    if (ok)
+        return KV_OK;
+    return nomem || st == KV_NOMEM ? KV_NOMEM : KV_CORRUPTION;
 }

@@ -202,9 +202,13 @@ kv_status sst_reader_open_ex(kv_fs *fs, const char *path, const sst_keyops *ops,
     if ((s = read_block(r, ph, &pb)) != KV_OK)
         goto fail;
     char *name = NULL;
-    bool ok = sst_props_decode(pb, &r->props, &name);
+    s = sst_props_decode(pb, &r->props, &name);
     sst_block_unref(pb);
-    if (!ok) {
+    if (s == KV_NOMEM) {
+        s = kv_error(KV_NOMEM, "%s: out of memory", path);
+        goto fail;
+    }
+    if (s != KV_OK) {
         s = kv_error(KV_CORRUPTION, "%s: properties block at offset %llu is malformed", path,
                      (unsigned long long)ph.off);
         goto fail;

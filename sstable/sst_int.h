@@ -122,9 +122,10 @@ const sst_block *sst_reader_index(const sst_reader *r);
 
 /* Properties block coding. */
 bool sst_props_encode(const sst_props *p, const char *keyops_name, kv_buf *out, unsigned interval);
-/* Decodes a properties block; fills *p (allocates smallest/largest) and *name (malloc'd).
- * False when malformed. */
-bool sst_props_decode(const sst_block *b, sst_props *p, char **name);
+/* Decodes a properties block; fills *p (allocates smallest/largest) and *name (malloc'd, the
+ * caller frees both). Returns KV_OK, KV_CORRUPTION when the block is malformed or KV_NOMEM when an
+ * allocation failed; neither error sets a message (the caller names the file and offset). */
+kv_status sst_props_decode(const sst_block *b, sst_props *p, char **name);
 
 /* Footer coding. */
 void sst_footer_encode(uint8_t out[SST_FOOTER_SIZE], sst_handle filter, sst_handle props,

@@ -78,7 +78,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if ((mode & 3) == 2) {
             sst_props p;
             char *name = NULL;
-            if (sst_props_decode(b, &p, &name)) {
+            if (sst_props_decode(b, &p, &name) == KV_OK) {
                 volatile uint8_t sink = p.smallest_len ? p.smallest[p.smallest_len - 1] : 0;
                 (void)sink;
                 sst_props_free(&p);
