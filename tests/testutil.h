@@ -19,6 +19,10 @@ void tu_rmtree(const char *path);
  * aborts when out of memory. */
 char *tu_dir_state(const char *dir);
 
+/* Asserts that x, a kv_status expression, is KV_OK (cmocka's assert_int_equal: the test includes
+ * cmocka.h and kv.h). */
+#define OK(x) assert_int_equal((x), KV_OK)
+
 /* splitmix64: a small seeded generator for reproducible workloads. */
 typedef struct tu_rng {
     uint64_t s;

@@ -19,7 +19,6 @@
 #include "lsm_testutil.h"
 #include "testutil.h"
 
-#define OK(x) assert_int_equal((x), KV_OK)
 #define NKEYS 600
 
 /* A model: value of key i (or absent), values as "v<op>" padded to vlen bytes. */

@@ -20,7 +20,6 @@
 #include "lsm_testutil.h"
 #include "testutil.h"
 
-#define OK(x)  assert_int_equal((x), KV_OK)
 #define NKEYS  300
 #define ROUNDS 3
 

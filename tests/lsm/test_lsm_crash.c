@@ -31,7 +31,6 @@
 #include "lsm_testutil.h"
 #include "testutil.h"
 
-#define OK(x)  assert_int_equal((x), KV_OK)
 #define NOPS   160
 #define NKEYS  40
 #define MAXSUB 3

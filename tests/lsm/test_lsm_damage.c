@@ -28,8 +28,6 @@
 #include "reclog.h"
 #include "testutil.h"
 
-#define OK(x) assert_int_equal((x), KV_OK)
-
 /* ---- files ---- */
 
 static char *pathf(const char *dir, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -25,7 +25,6 @@
 #include "lsm_testutil.h"
 #include "testutil.h"
 
-#define OK(x)  assert_int_equal((x), KV_OK)
 #define NKEYS  97
 #define MAXOPS 2000
 

@@ -16,8 +16,6 @@
 #include "sstable.h"
 #include "testutil.h"
 
-#define OK(x) assert_int_equal((x), KV_OK)
-
 static int key_of(char *buf, int i)
 {
     return snprintf(buf, 32, "key%08d", i);

@@ -17,8 +17,6 @@
 #include "kv_engine.h"
 #include "testutil.h"
 
-#define OK(x) assert_int_equal((x), KV_OK)
-
 static char *root;
 
 static char *path_in(const char *dir, const char *name)
