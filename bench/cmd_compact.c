@@ -1,18 +1,15 @@
 /* kvlab compact: runs an engine's space-reclaiming step now, so that a student can dump the
  * directory before and after it (DDIA ch. 3: "compaction" of log segments, "merging" of
  * segments and SSTables, the checkpoint that lets a log be truncated):
- *   bitcask  merge (kv_bitcask_merge, bitcask/bitcask.h; the Bitcask paper's "Merge")
- *   wal      checkpoint + log truncation (wal_engine_checkpoint, wal/wal_engine.h)
- *   lsm      full manual compaction (lsm_compact_all, lsm/lsm.h; LevelDB's CompactRange)
- *   btree    checkpoint: the engine's kv_close always writes one; it has no other call
- * Peers (leveldb, rocksdb, lmdb, sqlite) compact on their own terms: exit 2, KV_NOTSUP-style.
- *
- * The engine headers are included only when their engine is built in (their folder's include
- * directory reaches this file through libkvlab's link interface), so a build with a subset of
- * the engines still compiles; an engine that is registered but whose header is not visible is
- * reported like a peer. Output: what the step did, the directory's files before -> after with
- * their sizes in bytes, the bytes the step wrote and read (kv_stats deltas), and for the lsm
- * the tables per level before -> after. */
+ *   bitcask  merge (the Bitcask paper's "Merge")
+ *   wal      checkpoint + log truncation
+ *   lsm      full manual compaction (LevelDB's CompactRange over every key)
+ *   btree    checkpoint (dirty pages written in place, log reset)
+ * each through kv_compact (kv.h), the engine table's optional compact slot. Peers (leveldb,
+ * rocksdb, lmdb, sqlite) compact on their own terms: kv_compact says KV_NOTSUP, exit 2.
+ * Output: what the step did, the directory's files before -> after with their sizes in bytes,
+ * the bytes the step wrote and read (kv_stats deltas), and for the lsm the tables per level
+ * before -> after. */
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -21,21 +18,6 @@
 #include "commands.h"
 #include "fs.h"
 #include "kv.h"
-
-#if defined(__has_include)
-#if __has_include("bitcask.h")
-#include "bitcask.h"
-#define HAVE_BITCASK 1
-#endif
-#if __has_include("wal_engine.h")
-#include "wal_engine.h"
-#define HAVE_WAL 1
-#endif
-#if __has_include("lsm.h")
-#include "lsm.h"
-#define HAVE_LSM 1
-#endif
-#endif
 
 enum { F_ENGINE, F_DIR, F_DURABILITY, F_OPTION, N_FLAGS };
 
@@ -146,52 +128,39 @@ static void print_levels(const kv_stats *s)
         printf(" (none)");
 }
 
-/* What each engine does: the call and one paragraph. step returns KV_OK or an error. */
+/* What each engine's step does, in one paragraph (an engine not listed here but with a compact
+ * slot gets a generic line). */
 typedef struct step {
     const char *engine;
     const char *what;
-    kv_status (*run)(kv_db *db); /* NULL: kv_close does the work (btree) */
 } step;
 
 static const step steps[] = {
-#ifdef HAVE_BITCASK
     {"bitcask",
      "bitcask merge (kv_bitcask_merge): the live records of every immutable data file were\n"
      "rewritten into new data files with a hint file each; the MANIFEST naming them instead of\n"
      "the old ones was installed atomically, then the replaced files were deleted. The active\n"
      "data file (the one this open started for new writes) takes no part; close deletes it when\n"
-     "it stayed empty.",
-     kv_bitcask_merge},
-#endif
-#ifdef HAVE_WAL
-    {"wal",
-     "wal checkpoint (wal_engine_checkpoint): the whole table went to SNAPSHOT by atomic\n"
-     "replacement, a CHECKPOINT record naming its LSN was appended, then the log segments\n"
-     "holding only records up to that LSN were deleted, oldest first.",
-     wal_engine_checkpoint},
-#endif
-#ifdef HAVE_LSM
-    {"lsm",
-     "lsm full compaction (lsm_compact_all): the memtable, unless empty, was flushed to a\n"
-     "level-0 SSTable, then every level was merged into the next, down to the deepest one\n"
-     "holding data (level 1 at least). Overwritten versions and tombstones were dropped;\n"
-     "the replaced tables and WALs were deleted.",
-     lsm_compact_all},
-#endif
+     "it stayed empty."},
+    {"wal", "wal checkpoint (wal_engine_checkpoint): the whole table went to SNAPSHOT by atomic\n"
+            "replacement, a CHECKPOINT record naming its LSN was appended, then the log segments\n"
+            "holding only records up to that LSN were deleted, oldest first."},
+    {"lsm", "lsm full compaction (lsm_compact_all): the memtable, unless empty, was flushed to a\n"
+            "level-0 SSTable, then every level was merged into the next, down to the deepest one\n"
+            "holding data (level 1 at least). Overwritten versions and tombstones were dropped;\n"
+            "the replaced tables and WALs were deleted."},
     {"btree",
-     "btree checkpoint: the btree engine has no compaction call of its own (pages are updated\n"
-     "in place); its kv_close always checkpoints: the dirty pages are written to their place\n"
-     "in btree.db, the meta page last, and the log is reset. kvlab compact opened and closed\n"
-     "the database (btree/ was not changed for this command).",
-     NULL},
+     "btree checkpoint: a B+tree updates its pages in place and has nothing else to reclaim;\n"
+     "the log was made durable, the dirty pages were written to their place in btree.db, the\n"
+     "meta page last, the data file was fdatasynced and the log was reset."},
 };
 
-static const step *find_step(const char *engine)
+static const char *describe(const char *engine)
 {
     for (size_t i = 0; i < sizeof steps / sizeof steps[0]; i++)
         if (!strcmp(steps[i].engine, engine))
-            return &steps[i];
-    return NULL;
+            return steps[i].what;
+    return "the engine's space-reclaiming step (kv_compact) ran.";
 }
 
 /* Opens dir (never creating it). Prints the error and returns an exit code on failure. */
@@ -240,8 +209,7 @@ int kvlab_cmd_compact(int argc, char **argv)
     const char *engine = a.value[F_ENGINE], *dir = a.value[F_DIR];
     if (!kv_engine_exists(engine))
         return cli_usage_error("compact", "unknown engine '%s' (kvlab engines lists them)", engine);
-    const step *st = find_step(engine);
-    if (!st)
+    if (!kv_engine_has_compact(engine))
         return cli_usage_error("compact",
                                "%s: engine '%s' has no compaction command here (a production "
                                "peer compacts on its own schedule)",
@@ -262,13 +230,11 @@ int kvlab_cmd_compact(int argc, char **argv)
         return KVLAB_EXIT_DATA;
     }
     char msg[1024] = "";
-    if (st->run) {
-        s = st->run(db);
-        if (s != KV_OK)
-            kv_last_error(db, msg, sizeof msg);
-        if (s != KV_OK && !msg[0])
-            snprintf(msg, sizeof msg, "%s", kv_errmsg());
-    }
+    s = kv_compact(db);
+    if (s != KV_OK)
+        kv_last_error(db, msg, sizeof msg);
+    if (s != KV_OK && !msg[0])
+        snprintf(msg, sizeof msg, "%s", kv_errmsg());
     kv_status ss = s == KV_OK ? kv_stats_get(db, &s1) : KV_OK;
     kv_status cs = kv_close(db);
     if (s == KV_OK && cs != KV_OK) {
@@ -285,9 +251,9 @@ int kvlab_cmd_compact(int argc, char **argv)
         fprintf(stderr, "kvlab: compact: cannot list %s\n", dir);
         return KVLAB_EXIT_DATA;
     }
-    printf("%s\n\n", st->what);
+    printf("%s\n\n", describe(engine));
     print_files(&before, &after);
-    if (st->run && ss == KV_OK) {
+    if (ss == KV_OK) {
         printf("written by the step: %llu bytes in files, %llu fsyncs + fdatasyncs; read: %llu "
                "bytes\n",
                (unsigned long long)(s1.file_bytes_written - s0.file_bytes_written),
@@ -300,9 +266,6 @@ int kvlab_cmd_compact(int argc, char **argv)
             print_levels(&s1);
             printf("\n");
         }
-    } else if (!st->run) {
-        printf("written by the step: not counted (kv_close wrote the checkpoint after the last "
-               "kv_stats)\n");
     }
     free(before.f);
     free(after.f);

@@ -401,4 +401,5 @@ const kv_engine kv_engine_bitcask = {
     .stats = bc_stats,
     .check = bc_check,
     .dump = bc_dump,
+    .compact = kv_bitcask_merge,
 };

@@ -60,6 +60,12 @@ unsigned kv_engine_durability_mask(const char *engine)
     return e ? e->durability_mask : 0;
 }
 
+bool kv_engine_has_compact(const char *engine)
+{
+    const kv_engine *e = find_engine(engine);
+    return e && e->compact;
+}
+
 bool kv_engine_has_read_only(const char *engine)
 {
     const kv_engine *e = find_engine(engine);
@@ -523,6 +529,15 @@ kv_status kv_stats_get(kv_db *db, kv_stats *out)
 kv_status kv_check(kv_db *db)
 {
     return rec(db, db->engine->check(db));
+}
+
+kv_status kv_compact(kv_db *db)
+{
+    if (!db->engine->compact)
+        return rec(db, kv_error(KV_NOTSUP, "%s: no compaction step (it compacts on its own)",
+                                db->engine->name));
+    kv_status s = check_writable(db);
+    return rec(db, s == KV_OK ? db->engine->compact(db) : s);
 }
 
 kv_status kv_dump(kv_db *db, FILE *out, const char *file, int64_t page)

@@ -117,6 +117,10 @@ unsigned kv_engine_durability_mask(const char *engine);
  * engine. */
 bool kv_engine_has_read_only(const char *engine);
 
+/* Whether the engine has a space-reclaiming step for kv_compact (false for an unknown engine
+ * and for the production peers). */
+bool kv_engine_has_compact(const char *engine);
+
 /* One line saying what the engine is (static string), or NULL for an unknown engine. */
 const char *kv_engine_description(const char *engine);
 
@@ -276,5 +280,15 @@ kv_status kv_check(kv_db *db);
  * number where the engine has pages (-1 for all). Errors: KV_INVALID (no such file or page),
  * KV_IO, KV_CORRUPTION (printed up to the damage). */
 kv_status kv_dump(kv_db *db, FILE *out, const char *file, int64_t page);
+
+/* Runs the engine's space-reclaiming step now and returns when it is done (DDIA ch. 3: the
+ * compaction and merging of log segments and SSTables, the checkpoint that lets a log be
+ * truncated): bitcask merges its immutable data files (the Bitcask paper's merge), wal writes a
+ * checkpoint and truncates its log, lsm compacts every level into the deepest one (LevelDB's
+ * CompactRange over all keys), btree checkpoints (dirty pages in place, log reset). Nothing it
+ * drops was visible. Errors: KV_NOTSUP (the engine has no such step: the production peers
+ * compact on their own), KV_INVALID (a read-only handle), the engine's write errors
+ * (KV_IO, KV_NOSPACE, KV_NOMEM, KV_POISONED). */
+kv_status kv_compact(kv_db *db);
 
 #endif

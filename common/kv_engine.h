@@ -103,6 +103,9 @@ struct kv_engine {
     kv_status (*stats)(kv_db *db, kv_stats *out);
     kv_status (*check)(kv_db *db);
     kv_status (*dump)(kv_db *db, FILE *out, const char *file, int64_t page);
+    /* Optional (NULL: KV_NOTSUP): the engine's space-reclaiming step, run now and finished
+     * before it returns (kv.h, kv_compact). Never called on a read-only handle. */
+    kv_status (*compact)(kv_db *db);
 };
 
 /* kv_open for an engine given by its vtable rather than by registry name: for engines that live

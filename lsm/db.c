@@ -10,6 +10,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "lsm.h"
 #include "lsm_int.h"
 
 int lsm_parse_name(const char *name, uint64_t *number)
@@ -360,4 +361,5 @@ const kv_engine kv_engine_lsm = {
     .stats = lsm_stats,
     .check = lsm_check,
     .dump = lsm_dump,
+    .compact = lsm_compact_all,
 };

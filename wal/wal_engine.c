@@ -450,4 +450,5 @@ const kv_engine kv_engine_wal = {
     .stats = wal_stats,
     .check = wal_check,
     .dump = wal_dump,
+    .compact = wal_engine_checkpoint,
 };
