@@ -35,9 +35,15 @@
  *   | files, 32 bytes each: id u64 | salt u64 | length u64 | kind u8 | state u8 (1 sealed,
  *     2 active) | zero 6
  *   | obsolete ids u64... | crc32 of everything before u32
- *   A sealed file must be exactly length bytes long; the one active file (the one being
- *   appended to) may end in a torn tail. Obsolete ids name files a committed merge replaced
- *   whose deletion may not be durable yet. */
+ *   A sealed file must be exactly length bytes long. For the one active file (the one being
+ *   appended to) length is its durable length: bytes that an fdatasync had covered before this
+ *   MANIFEST was written (the header when the file is named; a merge's commit raises it to what
+ *   the merge made durable, the records it relied on when it dropped older versions). The
+ *   active file may end in a torn tail, but only past that length: valid records ending before
+ *   it are KV_CORRUPTION, since no power loss tears bytes already durable. (Until this rule the
+ *   active length was always the header's; such a MANIFEST reads the same, so the layout and
+ *   version are unchanged.) Obsolete ids name files a committed merge replaced whose deletion
+ *   may not be durable yet. */
 #ifndef KVLAB_BC_FORMAT_H
 #define KVLAB_BC_FORMAT_H
 
@@ -181,7 +187,8 @@ enum { BC_MAN_SEALED = 1, BC_MAN_ACTIVE = 2 };
 typedef struct bc_man_file {
     uint64_t id;
     uint64_t salt;
-    uint64_t length; /* sealed: the file's exact size in bytes; active: its size when named */
+    uint64_t length; /* sealed: the file's exact size in bytes; active: its durable length in
+                        bytes (its valid records must reach at least this far) */
     uint32_t kind;   /* BC_KIND_WRITE or BC_KIND_MERGE */
     uint32_t state;  /* BC_MAN_SEALED or BC_MAN_ACTIVE */
 } bc_man_file;

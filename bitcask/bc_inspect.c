@@ -410,12 +410,13 @@ static kv_status dump_manifest(FILE *out, const char *path, const char *name, co
     size_t off = BC_MANIFEST_FIXED;
     for (uint32_t i = 0; i < m.nfiles; i++, off += BC_MANIFEST_ENT) {
         const bc_man_file *f = &m.files[i];
+        bool act = f->state == BC_MAN_ACTIVE;
         fprintf(out,
-                "@%zu: file %" PRIu64 " salt %016" PRIx64 " length %" PRIu64 " kind %u (%s) "
+                "@%zu: file %" PRIu64 " salt %016" PRIx64 " %s %" PRIu64 " kind %u (%s) "
                 "state %u (%s)\n",
-                off, f->id, f->salt, f->length, f->kind,
+                off, f->id, f->salt, act ? "durable length" : "length", f->length, f->kind,
                 f->kind == BC_KIND_MERGE ? "merge output" : "write", f->state,
-                f->state == BC_MAN_ACTIVE ? "active: may end in a torn tail" : "sealed");
+                act ? "active: may end in a torn tail past its durable length" : "sealed");
     }
     for (uint32_t i = 0; i < m.nobsolete; i++, off += 8)
         fprintf(out, "@%zu: obsolete file %" PRIu64 "\n", off, m.obsolete[i]);

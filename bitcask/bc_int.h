@@ -237,12 +237,14 @@ typedef struct bc_plan {
 } bc_plan;
 
 /* Reads dir's MANIFEST and checks the directory against it, changing nothing: every named file
- * exists with its header's id, salt and kind, a sealed one exactly as long as named; every
- * other data file is obsolete or holds no record (a file that a rotation, an open or a close
- * created or dropped around a crash). Opens the named files (for writing when writable).
+ * exists with its header's id, salt and kind, a sealed one exactly as long as named, the active
+ * one at least as long as its durable length (bytes); every other data file is obsolete or
+ * holds no record (a file that a rotation, an open or a close created or dropped around a
+ * crash). Opens the named files (for writing when writable).
  * Errors: KV_CORRUPTION naming the file (a missing, swapped, foreign, stale, shortened or
- * extended data file; a data file with records MANIFEST does not name, as a stale MANIFEST
- * leaves; a damaged MANIFEST), KV_IO, KV_NOMEM. On error *p is freed. */
+ * extended data file, an active one shorter than its durable length; a data file with records
+ * MANIFEST does not name, as a stale MANIFEST leaves; a damaged MANIFEST), KV_IO, KV_NOMEM. On
+ * error *p is freed. */
 kv_status bc_plan_make(kv_fs *fs, const char *dir, bool writable, bc_plan *p);
 /* Renames the named merge outputs into place (NNN.mdata -> NNN.data, .mhint -> .hint), deletes
  * p->del, and fsyncs the directory when anything changed. Only for a writable open. */

@@ -3,10 +3,12 @@
  * against it.
  *
  * MANIFEST names every data file with its salt, kind and, once sealed, its exact length, plus the
- * one active file (the one being appended to). It is replaced atomically (tmp, fdatasync,
- * rename, directory fsync) whenever that set changes: at open (the new active file), at a
- * rotation (the old one sealed, a new one active), at a merge's commit point (the replaced files
- * out, the outputs in) and at close (the active file sealed, or dropped when it holds nothing).
+ * one active file (the one being appended to) with its durable length: the bytes of it that an
+ * fdatasync had covered before that MANIFEST was written (its header when it is named; a merge's
+ * commit raises it, bc_merge.c). It is replaced atomically (tmp, fdatasync, rename, directory
+ * fsync) whenever that set changes: at open (the new active file), at a rotation (the old one
+ * sealed, a new one active), at a merge's commit point (the replaced files out, the outputs in)
+ * and at close (the active file sealed, or dropped when it holds nothing).
  * The orders that make this sound under every crash policy are in docs/bitcask.md section 4.4;
  * in short, a file is made durable (contents, then its name) before MANIFEST names it, and is
  * deleted only after a MANIFEST that no longer names it is durable.
@@ -14,7 +16,8 @@
  * At open the directory is checked against MANIFEST before anything in it is changed (so that a
  * damaged or stale MANIFEST can never make the open delete a file): a missing, swapped, foreign,
  * shortened, extended or stale data file is KV_CORRUPTION naming it, never an empty or
- * rolled-back database. */
+ * rolled-back database; so is an active file shorter than its durable length (recovery also
+ * refuses one whose valid records end before it, bc_recover.c). */
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
@@ -131,6 +134,12 @@ static kv_status check_named(kv_fs *fs, const char *dir, bool writable, bc_plan_
                      path, pf->size < m->length ? pf->size : m->length, pf->size, BC_MANIFEST_NAME,
                      m->length,
                      pf->size < m->length ? "shortened or older" : "extended or foreign");
+    } else if (m->state == BC_MAN_ACTIVE && pf->size < m->length) {
+        s = kv_error(KV_CORRUPTION,
+                     "%s: offset %" PRIu64 ": the active file holds %" PRIu64 " bytes, but %s "
+                     "says %" PRIu64 " bytes of it were durable: a shortened or older copy, not "
+                     "a torn tail",
+                     path, pf->size, pf->size, BC_MANIFEST_NAME, m->length);
     }
     free(path);
     return s;

@@ -10,8 +10,12 @@
  *     record may have been superseded by a write still unsynced there), then a sync mark naming
  *     that durable length, fdatasynced too (reclog.h: damage before it is then corruption, not a
  *     torn tail that would take the superseding records and leave nothing).
- *  4. COMMIT: MANIFEST without S, with the outputs sealed at their lengths, and S listed as
- *     obsolete (bc_manifest.c: tmp + fdatasync + rename + dir fsync).
+ *  4. COMMIT: MANIFEST without S, with the outputs sealed at their lengths, S listed as
+ *     obsolete, and the active file's entry carrying the durable length of step 3
+ *     (bc_manifest.c: tmp + fdatasync + rename + dir fsync). The mark alone does not protect
+ *     the records the merge relied on: damage that takes the mark with them (a zeroed last
+ *     sector, a cut) would pass for a torn tail and lose keys whose older versions are gone;
+ *     a shorter valid log than MANIFEST's durable length is KV_CORRUPTION at open.
  *  5. Rename outputs to NNN.data / NNN.hint, fsync the directory; point the keydir at the
  *     copies (only entries no writer changed meanwhile); drop S from the file table. Each file
  *     of S is unlinked when its last reader or iterator lets go.
@@ -232,10 +236,13 @@ static void discard_outputs(mctx *m)
     m->nouts = 0;
 }
 
-/* The commit point (step 4): MANIFEST without S, with the outputs sealed at their lengths, and
- * S (plus the earlier obsolete files still on disk, pend) listed as obsolete. */
+/* The commit point (step 4): MANIFEST without S, with the outputs sealed at their lengths, S
+ * (plus the earlier obsolete files still on disk, pend) listed as obsolete, and the entry of
+ * active file act_id, if it is still the active one, raised to durable bytes (what step 3 made
+ * durable, before this write). */
 static kv_status commit_manifest(bc_db *db, bc_file **S, size_t ns, const mctx *m,
-                                 const uint64_t *pend, size_t npend, uint64_t max_seq)
+                                 const uint64_t *pend, size_t npend, uint64_t max_seq,
+                                 uint64_t act_id, uint64_t durable)
 {
     pthread_mutex_lock(&db->man_mu);
     bc_manifest *man = &db->man;
@@ -259,6 +266,9 @@ static kv_status commit_manifest(bc_db *db, bc_file **S, size_t ns, const mctx *
                                                  .length = atomic_load(&m->outs[i]->size),
                                                  .kind = BC_KIND_MERGE,
                                                  .state = BC_MAN_SEALED});
+    bc_man_file *act = bc_manifest_find(man, act_id);
+    if (ok && act && act->state == BC_MAN_ACTIVE && durable > act->length)
+        act->length = durable; /* a rotation since step 3 sealed it instead: nothing to say */
     if (ok) {
         man->merge_no++;
         s = bc_man_write_locked(db, max_seq); /* poisons on error */
@@ -334,10 +344,14 @@ static kv_status merge_locked(bc_db *db)
         s = kv_fs_fsync_dir(db->fs, db->dir);
     if (s == KV_OK)
         s = bc_sync_active(db, true);
-    uint64_t max_seq = 0;
+    uint64_t max_seq = 0, act_id = 0, durable = 0;
     if (s == KV_OK) {
+        /* (active, durable) agree under wmu: durable grows only after an fdatasync of that
+         * file returned, and a rotation resets it with the new file */
         pthread_mutex_lock(&db->wmu);
         max_seq = db->next_seq - 1;
+        act_id = db->active->id;
+        durable = db->durable;
         pthread_mutex_unlock(&db->wmu);
     }
     if (s != KV_OK) {
@@ -347,7 +361,7 @@ static kv_status merge_locked(bc_db *db)
         goto out;
     }
     /* 4. the commit point */
-    s = commit_manifest(db, S, ns, &m, pend, npend, max_seq);
+    s = commit_manifest(db, S, ns, &m, pend, npend, max_seq, act_id, durable);
     if (s != KV_OK) {
         /* poisoned if the rename may have happened: recovery decides; the outputs stay */
         if (atomic_load(&db->poisoned)) {

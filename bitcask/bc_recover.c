@@ -5,7 +5,9 @@
  * is valid, or by scanning the data file when it is missing or damaged (a bad hint is never
  * trusted; a writable open writes a fresh one). Data files are read by common/reclog's scanner:
  * the active file MANIFEST names may end in a torn tail, cut off (truncate + fdatasync) by a
- * writable open and ignored by a read-only one; in a sealed file any damage is KV_CORRUPTION.
+ * writable open and ignored by a read-only one, but only past the durable length MANIFEST
+ * records for it (valid records ending before it are KV_CORRUPTION: a merge may have dropped
+ * older versions of what they hold); in a sealed file any damage is KV_CORRUPTION.
  * A read-only open changes nothing on disk.
  *
  * The newest record of a key is the one with the highest sequence number (ties inside one
@@ -236,10 +238,12 @@ static kv_status load_hint_piped(load_ctx *c, bc_hintload *hl, bc_hl_job *job)
 }
 
 /* Loads a data file by scanning it under reclog's damage rule: a sealed file must be whole; the
- * active one may end in a torn tail, which a writable open cuts off durably (truncate,
- * fdatasync) and a read-only one leaves in place and ignores. A writable open then writes a
- * fresh hint file for it. */
-static kv_status scan_file(load_ctx *c, const char *dpath, bool sealed, uint64_t size)
+ * active one may end in a torn tail past durable (bytes MANIFEST says were durable), which a
+ * writable open cuts off durably (truncate, fdatasync) and a read-only one leaves in place and
+ * ignores; valid records that end before durable are KV_CORRUPTION naming the file and where
+ * they end, and nothing is cut. A writable open then writes a fresh hint file for it. */
+static kv_status scan_file(load_ctx *c, const char *dpath, bool sealed, uint64_t size,
+                           uint64_t durable)
 {
     bc_db *db = c->db;
     bc_file *f = c->file;
@@ -259,6 +263,13 @@ static kv_status scan_file(load_ctx *c, const char *dpath, bool sealed, uint64_t
     atomic_fetch_add(&db->data_scans, 1);
     if (s == KV_OK)
         atomic_fetch_add(&db->data_scan_bytes, end);
+    if (s == KV_OK && !sealed && end < durable)
+        /* no power loss tears bytes an fdatasync covered: the tail holds records that a merge
+         * relied on (it dropped their older versions), and cutting it would lose keys */
+        s = kv_error(KV_CORRUPTION,
+                     "%s: offset %llu: the valid records end here, but %s says the active file "
+                     "was durable to %llu bytes: damage, not a torn tail",
+                     dpath, (unsigned long long)end, BC_MANIFEST_NAME, (unsigned long long)durable);
     if (s == KV_OK && end < size) {
         /* the active file's torn tail: what a power loss left of writes never made durable */
         if (!db->read_only) {
@@ -278,9 +289,11 @@ static kv_status scan_file(load_ctx *c, const char *dpath, bool sealed, uint64_t
 }
 
 /* Loads one data file: from its hint file (hpath, or NULL when it has none) when that is valid
- * (through the reader thread when job is not NULL), else by scanning. */
-static kv_status load_file(bc_db *db, stage_buf *sb, bc_file *f, bool sealed, const char *hpath,
-                           bc_hintload *hl, bc_hl_job *job, uint64_t *mseq)
+ * (through the reader thread when job is not NULL), else by scanning (durable: the bytes of an
+ * active file MANIFEST says were durable; a valid hint describes the whole file, which
+ * bc_plan_make found at least that long). */
+static kv_status load_file(bc_db *db, stage_buf *sb, bc_file *f, bool sealed, uint64_t durable,
+                           const char *hpath, bc_hintload *hl, bc_hl_job *job, uint64_t *mseq)
 {
     kv_status s = KV_OK;
     uint64_t size = atomic_load(&f->size);
@@ -297,7 +310,7 @@ static kv_status load_file(bc_db *db, stage_buf *sb, bc_file *f, bool sealed, co
         atomic_fetch_add(&db->hint_rejects, 1); /* damaged: scan the data file instead */
         kv_errclear();
     }
-    s = scan_file(&c, f->f->path, sealed, size);
+    s = scan_file(&c, f->f->path, sealed, size, durable);
 out:
     atomic_fetch_add_explicit(&f->live_bytes, c.live, memory_order_relaxed);
     if (c.max_seq > *mseq)
@@ -306,10 +319,12 @@ out:
 }
 
 /* The file table from the plan: every data file MANIFEST names, in id order. *active gets the
- * one MANIFEST calls active (the only one that may end in a torn tail), or NULL. */
-static kv_status take_files(bc_db *db, bc_plan *p, bc_file **active)
+ * one MANIFEST calls active (the only one that may end in a torn tail), or NULL, and *durable
+ * its durable length in bytes (0 when none). */
+static kv_status take_files(bc_db *db, bc_plan *p, bc_file **active, uint64_t *durable)
 {
     *active = NULL;
+    *durable = 0;
     for (size_t i = 0; i < p->nfiles; i++) {
         bc_plan_file *pf = &p->files[i];
         bc_file *f = bc_file_new(db, pf->m.id, pf->m.kind, pf->m.salt, pf->f, pf->size);
@@ -318,8 +333,10 @@ static kv_status take_files(bc_db *db, bc_plan *p, bc_file **active)
             return kv_error(KV_NOMEM, "bitcask: out of memory");
         }
         pf->f = NULL; /* the table's now */
-        if (pf->m.state == BC_MAN_ACTIVE)
+        if (pf->m.state == BC_MAN_ACTIVE) {
             *active = f;
+            *durable = pf->m.length;
+        }
     }
     return KV_OK;
 }
@@ -338,8 +355,9 @@ kv_status bc_recover(bc_db *db, bc_file **prev_active)
     if (!db->read_only)
         s = bc_plan_apply(db->fs, db->dir, &plan);
     bc_file *active = NULL;
+    uint64_t durable = 0;
     if (s == KV_OK)
-        s = take_files(db, &plan, &active);
+        s = take_files(db, &plan, &active, &durable);
     uint64_t max_seq = plan.man.max_seq;
     /* size the keydir once from the hint headers' entry counts, so loading does not grow it,
      * and list the hint files to load, for the reader thread (bc_hintload.h) */
@@ -396,7 +414,7 @@ kv_status bc_recover(bc_db *db, bc_file **prev_active)
         bc_hl_job *job = NULL;
         if (piped && hp) /* the jobs were listed in this order */
             job = &jobs[next_job++];
-        s = load_file(db, &sb, f, f != active, hp, &hl, job, &max_seq);
+        s = load_file(db, &sb, f, f != active, f == active ? durable : 0, hp, &hl, job, &max_seq);
     }
     bc_hl_stop(&hl); /* joins the reader, on every path */
     db->startup_hint_reader_files = hl.files_read;

@@ -1242,7 +1242,8 @@ static void test_dump_prints_every_file(void **state)
     fclose(out);
     assert_non_null(strstr(buf, "bitcask manifest"));
     assert_non_null(strstr(buf, "obsolete file"));
-    assert_non_null(strstr(buf, "(active: may end in a torn tail)"));
+    assert_non_null(strstr(buf, "(active: may end in a torn tail past its durable length)"));
+    assert_non_null(strstr(buf, " durable length "));
     free(buf);
     out = open_memstream(&buf, &len);
     assert_int_equal(kv_dump(db, out, "nonexistent", -1), KV_INVALID);
