@@ -485,6 +485,127 @@ static void test_crash_leftovers_read_only_then_settled(void **state)
     free(dir);
 }
 
+/* The active file's entry in dir's MANIFEST: *path gets its data file (malloc'd), the return
+ * value its durable length in bytes. */
+static uint64_t active_entry(const char *dir, char **path)
+{
+    char *mp = at(dir, BC_MANIFEST_NAME);
+    void *data = NULL;
+    size_t len = 0;
+    assert_int_equal(kv_fs_read_file(kv_fs_posix(), mp, 1 << 20, &data, &len), KV_OK);
+    bc_manifest m;
+    assert_int_equal(bc_manifest_decode(mp, data, len, &m), KV_OK);
+    uint64_t durable = 0;
+    *path = NULL;
+    for (uint32_t i = 0; i < m.nfiles; i++) {
+        if (m.files[i].state != BC_MAN_ACTIVE)
+            continue;
+        char name[32];
+        snprintf(name, sizeof name, "%010llu.data", (unsigned long long)m.files[i].id);
+        *path = at(dir, name);
+        durable = m.files[i].length;
+    }
+    assert_non_null(*path);
+    bc_manifest_free(&m);
+    free(data);
+    free(mp);
+    return durable;
+}
+
+/* A killed session (nothing closed) over make_db's database (sealed files): keys 0..9 at
+ * version 3 into the active file, kv_sync, a merge (which drops their older records, since the
+ * keydir points at the active file), then keys 10..14 at version 4, never synced. *ver gets the
+ * model, *base the model before this session, *active the active file's path (malloc'd), *durable
+ * its durable length (bytes) as MANIFEST records it; returns the directory (malloc'd). */
+static char *merged_then_killed(const char *tag, int *ver, int *base, char **active,
+                                uint64_t *durable)
+{
+    char *dir = make_db(tag, ver), *scratch = tu_mkdtemp("bcf-durable-ff");
+    kv_fs *fs = kv_faultfs_new(scratch);
+    assert_non_null(fs);
+    kv_faultfs_set_real_sync(fs, false);
+    kv_db *db;
+    assert_int_equal(bt_open(dir, KV_DURABILITY_OS, fs, &db, "file_size=4K", "merge=manual", NULL),
+                     KV_OK);
+    memcpy(base, ver, NKEYS * sizeof *ver);
+    put_range(db, 0, 10, 3);
+    assert_int_equal(kv_sync(db), KV_OK);
+    char *before_merge = NULL;
+    assert_int_equal(active_entry(dir, &before_merge), BC_DATA_HDR);
+    assert_int_equal(kv_bitcask_merge(db), KV_OK);
+    *durable = active_entry(dir, active);
+    assert_string_equal(*active, before_merge);
+    /* the merge made the whole file durable (the new records, then a mark) and said so */
+    assert_int_equal(bt_size(*active), (long long)*durable);
+    assert_true(*durable >= BC_DATA_HDR + 10 * bc_rec_size(6, VLEN) + KV_RECLOG_MARK_SIZE);
+    put_range(db, 10, 15, 4);
+    kv_faultfs_set_crash_at(fs, kv_faultfs_ops(fs) + 1);
+    kv_close(db); /* fails at once: the process is gone */
+    assert_int_equal(kv_faultfs_crash(fs, KV_CRASH_KEEP, 1), KV_OK);
+    kv_fs_destroy(fs);
+    assert_true(bt_size(*active) > (long long)*durable);
+    for (int i = 0; i < 15; i++)
+        ver[i] = i < 10 ? 3 : 4;
+    free(before_merge);
+    tu_rmtree(scratch);
+    free(scratch);
+    return dir;
+}
+
+/* Zeros bytes [from, to) of path. */
+static void zero_range(const char *path, uint64_t from, uint64_t to)
+{
+    FILE *f = fopen(path, "r+b");
+    assert_non_null(f);
+    assert_int_equal(fseek(f, (long)from, SEEK_SET), 0);
+    for (uint64_t i = from; i < to; i++)
+        assert_int_equal(fputc(0, f), 0);
+    fclose(f);
+}
+
+/* A merge dropped the older versions of keys whose newest records sit in the active file, and
+ * MANIFEST's commit recorded the active file's durable length past them. Damage below that
+ * length that takes the merge's sync mark along (a cut inside the last synced record, the tail
+ * zeroed from there) looks like a torn tail to the scanner, but cutting it would lose those keys
+ * altogether: it is KV_CORRUPTION naming the active file and an offset, from a writable and a
+ * read-only open, and nothing is changed. A cut past the durable length, in bytes never synced,
+ * is still a torn tail: a prefix of the history opens. */
+static void test_damage_below_durable_length_is_corruption(void **state)
+{
+    (void)state;
+    uint64_t rec = bc_rec_size(6, VLEN);
+    for (int how = 0; how < 3; how++) {
+        int ver[NKEYS], base[NKEYS];
+        char *active = NULL;
+        uint64_t durable = 0;
+        char *dir = merged_then_killed("bcf-durable", ver, base, &active, &durable);
+        long long size = bt_size(active);
+        /* inside the last version 3 record, before the merge's mark (the last durable bytes) */
+        uint64_t x = durable - KV_RECLOG_MARK_SIZE - rec / 2;
+        if (how == 0) {
+            assert_int_equal(truncate(active, (off_t)x), 0);
+        } else if (how == 1) {
+            zero_range(active, x, (uint64_t)size);
+        } else {
+            /* past the durable length: its mark, keys 10 and 11, and half of key 12 */
+            uint64_t cut = durable + KV_RECLOG_MARK_SIZE + 2 * rec;
+            assert_int_equal(truncate(active, (off_t)(cut + rec / 2)), 0);
+            for (int i = 12; i < 15; i++)
+                ver[i] = base[i];
+            expect_opens(dir, ver);
+            assert_int_equal(bt_size(active), (long long)cut);
+        }
+        if (how < 2) {
+            expect_refused(dir, strrchr(active, '/') + 1);
+            assert_non_null(strstr(kv_errmsg(), "offset"));
+            assert_non_null(strstr(kv_errmsg(), "durable"));
+        }
+        free(active);
+        tu_rmtree(dir);
+        free(dir);
+    }
+}
+
 /* A read-only open of a database whose hint file is missing scans the data file in memory and
  * writes no hint; the writable open after it writes the hint. */
 static void test_read_only_writes_no_hint(void **state)
@@ -524,6 +645,7 @@ int main(void)
         cmocka_unit_test(test_deleted_active_file_after_crash),
         cmocka_unit_test(test_crash_leftovers_read_only_then_settled),
         cmocka_unit_test(test_read_only_writes_no_hint),
+        cmocka_unit_test(test_damage_below_durable_length_is_corruption),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
