@@ -172,7 +172,7 @@ kv_status bc_file_create(bc_db *db, uint64_t id, uint32_t kind, const char *ext,
 {
     char *p = bc_path(db, id, ext);
     if (!p)
-        return kv_error(KV_IO, "bitcask: out of memory");
+        return kv_error(KV_NOMEM, "bitcask: out of memory");
     kv_file *f = NULL;
     kv_status s = kv_fs_open(db->fs, p, KV_FS_CREATE | KV_FS_TRUNC | KV_FS_WRITE, &f);
     free(p);

@@ -328,7 +328,7 @@ kv_status bc_hint_image_open(kv_fs *fs, const char *path, bc_hint_image *img)
 kv_status bc_hint_image_read(bc_hint_image *img, const char *path)
 {
     if (!(img->buf = malloc(img->len ? img->len : 1)))
-        return kv_error(KV_IO, "bitcask: out of memory reading %s", path);
+        return kv_error(KV_NOMEM, "bitcask: out of memory reading %s", path);
     kv_status s = kv_file_read_exact(img->hf, img->buf, img->len, 0);
     if (s == KV_OK)
         img->data = img->buf;

@@ -66,7 +66,7 @@ typedef struct bc_hint_image {
  * what was opened stays in *img for bc_hint_image_release. */
 kv_status bc_hint_image_open(kv_fs *fs, const char *path, bc_hint_image *img);
 /* Reads an image that bc_hint_image_open could not map into a malloc'd buffer (owned by img,
- * freed by bc_hint_image_release). Errors: KV_IO (out of memory, short read). */
+ * freed by bc_hint_image_release). Errors: KV_NOMEM (out of memory, short read). */
 kv_status bc_hint_image_read(bc_hint_image *img, const char *path);
 /* Unmaps or frees the image and closes the file. Idempotent. */
 void bc_hint_image_release(bc_hint_image *img);

@@ -98,7 +98,7 @@ static kv_status load_one(load_ctx *c, const stage_ent *e)
     bc_kd_effect r =
         bc_kd_put_if_newer(&c->db->kd, key, e->klen, e->hash, &nw, e->tomb != 0, &prev);
     if (r == BC_KD_NOMEM)
-        return kv_error(KV_IO, "bitcask: out of memory loading the keydir");
+        return kv_error(KV_NOMEM, "bitcask: out of memory loading the keydir");
     if (r != BC_KD_OLDER)
         count_live(c, r, &nw, e->tomb != 0, &prev);
     return KV_OK;
@@ -113,7 +113,7 @@ static kv_status insert_slots(load_ctx *c, const bc_slot *e, size_t n)
         return KV_OK;
     bc_keydir *kd = &c->db->kd;
     if (!bc_kd_reserve(kd, n, c->sb->pf))
-        return kv_error(KV_IO, "bitcask: out of memory loading the keydir");
+        return kv_error(KV_NOMEM, "bitcask: out of memory loading the keydir");
     for (size_t i = 0; i < n && i < SLOT_PREFETCH_AHEAD; i++)
         bc_kd_prefetch_home(kd, e[i].hash);
     for (size_t i = 0; i < n; i++) {
@@ -122,7 +122,7 @@ static kv_status insert_slots(load_ctx *c, const bc_slot *e, size_t n)
         bc_loc prev;
         bc_kd_effect r = bc_kd_put_slot_if_newer(kd, &e[i], &prev);
         if (r == BC_KD_NOMEM)
-            return kv_error(KV_IO, "bitcask: out of memory loading the keydir");
+            return kv_error(KV_NOMEM, "bitcask: out of memory loading the keydir");
         if (r != BC_KD_OLDER)
             count_live(c, r, &e[i].loc, e[i].tomb != 0, &prev);
     }
@@ -149,7 +149,7 @@ static kv_status insert_batch(load_ctx *c, const stage_ent *e, size_t n)
     if (!n)
         return KV_OK;
     if (!bc_kd_reserve(&c->db->kd, n, c->sb->pf))
-        return kv_error(KV_IO, "bitcask: out of memory loading the keydir");
+        return kv_error(KV_NOMEM, "bitcask: out of memory loading the keydir");
     for (size_t i = 0; i < n && i < PREFETCH_AHEAD; i++)
         bc_kd_prefetch_home(&c->db->kd, e[i].hash);
     return load_in_order(c, e, n);
@@ -170,7 +170,7 @@ static kv_status load_rec(void *vctx, const bc_rec *r)
         c->max_seq = r->seq;
     if (c->hint) {
         if (!bc_hint_add(c->hint, r->seq, r->offset, r->rec_size, r->tomb, r->key, r->klen))
-            return kv_error(KV_IO, "bitcask: out of memory rebuilding a hint");
+            return kv_error(KV_NOMEM, "bitcask: out of memory rebuilding a hint");
         c->hint_count++;
     }
     stage_ent one, *e = c->sb->stage ? &c->sb->stage[c->n] : &one;
