@@ -557,10 +557,10 @@ void lsm_delete_obsolete(lsm_db *db)
     if (kv_fs_list(db->fs, db->dir, &names) == KV_OK) {
         for (size_t i = 0; i < names.count; i++) {
             uint64_t num = 0;
-            int t = lsm_parse_name(names.names[i], &num);
-            bool del = (t == 1 && num < log_number) ||
-                       (t == 2 && !bsearch(&num, live, n, sizeof *live, cmp_u64)) ||
-                       (t == 3 && num != manifest) || t == 5;
+            lsm_file_type t = lsm_parse_name(names.names[i], &num);
+            bool del = (t == LSM_FILE_LOG && num < log_number) ||
+                       (t == LSM_FILE_TABLE && !bsearch(&num, live, n, sizeof *live, cmp_u64)) ||
+                       (t == LSM_FILE_MANIFEST && num != manifest) || t == LSM_FILE_TEMP;
             if (!del)
                 continue;
             char *p = kv_path_join(db->dir, names.names[i]);

@@ -13,26 +13,26 @@
 #include "lsm.h"
 #include "lsm_int.h"
 
-int lsm_parse_name(const char *name, uint64_t *number)
+lsm_file_type lsm_parse_name(const char *name, uint64_t *number)
 {
     size_t n = strlen(name);
     if (n > 4 && !strcmp(name + n - 4, ".tmp"))
-        return 5;
+        return LSM_FILE_TEMP;
     if (!strcmp(name, "CURRENT"))
-        return 4;
+        return LSM_FILE_CURRENT;
     char *end;
     if (!strncmp(name, "MANIFEST-", 9) && name[9] >= '0' && name[9] <= '9') {
         *number = strtoull(name + 9, &end, 10);
-        return *end ? 0 : 3;
+        return *end ? LSM_FILE_OTHER : LSM_FILE_MANIFEST;
     }
     if (name[0] < '0' || name[0] > '9')
-        return 0;
+        return LSM_FILE_OTHER;
     *number = strtoull(name, &end, 10);
     if (!strcmp(end, ".log"))
-        return 1;
+        return LSM_FILE_LOG;
     if (!strcmp(end, ".sst"))
-        return 2;
-    return 0;
+        return LSM_FILE_TABLE;
+    return LSM_FILE_OTHER;
 }
 
 kv_status lsm_make_table_name(uint64_t number, char *buf, size_t cap)

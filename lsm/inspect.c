@@ -404,8 +404,8 @@ kv_status lsm_dump(kv_db *kdb, FILE *out, const char *file, int64_t page)
         if (file && strcmp(file, name))
             continue;
         uint64_t num = 0;
-        int t = lsm_parse_name(name, &num);
-        if (t == 0 || t == 5) {
+        lsm_file_type t = lsm_parse_name(name, &num);
+        if (t == LSM_FILE_OTHER || t == LSM_FILE_TEMP) {
             if (file) {
                 s = kv_error(KV_INVALID, "%s: not an lsm file", name);
                 found = true;
@@ -413,13 +413,13 @@ kv_status lsm_dump(kv_db *kdb, FILE *out, const char *file, int64_t page)
             continue;
         }
         found = true;
-        if (page >= 0 && t != 2) {
+        if (page >= 0 && t != LSM_FILE_TABLE) {
             s = kv_error(KV_INVALID, "%s: --page applies to tables (.sst) only", name);
             break;
         }
-        if (t == 1 || t == 3)
-            s = dump_log(db, out, name, num, t == 1);
-        else if (t == 4)
+        if (t == LSM_FILE_LOG || t == LSM_FILE_MANIFEST)
+            s = dump_log(db, out, name, num, t == LSM_FILE_LOG);
+        else if (t == LSM_FILE_CURRENT)
             s = dump_current(db, out);
         else {
             char *p = kv_path_join(db->dir, name);

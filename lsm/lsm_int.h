@@ -465,8 +465,17 @@ kv_status lsm_stats(kv_db *kdb, kv_stats *out);
 kv_status lsm_check(kv_db *kdb);
 kv_status lsm_dump(kv_db *kdb, FILE *out, const char *file, int64_t page);
 
-/* Parses a file name: 1 = log, 2 = table, 3 = manifest, 4 = CURRENT, 5 = a .tmp file, 0 = not
- * ours. *number gets the file number. */
-int lsm_parse_name(const char *name, uint64_t *number);
+/* The kinds of file in an lsm directory (LevelDB's FileType). */
+typedef enum lsm_file_type {
+    LSM_FILE_OTHER = 0, /* not ours: left alone */
+    LSM_FILE_LOG,       /* NNNNNN.log: a WAL */
+    LSM_FILE_TABLE,     /* NNNNNN.sst: an SSTable */
+    LSM_FILE_MANIFEST,  /* MANIFEST-NNNNNN */
+    LSM_FILE_CURRENT,   /* CURRENT: names the live manifest */
+    LSM_FILE_TEMP,      /* NAME.tmp: a file being written, never live */
+} lsm_file_type;
+
+/* Parses a file name into its kind; *number gets the file number of a log, table or manifest. */
+lsm_file_type lsm_parse_name(const char *name, uint64_t *number);
 
 #endif

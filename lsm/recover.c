@@ -54,7 +54,7 @@ kv_status lsm_read_current(lsm_db *db, uint64_t *number, uint64_t *db_id)
             *db_id = kv_get_u64(d + 12);
             memcpy(name, d + 24, len);
             name[len] = '\0';
-            if (lsm_parse_name(name, number) != 3)
+            if (lsm_parse_name(name, number) != LSM_FILE_MANIFEST)
                 s = kv_error(KV_CORRUPTION, "%s: offset 24: '%s' is not a manifest name", path,
                              name);
         }
@@ -214,7 +214,7 @@ kv_status lsm_wal_chain_read(lsm_db *db, const kv_namelist *names, uint64_t log_
         return kv_error(KV_NOMEM, "out of memory");
     uint64_t num;
     for (size_t i = 0; i < names->count; i++)
-        if (lsm_parse_name(names->names[i], &num) == 1 && num >= log_number)
+        if (lsm_parse_name(names->names[i], &num) == LSM_FILE_LOG && num >= log_number)
             c->numbers[c->n++] = num;
     qsort(c->numbers, c->n, sizeof *c->numbers, cmp_u64);
     size_t n = c->n;
@@ -461,13 +461,13 @@ kv_status lsm_recover(lsm_db *db)
     bool have_current = false, have_data = false;
     uint64_t maxnum = 0, num;
     for (size_t i = 0; i < names.count; i++) {
-        int t = lsm_parse_name(names.names[i], &num);
-        if (t == 4)
+        lsm_file_type t = lsm_parse_name(names.names[i], &num);
+        if (t == LSM_FILE_CURRENT)
             have_current = true;
-        if (t == 1 || t == 2) /* not a manifest: a crash while creating the database leaves
-                                 one before CURRENT */
+        if (t == LSM_FILE_LOG || t == LSM_FILE_TABLE) /* not a manifest: a crash while creating
+                                                         the database leaves one before CURRENT */
             have_data = true;
-        if (t >= 1 && t <= 3 && num > maxnum)
+        if ((t == LSM_FILE_LOG || t == LSM_FILE_TABLE || t == LSM_FILE_MANIFEST) && num > maxnum)
             maxnum = num;
     }
     lsm_edit acc, edit;
