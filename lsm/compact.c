@@ -294,22 +294,22 @@ static kv_status open_output(out_state *o)
 /* Merges the inputs (mu not held). Returns KV_OK, an error, or KV_BUSY when stopped. */
 static kv_status merge_inputs(lsm_db *db, compaction *c, uint64_t smallest_snap, lsm_edit *e)
 {
-    size_t n = c->n_in[0] + c->n_in[1], k = 0;
+    size_t n = c->n_in[0] + c->n_in[1], nch = 0; /* children made so far */
     lsm_it **ch = calloc(n ? n : 1, sizeof *ch);
     if (!ch)
         return kv_error(KV_NOMEM, "lsm: out of memory");
     bool ok = true;
     if (c->level == 0) /* L0 tables overlap: one child each, newest first */
         for (size_t i = 0; ok && i < c->n_in[0]; i++)
-            ok = (ch[k++] = lsm_table_iter(c->in[0][i])) != NULL;
+            ok = (ch[nch++] = lsm_table_iter(c->in[0][i])) != NULL;
     else if (c->n_in[0])
-        ok = (ch[k++] = lsm_files_iter(c->in[0], c->n_in[0])) != NULL;
+        ok = (ch[nch++] = lsm_files_iter(c->in[0], c->n_in[0])) != NULL;
     if (ok && c->n_in[1]) /* the next level's run: one concatenating child */
-        ok = (ch[k++] = lsm_files_iter(c->in[1], c->n_in[1])) != NULL;
-    lsm_it *m = ok ? lsm_merge_iter(ch, k) : NULL;
+        ok = (ch[nch++] = lsm_files_iter(c->in[1], c->n_in[1])) != NULL;
+    lsm_it *m = ok ? lsm_merge_iter(ch, nch) : NULL;
     if (!m) {
         if (!ok)
-            for (size_t i = 0; i < k; i++)
+            for (size_t i = 0; i < nch; i++)
                 lsm_it_free(ch[i]);
         free(ch);
         return kv_error(KV_NOMEM, "lsm: out of memory");

@@ -15,7 +15,6 @@ static void print_key(FILE *out, const sst_keyops *ops, const uint8_t *k, size_t
 }
 
 typedef struct dctx {
-    kv_fs *fs;
     const char *path;
     kv_file *f;
     uint64_t size;
@@ -98,7 +97,7 @@ static kv_status dump_block(dctx *d, sst_handle h, const sst_block *b, bool valu
 
 kv_status sst_dump(kv_fs *fs, const char *path, const sst_keyops *ops, FILE *out, int64_t which)
 {
-    dctx d = {fs, path, NULL, 0, ops, out};
+    dctx d = {path, NULL, 0, ops, out};
     kv_status s = kv_fs_open(fs, path, KV_FS_READ, &d.f);
     if (s != KV_OK)
         return s;
