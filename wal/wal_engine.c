@@ -196,7 +196,9 @@ static kv_status checkpoint_locked(wal_db *db)
     if ((s = wal_log_sync(db->log)) != KV_OK)
         goto out;
     uint64_t bytes = 0;
-    if ((s = wal_snapshot_write(db, root, count, lsn, &bytes)) != KV_OK)
+    wal_log_stats ls;
+    wal_log_get_stats(db->log, &ls);
+    if ((s = wal_snapshot_write(db, root, count, lsn, ls.salt, &bytes)) != KV_OK)
         goto out;
     atomic_store(&db->snap_lsn, lsn);
     atomic_store(&db->snap_bytes, bytes);
@@ -246,7 +248,18 @@ static kv_status maybe_checkpoint(wal_db *db)
 typedef struct replay_state {
     wal_db *db;
     uint64_t snap_lsn;
+    uint64_t snap_salt; /* the salt SNAPSHOT records (meaningful when snap_lsn > 0) */
 } replay_state;
+
+/* The log's wal_salt_fn: a SNAPSHOT taken from another log (another database's file copied over
+ * this one's) is refused before any batch is replayed over it. */
+static kv_status check_salt(void *ctx, uint64_t salt)
+{
+    replay_state *st = ctx;
+    if (st->snap_lsn > 0 && st->snap_salt != salt)
+        return wal_snapshot_salt_error(st->db->dir, st->snap_salt, salt);
+    return KV_OK;
+}
 
 static kv_status bad_rec(const wal_replay_rec *r, const char *what)
 {
@@ -371,15 +384,17 @@ static kv_status wal_open(const char *dir, kv_fs *fs, const kv_options *opts, kv
     db->checkpoint_bytes = ckpt;
     wal_map_init(&db->map);
     pthread_mutex_init(&db->ckpt_mu, NULL);
-    uint64_t snap = 0, snap_bytes = 0;
+    uint64_t snap = 0, snap_bytes = 0, snap_salt = 0;
     lo.read_only = opts->read_only;
     if (lo.read_only || (s = remove_stale_tmp(db)) == KV_OK)
-        s = wal_snapshot_load(db, &snap, &snap_bytes);
+        s = wal_snapshot_load(db, &snap, &snap_bytes, &snap_salt);
     atomic_store(&db->snap_lsn, snap);
     atomic_store(&db->snap_bytes, snap_bytes);
     lo.start_lsn = snap + 1;
     lo.must_exist = snap > 0; /* a checkpoint never removes the last segment */
-    replay_state st = {db, snap};
+    replay_state st = {db, snap, snap_salt};
+    lo.check_salt = check_salt;
+    lo.check_salt_ctx = &st;
     if (s == KV_OK)
         s = wal_log_open(fs, dir, &lo, replay, &st, &db->log);
     if (s == KV_OK) {
@@ -390,7 +405,9 @@ static kv_status wal_open(const char *dir, kv_fs *fs, const kv_options *opts, kv
         char want[WAL_SEG_NAME_LEN + 1], first[WAL_SEG_NAME_LEN + 1];
         wal_seg_name(want, snap + 1);
         wal_seg_name(first, ls.first_lsn);
-        if (ls.first_lsn > snap + 1 && snap == 0)
+        if (snap > 0 && ls.salt != snap_salt)
+            s = wal_snapshot_salt_error(dir, snap_salt, ls.salt);
+        else if (ls.first_lsn > snap + 1 && snap == 0)
             s = kv_error(KV_CORRUPTION,
                          "%s: the log starts at LSN %llu (%s) and there is no SNAPSHOT: "
                          "segment %s is missing, records are missing",
@@ -437,7 +454,8 @@ const kv_engine kv_engine_wal = {
     .durability_mask = KV_DURABILITY_BIT(KV_DURABILITY_NONE) | KV_DURABILITY_BIT(KV_DURABILITY_OS) |
                        KV_DURABILITY_BIT(KV_DURABILITY_INTERVAL) |
                        KV_DURABILITY_BIT(KV_DURABILITY_SYNC),
-    .format = 2, /* 2: segments framed by common/reclog, with sync marks */
+    .format = 3, /* 2: segments framed by common/reclog, with sync marks; 3: SNAPSHOT records
+                    the log's salt, a rolled segment names its successor */
     .read_only = true,
     .open = wal_open,
     .close = wal_close,

@@ -43,8 +43,12 @@ kv_status wal_check(kv_db *kdb)
         return s;
     /* Hold off checkpoints so that SNAPSHOT and the log agree while we look. */
     pthread_mutex_lock(&db->ckpt_mu);
-    uint64_t lsn = 0;
-    s = wal_snapshot_verify(db, NULL, &lsn);
+    uint64_t lsn = 0, salt = 0;
+    s = wal_snapshot_verify(db, NULL, &lsn, &salt);
+    wal_log_stats ls;
+    wal_log_get_stats(db->log, &ls);
+    if (s == KV_OK && lsn > 0 && salt != ls.salt)
+        s = wal_snapshot_salt_error(db->dir, salt, ls.salt);
     if (s == KV_OK && lsn != atomic_load(&db->snap_lsn))
         s = kv_error(KV_CORRUPTION,
                      "%s/SNAPSHOT: offset 16: LSN %" PRIu64
@@ -53,7 +57,6 @@ kv_status wal_check(kv_db *kdb)
     if (s == KV_OK)
         s = wal_log_verify(db->log);
     if (s == KV_OK) {
-        wal_log_stats ls;
         wal_log_get_stats(db->log, &ls);
         if (ls.first_lsn > lsn + 1 || ls.last_lsn < lsn)
             s = kv_error(KV_CORRUPTION,
@@ -120,9 +123,9 @@ kv_status wal_dump(kv_db *kdb, FILE *out, const char *file, int64_t page)
     bool found = false;
     pthread_mutex_lock(&db->ckpt_mu);
     if (!file || !strcmp(file, WAL_SNAPSHOT_NAME)) {
-        uint64_t lsn;
+        uint64_t lsn, salt;
         found = file != NULL;
-        s = wal_snapshot_verify(db, out, &lsn);
+        s = wal_snapshot_verify(db, out, &lsn, &salt);
         if (s == KV_OK && lsn == 0)
             fprintf(out, "snapshot: none yet (no checkpoint)\n");
     }

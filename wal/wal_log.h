@@ -65,6 +65,13 @@ typedef kv_status (*wal_replay_fn)(void *ctx, const wal_replay_rec *recs, size_t
  * the log's lock held (in `sync` mode after the group's fdatasync returned). */
 typedef void (*wal_apply_fn)(void *ctx, uint64_t commit_lsn);
 
+/* Called once by wal_log_open on a log that already exists, with the salt of its oldest segment
+ * (the log's identity: a random 64-bit number chosen when the log was created), before any batch
+ * is replayed: a caller whose own files record the salt of the log they belong to refuses a
+ * foreign log here, with its own KV_CORRUPTION naming its own file, before replay could trip
+ * over the mismatch in a less telling way. A status other than KV_OK stops the open with it. */
+typedef kv_status (*wal_salt_fn)(void *ctx, uint64_t salt);
+
 typedef enum wal_recovery_mode {
     /* Default, like etcd: a bad record followed by valid ones, an LSN gap between segments or a
      * bad segment header fails the open with KV_CORRUPTION naming segment and offset; nothing
@@ -92,6 +99,8 @@ typedef struct wal_log_options {
     bool read_only;             /* recovery in memory only: nothing in the directory is created,
                                    written, truncated, renamed or deleted; appends and truncations
                                    are KV_INVALID */
+    wal_salt_fn check_salt;     /* NULL: none (see wal_salt_fn) */
+    void *check_salt_ctx;       /* its first argument; not owned */
 } wal_log_options;
 
 /* Fills the defaults above. */

@@ -141,23 +141,37 @@ static kv_status drop_after(wal_log *l, const uint64_t *firsts, size_t from, siz
     return s;
 }
 
-/* Whether segment `second`'s header says it supersedes segment `first`. */
-static kv_status is_superseded(wal_log *l, uint64_t first, uint64_t second, bool *yes)
+/* Reads segment `first`'s header into *hd; *ok tells whether it decoded (a bad header is
+ * reported when the segment is scanned). Errors: KV_IO, KV_NOMEM. */
+static kv_status read_header(wal_log *l, uint64_t first, wal_seg_header *hd, bool *ok)
 {
-    *yes = false;
-    char *p = wal_seg_path(l, second);
+    *ok = false;
+    char *p = wal_seg_path(l, first);
     kv_file *f = NULL;
     uint8_t h[WAL_SEG_HEADER_SIZE];
     size_t got = 0;
     kv_status s = p ? kv_fs_open(l->fs, p, KV_FS_READ, &f) : kv_error(KV_NOMEM, "out of memory");
-    if (s == KV_OK)
+    if (s == KV_NOT_FOUND) { /* reported when the segment is scanned */
+        kv_errclear();
+        s = KV_OK;
+    } else if (s == KV_OK) {
         s = kv_file_pread(f, h, sizeof h, 0, &got);
-    wal_seg_header hd;
-    if (s == KV_OK && !wal_seg_header_decode(h, got, &hd) && hd.supersedes == first)
-        *yes = true;
+    }
+    if (s == KV_OK && f && !wal_seg_header_decode(h, got, hd))
+        *ok = true;
     kv_file_close(f);
     free(p);
-    return s; /* a bad header is reported when the segment is scanned */
+    return s;
+}
+
+/* Whether segment `second`'s header says it supersedes segment `first`. */
+static kv_status is_superseded(wal_log *l, uint64_t first, uint64_t second, bool *yes)
+{
+    wal_seg_header hd;
+    bool ok = false;
+    kv_status s = read_header(l, second, &hd, &ok);
+    *yes = s == KV_OK && ok && hd.supersedes == first;
+    return s;
 }
 
 static kv_status create_fresh(wal_log *l)
@@ -241,6 +255,17 @@ kv_status wal_recover(wal_log *l, wal_replay_fn replay, void *rctx)
     }
     if (drop_first)
         start = 1;
+    if (l->opt.check_salt) { /* the caller's check of the log's identity, before any replay */
+        wal_seg_header hd;
+        bool ok = false;
+        s = read_header(l, firsts[start], &hd, &ok);
+        if (s == KV_OK && ok)
+            s = l->opt.check_salt(l->opt.check_salt_ctx, hd.salt);
+        if (s != KV_OK) {
+            free(firsts);
+            return s;
+        }
+    }
     size_t keep = n;       /* segments [start, keep) make up the log after recovery */
     uint64_t cut_to = 0;   /* the last kept segment's new size, when it is cut */
     bool cut_last = false; /* whether it is */

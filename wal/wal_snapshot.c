@@ -2,14 +2,18 @@
  * (SNAPSHOT.tmp, fdatasync, rename, directory fsync: docs/design.md section 6) so that a snapshot
  * larger than memory budgets never needs one big buffer.
  *
- *   header (40 bytes)
+ *   header (48 bytes)
  *     0  8  magic "KVWALSNP"
- *     8  4  format version (1)
- *     12 4  header length (40)
+ *     8  4  format version (2)
+ *     12 4  header length (48)
  *     16 8  LSN: the state after every batch with COMMIT LSN <= this
  *     24 8  number of entries
- *     32 4  CRC32 of bytes 0..31
- *     36 4  reserved, zero
+ *     32 8  salt of the log the snapshot was taken from (its segment headers' @16): the
+ *           database's identity. Open compares it with the log's once the log is opened: a
+ *           SNAPSHOT of another database (copied over this one's) is KV_CORRUPTION naming
+ *           SNAPSHOT and offset 32, never a state mixed from two databases
+ *     40 4  CRC32 of bytes 0..39
+ *     44 4  reserved, zero
  *   entries, in key order, each:
  *     0  4  key length (1..65535)
  *     4  4  value length (0..64 MiB)
@@ -42,7 +46,7 @@ static kv_status flush(kv_file *f, kv_buf *b, uint64_t *off)
 }
 
 kv_status wal_snapshot_write(wal_db *db, wal_node *root, uint64_t count, uint64_t lsn,
-                             uint64_t *bytes)
+                             uint64_t salt, uint64_t *bytes)
 {
     char *tmp = kv_path_join(db->dir, WAL_SNAPSHOT_TMP);
     char *dst = kv_path_join(db->dir, WAL_SNAPSHOT_NAME);
@@ -60,8 +64,9 @@ kv_status wal_snapshot_write(wal_db *db, wal_node *root, uint64_t count, uint64_
     kv_put_u32(h + 12, WAL_SNAP_HEADER);
     kv_put_u64(h + 16, lsn);
     kv_put_u64(h + 24, count);
-    kv_put_u32(h + 32, kv_crc32(h, 32));
-    kv_put_u32(h + 36, 0);
+    kv_put_u64(h + 32, salt);
+    kv_put_u32(h + 40, kv_crc32(h, 40));
+    kv_put_u32(h + 44, 0);
     bool ok = kv_buf_append(&b, h, sizeof h);
     /* The trailer's CRC of all entry bytes is computed over each buffered chunk just before it is
      * written (one call per MiB rather than one per entry): b's bytes from body_from on are
@@ -140,9 +145,11 @@ out:
 }
 
 /* Reads SNAPSHOT: builds the map (build), or prints it (out), or only checks it. */
-static kv_status parse(wal_db *db, bool build, FILE *out, uint64_t *lsn, uint64_t *bytes)
+static kv_status parse(wal_db *db, bool build, FILE *out, uint64_t *lsn, uint64_t *bytes,
+                       uint64_t *salt)
 {
     *lsn = 0;
+    *salt = 0;
     char *path = kv_path_join(db->dir, WAL_SNAPSHOT_NAME);
     if (!path)
         return kv_error(KV_NOMEM, "wal: out of memory");
@@ -167,20 +174,20 @@ static kv_status parse(wal_db *db, bool build, FILE *out, uint64_t *lsn, uint64_
     if ((s = wal_reader_peek(&r, 0, WAL_SNAP_HEADER, &p, &avail)) != KV_OK)
         goto out;
     if (avail < WAL_SNAP_HEADER || memcmp(p, WAL_SNAP_MAGIC, 8) != 0 ||
-        kv_get_u32(p + 32) != kv_crc32(p, 32) || kv_get_u32(p + 8) != WAL_SNAP_VERSION ||
-        kv_get_u32(p + 12) != WAL_SNAP_HEADER || kv_get_u32(p + 36) != 0) {
+        kv_get_u32(p + 40) != kv_crc32(p, 40) || kv_get_u32(p + 8) != WAL_SNAP_VERSION ||
+        kv_get_u32(p + 12) != WAL_SNAP_HEADER || kv_get_u32(p + 44) != 0) {
         s = kv_error(KV_CORRUPTION,
                      "%s: offset 0: bad header (magic, crc, version, length or reserved)", path);
         goto out;
     }
-    uint64_t slsn = kv_get_u64(p + 16), count = kv_get_u64(p + 24);
+    uint64_t slsn = kv_get_u64(p + 16), count = kv_get_u64(p + 24), ssalt = kv_get_u64(p + 32);
     if (out)
         fprintf(out,
                 "snapshot %s (%" PRIu64 " bytes)\n  @0  magic=\"%.8s\"\n  @8  version=%u\n"
                 "  @12 header_length=%u\n  @16 lsn=%" PRIu64 "\n  @24 count=%" PRIu64
-                "\n  @32 crc=%08x\n",
+                "\n  @32 salt=%016" PRIx64 " (the log's it was taken from)\n  @40 crc=%08x\n",
                 WAL_SNAPSHOT_NAME, r.size, (const char *)p, kv_get_u32(p + 8), kv_get_u32(p + 12),
-                slsn, count, kv_get_u32(p + 32));
+                slsn, count, ssalt, kv_get_u32(p + 40));
     if (count > (r.size - WAL_SNAP_HEADER) / WAL_SNAP_ENTRY_OVH) {
         s = kv_error(KV_CORRUPTION, "%s: offset 24: %" PRIu64 " entries cannot fit", path, count);
         goto out;
@@ -263,6 +270,7 @@ static kv_status parse(wal_db *db, bool build, FILE *out, uint64_t *lsn, uint64_
         made = 0;
     }
     *lsn = slsn;
+    *salt = ssalt;
     if (bytes)
         *bytes = r.size;
 out:
@@ -276,13 +284,21 @@ out:
     return s;
 }
 
-kv_status wal_snapshot_load(wal_db *db, uint64_t *lsn, uint64_t *bytes)
+kv_status wal_snapshot_load(wal_db *db, uint64_t *lsn, uint64_t *bytes, uint64_t *salt)
 {
     *bytes = 0;
-    return parse(db, true, NULL, lsn, bytes);
+    return parse(db, true, NULL, lsn, bytes, salt);
 }
 
-kv_status wal_snapshot_verify(wal_db *db, FILE *out, uint64_t *lsn)
+kv_status wal_snapshot_verify(wal_db *db, FILE *out, uint64_t *lsn, uint64_t *salt)
 {
-    return parse(db, false, out, lsn, NULL);
+    return parse(db, false, out, lsn, NULL, salt);
+}
+
+kv_status wal_snapshot_salt_error(const char *dir, uint64_t snap_salt, uint64_t log_salt)
+{
+    return kv_error(KV_CORRUPTION,
+                    "%s/%s: offset 32: salt %016" PRIx64 " differs from the log's salt %016" PRIx64
+                    ": SNAPSHOT belongs to another database",
+                    dir, WAL_SNAPSHOT_NAME, snap_salt, log_salt);
 }

@@ -27,18 +27,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     db.fs = fs;
     db.dir = dir;
     wal_map_init(&db.map);
-    uint64_t lsn = 0, bytes = 0, vlsn = 0;
-    kv_status s = wal_snapshot_load(&db, &lsn, &bytes);
+    uint64_t lsn = 0, bytes = 0, vlsn = 0, salt = 0, vsalt = 0;
+    kv_status s = wal_snapshot_load(&db, &lsn, &bytes, &salt);
     if (s == KV_OK && wal_map_check(&db.map) != KV_OK) {
         fprintf(stderr, "SNAPSHOT loaded into an invalid map: %s\n", kv_errmsg());
         abort();
     }
-    kv_status v = wal_snapshot_verify(&db, devnull, &vlsn);
+    kv_status v = wal_snapshot_verify(&db, devnull, &vlsn, &vsalt);
     if (s != KV_OK && s != KV_CORRUPTION && s != KV_IO) {
         fprintf(stderr, "wal_snapshot_load returned %s\n", kv_strerror(s));
         abort();
     }
-    if ((s == KV_OK) != (v == KV_OK) || (s == KV_OK && lsn != vlsn)) {
+    if ((s == KV_OK) != (v == KV_OK) || (s == KV_OK && (lsn != vlsn || salt != vsalt))) {
         fprintf(stderr, "wal_snapshot_load (%s) and wal_snapshot_verify (%s) disagree\n",
                 kv_strerror(s), kv_strerror(v));
         abort();

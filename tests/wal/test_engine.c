@@ -504,6 +504,69 @@ static void put_range(const char *dir, int n, int v, bool checkpoint_first)
     assert_int_equal(kv_close(db), KV_OK);
 }
 
+/* A SNAPSHOT records the salt of the log it was taken from: another database's SNAPSHOT copied
+ * over this one's is KV_CORRUPTION naming SNAPSHOT, offset 32 and both salts, writable and
+ * read-only, whether its LSN lies below this log's CHECKPOINT (replay would otherwise meet that
+ * first) or above the end of this log, and the refused open changes nothing. kv_check says the
+ * same of a handle opened before the swap. */
+static void test_foreign_snapshot_refused(void **state)
+{
+    env *e = *state;
+    const char *extra[] = {"checkpoint_bytes=0", NULL};
+    kv_db *db = open_db(e->dir, "os", extra);
+    for (int i = 0; i < 100; i++)
+        put_kv(db, i, i);
+    assert_int_equal(wal_engine_checkpoint(db), KV_OK);
+    for (int i = 0; i < 20; i++)
+        put_kv(db, i, i + 1);
+    assert_int_equal(kv_close(db), KV_OK);
+    /* Two other databases of the same keys: one with a smaller checkpoint LSN, one larger. */
+    char *small = tu_mkdtemp("wal-engine-other"), *large = tu_mkdtemp("wal-engine-other");
+    db = open_db(small, "os", extra);
+    for (int i = 0; i < 30; i++)
+        put_kv(db, i, 7);
+    assert_int_equal(wal_engine_checkpoint(db), KV_OK);
+    assert_int_equal(kv_close(db), KV_OK);
+    db = open_db(large, "os", extra);
+    for (int i = 0; i < 400; i++)
+        put_kv(db, i % 100, 9);
+    assert_int_equal(wal_engine_checkpoint(db), KV_OK);
+    assert_int_equal(kv_close(db), KV_OK);
+    const char *others[] = {small, large};
+    for (int k = 0; k < 2; k++) {
+        char *c = clone_db(e->dir);
+        char *from = wt_join(others[k], "SNAPSHOT"), *to = wt_join(c, "SNAPSHOT");
+        wt_copy_file(from, to);
+        expect_refused(c, "SNAPSHOT: offset 32", "belongs to another database");
+        /* Both salts are named. */
+        kv_options o;
+        kv_options_init(&o);
+        kv_db *x = NULL;
+        assert_int_equal(kv_open("wal", c, &o, &x), KV_CORRUPTION);
+        assert_non_null(strstr(kv_errmsg(), "salt"));
+        assert_non_null(strstr(kv_errmsg(), "the log's salt"));
+        kv_options_free(&o);
+        free(from);
+        free(to);
+        tu_rmtree(c);
+        free(c);
+    }
+    /* The same SNAPSHOT swapped under an open handle: kv_check refuses it. */
+    db = open_db(e->dir, "os", extra);
+    assert_int_equal(kv_check(db), KV_OK);
+    char *from = wt_join(large, "SNAPSHOT"), *to = wt_join(e->dir, "SNAPSHOT");
+    wt_copy_file(from, to);
+    assert_int_equal(kv_check(db), KV_CORRUPTION);
+    assert_non_null(strstr(kv_errmsg(), "belongs to another database"));
+    kv_close(db);
+    free(from);
+    free(to);
+    tu_rmtree(small);
+    tu_rmtree(large);
+    free(small);
+    free(large);
+}
+
 /* Every file the wal depends on is named and checked: a segment or SNAPSHOT that is missing,
  * swapped with another, replaced by an older copy of itself or cut short is KV_CORRUPTION naming
  * the file, writable or read-only, and the refused open changes nothing; never an empty or
@@ -740,6 +803,7 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_missing_swapped_stale_truncated_files, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_foreign_snapshot_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_read_only_engine, setup, teardown),
         cmocka_unit_test_setup_teardown(test_failed_fsync_in_checkpoint_poisons, setup, teardown),
     };
