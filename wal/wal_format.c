@@ -18,6 +18,8 @@ const char *wal_rec_type_name(uint8_t type)
         return "COMMIT";
     case WAL_REC_CHECKPOINT:
         return "CHECKPOINT";
+    case WAL_REC_NEXT:
+        return "NEXT";
     case WAL_REC_MARK:
         return "MARK";
     default:
@@ -102,6 +104,13 @@ size_t wal_rec_encode(uint8_t *out, uint32_t seed, uint8_t type, uint64_t lsn, c
     return (size_t)WAL_REC_OVERHEAD + len;
 }
 
+size_t wal_next_encode(uint8_t *out, uint32_t seed, uint64_t successor)
+{
+    uint8_t p[8];
+    kv_put_u64(p, successor);
+    return kv_reclog_encode(out, seed, WAL_REC_NEXT, p, sizeof p);
+}
+
 const char *wal_rec_view_of(const kv_reclog_rec *r, wal_rec_view *out)
 {
     memset(out, 0, sizeof *out);
@@ -112,6 +121,13 @@ const char *wal_rec_view_of(const kv_reclog_rec *r, wal_rec_view *out)
     out->hcrc = kv_get_u32(frame + 4);
     if (r->type == WAL_REC_MARK) {
         out->durable = kv_get_u64(r->payload); /* reclog checked its length */
+        return NULL;
+    }
+    if (r->type == WAL_REC_NEXT) {
+        if (r->len != 8)
+            return "NEXT record of the wrong length";
+        out->successor = kv_get_u64(r->payload);
+        out->body = r->payload + 8;
         return NULL;
     }
     if (r->type < WAL_REC_PUT || r->type > WAL_REC_CHECKPOINT)

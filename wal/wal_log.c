@@ -42,17 +42,33 @@ static kv_status poisoned_error(wal_log *l)
                     l->dir, l->poison_msg);
 }
 
-/* Starts a new segment at next_lsn after making the current one durable (mu held). */
+/* Starts a new segment at next_lsn (mu held), in the order wal_format.h's NEXT relies on: makes
+ * the current segment durable; creates the new one durably (NAME.tmp, header, fdatasync, rename,
+ * directory fsync); appends NEXT naming it to the current segment and fdatasyncs that; only then
+ * does the new segment become the active one. A crash before the new segment is durable leaves
+ * the current one the newest; a crash after it, a NEXT absent or torn, which open completes. */
 static kv_status roll_locked(wal_log *l)
 {
     kv_status s = wal_sync_locked(l);
     if (s != KV_OK)
         return s;
-    wal_wait_syncers(l);
+    wal_wait_syncers(l); /* may release mu: the active file is read again below */
     kv_file *nf = NULL;
-    s = wal_seg_create(l, l->next_lsn, 0, NULL, 0, 0, &nf, NULL);
+    uint64_t first = l->next_lsn;
+    s = wal_seg_create(l, first, 0, NULL, 0, 0, &nf, NULL);
+    if (s == KV_OK) {
+        wal_seg *a = &l->segs[l->nsegs - 1];
+        uint8_t rec[WAL_NEXT_SIZE];
+        wal_next_encode(rec, l->seed, first);
+        s = kv_file_pwrite(l->active, rec, sizeof rec, a->size);
+        if (s == KV_OK) {
+            a->size += sizeof rec;
+            atomic_fetch_add(&l->bytes, sizeof rec);
+            s = kv_file_fdatasync(l->active);
+        }
+    }
     if (s == KV_OK)
-        s = wal_segs_push(l, (wal_seg){l->next_lsn, l->next_lsn - 1, WAL_SEG_HEADER_SIZE});
+        s = wal_segs_push(l, (wal_seg){first, first - 1, WAL_SEG_HEADER_SIZE});
     if (s != KV_OK) {
         kv_file_close(nf);
         return wal_poison_locked(l, s);

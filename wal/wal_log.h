@@ -113,8 +113,11 @@ void wal_log_options_init(wal_log_options *o);
  * superseded by an interrupted truncation, starts the interval syncer in `interval:MS`. Every
  * segment but the newest was made durable whole before the next one began, so any damage in
  * one is corruption; in the newest, damage that a later sync mark vouches for is corruption and
- * anything else a torn tail (reclog.h). With opts->read_only all of this happens in memory and
- * the directory is left as it is (a torn tail stays on disk, merely not replayed).
+ * anything else a torn tail (reclog.h). Every segment but the newest ends with a NEXT record
+ * naming its successor (wal_format.h): a NEXT in the newest names a deleted segment
+ * (KV_CORRUPTION naming it), and a roll that a crash interrupted before its NEXT was durable is
+ * completed. With opts->read_only all of this happens in memory and the directory is left as it
+ * is (a torn tail stays on disk, merely not replayed).
  * *out is freed with wal_log_close. fs is not owned and must outlive the log.
  * Errors: KV_INVALID (bad options), KV_CORRUPTION (message names segment and offset),
  * KV_IO, KV_NOSPACE, KV_NOMEM, or the replay callback's status. */

@@ -40,6 +40,23 @@ static kv_status verify_seg(wal_log *l, size_t i)
     if (s == KV_OK && res.hdr.first_lsn != g->first_lsn)
         s = kv_error(KV_CORRUPTION, "%s: offset 24: first LSN %" PRIu64 " differs from the name",
                      path, res.hdr.first_lsn);
+    /* A read-only open leaves an interrupted roll as it found it (a writable one completes it). */
+    bool rolled = !newest && l->rolled == g->first_lsn && wal_scan_roll_interrupted(s, &res);
+    if (rolled && s != KV_OK) {
+        s = KV_OK;
+        kv_errclear();
+    }
+    if (s == KV_OK && !newest && !rolled && !res.next_off)
+        s = kv_error(KV_CORRUPTION,
+                     "%s: offset %" PRIu64 ": no NEXT record names the segment after it", path,
+                     res.end);
+    if (s == KV_OK && newest && res.next_off && res.next_off < g->size) {
+        char succ[WAL_SEG_NAME_LEN + 1];
+        wal_seg_name(succ, res.successor);
+        s = kv_error(KV_CORRUPTION,
+                     "%s/%s: missing: %s names it as the next segment (offset %" PRIu64 ": NEXT)",
+                     l->dir, succ, path, res.next_off);
+    }
     /* A writable log cut its torn tail at open and writes whole groups since; only a read-only
      * log's newest segment may still hold bytes that open did not replay. */
     bool tail_ok = newest && l->opt.read_only;
@@ -103,6 +120,15 @@ static kv_status dump_visit(void *ctx, const wal_rec_view *v)
                 "      bytes before offset %" PRIu64 " were durable when this mark was written\n",
                 v->off, v->crc, v->hcrc, v->type, wal_rec_type_name(v->type), v->durable,
                 v->durable);
+        return KV_OK;
+    }
+    if (v->type == WAL_REC_NEXT) {
+        fprintf(d->out,
+                "  @%-10" PRIu64 " next:   crc=%08x (@+0) hcrc=%08x (@+4) length=8 (@+8) type=%u "
+                "%-10s (@+12) successor=%" PRIu64 " (@+16)\n"
+                "      the log goes on in the segment whose first LSN is %" PRIu64 "\n",
+                v->off, v->crc, v->hcrc, v->type, wal_rec_type_name(v->type), v->successor,
+                v->successor);
         return KV_OK;
     }
     fprintf(d->out,

@@ -53,6 +53,8 @@ struct wal_log {
     _Atomic uint64_t bytes; /* sum of segment sizes + buffered bytes */
     uint64_t torn_cut, truncations, rewrites, created;
     uint64_t replayed; /* bytes of the segments scanned and replayed at open */
+    uint64_t rolled;   /* a read-only open: first LSN of the segment whose interrupted roll it
+                          left as it found it (NEXT absent or torn), 0 for none */
 };
 
 /* ---- buffered sequential reader (wal_reader.c) ---- */
@@ -95,10 +97,23 @@ typedef struct wal_scan_result {
     uint64_t commit_lsn; /* LSN of the last valid COMMIT (first - 1 when none) */
     uint64_t records;    /* valid records, marks not counted */
     uint64_t marks;
-    uint64_t durable; /* the largest durable length a valid mark names (0 if none) */
-    bool torn;        /* [end, file_size) is a torn tail (reclog.h's damage rule) */
-    const char *why;  /* when torn: what was wrong at end (static text) */
+    uint64_t durable;    /* the largest durable length a valid mark names (0 if none) */
+    bool torn;           /* [end, file_size) is a torn tail (reclog.h's damage rule) */
+    const char *why;     /* when torn: what was wrong at end (static text) */
+    uint64_t next_off;   /* offset of the NEXT record (0: none) */
+    uint64_t successor;  /* the first LSN it names */
+    bool framing_damage; /* on KV_CORRUPTION: reclog found no valid record at end (rather than a
+                            valid record failing the log's own checks) */
 } wal_scan_result;
+
+/* Whether a sealed scan (status s, result res) of the segment just before the newest shows a roll
+ * that a crash interrupted before its NEXT record was durable (wal_format.h): no NEXT, the
+ * valid records ending at a batch boundary, and at most WAL_NEXT_SIZE bytes after them that are
+ * no valid record (a torn NEXT) or none at all. The caller asks only when the newest segment
+ * holds nothing but its header (nothing is appended to a new segment before the NEXT naming it
+ * is durable); it then takes [res->end, file size) as the torn NEXT and completes the roll (a
+ * writable open). */
+bool wal_scan_roll_interrupted(kv_status s, const wal_scan_result *res);
 
 /* Visits one valid record (marks included, type WAL_REC_MARK); a status other than KV_OK stops
  * the scan and is returned. */
@@ -110,7 +125,8 @@ typedef kv_status (*wal_visit_fn)(void *ctx, const wal_rec_view *v);
  * corruption: a segment made durable whole before a later one began) or not (a torn tail is cut
  * off, damage that a later sync mark vouches for is corruption). Each record is checked: a type
  * the log knows, LSNs one apart starting at the header's first LSN, a COMMIT counting the
- * records since the previous one ("path: offset X: LSN N: ..." otherwise). visit (may be NULL)
+ * records since the previous one, a NEXT after the last COMMIT naming the LSN after it, followed
+ * by marks only ("path: offset X: LSN N: ..." otherwise). visit (may be NULL)
  * sees every valid record in order. Returns KV_OK (res->torn says whether a tail is to be cut),
  * KV_CORRUPTION with res describing the valid prefix (res->header_ok false for a bad header; else
  * the damage is at res->end), or visit's status. Pure: reads only [data, data + size). */

@@ -6,7 +6,15 @@
  * Which damage is a torn tail is reclog's rule (common/reclog.h), applied per segment: every
  * segment but the newest was fdatasynced whole before the next one was created (roll_locked,
  * wal_seg_create), so it is scanned sealed and any damage in it is corruption; in the newest,
- * damage that a later sync mark vouches for is corruption, anything else a torn tail. */
+ * damage that a later sync mark vouches for is corruption, anything else a torn tail.
+ *
+ * The one exception is the NEXT record that ends every segment but the newest (wal_format.h): a
+ * roll writes it only once the new segment is durable, so a power loss may leave it absent or
+ * torn (its 24 bytes at most, after the last batch). Such a segment is accepted (the new one
+ * holds only its header: nothing is appended to it before NEXT is durable) and a writable open
+ * completes the roll: directory fsync, cut of the torn bytes, NEXT, fdatasync. A NEXT in the
+ * newest segment names a successor that is missing, which no crash leaves: the newest segment
+ * was deleted, and the open fails naming it (point-in-time: the NEXT is cut off). */
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -63,7 +71,7 @@ static kv_status deliver(replay_ctx *c, uint64_t commit_lsn)
 static kv_status visit(void *ctx, const wal_rec_view *v)
 {
     replay_ctx *c = ctx;
-    if (v->type == WAL_REC_MARK)
+    if (v->type == WAL_REC_MARK || v->type == WAL_REC_NEXT)
         return KV_OK;
     if (v->type == WAL_REC_COMMIT)
         return deliver(c, v->lsn);
@@ -174,6 +182,52 @@ static kv_status is_superseded(wal_log *l, uint64_t first, uint64_t second, bool
     return s;
 }
 
+/* *size gets the size in bytes of segment `first` (0 when it is missing: the scan reports it).
+ * Errors: KV_IO, KV_NOMEM. */
+static kv_status file_size_of(wal_log *l, uint64_t first, uint64_t *size)
+{
+    *size = 0;
+    char *p = wal_seg_path(l, first);
+    kv_file *f = NULL;
+    kv_status s = p ? kv_fs_open(l->fs, p, KV_FS_READ, &f) : kv_error(KV_NOMEM, "out of memory");
+    if (s == KV_NOT_FOUND) {
+        kv_errclear();
+        s = KV_OK;
+    } else if (s == KV_OK) {
+        s = kv_file_size(f, size);
+    }
+    kv_file_close(f);
+    free(p);
+    return s;
+}
+
+/* Completes a roll that a crash interrupted before the NEXT record of segment g (size bytes on
+ * disk, g->size of them valid) was durable: fsyncs the directory first (the successor's name
+ * must be durable before anything names it; a process killed before the roll's own directory
+ * fsync leaves a name that a power loss could still take away), cuts the torn bytes, appends
+ * NEXT naming successor, fdatasyncs. A crash in between leaves what the roll's crash left. */
+static kv_status complete_roll(wal_log *l, wal_seg *g, uint64_t size, uint64_t successor)
+{
+    char *path = wal_seg_path(l, g->first_lsn);
+    kv_file *f = NULL;
+    uint8_t rec[WAL_NEXT_SIZE];
+    wal_next_encode(rec, l->seed, successor);
+    kv_status s = path ? kv_fs_fsync_dir(l->fs, l->dir) : kv_error(KV_NOMEM, "wal: out of memory");
+    if (s == KV_OK)
+        s = kv_fs_open(l->fs, path, KV_FS_WRITE, &f);
+    if (s == KV_OK && size > g->size)
+        s = kv_file_truncate(f, g->size);
+    if (s == KV_OK)
+        s = kv_file_pwrite(f, rec, sizeof rec, g->size);
+    if (s == KV_OK)
+        s = kv_file_fdatasync(f);
+    if (s == KV_OK)
+        g->size += sizeof rec;
+    kv_file_close(f);
+    free(path);
+    return s;
+}
+
 static kv_status create_fresh(wal_log *l)
 {
     l->salt = new_salt();
@@ -266,11 +320,29 @@ kv_status wal_recover(wal_log *l, wal_replay_fn replay, void *rctx)
             return s;
         }
     }
+    /* Per listed segment i: where its NEXT is (0: none), its file size, whether its roll was
+     * interrupted (no NEXT, or a torn one, though a later segment exists). */
+    uint64_t *next_off = calloc(n, sizeof *next_off), *fsize = calloc(n, sizeof *fsize);
+    bool *rolled = calloc(n, sizeof *rolled);
+    if (!next_off || !fsize || !rolled) {
+        free(next_off);
+        free(fsize);
+        free(rolled);
+        free(firsts);
+        return kv_error(KV_NOMEM, "wal: out of memory");
+    }
     size_t keep = n;       /* segments [start, keep) make up the log after recovery */
     uint64_t cut_to = 0;   /* the last kept segment's new size, when it is cut */
     bool cut_last = false; /* whether it is */
     uint64_t marked = 0;   /* the largest durable length a mark in it names */
-    for (size_t i = start; i < n; i++) {
+    /* A roll can have been interrupted only if the newest segment holds its header alone. */
+    bool roll_window = false;
+    if (n - start >= 2) {
+        uint64_t sz = 0;
+        s = file_size_of(l, firsts[n - 1], &sz);
+        roll_window = s == KV_OK && sz == WAL_SEG_HEADER_SIZE;
+    }
+    for (size_t i = start; i < n && s == KV_OK; i++) {
         bool newest = i == n - 1;
         wal_scan_result res;
         s = scan_one(l, firsts[i], !newest, i > start, &c, &res);
@@ -282,6 +354,16 @@ kv_status wal_recover(wal_log *l, wal_replay_fn replay, void *rctx)
             keep = i;
             break;
         }
+        next_off[i] = res.next_off;
+        fsize[i] = res.file_size;
+        if (roll_window && i == n - 2 && wal_scan_roll_interrupted(s, &res)) {
+            rolled[i] = true; /* [res.end, file size) is what a crash left of its NEXT */
+            l->rolled = firsts[i];
+            if (s != KV_OK) {
+                s = KV_OK;
+                kv_errclear();
+            }
+        }
         bool damaged = s == KV_CORRUPTION; /* a record, at res.end */
         if (damaged && !strict) {
             s = KV_OK;
@@ -289,8 +371,10 @@ kv_status wal_recover(wal_log *l, wal_replay_fn replay, void *rctx)
         }
         if (s != KV_OK)
             break;
-        if (i == start)
+        if (i == start) {
             l->salt = res.hdr.salt;
+            l->seed = wal_seed(l->salt); /* complete_roll writes records under it */
+        }
         /* Classify the end of this segment. */
         const char *problem = NULL;
         uint64_t problem_off = 0;
@@ -304,6 +388,11 @@ kv_status wal_recover(wal_log *l, wal_replay_fn replay, void *rctx)
         uint64_t last_lsn = (cut || problem) ? res.commit_lsn : res.last_lsn;
         if (!cut && !problem && i + 1 < n && firsts[i + 1] != last_lsn + 1) {
             problem = "LSN gap or overlap with the next segment";
+            problem_off = res.end;
+        }
+        if (!damaged && !problem && !newest && !res.next_off && !rolled[i]) {
+            /* A roll makes NEXT durable before it appends anything to the new segment. */
+            problem = "segment ends without the NEXT record naming the next one (an older copy?)";
             problem_off = res.end;
         }
         if (problem && strict) {
@@ -336,12 +425,39 @@ kv_status wal_recover(wal_log *l, wal_replay_fn replay, void *rctx)
     free(c.pend);
     free(c.out);
     kv_buf_free(&c.arena);
+    size_t last = keep - 1; /* the index in firsts of the last segment kept */
     if (s == KV_OK) {
         wal_seg *a = &l->segs[l->nsegs - 1];
+        if (next_off[last] && next_off[last] < a->size) {
+            /* It names a successor, but none is kept. */
+            char name[WAL_SEG_NAME_LEN + 1], succ[WAL_SEG_NAME_LEN + 1];
+            wal_seg_name(name, firsts[last]);
+            wal_seg_name(succ, a->last_lsn + 1);
+            if (strict) {
+                s = kv_error(KV_CORRUPTION,
+                             "%s/%s: missing: %s names it as the next segment (offset %" PRIu64
+                             ": NEXT), so the log went on past LSN %" PRIu64
+                             ": the newest segment was deleted, records are missing",
+                             l->dir, succ, name, next_off[last], a->last_lsn);
+            } else { /* point-in-time: the log ends before the NEXT */
+                l->torn_cut += a->size - next_off[last];
+                a->size = next_off[last];
+                cut_last = true;
+                cut_to = a->size;
+            }
+        } else if (rolled[last] && fsize[last] > a->size) {
+            cut_last = true; /* the torn NEXT of a roll, now the newest (point-in-time) */
+            cut_to = a->size;
+        }
+        if (marked > a->size)
+            marked = a->size;
         l->next_lsn = a->last_lsn + 1;
         l->durable = l->marked = marked;
     }
     if (s != KV_OK || ro) {
+        free(next_off);
+        free(fsize);
+        free(rolled);
         free(firsts);
         return s;
     }
@@ -369,6 +485,14 @@ kv_status wal_recover(wal_log *l, wal_replay_fn replay, void *rctx)
         if (s == KV_OK)
             s = kv_fs_fsync_dir(l->fs, l->dir);
     }
+    for (size_t i = start; i < last && s == KV_OK; i++)
+        if (rolled[i])
+            s = complete_roll(l, &l->segs[i - start], fsize[i], firsts[i + 1]);
+    if (s == KV_OK)
+        l->rolled = 0;
+    free(next_off);
+    free(fsize);
+    free(rolled);
     free(firsts);
     return s;
 }

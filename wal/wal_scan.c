@@ -44,6 +44,7 @@ typedef struct scan_ctx {
     uint64_t since_commit; /* records since the last COMMIT */
     wal_visit_fn visit;
     void *ctx;
+    bool refused; /* check_record or visit stopped the scan */
 } scan_ctx;
 
 static kv_status bad(const scan_ctx *c, uint64_t off, const char *what, uint64_t lsn)
@@ -52,10 +53,20 @@ static kv_status bad(const scan_ctx *c, uint64_t off, const char *what, uint64_t
                     what);
 }
 
+static kv_status check_one(scan_ctx *c, const kv_reclog_rec *r);
+
 /* The log's checks of one valid record, then the caller's visit. */
 static kv_status check_record(void *ctx, const kv_reclog_rec *r)
 {
     scan_ctx *c = ctx;
+    kv_status s = check_one(c, r);
+    if (s != KV_OK)
+        c->refused = true;
+    return s;
+}
+
+static kv_status check_one(scan_ctx *c, const kv_reclog_rec *r)
+{
     wal_scan_result *res = c->res;
     wal_rec_view v;
     const char *why = wal_rec_view_of(r, &v);
@@ -67,6 +78,21 @@ static kv_status check_record(void *ctx, const kv_reclog_rec *r)
         res->marks++;
         if (v.durable > res->durable)
             res->durable = v.durable;
+    } else if (res->next_off) {
+        return kv_error(KV_CORRUPTION,
+                        "%s: offset %" PRIu64
+                        ": a %s record after the NEXT record at offset %" PRIu64
+                        " (a segment ends with NEXT)",
+                        c->path, r->off, wal_rec_type_name(v.type), res->next_off);
+    } else if (v.type == WAL_REC_NEXT) {
+        if (c->since_commit != 0 || v.successor != res->last_lsn + 1)
+            return kv_error(
+                KV_CORRUPTION,
+                "%s: offset %" PRIu64 ": NEXT names the segment starting at LSN %" PRIu64
+                ", but %s (last LSN %" PRIu64 ")",
+                c->path, r->off, v.successor,
+                c->since_commit ? "a batch is open" : "that is not the LSN after this one's",
+                res->last_lsn);
     } else {
         if (v.lsn != res->last_lsn + 1) {
             char what[96];
@@ -84,9 +110,14 @@ static kv_status check_record(void *ctx, const kv_reclog_rec *r)
             return s;
     }
     res->end = next;
-    if (v.type == WAL_REC_MARK) {
+    if (v.type == WAL_REC_NEXT) {
+        res->next_off = r->off;
+        res->successor = v.successor;
+    }
+    if (v.type == WAL_REC_MARK || v.type == WAL_REC_NEXT) {
         if (c->since_commit == 0)
-            res->batch_end = next; /* a mark between batches belongs to the committed log */
+            res->batch_end = next; /* a mark (or NEXT) between batches belongs to the committed
+                                      log */
         return KV_OK;
     }
     res->records++;
@@ -118,7 +149,7 @@ kv_status wal_scan_image(const char *path, const uint8_t *data, uint64_t size, b
     res->header_ok = true;
     res->end = res->batch_end = WAL_SEG_HEADER_SIZE;
     res->last_lsn = res->commit_lsn = res->hdr.first_lsn - 1;
-    scan_ctx c = {path, res, 0, visit, ctx};
+    scan_ctx c = {path, res, 0, visit, ctx, false};
     uint32_t seed = wal_seed(res->hdr.salt);
     kv_reclog_result rr;
     kv_status s =
@@ -129,5 +160,14 @@ kv_status wal_scan_image(const char *path, const uint8_t *data, uint64_t size, b
         res->torn = rr.torn;
         res->why = rr.why;
     }
+    res->framing_damage = s == KV_CORRUPTION && !c.refused;
     return s;
+}
+
+bool wal_scan_roll_interrupted(kv_status s, const wal_scan_result *res)
+{
+    if (!res->header_ok || res->next_off || res->batch_end != res->end ||
+        res->file_size - res->end > WAL_NEXT_SIZE)
+        return false;
+    return s == KV_OK || (s == KV_CORRUPTION && res->framing_damage);
 }

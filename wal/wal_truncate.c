@@ -7,7 +7,8 @@
  * both, open sees the newer one's `supersedes` field and removes the old one (wal_recover.c).
  * The copy leaves the old file's sync marks behind (they name its offsets) and ends with a mark
  * of its own: the new file is visible by its name only once durable whole, so the mark vouches
- * for every record copied. */
+ * for every record copied. A rewritten older segment keeps its NEXT record (copied with the
+ * live records): it still names the same successor. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -28,7 +29,7 @@ static kv_status find_cut(const wal_log *l, const char *path, const wal_image *i
             return kv_error(KV_CORRUPTION, "%s: offset %llu: %s", path, (unsigned long long)off,
                             why);
         off += KV_RECLOG_FRAME + (uint64_t)r.len;
-        if (v.type == WAL_REC_MARK)
+        if (v.type == WAL_REC_MARK || v.type == WAL_REC_NEXT)
             continue;
         if (v.lsn != lsn)
             return kv_error(KV_CORRUPTION, "%s: offset %llu: LSN %llu where %llu belongs", path,

@@ -757,6 +757,65 @@ static void test_read_only_engine(void **state)
     free(tmp);
 }
 
+/* The newest segment deleted is KV_CORRUPTION naming it, writable and read-only, whether the
+ * database was closed cleanly or the engine was killed after a kv_sync (faultfs: a process
+ * crash, which keeps every write made); never a database rolled back to the end of the segment
+ * before it (keys back, values stale), which is what open made of it while nothing recorded
+ * that a newer segment existed. With a checkpoint behind the log too. */
+static void test_deleted_newest_segment_refused(void **state)
+{
+    (void)state;
+    const char *extra[] = {"segment_size=4096", "checkpoint_bytes=0", NULL};
+    for (int killed = 0; killed < 2; killed++) {
+        for (int ckpt = 0; ckpt < 2; ckpt++) {
+            char *dir = tu_mkdtemp("wal-engine-deleted");
+            char *scratch = tu_mkdtemp("wal-engine-scratch");
+            kv_fs *ff = kv_faultfs_new(scratch);
+            kv_faultfs_set_real_sync(ff, false);
+            kv_options o;
+            kv_options_init(&o);
+            o.fs = ff;
+            for (size_t i = 0; extra[i]; i++)
+                assert_int_equal(kv_options_set(&o, extra[i]), KV_OK);
+            kv_db *db;
+            assert_int_equal(kv_open("wal", dir, &o, &db), KV_OK);
+            for (int i = 0; i < 120; i++)
+                put_kv(db, i, 1);
+            if (ckpt)
+                assert_int_equal(wal_engine_checkpoint(db), KV_OK);
+            for (int i = 0; i < 120; i++)
+                put_kv(db, i, 2);
+            for (int i = 0; i < 40; i += 2) {
+                char key[32];
+                int kl = snprintf(key, sizeof key, "key%06d", i);
+                assert_int_equal(kv_delete(db, key, (size_t)kl), KV_OK);
+            }
+            if (killed) {
+                assert_int_equal(kv_sync(db), KV_OK);
+                kv_faultfs_set_crash_at(ff, kv_faultfs_ops(ff) + 1);
+                assert_int_equal(kv_faultfs_crash(ff, KV_CRASH_KEEP, 1), KV_OK);
+                kv_close(db); /* fails: the process is gone */
+            } else {
+                assert_int_equal(kv_close(db), KV_OK);
+            }
+            kv_fs_destroy(ff);
+            kv_options_free(&o);
+            size_t n;
+            char **segs = wt_segments(dir, &n);
+            assert_true(n >= 3);
+            char *p = wt_join(dir, segs[n - 1]);
+            assert_int_equal(remove(p), 0);
+            expect_refused(dir, segs[n - 1], "missing");
+            free(p);
+            wt_names_free(segs, n);
+            tu_rmtree(scratch);
+            free(scratch);
+            tu_rmtree(dir);
+            free(dir);
+        }
+    }
+}
+
 static void test_failed_fsync_in_checkpoint_poisons(void **state)
 {
     env *e = *state;
@@ -805,6 +864,7 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_foreign_snapshot_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_read_only_engine, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_deleted_newest_segment_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_failed_fsync_in_checkpoint_poisons, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

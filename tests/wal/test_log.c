@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -60,8 +61,9 @@ static void write_batches(env *e, wal_log_options *o, uint64_t from, uint64_t nb
 }
 
 /* Like write_batches, but the writer dies instead of closing (a process crash: everything it
- * wrote is kept, nothing more): the log ends with the last batch, no close mark after it. */
-static void write_batches_killed(env *e, wal_log_options *o, uint64_t from, uint64_t nb)
+ * wrote is kept, nothing more): the log ends with the last batch, no close mark after it. With
+ * sync, a wal_log_sync runs just before the crash. */
+static void write_batches_killed(env *e, wal_log_options *o, uint64_t from, uint64_t nb, bool sync)
 {
     char *scratch = tu_mkdtemp("wal-log-killed");
     kv_fs *ff = kv_faultfs_new(scratch);
@@ -71,6 +73,8 @@ static void write_batches_killed(env *e, wal_log_options *o, uint64_t from, uint
     assert_int_equal(wal_log_open(ff, e->dir, o, NULL, NULL, &l), KV_OK);
     for (uint64_t b = from; b < from + nb; b++)
         assert_int_equal(wt_append(l, b, 1 + b % 4, NULL), KV_OK);
+    if (sync)
+        assert_int_equal(wal_log_sync(l), KV_OK);
     kv_faultfs_set_crash_at(ff, kv_faultfs_ops(ff) + 1);
     assert_int_equal(kv_faultfs_crash(ff, KV_CRASH_KEEP, 1), KV_OK);
     wal_log_close(l); /* fails: the process is gone */
@@ -84,7 +88,8 @@ static kv_status reopen(env *e, wal_log_options *o, wt_replay *r)
     wal_log *l;
     kv_status s = wal_log_open(e->fs, e->dir, o, wt_collect, r, &l);
     if (s == KV_OK) {
-        assert_int_equal(wal_log_verify(l), KV_OK);
+        if (wal_log_verify(l) != KV_OK)
+            fail_msg("wal_log_verify after the open: %s", kv_errmsg());
         assert_int_equal(wal_log_close(l), KV_OK);
     }
     return s;
@@ -151,7 +156,7 @@ static void test_torn_tail_cut_and_durable(void **state)
     env *e = *state;
     wal_log_options o;
     wal_log_options_init(&o);
-    write_batches_killed(e, &o, 0, 10);
+    write_batches_killed(e, &o, 0, 10, false);
     char *seg = last_segment(e);
     uint64_t size = wt_file_size(seg);
     wt_truncate(seg, size - 3); /* the last record is incomplete */
@@ -188,7 +193,7 @@ static void test_crc_failing_last_record_cut(void **state)
     env *e = *state;
     wal_log_options o;
     wal_log_options_init(&o);
-    write_batches_killed(e, &o, 0, 10);
+    write_batches_killed(e, &o, 0, 10, false);
     char *seg = last_segment(e);
     uint64_t size = wt_file_size(seg);
     wt_flip_byte(seg, size - 1, 0x40); /* the last COMMIT's count */
@@ -383,7 +388,7 @@ static void test_damage_vouched_by_mark_is_corruption(void **state)
     wal_log_options o;
     wal_log_options_init(&o);
     o.durability.kind = KV_DURABILITY_SYNC;
-    write_batches_killed(e, &o, 0, 12);
+    write_batches_killed(e, &o, 0, 12, false);
     char *seg = last_segment(e);
     uint64_t off = record_offset(seg, 8); /* in batch 2 (batches: LSNs 1-2, 3-5, 6-9, ...) */
     wt_flip_byte(seg, off + WAL_REC_OVERHEAD - 1, 0x10); /* its LSN */
@@ -554,7 +559,7 @@ static void test_older_segment_is_sealed(void **state)
 {
     env *e = *state;
     wal_log_options o = small_opts();
-    write_batches_killed(e, &o, 0, 60);
+    write_batches_killed(e, &o, 0, 60, false);
     size_t n;
     char **segs = wt_segments(e->dir, &n);
     assert_true(n >= 3);
@@ -566,6 +571,141 @@ static void test_older_segment_is_sealed(void **state)
     assert_non_null(strstr(kv_errmsg(), "made durable whole"));
     wt_replay_free(&r);
     free(p);
+    wt_names_free(segs, n);
+}
+
+/* Opening dir's log, strict writable and read-only, is KV_CORRUPTION whose message names `name`
+ * and `also`. */
+static void expect_log_refused(env *e, const char *name, const char *also)
+{
+    for (int ro = 0; ro < 2; ro++) {
+        wal_log_options o = small_opts();
+        o.read_only = ro;
+        wt_replay r = {0};
+        assert_int_equal(reopen(e, &o, &r), KV_CORRUPTION);
+        if (!strstr(kv_errmsg(), name) || !strstr(kv_errmsg(), also))
+            fail_msg("\"%s\" does not name %s and %s", kv_errmsg(), name, also);
+        wt_replay_free(&r);
+    }
+}
+
+/* Every segment but the newest ends with a NEXT record naming its successor, so the newest
+ * segment deleted (after a clean close, or after a sync with the writer killed) is
+ * KV_CORRUPTION naming the deleted file, never a log that silently ends one segment earlier.
+ * Point-in-time opens with the batches before it and cuts the NEXT, after which the strict open
+ * works again. */
+static void test_deleted_newest_segment_is_corruption(void **state)
+{
+    env *e = *state;
+    for (int killed = 0; killed < 2; killed++) {
+        wal_log_options o = small_opts();
+        if (killed)
+            write_batches_killed(e, &o, 0, 60, true);
+        else
+            write_batches(e, &o, 0, 60, NULL);
+        size_t n;
+        char **segs = wt_segments(e->dir, &n);
+        assert_true(n >= 3);
+        char *p = wt_join(e->dir, segs[n - 1]);
+        assert_int_equal(remove(p), 0);
+        expect_log_refused(e, segs[n - 1], "missing");
+        expect_log_refused(e, segs[n - 2], "NEXT");
+        /* Point-in-time: the batches of the other segments, and the log goes on. */
+        wal_log_options o2 = small_opts();
+        o2.recovery = WAL_RECOVER_POINT_IN_TIME;
+        wt_replay r = {0};
+        assert_int_equal(reopen(e, &o2, &r), KV_OK);
+        assert_true(r.n > 0 && r.n < 60);
+        for (size_t b = 0; b < r.n; b++)
+            wt_expect_batch(&r.b[b], b, 1 + b % 4);
+        size_t kept = r.n;
+        wt_replay_free(&r);
+        o2.recovery = WAL_RECOVER_STRICT;
+        assert_int_equal(reopen(e, &o2, &r), KV_OK);
+        assert_int_equal(r.n, kept);
+        wt_replay_free(&r);
+        free(p);
+        wt_names_free(segs, n);
+        tu_rmtree(e->dir);
+        assert_int_equal(mkdir(e->dir, 0700), 0);
+    }
+}
+
+/* A roll writes NEXT into the old segment only once the new segment is durable; a power loss in
+ * between leaves the old segment without NEXT, or with a torn one, beside a new segment holding
+ * only its header. Open accepts that (read-only: changing nothing), a writable open completes
+ * the roll, and from then on the newest segment cannot vanish unnoticed. The same torn bytes
+ * beside a newest segment that holds records are damage of a sealed segment. */
+static void test_interrupted_roll_completed_at_open(void **state)
+{
+    env *e = *state;
+    wal_log_options o = small_opts();
+    write_batches(e, &o, 0, 60, NULL);
+    size_t n;
+    char **segs = wt_segments(e->dir, &n);
+    assert_true(n >= 3);
+    char *old = wt_join(e->dir, segs[n - 2]), *newest = wt_join(e->dir, segs[n - 1]);
+    uint64_t old_size = wt_file_size(old);
+    char *keep = tu_mkdtemp("wal-log-keep"), *keep_new = wt_join(keep, "newest");
+    wt_copy_file(newest, keep_new);
+    /* Replay of the complete log: how many batches the older segments hold. */
+    wt_replay all = {0};
+    assert_int_equal(reopen(e, &o, &all), KV_OK);
+    assert_int_equal(all.n, 60);
+    for (int variant = 0; variant < 3; variant++) {
+        /* 0: NEXT absent; 1: NEXT torn (cut after 10 of its bytes); 2: its bytes zeroed */
+        wt_copy_file(keep_new, newest);
+        wt_truncate(newest, WAL_SEG_HEADER_SIZE);
+        if (variant == 0)
+            wt_truncate(old, old_size - WAL_NEXT_SIZE);
+        else if (variant == 1)
+            wt_truncate(old, old_size - WAL_NEXT_SIZE + 10);
+        else
+            for (uint64_t b = old_size - WAL_NEXT_SIZE; b < old_size; b++)
+                wt_flip_byte(old, b, 0xff);
+        /* Read-only: opens, changes nothing. */
+        char *before = tu_dir_state(e->dir);
+        wal_log_options ro = small_opts();
+        ro.read_only = true;
+        wt_replay r = {0};
+        assert_int_equal(reopen(e, &ro, &r), KV_OK);
+        char *after = tu_dir_state(e->dir);
+        assert_string_equal(before, after);
+        free(before);
+        free(after);
+        size_t in_old = r.n;
+        assert_true(in_old > 0 && in_old < 60);
+        wt_replay_free(&r);
+        /* Writable: opens with the same batches and completes the roll. */
+        assert_int_equal(reopen(e, &o, &r), KV_OK);
+        assert_int_equal(r.n, in_old);
+        wt_replay_free(&r);
+        assert_int_equal(wt_file_size(old), old_size);
+        /* Now the deletion of the (empty) newest segment is told. */
+        char *save = wt_join(keep, "empty");
+        wt_copy_file(newest, save);
+        assert_int_equal(remove(newest), 0);
+        expect_log_refused(e, segs[n - 1], "missing");
+        wt_copy_file(save, newest);
+        free(save);
+        /* The same bytes torn while the newest segment holds records: damage. */
+        wt_copy_file(keep_new, newest);
+        wt_truncate(old, old_size - WAL_NEXT_SIZE + 10);
+        expect_log_refused(e, segs[n - 2], "made durable whole");
+        wt_truncate(old, old_size - WAL_NEXT_SIZE);
+        expect_log_refused(e, segs[n - 2], segs[n - 2]);
+        /* back to the complete log for the next variant */
+        wt_truncate(newest, WAL_SEG_HEADER_SIZE);
+        assert_int_equal(reopen(e, &o, &r), KV_OK); /* completes the roll again */
+        wt_replay_free(&r);
+        assert_int_equal(wt_file_size(old), old_size);
+    }
+    wt_replay_free(&all);
+    tu_rmtree(keep);
+    free(keep);
+    free(keep_new);
+    free(old);
+    free(newest);
     wt_names_free(segs, n);
 }
 
@@ -1282,6 +1422,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_read_only_open_changes_nothing, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rewrite_ends_with_mark, setup, teardown),
         cmocka_unit_test_setup_teardown(test_older_segment_is_sealed, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_deleted_newest_segment_is_corruption, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_interrupted_roll_completed_at_open, setup, teardown),
         cmocka_unit_test_setup_teardown(test_valid_record_wrong_lsn_or_count, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_record_before_good_is_corruption, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_length_before_good_is_corruption, setup, teardown),
