@@ -398,7 +398,16 @@ kv_status wal_recover(wal_log *l, wal_replay_fn replay, void *rctx)
         if (problem && strict) {
             char name[WAL_SEG_NAME_LEN + 1];
             wal_seg_name(name, firsts[i]);
-            if (i + 1 < n && problem_off == res.end)
+            if (i + 1 < n && problem_off == res.end && firsts[i + 1] > last_lsn + 1) {
+                /* A hole: the segment that went on from last_lsn + 1 is the one missing. */
+                char gone[WAL_SEG_NAME_LEN + 1];
+                wal_seg_name(gone, last_lsn + 1);
+                s = kv_error(KV_CORRUPTION,
+                             "%s/%s: missing: %s (offset %" PRIu64 ") ends at LSN %" PRIu64
+                             " and the next segment present starts at LSN %" PRIu64
+                             ": LSN gap or overlap with the next segment",
+                             l->dir, gone, name, problem_off, last_lsn, firsts[i + 1]);
+            } else if (i + 1 < n && problem_off == res.end)
                 s = kv_error(KV_CORRUPTION,
                              "%s/%s: offset %" PRIu64 ": %s: last LSN %" PRIu64
                              ", next segment starts at LSN %" PRIu64,

@@ -868,6 +868,8 @@ static void test_lsn_gap_between_segments(void **state)
     assert_int_equal(reopen(e, &o, &r), KV_CORRUPTION);
     assert_non_null(strstr(kv_errmsg(), "gap"));
     assert_non_null(strstr(kv_errmsg(), segs[0]));
+    assert_non_null(strstr(kv_errmsg(), segs[1])); /* the missing one, named */
+    assert_non_null(strstr(kv_errmsg(), "missing"));
     wt_replay_free(&r);
     free(p);
     wt_names_free(segs, n);
