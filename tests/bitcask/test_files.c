@@ -492,7 +492,10 @@ static uint64_t active_entry(const char *dir, char **path)
     char *mp = at(dir, BC_MANIFEST_NAME);
     void *data = NULL;
     size_t len = 0;
-    assert_int_equal(kv_fs_read_file(kv_fs_posix(), mp, 1 << 20, &data, &len), KV_OK);
+    kv_fs *fs = kv_fs_posix();
+    assert_non_null(fs);
+    assert_int_equal(kv_fs_read_file(fs, mp, 1 << 20, &data, &len), KV_OK);
+    kv_fs_destroy(fs);
     bc_manifest m;
     assert_int_equal(bc_manifest_decode(mp, data, len, &m), KV_OK);
     uint64_t durable = 0;
