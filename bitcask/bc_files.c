@@ -1,5 +1,6 @@
 /* bc_files.c: data file objects (reference counted), the file table, file creation and hint
  * file writing. */
+#include <assert.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -55,7 +56,11 @@ void bc_file_ref(bc_file *f)
 
 void bc_file_unref(bc_file *f)
 {
-    if (!f || atomic_fetch_sub_explicit(&f->refs, 1, memory_order_acq_rel) != 1)
+    if (!f)
+        return;
+    long left = (long)atomic_fetch_sub_explicit(&f->refs, 1, memory_order_acq_rel);
+    assert(left > 0); /* the caller held a reference */
+    if (left != 1)
         return;
     const uint8_t *m = atomic_load(&f->map);
     if (m)

@@ -3,6 +3,7 @@
  * common/reclog's; only the payloads are bitcask's. */
 #include "bc_format.h"
 
+#include <assert.h>
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
@@ -65,6 +66,9 @@ void bc_rec_finish(uint8_t *out, uint32_t seed, uint8_t type, uint64_t seq, uint
 size_t bc_rec_encode(uint8_t *out, uint32_t seed, uint8_t type, uint64_t seq, const void *key,
                      size_t klen, const void *value, size_t vlen)
 {
+    assert(type >= BC_T_PUT && type <= BC_T_BATCH_TOMB);
+    assert(klen > 0 && klen <= UINT32_MAX && vlen <= UINT32_MAX);
+    assert(vlen == 0 || (type != BC_T_TOMB && type != BC_T_BATCH_TOMB)); /* a tombstone has none */
     memcpy(out + BC_REC_OVERHEAD, key, klen);
     if (vlen)
         memcpy(out + BC_REC_OVERHEAD + klen, value, vlen);

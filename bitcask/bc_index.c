@@ -1,6 +1,7 @@
 /* bc_index.c: the sorted key index beside the keydir (see bc_index.h). */
 #include "bc_index.h"
 
+#include <assert.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -27,7 +28,11 @@ static bc_ix_run *run_new(size_t n, size_t key_bytes)
 
 void bc_ix_run_unref(bc_ix_run *r)
 {
-    if (!r || atomic_fetch_sub(&r->refs, 1) != 1)
+    if (!r)
+        return;
+    long left = (long)atomic_fetch_sub(&r->refs, 1);
+    assert(left > 0); /* the caller held a reference */
+    if (left != 1)
         return;
     free(r->ents);
     free(r->keys);

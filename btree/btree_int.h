@@ -11,6 +11,7 @@
 #ifndef KVLAB_BTREE_INT_H
 #define KVLAB_BTREE_INT_H
 
+#include <assert.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -306,8 +307,11 @@ kv_status bt_pool_new(bt_pool *p, uint32_t pgno, bt_frame **out);
 /* Releases a pin of bt_pool_get/bt_pool_new (NULL allowed). */
 static inline void pool_unpin(bt_frame *f)
 {
-    if (f)
-        atomic_fetch_sub_explicit(&f->pins, 1, memory_order_release);
+    if (!f)
+        return;
+    long left = (long)atomic_fetch_sub_explicit(&f->pins, 1, memory_order_release);
+    assert(left > 0); /* the caller held a pin */
+    (void)left;
 }
 /* Marks f dirty (newer than the data file: not evictable until written back) or clean. */
 void bt_pool_set_dirty(bt_pool *p, bt_frame *f, bool dirty);

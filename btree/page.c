@@ -9,6 +9,7 @@
  * share (header field @20). A binary search compares windows, which sit together in the slot
  * array, and loads a cell (a cache miss per probe in a cached tree) only when the windows are
  * equal; with the prefix stripped, 4 bytes separate nearly every pair of neighbouring keys. */
+#include <assert.h>
 #include <inttypes.h>
 #include <string.h>
 
@@ -183,6 +184,8 @@ unsigned bt_pg_upper_bound(const uint8_t *p, const void *key, size_t klen)
 void bt_pg_insert_cell(uint8_t *p, unsigned idx, const uint8_t *cell, size_t len)
 {
     unsigned n = pg_n(p);
+    assert(idx <= n);
+    assert(bt_pg_free(p) >= len + BT_SLOT); /* the caller checked that the cell fits */
     uint32_t content = pg_content(p) - (uint32_t)len;
     memcpy(p + content, cell, len);
     uint8_t *slots = p + BT_HDR;
@@ -209,11 +212,13 @@ void bt_pg_insert_cell(uint8_t *p, unsigned idx, const uint8_t *cell, size_t len
 
 void bt_pg_remove_cell(uint8_t *p, unsigned idx, uint32_t ps)
 {
-    (void)ps;
     unsigned n = pg_n(p);
+    assert(idx < n);
     uint32_t off = pg_slot(p, idx);
     uint32_t len = (uint32_t)bt_cell_size(p, idx);
     uint32_t content = pg_content(p);
+    assert(content <= off && off + len <= ps); /* the cell lies in the cell area */
+    (void)ps;
     /* Close the hole: cells below off move up by len. The prefix stays valid (the remaining
      * keys still share it), and so do the windows. */
     memmove(p + content + len, p + content, off - content);

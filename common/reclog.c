@@ -1,6 +1,7 @@
 /* reclog.c: framing, sync marks and the one scanner of kvlab's logs (see reclog.h). */
 #include "reclog.h"
 
+#include <assert.h>
 #include <inttypes.h>
 
 #include "crc.h"
@@ -50,6 +51,9 @@ bool kv_reclog_begin(kv_buf *b, size_t *at)
 
 void kv_reclog_end(kv_buf *b, size_t at, uint32_t seed, uint8_t type)
 {
+    assert(at + KV_RECLOG_FRAME <= b->len); /* kv_reclog_begin reserved the frame at `at` */
+    assert(b->len - at - KV_RECLOG_FRAME <= KV_RECLOG_MAX_PAYLOAD);
+    assert(type != 0); /* 0 is never a record */
     kv_reclog_seal(b->data + at, seed, type, (uint32_t)(b->len - at - KV_RECLOG_FRAME));
 }
 

@@ -4,6 +4,7 @@
  * and file number, so that a record of another log never replays here), the writer's record of
  * which bytes are durable and vouched for by a mark, and the rule for a header that fails its
  * check. */
+#include <assert.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -86,7 +87,11 @@ void lsm_log_ref(lsm_log *l)
 
 void lsm_log_unref(lsm_log *l)
 {
-    if (!l || atomic_fetch_sub_explicit(&l->refs, 1, memory_order_acq_rel) != 1)
+    if (!l)
+        return;
+    long left = (long)atomic_fetch_sub_explicit(&l->refs, 1, memory_order_acq_rel);
+    assert(left > 0); /* the caller held a reference */
+    if (left != 1)
         return;
     kv_file_close(l->f);
     kv_buf_free(&l->buf);

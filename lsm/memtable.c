@@ -3,6 +3,7 @@
  * search without locks: a node is fully built before it is published with a release store, and
  * readers follow links with acquire loads. Nodes are never removed; the arena is freed with the
  * memtable when its last reference goes. */
+#include <assert.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -100,7 +101,11 @@ void lsm_mem_ref(lsm_mem *m)
 
 void lsm_mem_unref(lsm_mem *m)
 {
-    if (!m || atomic_fetch_sub_explicit(&m->refs, 1, memory_order_acq_rel) != 1)
+    if (!m)
+        return;
+    long left = (long)atomic_fetch_sub_explicit(&m->refs, 1, memory_order_acq_rel);
+    assert(left > 0); /* the caller held a reference */
+    if (left != 1)
         return;
     arena_block *b = m->blocks;
     while (b) {

@@ -1,6 +1,7 @@
 /* version.c: table files, versions (the set of tables per level at one moment, refcounted so
  * that an iterator keeps its tables alive) and version edits, the records of the manifest
  * (LevelDB's db/version_set.cc and db/version_edit.cc). */
+#include <assert.h>
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,7 +25,11 @@ void lsm_file_ref(lsm_file *f)
 
 void lsm_file_unref(lsm_file *f)
 {
-    if (!f || atomic_fetch_sub_explicit(&f->refs, 1, memory_order_acq_rel) != 1)
+    if (!f)
+        return;
+    long left = (long)atomic_fetch_sub_explicit(&f->refs, 1, memory_order_acq_rel);
+    assert(left > 0); /* the caller held a reference */
+    if (left != 1)
         return;
     sst_reader_close(f->reader);
     free(f->smallest);
@@ -269,7 +274,11 @@ static void version_free(lsm_version *v)
 
 void lsm_version_unref(lsm_version *v)
 {
-    if (!v || atomic_fetch_sub_explicit(&v->refs, 1, memory_order_acq_rel) != 1)
+    if (!v)
+        return;
+    long left = (long)atomic_fetch_sub_explicit(&v->refs, 1, memory_order_acq_rel);
+    assert(left > 0); /* the caller held a reference */
+    if (left != 1)
         return;
     lsm_db *db = v->db;
     if (v->prev) {
@@ -376,7 +385,11 @@ bool lsm_version_key_in_deeper(const lsm_version *v, int level, const uint8_t *u
 
 void lsm_version_unref_locked(lsm_version *v)
 {
-    if (!v || atomic_fetch_sub_explicit(&v->refs, 1, memory_order_acq_rel) != 1)
+    if (!v)
+        return;
+    long left = (long)atomic_fetch_sub_explicit(&v->refs, 1, memory_order_acq_rel);
+    assert(left > 0); /* the caller held a reference */
+    if (left != 1)
         return;
     if (v->prev) {
         v->prev->next = v->next;

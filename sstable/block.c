@@ -1,5 +1,6 @@
 /* block.c: building and reading SSTable blocks (prefix-compressed keys with restart points),
  * after LevelDB's table/block_builder.cc and table/block.cc. */
+#include <assert.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -162,7 +163,11 @@ kv_status sst_block_make(const char *path, uint64_t off, uint8_t *raw, size_t si
 
 void sst_block_unref(sst_block *b)
 {
-    if (b && atomic_fetch_sub_explicit(&b->refs, 1, memory_order_acq_rel) == 1) {
+    if (!b)
+        return;
+    long left = (long)atomic_fetch_sub_explicit(&b->refs, 1, memory_order_acq_rel);
+    assert(left > 0); /* the caller held a reference */
+    if (left == 1) {
         if (b->owned)
             free(b->data);
         free(b);

@@ -1,6 +1,7 @@
 /* wal_log.c: opening and closing the log, batches through group commit (LevelDB's
  * DBImpl::Write leader/follower queue: one write(2) and at most one fdatasync per group), the
  * `none` user-space buffer, the `interval:MS` background fdatasync, and stats. */
+#include <assert.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -210,6 +211,9 @@ static kv_status group_write(void *ctx, void *const *items, size_t n, bool sync)
         goto out;
     if (mark)
         l->marked = l->durable;
+    assert(lsn > l->next_lsn); /* every group has a COMMIT: LSNs only grow */
+    assert(a->first_lsn <=
+           l->next_lsn); /* the group went to the segment that starts at or below it */
     l->next_lsn = lsn;
     a->last_lsn = lsn - 1;
     atomic_fetch_add(&l->bytes, total);

@@ -8,6 +8,7 @@
  * the writer changes is on its path or a sibling of it, and is owned first. */
 #include "wal_map.h"
 
+#include <assert.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
@@ -121,7 +122,11 @@ wal_entry *wal_entry_new(wal_map *m, const void *key, size_t klen, const void *v
 
 void wal_entry_unref(wal_map *m, wal_entry *e)
 {
-    if (e && atomic_fetch_sub_explicit(&e->ref, 1, memory_order_acq_rel) == 1) {
+    if (!e)
+        return;
+    long left = (long)atomic_fetch_sub_explicit(&e->ref, 1, memory_order_acq_rel);
+    assert(left > 0); /* the caller held a reference */
+    if (left == 1) {
         atomic_fetch_sub_explicit(&m->mem, sizeof *e + e->klen + e->vlen, memory_order_relaxed);
         free(e);
     }
@@ -198,7 +203,11 @@ static void node_free(wal_map *m, wal_node *n)
  * height, at most 22). */
 static void node_unref(wal_map *m, wal_node *n)
 {
-    if (!n || atomic_fetch_sub_explicit(&n->ref, 1, memory_order_acq_rel) != 1)
+    if (!n)
+        return;
+    long left = (long)atomic_fetch_sub_explicit(&n->ref, 1, memory_order_acq_rel);
+    assert(left > 0); /* the caller held a reference */
+    if (left != 1)
         return;
     for (int i = 0; i < n->n; i++)
         wal_entry_unref(m, n->e[i]);
