@@ -492,13 +492,13 @@ kv_status lsm_compact_all(kv_db *kdb)
     if (db->read_only)
         return kv_error(KV_INVALID, "lsm %s: compaction: the handle was opened read-only", db->dir);
     pthread_mutex_lock(&db->mu);
-    bool held = db->test_hold;
+    bool held = db->bg_pause;
     kv_status s = atomic_load(&db->poisoned) ? lsm_poisoned_status_locked(db) : KV_OK;
     pthread_mutex_unlock(&db->mu);
     if (s != KV_OK)
         return s;
     if (held)
-        return kv_error(KV_BUSY, "lsm %s: compaction: the background thread is held", db->dir);
+        return kv_error(KV_BUSY, "lsm %s: compaction: the background work is paused", db->dir);
     s = lsm_switch_for_compaction(db);
     if (s != KV_OK)
         return s;
@@ -581,7 +581,7 @@ void *lsm_bg_main(void *arg)
     lsm_db *db = arg;
     pthread_mutex_lock(&db->mu);
     while (!db->stop) {
-        bool ok = !atomic_load(&db->poisoned) && !db->test_held;
+        bool ok = !atomic_load(&db->poisoned) && !db->bg_paused;
         if (ok && db->imm) {
             flush_imm(db);
             continue;
@@ -602,8 +602,8 @@ void *lsm_bg_main(void *arg)
             compaction_free(c);
             continue;
         }
-        if (db->test_hold && !db->test_held) { /* no work left: hold from here on */
-            db->test_held = true;
+        if (db->bg_pause && !db->bg_paused) { /* no work left: hold from here on */
+            db->bg_paused = true;
             pthread_cond_broadcast(&db->done_cv);
         }
         pthread_cond_wait(&db->bg_cv, &db->mu);
@@ -613,20 +613,20 @@ void *lsm_bg_main(void *arg)
     return NULL;
 }
 
-kv_status lsm_test_hold_background(kv_db *kdb, bool hold)
+kv_status lsm_pause_background_work(kv_db *kdb, bool pause)
 {
     if (!kdb || kdb->engine != &kv_engine_lsm)
-        return kv_error(KV_INVALID, "lsm_test_hold_background: not an lsm handle");
+        return kv_error(KV_INVALID, "lsm_pause_background_work: not an lsm handle");
     lsm_db *db = (lsm_db *)kdb;
     if (db->read_only)
-        return kv_error(KV_INVALID, "lsm_test_hold_background: a read-only handle has no "
+        return kv_error(KV_INVALID, "lsm_pause_background_work: a read-only handle has no "
                                     "background thread");
     pthread_mutex_lock(&db->mu);
-    db->test_hold = hold;
-    if (!hold)
-        db->test_held = false;
+    db->bg_pause = pause;
+    if (!pause)
+        db->bg_paused = false;
     pthread_cond_broadcast(&db->bg_cv);
-    while (hold && !db->test_held)
+    while (pause && !db->bg_paused)
         pthread_cond_wait(&db->done_cv, &db->mu);
     pthread_mutex_unlock(&db->mu);
     return KV_OK;

@@ -8,15 +8,16 @@
 
 #include "kv.h"
 
-/* Test hook: with hold = true, waits until the background thread has no work left (the
- * immutable memtable flushed, no compaction due, obsolete files deleted; or the handle is
- * poisoned) and from then on keeps it from starting new work (flushes, compactions, deletions)
- * until called again with hold = false. While held, a writer that
- * fills a second memtable waits for the flush forever, so a test may fill at most one (the
- * first switch makes the immutable memtable; its WAL then stays unflushed). kv_close works while
- * held (it stops the thread). Idea: LevelDB's DBImpl::TEST_* hooks.
- * Errors: KV_INVALID when db is NULL or not an lsm handle. */
-kv_status lsm_test_hold_background(kv_db *db, bool hold);
+/* Pauses the background work (pause = true) or lets it continue (false), as RocksDB's
+ * DB::PauseBackgroundWork / ContinueBackgroundWork: a pause waits until the background thread
+ * has no work left (the immutable memtable flushed, no compaction due, obsolete files deleted;
+ * or the handle is poisoned) and from then on keeps it from starting new work (flushes,
+ * compactions, deletions) until continued. While paused, a writer that fills a second memtable
+ * waits for the flush until the work continues, so a paused handle holds at most one memtable
+ * beside the active one (its WAL stays unflushed): the tests use this to freeze a directory in a
+ * chosen state. kv_close works while paused (it stops the thread).
+ * Errors: KV_INVALID when db is NULL, not an lsm handle, or read-only (no background thread). */
+kv_status lsm_pause_background_work(kv_db *db, bool pause);
 
 /* Compacts the whole database now (LevelDB's DB::CompactRange(NULL, NULL); DDIA ch. 3
  * "SSTables and LSM-Trees": merging segments). First the memtable is switched out and flushed
@@ -33,8 +34,8 @@ kv_status lsm_test_hold_background(kv_db *db, bool hold);
  * new tables live, never a mix and never a lost key. Runs on the engine's background thread
  * while the caller waits; reads and writes continue meanwhile (data written during the call may
  * stay in level 0 or the memtable). Output tables are about target_file_size bytes each.
- * Errors: KV_INVALID (db is NULL or not an lsm handle), KV_BUSY (the background thread is held
- * by lsm_test_hold_background, or kv_close began: nothing more is compacted), KV_POISONED
+ * Errors: KV_INVALID (db is NULL or not an lsm handle), KV_BUSY (the background work is paused
+ * by lsm_pause_background_work, or kv_close began: nothing more is compacted), KV_POISONED
  * (the handle was poisoned before or by a failed write or fsync during the call; the message
  * names the first failure), KV_IO, KV_NOSPACE, KV_CORRUPTION (an input table failed its
  * checksums; the handle is then poisoned too). */

@@ -339,8 +339,8 @@ typedef struct lsm_db {
 
     pthread_t bg;
     bool bg_started, stop;
-    bool test_hold; /* lsm_test_hold_background asked the thread to stop once idle */
-    bool test_held; /* ... and it is: it starts no work until test_hold is cleared */
+    bool bg_pause;  /* lsm_pause_background_work asked the thread to stop once idle */
+    bool bg_paused; /* ... and it is: it starts no work until bg_pause is cleared */
     bool obsolete_pending;
     kv_buf compact_ptr[LSM_LEVELS];
 

@@ -181,9 +181,9 @@ static void test_compact_errors(void **state)
     kv_db *db;
     open_tiny(dir, &db);
     OK(kv_put(db, "a", 1, "1", 1));
-    OK(lsm_test_hold_background(db, true));
+    OK(lsm_pause_background_work(db, true));
     assert_int_equal(lsm_compact_all(db), KV_BUSY);
-    OK(lsm_test_hold_background(db, false));
+    OK(lsm_pause_background_work(db, false));
     OK(lsm_compact_all(db)); /* an empty database but for one memtable entry */
     assert_int_equal(only_level(db), 1);
     OK(kv_close(db));

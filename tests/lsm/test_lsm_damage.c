@@ -380,7 +380,7 @@ static char *two_wals(const char *tag, const char *dur, bool sync_after, int *n)
     int i = 0;
     put_range(db, 0, 200);
     i = 200;
-    OK(lsm_test_hold_background(db, true));
+    OK(lsm_pause_background_work(db, true));
     int logs;
     free_list(list(live, ".log", &logs));
     assert_int_equal(logs, 1);
@@ -396,7 +396,7 @@ static char *two_wals(const char *tag, const char *dur, bool sync_after, int *n)
         OK(kv_sync(db));
     char *copy = tu_mkdtemp(tag);
     copy_dir(live, copy);
-    OK(lsm_test_hold_background(db, false));
+    OK(lsm_pause_background_work(db, false));
     OK(kv_close(db));
     tu_rmtree(live);
     free(live);
@@ -414,8 +414,8 @@ static void test_manifest_last_record_damaged(void **state)
     char *dir = tu_mkdtemp("lsm-dmg-man");
     kv_db *db = open_db(dir, "os", true);
     put_range(db, 0, 300);
-    OK(lsm_test_hold_background(db, true)); /* flushes done, their edits written */
-    OK(lsm_test_hold_background(db, false));
+    OK(lsm_pause_background_work(db, true)); /* flushes done, their edits written */
+    OK(lsm_pause_background_work(db, false));
     OK(kv_close(db));
     int nm;
     char **m = list(dir, "", &nm);
@@ -471,10 +471,10 @@ static void test_manifest_last_record_damaged(void **state)
     char *live = tu_mkdtemp("lsm-dmg-man-live");
     db = open_db(live, "os", true);
     put_range(db, 0, 300);
-    OK(lsm_test_hold_background(db, true));
+    OK(lsm_pause_background_work(db, true));
     dir = tu_mkdtemp("lsm-dmg-man-crash");
     copy_dir(live, dir);
-    OK(lsm_test_hold_background(db, false));
+    OK(lsm_pause_background_work(db, false));
     OK(kv_close(db));
     m = list(dir, "", &nm);
     man = NULL;
@@ -795,8 +795,8 @@ static void test_table_identity(void **state)
     for (int w = 0; w < 2; w++) { /* the same workload twice: the same table numbers */
         kv_db *db = open_db(w ? b : a, "os", true);
         put_range(db, 0, 400);
-        OK(lsm_test_hold_background(db, true));
-        OK(lsm_test_hold_background(db, false));
+        OK(lsm_pause_background_work(db, true));
+        OK(lsm_pause_background_work(db, false));
         OK(kv_close(db));
     }
     int na, nb;
@@ -878,7 +878,7 @@ static void test_stale_manifest(void **state)
     char *dir = tu_mkdtemp("lsm-dmg-stale");
     kv_db *db = open_db(dir, "os", true);
     put_range(db, 0, 100);
-    OK(lsm_test_hold_background(db, true));
+    OK(lsm_pause_background_work(db, true));
     int nm;
     char **m = list(dir, "", &nm);
     char *man = NULL;
@@ -889,10 +889,10 @@ static void test_stale_manifest(void **state)
     char *old = tu_mkdtemp("lsm-dmg-stale-old");
     char *oldman = pathf(old, "m");
     copy_file(man, oldman);
-    OK(lsm_test_hold_background(db, false));
+    OK(lsm_pause_background_work(db, false));
     put_range(db, 100, 300); /* more flushes: the WALs the old copy names are deleted */
-    OK(lsm_test_hold_background(db, true));
-    OK(lsm_test_hold_background(db, false));
+    OK(lsm_pause_background_work(db, true));
+    OK(lsm_pause_background_work(db, false));
     OK(kv_close(db));
     copy_file(oldman, man);
     expect_open(dir, true, KV_CORRUPTION, ".log: missing", -1);
@@ -1020,7 +1020,7 @@ static void test_read_only(void **state)
     kv_options_free(&o);
     assert_int_equal(kv_put(db, "x", 1, "y", 1), KV_INVALID);
     assert_int_equal(lsm_compact_all(db), KV_INVALID);
-    assert_int_equal(lsm_test_hold_background(db, true), KV_INVALID);
+    assert_int_equal(lsm_pause_background_work(db, true), KV_INVALID);
     FILE *f = tmpfile();
     if (kv_dump(db, f, NULL, -1) != KV_OK)
         fail_msg("dump: %s", kv_errmsg());

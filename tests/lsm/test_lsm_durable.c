@@ -5,7 +5,7 @@
  * power loss, the older WAL's unsynced suffix and with it (recovery stops there, to keep a prefix)
  * everything after it: found by the crash checker (bench/crash/, --at 0).
  *
- * The deterministic tests hold the background thread (lsm_test_hold_background) right after a
+ * The deterministic tests hold the background thread (lsm_pause_background_work) right after a
  * memtable switch, so the immutable memtable is never flushed before kv_close / kv_sync; then a
  * power loss with policy lose (every unsynced byte lost) must keep every acknowledged commit.
  * A seeded test runs the same without the hook, where flush and compaction timing decide. */
@@ -123,7 +123,7 @@ static int fill_with_unflushed_memtable(kv_db *db, const char *dir, uint64_t see
     for (; i < 300; i++)
         OK(apply(db, i, seed));
     assert_true(lt_stat(db, "flushes") >= 3);
-    OK(lsm_test_hold_background(db, true));
+    OK(lsm_pause_background_work(db, true));
     /* the thread was idle: no imm, obsolete WALs deleted */
     assert_int_equal(lt_count_files(dir, ".log"), 1);
     unsigned long long flushes = lt_stat(db, "flushes");
@@ -239,7 +239,7 @@ static void test_close_seeds(void **state)
 static void test_hook_rejects_other_handles(void **state)
 {
     (void)state;
-    assert_int_equal(lsm_test_hold_background(NULL, true), KV_INVALID);
+    assert_int_equal(lsm_pause_background_work(NULL, true), KV_INVALID);
 }
 
 int main(void)
