@@ -3,6 +3,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <ftw.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,6 +11,53 @@
 #include <unistd.h>
 
 #include "crc.h"
+
+/* Every directory tu_mkdtemp made, removed at exit (a failed test leaves its own behind
+ * otherwise) unless KVLAB_KEEP_TEST_DIRS is set, and only by the process that made it: a forked
+ * child that calls exit() must not remove its parent's directories. */
+static char **made;
+static size_t nmade, capmade;
+static pid_t made_by;
+
+static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw);
+
+static void remove_made(void)
+{
+    bool keep = getenv("KVLAB_KEEP_TEST_DIRS") != NULL;
+    for (size_t i = 0; i < nmade; i++) {
+        struct stat st;
+        if (getpid() == made_by && stat(made[i], &st) == 0) {
+            if (keep)
+                fprintf(stderr, "kept %s (KVLAB_KEEP_TEST_DIRS)\n", made[i]);
+            else
+                nftw(made[i], rm_one, 16, FTW_DEPTH | FTW_PHYS);
+        }
+        free(made[i]);
+    }
+    free(made);
+    made = NULL;
+    nmade = capmade = 0;
+}
+
+static void remember(const char *p)
+{
+    if (!made_by) {
+        made_by = getpid();
+        atexit(remove_made);
+    }
+    if (getpid() != made_by)
+        return;
+    if (nmade == capmade) {
+        size_t cap = capmade ? capmade * 2 : 16;
+        char **n = realloc(made, cap * sizeof *n);
+        if (!n)
+            return; /* only the clean-up is lost */
+        made = n;
+        capmade = cap;
+    }
+    if ((made[nmade] = strdup(p)) != NULL)
+        nmade++;
+}
 
 char *tu_mkdtemp(const char *tag)
 {
@@ -26,6 +74,7 @@ char *tu_mkdtemp(const char *tag)
         fprintf(stderr, "mkdtemp(%s): %s\n", p, strerror(errno));
         abort();
     }
+    remember(p);
     return p;
 }
 

@@ -7,7 +7,8 @@
 
 /* A new empty directory under $KVLAB_TEST_TMP (or /tmp) named after tag, e.g.
  * ".../test-tmp/wal-crash-XXXXXX". Returns a malloc'd path (caller frees); aborts the test
- * program on failure. */
+ * program on failure. Whatever of it is left when the program exits (a failed test's) is
+ * removed then, unless KVLAB_KEEP_TEST_DIRS is set (to look at it). */
 char *tu_mkdtemp(const char *tag);
 
 /* Removes path and everything under it (like rm -rf). Silently ignores a missing path. */
