@@ -70,7 +70,7 @@ check: deps
 # Tests that run a production peer in-process are left out: TSan sees the uninstrumented
 # LevelDB and RocksDB libraries' own synchronisation as races. So is bench.cpuload: it counts
 # the threads of its processes, and TSan's runtime starts threads of its own in them.
-TSAN_EXCLUDE ?= conformance\.(leveldb|rocksdb|lmdb|sqlite)|crash\.crashfs|bench\.(runs|cpuload)
+TSAN_EXCLUDE ?= conformance\.(leveldb|rocksdb|lmdb|sqlite)|unit\.identity_peers|crash\.crashfs|bench\.(runs|cpuload)
 tsan: deps
 	cmake -S . -B build-tsan -DKVLAB_TSAN=ON -DKVLAB_WERROR=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo
 	cmake --build build-tsan -j $(JOBS)
