@@ -345,7 +345,8 @@ int kvlab_cmd_crash(int argc, char **argv)
             rc = 3;
             goto done;
         }
-        printf("matrix written to %s/matrix.csv and %s/matrix.md: %llu violations\n", out, out,
+        const char *stem = small ? "matrix-small" : "matrix";
+        printf("matrix written to %s/%s.csv and %s/%s.md: %llu violations\n", out, stem, out, stem,
                (unsigned long long)viol);
         rc = viol ? 1 : 0;
         goto done;
