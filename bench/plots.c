@@ -12,22 +12,6 @@
 
 #define MAX_ENGINES 32
 
-/* Distinct engines of rows (null excluded), in first-seen order. */
-static size_t engines_of(const bench_row *rows, size_t n, const char **out)
-{
-    size_t k = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (!strcmp(rows[i].engine, BENCH_NULL_NAME))
-            continue;
-        bool seen = false;
-        for (size_t j = 0; j < k && !seen; j++)
-            seen = !strcmp(out[j], rows[i].engine);
-        if (!seen && k < MAX_ENGINES)
-            out[k++] = rows[i].engine;
-    }
-    return k;
-}
-
 static const bench_row *find(const bench_row *rows, size_t n, const bench_row *group,
                              const char *engine)
 {
@@ -177,7 +161,7 @@ bool report_plots(const char *dir, report_ctx *ctx, const bench_row *rows, size_
         return false;
     }
     const char *eng[MAX_ENGINES];
-    size_t ne = engines_of(rows, n, eng);
+    size_t ne = md_engines(rows, n, eng, MAX_ENGINES);
     if (ne == 0) {
         snprintf(ctx->plots_note, sizeof ctx->plots_note, "no plots: only the null engine ran");
         return false;
