@@ -1,4 +1,4 @@
-/* bc_prefault.c: a helper thread faulting a keydir table in (see bc_prefault.h). */
+/* bc_prefault.c: a thread faulting a keydir table in (see bc_prefault.h). */
 #include "bc_prefault.h"
 
 #include <sched.h>

@@ -3,7 +3,7 @@
  * A table of 2M slots (1M keys) is 96 MB of fresh memory, and the kernel zeroes each page of it
  * where it is first written (the kernel's clear_page): a large share of a start-up from hint
  * files, which otherwise runs on the loading thread. Start-up knows the table's size before it
- * inserts (bc_kd_reserve), so a helper thread asks the kernel to fault the table in (madvise
+ * inserts (bc_kd_reserve), so a prefault thread asks the kernel to fault the table in (madvise
  * MADV_POPULATE_WRITE, Linux 5.14), 2 MiB at a time from the start, while the loading thread reads
  * and checks the hint or data files and inserts. The helper never reads or writes the table itself:
  * MADV_POPULATE_WRITE maps each missing page as a write fault would, without changing what the

@@ -398,7 +398,7 @@ kv_status bc_recover(bc_db *db, bc_file **prev_active)
     bc_hintload hl = {0};
     bool piped = s == KV_OK && jobs_ok && njobs > 0 && bc_hl_start(&hl, db->fs, jobs, njobs);
     /* Every table the load allocates (this one, or each growth when the size is not known) is
-     * faulted in by a helper thread while this one reads, checks and inserts (bc_prefault.h);
+     * faulted in by the prefault thread while this one reads, checks and inserts (bc_prefault.h);
      * the helper is joined before that table is replaced and when the load ends. */
     bc_prefault pf = {0};
     if (s == KV_OK && expect > 0 && expect < ((uint64_t)1 << 32))

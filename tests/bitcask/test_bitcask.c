@@ -1151,7 +1151,7 @@ static size_t pf_val(int i, int ver, char *buf)
     return (size_t)sprintf(buf, "v%d.%d", i, ver);
 }
 
-/* Start-up faults each keydir table it allocates in on a helper thread while it loads
+/* Start-up faults each keydir table it allocates in on a prefault thread while it loads
  * (bc_recover.c, bc_prefault.h): 100,000 keys (a table of 6 MiB or more) in several files, with
  * overwrites and deletes. From hint files (the table sized once from their headers) and by
  * scanning every data file (the table grown as it loads), the stats count at least one table
