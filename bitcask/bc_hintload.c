@@ -301,7 +301,7 @@ static void *reader_main(void *arg)
     return NULL;
 }
 
-/* ---- a hint file's image (also the one-thread load's, bc_recover.c) ---- */
+/* ---- a hint file's image ---- */
 
 kv_status bc_hint_image_open(kv_fs *fs, const char *path, bc_hint_image *img)
 {

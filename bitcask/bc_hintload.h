@@ -8,7 +8,7 @@
  * process may run on two CPUs, a reader thread does the first kind for every hint file,
  * in file order, and hands the decoded entries over as ready-made keydir slots in batches through
  * a ring (BC_HL_SLOTS batches of BC_HL_BATCH entries), while the opening thread inserts them
- * (bc_recover.c): the classic producer/consumer pipeline with a bounded buffer.
+ * (bc_startup.c): the classic producer/consumer pipeline with a bounded buffer.
  *
  * Nothing is weakened: for each hint file the reader checks the header crc and the crc of all
  * entry bytes (bc_walk_hint_crc) before it hands over the first entry of that file, exactly as
@@ -50,7 +50,7 @@
 #define BC_HL_AHEAD     4 /* hint files open (mapped) at once at most: bounds the descriptors */
 
 /* A hint file's bytes in memory: its mapping when the file system can map, else a buffer it was
- * read into. Used by the reader thread and by the one-thread load (bc_recover.c). */
+ * read into. */
 typedef struct bc_hint_image {
     kv_file *hf;         /* the open hint file, or NULL */
     const void *map;     /* its mapping (map_len bytes), or NULL */

@@ -72,6 +72,7 @@ typedef struct bc_db {
     kv_durability dur;
     bool merge_auto;
     bool use_hints;
+    bool startup_fast;       /* startup=fast (default): the accelerations of bc_startup.h */
     bool read_mmap;          /* read=mmap (default): gets copy from a mapping of immutable files */
     uint64_t merge_frag_pct; /* merge when dead bytes reach this % of immutable bytes */
     uint64_t merge_dead_bytes; /* or when dead bytes reach this many */
@@ -251,6 +252,30 @@ kv_status bc_plan_make(kv_fs *fs, const char *dir, bool writable, bc_plan *p);
 kv_status bc_plan_apply(kv_fs *fs, const char *dir, bc_plan *p);
 /* Closes the files still in p and frees it. */
 void bc_plan_free(bc_plan *p);
+
+/* ---- start-up: the core (bc_recover.c) and its accelerations (bc_startup.h) ---- */
+struct bc_startup;
+
+/* What loading one data file's entries into the keydir keeps track of. */
+typedef struct bc_load_ctx {
+    bc_db *db;
+    bc_file *file;           /* the data file whose entries these are */
+    struct bc_startup *fast; /* the start-up accelerations, or NULL (startup=plain) */
+    uint64_t max_seq;        /* the highest sequence number seen */
+    kv_buf *hint;            /* scanning in a writable open: the hint entries being rebuilt */
+    uint64_t hint_count;     /* entries in *hint */
+    uint64_t live;           /* bytes of this file's records the keydir points at */
+} bc_load_ctx;
+
+/* Inserts one entry of c->file into the keydir unless the key has a newer record
+ * (bc_kd_put_if_newer: the newest record wins), keeping the live bytes of c->file and of the
+ * file whose record it replaced. Errors: KV_NOMEM (keydir unchanged). */
+kv_status bc_load_insert(bc_load_ctx *c, const uint8_t *key, size_t klen, uint32_t hash,
+                         const bc_loc *loc, bool tomb);
+/* The live-bytes bookkeeping of bc_load_insert, for an insert the caller made itself: effect r
+ * of inserting loc (tomb or not), which replaced *prev. */
+void bc_load_count_live(bc_load_ctx *c, bc_kd_effect r, const bc_loc *loc, bool tomb,
+                        const bc_loc *prev);
 
 /* ---- inspection (bc_inspect.c) ---- */
 kv_status bc_check(kv_db *kdb);

@@ -139,7 +139,7 @@ bc_kd_effect bc_kd_put_slot_if_newer(bc_keydir *kd, const bc_slot *src, bc_loc *
  * before its write(2), so the cache miss of its keydir update overlaps the system call.
  * always_inline is needed, not decoration: GCC 12 judges a function holding only prefetches to
  * have no effect ("const") and deletes every call to it before inlining, prefetches and all
- * (seen in the object code: no prefetch instruction was left in bc_write.c or bc_recover.c). */
+ * (seen in the object code: no prefetch instruction was left in bc_write.c or bc_startup.c). */
 static inline __attribute__((always_inline)) void bc_kd_prefetch(const bc_keydir *kd, uint32_t h)
 {
     if (kd->cur.cap) {

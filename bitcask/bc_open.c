@@ -21,8 +21,11 @@ static const char *const bc_option_help[] = {
     "merge_dead_bytes: merge when dead bytes in immutable files reach this many (default 512M)",
     "merge_min_files: immutable data files needed before an automatic merge (default 2)",
     "hints: use (default) or ignore (start-up scans every data file, to time the difference)",
-    "read: mmap (default: gets copy records of immutable files from a mapping; measured 2 to 3 "
-    "times the gets/s of pread on 1M keys) or pread",
+    "read: mmap (default: gets copy records of immutable files from a mapping, with no system "
+    "call) or pread",
+    "startup: fast (default: batched, prefetched keydir inserts, a hint reader thread and a "
+    "prefault thread; bc_startup.h) or plain (the core start-up alone, on one thread; the same "
+    "keydir)",
     NULL,
 };
 
@@ -55,6 +58,10 @@ static kv_status parse_options(bc_db *db, const kv_options *o)
     if (h && strcmp(h, "use") && strcmp(h, "ignore"))
         return kv_error(KV_INVALID, "bitcask: option hints=%s (want use or ignore)", h);
     db->use_hints = !h || !strcmp(h, "use");
+    const char *st = kv_options_get(o, "startup");
+    if (st && strcmp(st, "fast") && strcmp(st, "plain"))
+        return kv_error(KV_INVALID, "bitcask: option startup=%s (want fast or plain)", st);
+    db->startup_fast = !st || !strcmp(st, "fast");
     const char *r = kv_options_get(o, "read");
     if (r && strcmp(r, "pread") && strcmp(r, "mmap"))
         return kv_error(KV_INVALID, "bitcask: option read=%s (want pread or mmap)", r);

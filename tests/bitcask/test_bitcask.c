@@ -1201,6 +1201,19 @@ static void test_startup_prefaults_keydir(void **state)
         bt_expect_model(db, N, ver, pf_key, pf_val, keys, live);
         assert_int_equal(kv_close(db), KV_OK);
     }
+    /* startup=plain: the core start-up alone (no reader thread, no prefault thread, no
+     * staging) finds the same keys, live key count and live bytes, from hints and by scans */
+    for (int pass = 0; pass < 2; pass++) {
+        assert_int_equal(bt_open(dir, KV_DURABILITY_OS, NULL, &db, "merge=manual", "startup=plain",
+                                 pass ? "hints=ignore" : "hints=use", NULL),
+                         KV_OK);
+        assert_true(bt_stat(db, pass ? "startup_data_scans" : "startup_hint_loads") > 3);
+        assert_int_equal(bt_stat(db, "startup_prefault_tables"), 0);
+        assert_int_equal(bt_stat(db, "startup_hint_reader_files"), 0);
+        bt_expect_model(db, N, ver, pf_key, pf_val, keys, live);
+        assert_int_equal(kv_close(db), KV_OK);
+    }
+    assert_int_equal(bt_open(dir, KV_DURABILITY_OS, NULL, &db, "startup=slow", NULL), KV_INVALID);
     tu_rmtree(dir);
     free(dir);
 }

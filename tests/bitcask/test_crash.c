@@ -213,11 +213,13 @@ static bool crash_once(kv_durability_kind mode, kv_crash_policy pol, uint64_t se
 
     /* Recovery runs on a fresh faultfs without real fsyncs: the same files and calls as posix
      * (existing files count as durable), minus the disk flushes that would make thousands of
-     * recoveries slow. */
+     * recoveries slow. Every other point recovers with the core start-up alone
+     * (startup=plain), the others with its accelerations. */
     fs = kv_faultfs_new(scratch);
     assert_non_null(fs);
     kv_faultfs_set_real_sync(fs, false);
-    s = bt_open(dir, KV_DURABILITY_OS, fs, &db, "merge=manual", NULL);
+    s = bt_open(dir, KV_DURABILITY_OS, fs, &db, "merge=manual",
+                n % 2 ? "startup=plain" : "startup=fast", NULL);
     if (s != KV_OK)
         fail_msg("crash at op %llu (%s, seed %llu): recovery failed: %s", (unsigned long long)n,
                  kv_crash_policy_name(pol), (unsigned long long)seed, kv_errmsg());
