@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "bc_int.h"
+#include "lock_assert.h"
 
 char *bc_file_name(uint64_t id, const char *ext, char *buf, size_t cap)
 {
@@ -133,6 +134,7 @@ bc_file *bc_files_peek(bc_db *db, uint64_t id)
 
 bc_file *bc_files_find(bc_db *db, uint64_t id)
 {
+    KV_ASSERT_RW_HELD(&db->lock);
     bc_file *a = db->active;
     if (a && a->id == id) {
         bc_file_ref(a);

@@ -23,9 +23,11 @@
 #include <string.h>
 
 #include "bc_int.h"
+#include "lock_assert.h"
 
 kv_status bc_man_write_locked(bc_db *db, uint64_t max_seq)
 {
+    KV_ASSERT_HELD(&db->man_mu);
     bc_manifest *m = &db->man;
     if (max_seq > m->max_seq)
         m->max_seq = max_seq;

@@ -6,6 +6,7 @@
 
 #include "bc_int.h"
 #include "bitcask.h"
+#include "lock_assert.h"
 
 /* Start-up (bc_recover.c): the directory checked against MANIFEST and settled (writable), the
  * file table and the keydir rebuilt; *prev_active is the file MANIFEST called active, or NULL. */
@@ -223,6 +224,7 @@ kv_status bc_open(const char *dir, kv_fs *fs, const kv_options *opts, kv_db **ou
  * deletion a directory fsync has made durable. */
 static kv_status seal_active_locked(bc_db *db)
 {
+    KV_ASSERT_HELD(&db->wmu);
     bc_file *a = db->active;
     kv_status s = KV_OK;
     bool empty = db->wbuf_off <= BC_DATA_HDR;

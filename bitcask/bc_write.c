@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "bc_int.h"
+#include "lock_assert.h"
 
 typedef struct bc_item {
     const kv_batch *batch; /* NULL: a single operation */
@@ -60,6 +61,7 @@ static void note_op(bc_db *db, const uint8_t *key, size_t klen, uint64_t off, ui
 /* Encodes one item at the end of the write buffer (wmu held). */
 static kv_status append_item(bc_db *db, const bc_item *it)
 {
+    KV_ASSERT_HELD(&db->wmu);
     uint64_t need = item_size(it);
     if (need > KV_RECLOG_FRAME + (uint64_t)KV_RECLOG_MAX_PAYLOAD)
         return kv_error(KV_INVALID, "bitcask: a batch of %llu bytes is larger than 4 GiB",
@@ -117,6 +119,7 @@ static kv_status append_item(bc_db *db, const bc_item *it)
 
 kv_status bc_flush_locked(bc_db *db)
 {
+    KV_ASSERT_HELD(&db->wmu);
     if (!db->wbuf.len)
         return KV_OK;
     kv_status s = kv_file_pwrite(db->active->f, db->wbuf.data, db->wbuf.len, db->wbuf_off);
@@ -147,6 +150,7 @@ static void *prefault_main(void *arg)
  * zeroing and page faults of a 2x table then happen on another core, not inside puts. */
 static void maybe_prefault(bc_db *db)
 {
+    KV_ASSERT_RW_HELD(&db->lock);
     size_t cap = bc_kd_spare_wanted(&db->kd);
     if (!cap || cap == db->pf_cap || atomic_load(&db->pf_running))
         return;
@@ -206,6 +210,7 @@ static kv_status apply_keydir(bc_db *db)
  * next write starts with a sync mark saying so. */
 static void note_durable_locked(bc_db *db, const bc_file *f, uint64_t off)
 {
+    KV_ASSERT_HELD(&db->wmu);
     if (f == db->active && off > db->durable) {
         db->durable = off;
         db->mark_due = true;
@@ -215,6 +220,7 @@ static void note_durable_locked(bc_db *db, const bc_file *f, uint64_t off)
 /* Appends items as one group, writes, fdatasyncs when sync, updates the keydir (wmu held). */
 static kv_status commit_locked(bc_db *db, bc_item *const *items, size_t n, bool sync)
 {
+    KV_ASSERT_HELD(&db->wmu);
     if (atomic_load(&db->poisoned))
         return kv_error(KV_POISONED, "bitcask: an earlier write or fsync failed; reopen");
     db->nap = 0;
@@ -382,6 +388,7 @@ static void queue_job(bc_db *db, bc_hint_job *j)
  * then does a record go into the new file. */
 kv_status bc_rotate_locked(bc_db *db)
 {
+    KV_ASSERT_HELD(&db->wmu);
     kv_status s = bc_flush_locked(db);
     if (s != KV_OK)
         return s;
@@ -456,6 +463,7 @@ kv_status bc_rotate_locked(bc_db *db)
 
 void bc_run_hint_jobs(bc_db *db)
 {
+    KV_ASSERT_HELD(&db->merge_mu);
     for (;;) {
         pthread_mutex_lock(&db->bg_mu);
         bc_hint_job *j = db->jobs;

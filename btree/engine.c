@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "btree_int.h"
+#include "lock_assert.h"
 
 /* The buffer pool's default budget: a quarter of the machine's memory (PostgreSQL's advice for
  * shared_buffers; WiredTiger takes half), at least 64 MiB. Frames are allocated as pages are
@@ -93,6 +94,7 @@ static kv_status apply_one(bt_db *db, const bt_item *it)
 /* Applies items as one log group. Writer mutex held. */
 static kv_status apply_items(bt_db *db, void *const *items, size_t n)
 {
+    KV_ASSERT_HELD(&db->wmu);
     if (atomic_load(&db->poisoned))
         return poisoned_error(db);
     pthread_rwlock_wrlock(&db->tree);

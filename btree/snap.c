@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "btree_int.h"
+#include "lock_assert.h"
 
 #define VS_BUCKETS 1024
 
@@ -68,6 +69,7 @@ kv_status bt_vs_save(bt_vstore *v, uint32_t pgno, const uint8_t *img, uint32_t p
 /* The saved version of pgno seen at epoch, or NULL. Mutex held. */
 static const bt_ver *vs_find(bt_vstore *v, uint32_t pgno, uint64_t epoch)
 {
+    KV_ASSERT_HELD(&v->mu);
     const bt_ver *best = NULL;
     for (const bt_ver *e = v->buckets[pgno % v->nbuckets]; e; e = e->next)
         if (e->pgno == pgno && e->until > epoch && (!best || e->until < best->until))

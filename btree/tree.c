@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "btree_int.h"
+#include "lock_assert.h"
 
 typedef struct bt_res {
     bool split, underflow;
@@ -225,6 +226,7 @@ static bool tree_get_cached(bt_db *db, const void *key, size_t klen, void **val,
 
 kv_status bt_tree_get(bt_db *db, const void *key, size_t klen, void **val, size_t *vlen)
 {
+    KV_ASSERT_RW_HELD(&db->tree);
     kv_status fast;
     if (tree_get_cached(db, key, klen, val, vlen, &fast))
         return fast;
@@ -546,6 +548,7 @@ static kv_status modify(bt_db *db, uint32_t pgno, unsigned level, const bt_op *o
 
 kv_status bt_tree_apply(bt_db *db, const bt_op *op)
 {
+    KV_ASSERT_RW_HELD(&db->tree);
     bt_res r;
     uint32_t root = db->meta.root;
     kv_status s = modify(db, root, db->meta.height - 1, op, &r);

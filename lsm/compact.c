@@ -19,6 +19,7 @@
 
 #include "lsm.h"
 #include "lsm_int.h"
+#include "lock_assert.h"
 
 kv_status lsm_write_level0(lsm_db *db, lsm_mem *m, lsm_edit *e, uint64_t number)
 {
@@ -379,6 +380,7 @@ static kv_status merge_inputs(lsm_db *db, compaction *c, uint64_t smallest_snap,
  * always rewrites its inputs, as LevelDB's does, so that shadowed entries and tombstones go. */
 static kv_status run_compaction(lsm_db *db, compaction *c, bool manual)
 {
+    KV_ASSERT_HELD(&db->mu);
     lsm_edit e;
     lsm_edit_init(&e);
     kv_status s = KV_OK;
@@ -444,6 +446,7 @@ static compaction *whole_level(lsm_db *db, int level)
 
 void lsm_run_manual(lsm_db *db)
 {
+    KV_ASSERT_HELD(&db->mu);
     uint64_t serving = db->manual_requested;
     kv_status s = KV_OK;
     /* the memtable switched out by lsm_compact_all becomes a level-0 table first */
@@ -529,6 +532,7 @@ static int cmp_u64(const void *a, const void *b)
 
 void lsm_delete_obsolete(lsm_db *db)
 {
+    KV_ASSERT_HELD(&db->mu);
     db->obsolete_pending = false;
     if (atomic_load(&db->poisoned))
         return;

@@ -12,6 +12,7 @@
 
 #include "lsm.h"
 #include "lsm_int.h"
+#include "lock_assert.h"
 
 lsm_file_type lsm_parse_name(const char *name, uint64_t *number)
 {
@@ -121,6 +122,7 @@ kv_status lsm_finish_table(lsm_db *db, sst_writer *w, uint64_t number, lsm_file 
 
 void lsm_poison_locked(lsm_db *db, kv_status s)
 {
+    KV_ASSERT_HELD(&db->mu);
     if (!atomic_load(&db->poisoned)) {
         db->bg_error = s;
         snprintf(db->bg_msg, sizeof db->bg_msg, "%s", kv_errmsg());
@@ -138,6 +140,7 @@ void lsm_poison(lsm_db *db, kv_status s)
 
 kv_status lsm_poisoned_status_locked(lsm_db *db)
 {
+    KV_ASSERT_HELD(&db->mu);
     return kv_error(KV_POISONED, "lsm %s: handle poisoned by an earlier failure: %s", db->dir,
                     db->bg_msg);
 }
@@ -152,6 +155,7 @@ kv_status lsm_poisoned_status(lsm_db *db)
 
 uint64_t lsm_smallest_snapshot(lsm_db *db)
 {
+    KV_ASSERT_HELD(&db->mu);
     uint64_t m = atomic_load(&db->last_seq);
     for (size_t i = 0; i < db->n_snaps; i++)
         if (db->snaps[i] < m)

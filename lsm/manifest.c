@@ -11,6 +11,7 @@
 
 #include "crc.h"
 #include "lsm_int.h"
+#include "lock_assert.h"
 
 void lsm_install_version(lsm_db *db, lsm_version *v)
 {
@@ -112,6 +113,7 @@ kv_status lsm_write_snapshot_manifest(lsm_db *db, lsm_version *v, const lsm_edit
 
 kv_status lsm_log_and_apply(lsm_db *db, lsm_edit *e)
 {
+    KV_ASSERT_HELD(&db->mu);
     lsm_version *v = lsm_version_apply(db, db->current, e);
     if (!v)
         return kv_error(KV_NOMEM, "manifest: out of memory");

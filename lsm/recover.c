@@ -21,6 +21,7 @@
 
 #include "crc.h"
 #include "lsm_int.h"
+#include "lock_assert.h"
 
 static int cmp_u64(const void *a, const void *b)
 {
@@ -454,6 +455,7 @@ static kv_status install(lsm_db *db, lsm_edit *acc)
 
 kv_status lsm_recover(lsm_db *db)
 {
+    KV_ASSERT_HELD(&db->mu);
     kv_namelist names;
     kv_status s = kv_fs_list(db->fs, db->dir, &names);
     if (s != KV_OK)

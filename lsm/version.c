@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "lock_assert.h"
 #include "lsm_int.h"
 
 enum {
@@ -387,6 +388,7 @@ void lsm_version_unref_locked(lsm_version *v)
 {
     if (!v)
         return;
+    KV_ASSERT_HELD(&v->db->mu);
     long left = (long)atomic_fetch_sub_explicit(&v->refs, 1, memory_order_acq_rel);
     assert(left > 0); /* the caller held a reference */
     if (left != 1)

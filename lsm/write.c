@@ -13,6 +13,7 @@
 
 #include "clock.h"
 #include "lsm_int.h"
+#include "lock_assert.h"
 
 #define NONE_BUFFER (64 * 1024)
 
@@ -95,6 +96,7 @@ static bool apply_item(lsm_mem *m, const witem *w, uint64_t seq)
  * newest, and the chain must say which of them are durable. */
 static kv_status switch_memtable(lsm_db *db)
 {
+    KV_ASSERT_HELD(&db->mu);
     uint64_t num = db->next_file++;
     lsm_log *old = db->log, *nl = NULL;
     lsm_mem *nm = lsm_mem_new();
@@ -139,6 +141,7 @@ static kv_status switch_memtable(lsm_db *db)
  * L0 reaches the stop trigger, and switches memtables when the current one is full. mu held. */
 static kv_status make_room(lsm_db *db)
 {
+    KV_ASSERT_HELD(&db->mu);
     bool allow_delay = true;
     for (;;) {
         if (atomic_load(&db->poisoned))

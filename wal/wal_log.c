@@ -8,6 +8,7 @@
 
 #include "group_commit.h"
 #include "wal_log_int.h"
+#include "lock_assert.h"
 
 typedef struct gc_item {
     const wal_record *recs;
@@ -50,6 +51,7 @@ static kv_status poisoned_error(wal_log *l)
  * the current one the newest; a crash after it, a NEXT absent or torn, which open completes. */
 static kv_status roll_locked(wal_log *l)
 {
+    KV_ASSERT_HELD(&l->mu);
     kv_status s = wal_sync_locked(l);
     if (s != KV_OK)
         return s;
@@ -117,6 +119,7 @@ static bool mark_due(const wal_log *l)
  * log (never retried). Used by `sync` commits (group_write) and the `interval:MS` syncer. */
 static kv_status sync_active_unlocked(wal_log *l)
 {
+    KV_ASSERT_HELD(&l->mu);
     uint64_t seq = l->write_seq;
     uint64_t size = l->segs[l->nsegs - 1].size; /* what this fdatasync covers */
     kv_file *f = l->active;

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "wal_log_int.h"
+#include "lock_assert.h"
 
 char *wal_seg_path(const wal_log *l, uint64_t first_lsn)
 {
@@ -16,6 +17,7 @@ char *wal_seg_path(const wal_log *l, uint64_t first_lsn)
 
 kv_status wal_poison_locked(wal_log *l, kv_status s)
 {
+    KV_ASSERT_HELD(&l->mu);
     if (!l->poisoned) {
         l->poisoned = true;
         snprintf(l->poison_msg, sizeof l->poison_msg, "%s", kv_errmsg());
@@ -25,6 +27,7 @@ kv_status wal_poison_locked(wal_log *l, kv_status s)
 
 void wal_wait_syncers(wal_log *l)
 {
+    KV_ASSERT_HELD(&l->mu);
     while (l->syncing > 0)
         pthread_cond_wait(&l->cv, &l->mu);
 }
@@ -128,6 +131,7 @@ out:
 
 kv_status wal_flush_locked(wal_log *l)
 {
+    KV_ASSERT_HELD(&l->mu);
     if (l->nbuf.len == 0)
         return KV_OK;
     wal_seg *a = &l->segs[l->nsegs - 1];
@@ -142,6 +146,7 @@ kv_status wal_flush_locked(wal_log *l)
 
 kv_status wal_sync_locked(wal_log *l)
 {
+    KV_ASSERT_HELD(&l->mu);
     kv_status s = wal_flush_locked(l);
     if (s != KV_OK)
         return s;
