@@ -28,6 +28,7 @@
 
 #include "bc_int.h"
 #include "clock.h"
+#include "lock_assert.h"
 
 #define OUT_BUF      ((size_t)1 << 20)
 #define SWITCH_CHUNK 4096
@@ -287,6 +288,7 @@ static kv_status commit_manifest(bc_db *db, bc_file **S, size_t ns, const mctx *
 
 static kv_status merge_locked(bc_db *db)
 {
+    KV_ASSERT_HELD(&db->merge_mu);
     if (atomic_load(&db->poisoned))
         return kv_error(KV_POISONED, "bitcask: an earlier write or fsync failed; reopen");
     /* 1. S */

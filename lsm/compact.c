@@ -14,6 +14,7 @@
  * An entry is dropped when a newer entry of its key is visible to every snapshot; a tombstone
  * is dropped when, moreover, no deeper level may hold its key. A single input file with nothing
  * to merge moves down by a manifest edit alone (trivial move). */
+#include <assert.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -60,6 +61,8 @@ kv_status lsm_write_level0(lsm_db *db, lsm_mem *m, lsm_edit *e, uint64_t number)
 
 static void flush_imm(lsm_db *db)
 {
+    KV_ASSERT_HELD(&db->mu);
+    assert(db->imm && db->imm_log); /* made together by a memtable switch */
     lsm_mem *imm = db->imm;
     lsm_mem_ref(imm);
     uint64_t number = db->next_file++;
@@ -74,6 +77,7 @@ static void flush_imm(lsm_db *db)
         s = lsm_log_and_apply(db, &e);
     }
     if (s == KV_OK) {
+        assert(db->imm == imm); /* no switch while imm is still there (make_room waits) */
         db->imm = NULL;
         lsm_mem_unref(imm);
         /* the table and the edit naming it are durable: recovery no longer needs the WAL */
@@ -482,6 +486,7 @@ void lsm_run_manual(lsm_db *db)
         s = KV_POISONED;
     if (s == KV_OK)
         lsm_delete_obsolete(db);
+    assert(serving >= db->manual_done); /* requests are served in order */
     db->manual_status = s;
     db->manual_done = serving;
     pthread_cond_broadcast(&db->done_cv);

@@ -6,6 +6,7 @@
  * new last sequence number, so readers never see half a batch. In `none` mode records collect
  * in a user-space buffer (written at 64 KiB, on kv_sync and at close). A failed write or
  * fdatasync poisons the handle. */
+#include <assert.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -126,6 +127,8 @@ static kv_status switch_memtable(lsm_db *db)
         lsm_poison_locked(db, s);
         return s;
     }
+    /* one immutable memtable at a time: make_room waited for the flush of the last one */
+    assert(!db->imm && !db->imm_log);
     db->imm = db->mem;
     db->imm_next_log = num;
     db->imm_log = old; /* takes our reference; imm_log was NULL (no imm before a switch) */
