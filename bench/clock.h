@@ -1,8 +1,8 @@
 /* The benchmark's clock: the x86 time-stamp counter when the CPU says it is invariant
- * (constant_tsc and nonstop_tsc in /proc/cpuinfo; about 10 ns a read against 25 ns for
- * clock_gettime on the development machine), calibrated against CLOCK_MONOTONIC; elsewhere
- * CLOCK_MONOTONIC itself. One read per operation (workloads.c), the largest part of the
- * harness's cost (15 ns a read on the 2-core development VM). */
+ * (constant_tsc and nonstop_tsc in /proc/cpuinfo), calibrated against CLOCK_MONOTONIC: a read
+ * is an instruction, where clock_gettime is a call into the vDSO; elsewhere CLOCK_MONOTONIC
+ * itself. One read per operation (workloads.c), the largest part of the harness's cost; the
+ * report's harness-overhead table shows what it comes to. */
 #ifndef KVLAB_BENCH_CLOCK_H
 #define KVLAB_BENCH_CLOCK_H
 
