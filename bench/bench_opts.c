@@ -157,9 +157,9 @@ void bench_counts(const bench_cfg *cfg, uint64_t num, uint64_t *ops, uint64_t *s
                   uint64_t *scan_ops)
 {
     *ops = cfg->ops_given ? cfg->ops : num;
-    /* The default suite runs fillsync longer (N/20: 10,000 commits at 200k, about 2 s per engine
-     * at one thread) so that its 8-thread run, the group-commit figure, lasts long enough to be
-     * stable (N/100 made it ~0.1 s). */
+    /* The default suite runs fillsync longer (N/20: 10,000 commits at 200k) so that its 8-thread
+     * run, the group-commit figure, lasts long enough to be stable: a run of a few hundred
+     * milliseconds measures the first groups' warm-up more than the steady state. */
     if (cfg->sync_ops_given) {
         *sync_ops = cfg->sync_ops;
     } else {

@@ -66,7 +66,7 @@ kv_fs *kv_faultfs_new(const char *scratch_dir);
 
 /* Whether fdatasync/fsync/fsync_dir are also carried out on the real disk (default true). A
  * crash sweep may turn them off: the durable record, not the disk, decides what survives
- * kv_faultfs_crash(), so skipping the real call changes no outcome and saves about 0.1 ms per
+ * kv_faultfs_crash(), so skipping the real call changes no outcome and saves a disk flush per
  * sync. The operation is still counted and can still fail by injection. */
 void kv_faultfs_set_real_sync(kv_fs *fs, bool on);
 
