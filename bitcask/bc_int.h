@@ -60,6 +60,15 @@ typedef struct bc_applied {
     bool tomb;
 } bc_applied;
 
+/* The deliberate crash bugs for the lab (docs/lab.md), option bug=NAME (kv_open refuses it
+ * without kv_options.allow_bugs). BC_BUG_NONE is the engine as designed; each other value
+ * switches on one marked deviation. The names, in this order, are bc_bug_names (bc_open.c). */
+typedef enum bc_bug {
+    BC_BUG_NONE = 0,
+    BC_BUG_NO_FSYNC,     /* bc_write.c: kv_sync does not fdatasync the active file */
+    BC_BUG_NO_DIR_FSYNC, /* bc_manifest.c: MANIFEST renamed without a directory fsync */
+} bc_bug;
+
 typedef struct bc_db {
     kv_db base;
     kv_fs *fs;
@@ -77,6 +86,7 @@ typedef struct bc_db {
     uint64_t merge_frag_pct; /* merge when dead bytes reach this % of immutable bytes */
     uint64_t merge_dead_bytes; /* or when dead bytes reach this many */
     uint64_t merge_min_files;  /* and at least this many immutable files exist */
+    bc_bug bug;                /* BC_BUG_NONE but in the lab */
 
     /* keydir and file table */
     pthread_rwlock_t lock;

@@ -25,6 +25,28 @@
 #include "bc_int.h"
 #include "lock_assert.h"
 
+/* MANIFEST replaced as kv_fs_replace_file does (MANIFEST.tmp written, fdatasynced, renamed)
+ * but without its directory fsync: the rename of bug=no_dir_fsync (docs/lab.md). */
+static kv_status replace_without_dir_fsync(bc_db *db, const void *data, size_t len)
+{
+    char *tmp = kv_path_join(db->dir, BC_MANIFEST_NAME ".tmp");
+    char *dst = kv_path_join(db->dir, BC_MANIFEST_NAME);
+    kv_file *f = NULL;
+    kv_status s = tmp && dst ? kv_fs_open(db->fs, tmp, KV_FS_CREATE | KV_FS_TRUNC | KV_FS_WRITE, &f)
+                             : kv_error(KV_NOMEM, "bitcask: out of memory");
+    if (s == KV_OK)
+        s = kv_file_pwrite(f, data, len, 0);
+    if (s == KV_OK)
+        s = kv_file_fdatasync(f);
+    if (f)
+        kv_file_close(f);
+    if (s == KV_OK)
+        s = kv_fs_rename(db->fs, tmp, dst);
+    free(tmp);
+    free(dst);
+    return s;
+}
+
 kv_status bc_man_write_locked(bc_db *db, uint64_t max_seq)
 {
     KV_ASSERT_HELD(&db->man_mu);
@@ -39,7 +61,17 @@ kv_status bc_man_write_locked(bc_db *db, uint64_t max_seq)
     size_t len = 0;
     if (!bc_manifest_encode(m, &buf, &len))
         return bc_poison(db, kv_error(KV_NOMEM, "bitcask: out of memory encoding MANIFEST"));
-    kv_status s = kv_fs_replace_file(db->fs, db->dir, BC_MANIFEST_NAME, buf, len);
+    kv_status s;
+    if (db->bug == BC_BUG_NO_DIR_FSYNC) {
+        /* BUG (docs/lab.md): MANIFEST is renamed into place without a directory fsync. The
+         * correct code (kv_fs_replace_file) fsyncs the directory after the rename: only then is
+         * the new MANIFEST durable, and the engine goes on as if it were (records go into the
+         * data file it names), so a power loss can bring back the old MANIFEST, which does not
+         * name the file holding acknowledged, synced records. */
+        s = replace_without_dir_fsync(db, buf, len);
+    } else {
+        s = kv_fs_replace_file(db->fs, db->dir, BC_MANIFEST_NAME, buf, len);
+    }
     free(buf);
     if (s != KV_OK)
         bc_poison(db, s); /* the rename may or may not have happened: never retried */

@@ -27,8 +27,13 @@ static const char *const bc_option_help[] = {
     "startup: fast (default: batched, prefetched keydir inserts, a hint reader thread and a "
     "prefault thread; bc_startup.h) or plain (the core start-up alone, on one thread; the same "
     "keydir)",
+    "bug: a deliberate crash bug for the lab (docs/lab.md; needs --allow-bugs): no_fsync or "
+    "no_dir_fsync",
     NULL,
 };
+
+/* The names of bc_bug's values after BC_BUG_NONE, in order. */
+static const char *const bc_bug_names[] = {"no_fsync", "no_dir_fsync", NULL};
 
 static kv_status parse_options(bc_db *db, const kv_options *o)
 {
@@ -67,7 +72,10 @@ static kv_status parse_options(bc_db *db, const kv_options *o)
     if (r && strcmp(r, "pread") && strcmp(r, "mmap"))
         return kv_error(KV_INVALID, "bitcask: option read=%s (want pread or mmap)", r);
     db->read_mmap = !r || !strcmp(r, "mmap");
-    return KV_OK;
+    int bug = 0;
+    s = kv_options_get_bug(o, "bitcask", bc_bug_names, &bug);
+    db->bug = (bc_bug)bug;
+    return s;
 }
 
 static void free_db(bc_db *db)

@@ -360,6 +360,17 @@ typedef struct bt_txn {
     uint64_t epoch; /* the epoch this group will publish */
 } bt_txn;
 
+/* The deliberate crash bugs for the lab (docs/lab.md), option bug=NAME (kv_open refuses it
+ * without kv_options.allow_bugs). BT_BUG_NONE is the engine as designed; each other value
+ * switches on one marked deviation. The names, in this order, are bt_bug_names (engine.c). */
+typedef enum bt_bug {
+    BT_BUG_NONE = 0,
+    BT_BUG_ALLOC_OUTSIDE_LOG,    /* tree.c: an allocation writes the meta page in place */
+    BT_BUG_TRUNCATE_BEFORE_SYNC, /* flush.c: the checkpoint resets the log, then fdatasyncs */
+    BT_BUG_META_OUTSIDE_LOG,     /* engine.c: every commit writes the meta page in place */
+    BT_BUG_NO_DATA_FSYNC,        /* flush.c: the checkpoint never fdatasyncs btree.db */
+} bt_bug;
+
 typedef struct bt_db {
     kv_db base;
     kv_fs *fs;
@@ -372,6 +383,7 @@ typedef struct bt_db {
     bool read_only; /* opened read-only: recovery in memory, nothing written (kv.h) */
     uint64_t checkpoint_bytes;
     uint64_t cache_bytes;
+    bt_bug bug;                   /* BT_BUG_NONE but in the lab */
     size_t dirty_high, dirty_low; /* frames: write-back starts above high, stops at low */
 
     pthread_rwlock_t tree;

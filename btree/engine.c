@@ -48,6 +48,8 @@ static const char *const option_help[] = {
     "warm: when the data file fits in the cache, 2 = load it at open, on every core, before "
     "kv_open returns (default), 1 = load it in the background after open, 0 = read pages only "
     "when first used",
+    "bug: a deliberate crash bug for the lab (docs/lab.md; needs --allow-bugs): "
+    "alloc_outside_log, truncate_before_sync, meta_outside_log or no_data_fsync",
     NULL,
 };
 
@@ -106,6 +108,14 @@ static kv_status apply_items(bt_db *db, void *const *items, size_t n)
         s = bt_wal_commit_group(db);
         if (s != KV_OK)
             bt_poison(db, s); /* a failed log write: the tail may hold part of the group */
+    }
+    if (s == KV_OK && db->bug == BT_BUG_META_OUTSIDE_LOG) {
+        /* BUG (docs/lab.md): the meta page (root, height, key count, free list) is written in
+         * place into btree.db at every commit. The correct code logs its image with the group
+         * and writes page 0 in place only at a checkpoint, after the log is durable (the WAL
+         * rule): written early, the data file can name a root or a log position whose group a
+         * power loss took back. */
+        s = bt_poison(db, bt_write_meta(db, &db->meta));
     }
     if (s != KV_OK) {
         bt_txn_rollback(db);
@@ -358,11 +368,18 @@ static kv_status parse_options(const kv_options *opts, uint64_t *ps, uint64_t *c
     return s;
 }
 
+/* The names of bt_bug's values after BT_BUG_NONE, in order. */
+static const char *const bt_bug_names[] = {"alloc_outside_log", "truncate_before_sync",
+                                           "meta_outside_log", "no_data_fsync", NULL};
+
 static kv_status bt_open(const char *dir, kv_fs *fs, const kv_options *opts, kv_db **out)
 {
     uint64_t ps64, ckpt, warm, cache;
     bool ps_set;
+    int bug = 0;
     kv_status s = parse_options(opts, &ps64, &ckpt, &ps_set, &warm, &cache);
+    if (s == KV_OK)
+        s = kv_options_get_bug(opts, "btree", bt_bug_names, &bug);
     if (s != KV_OK)
         return s;
     bt_db *db = calloc(1, sizeof *db);
@@ -375,6 +392,7 @@ static kv_status bt_open(const char *dir, kv_fs *fs, const kv_options *opts, kv_
     db->read_only = opts->read_only;
     db->dur = opts->durability;
     db->checkpoint_bytes = ckpt;
+    db->bug = (bt_bug)bug;
     db->warm_opt = (int)warm;
     db->cache_bytes = cache;
     db->dir = strdup(dir);

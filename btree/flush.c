@@ -208,10 +208,23 @@ kv_status bt_checkpoint(bt_db *db)
     if (s == KV_OK)
         s = bt_write_meta(db, &meta);
     bt_pool_disk_write_end(p);
-    if (s == KV_OK)
-        s = kv_file_fdatasync(db->data);
-    if (s == KV_OK)
-        s = bt_wal_reset(db, ckpt); /* only now: the data file holds every logged image */
+    if (s == KV_OK && db->bug == BT_BUG_TRUNCATE_BEFORE_SYNC) {
+        /* BUG (docs/lab.md): the log is reset before the data file is fdatasynced. The correct
+         * order (below) makes btree.db durable first: until then the log's images are the only
+         * durable copy of the checkpointed pages, and a power loss in between loses both. */
+        s = bt_wal_reset(db, ckpt);
+        if (s == KV_OK)
+            s = kv_file_fdatasync(db->data);
+    } else {
+        if (s == KV_OK && db->bug == BT_BUG_NO_DATA_FSYNC) {
+            /* BUG (docs/lab.md): no fdatasync of btree.db at the checkpoint. The correct code
+             * fdatasyncs it before the log reset: the pages written in place sit in the page
+             * cache only, and once the log is reset a power loss loses them for good. */
+        } else if (s == KV_OK)
+            s = kv_file_fdatasync(db->data);
+        if (s == KV_OK)
+            s = bt_wal_reset(db, ckpt); /* only now: the data file holds every logged image */
+    }
     if (s == KV_OK) {
         bt_imaged_clear(db); /* the new generation holds no image yet */
         pthread_rwlock_wrlock(&db->tree);

@@ -58,6 +58,18 @@ static kv_status page_alloc(bt_db *db, int type, int level, bt_frame **out)
         }
         db->meta.hwm++;
     }
+    if (db->bug == BT_BUG_ALLOC_OUTSIDE_LOG) {
+        /* BUG (docs/lab.md): the allocation (free-list head, free count, high-water mark) is
+         * written to the meta page of btree.db at once, in place. The correct code changes
+         * db->meta only, which the group logs together with the pages that use the new page:
+         * a power loss that takes the group back but keeps the in-place meta page leaves
+         * btree.db counting a page that nothing durable ever used (a leaked page: past the end
+         * of the file when it came from the high-water mark, off the free list otherwise). */
+        if ((s = bt_write_meta(db, &db->meta)) != KV_OK) {
+            pool_unpin(f);
+            return s;
+        }
+    }
     bt_pg_init(f->data, db->ps, pgno, type, level);
     atomic_fetch_add_explicit(&db->allocs, 1, memory_order_relaxed);
     *out = f;

@@ -72,10 +72,15 @@ typedef struct kv_options {
                                  it (they do their own I/O). */
     kv_option *extra;         /* engine-specific key=value options, owned by the struct */
     size_t n_extra;
+    bool allow_bugs; /* default: false. Lets the extra option bug=NAME through: it
+                        switches on one of the engine's deliberate crash-safety bugs
+                        (docs/lab.md), for the crash checker's lab and its mutation
+                        tests only. Without it kv_open refuses bug= with KV_INVALID,
+                        so no library user turns a bug on by a stray option. */
 } kv_options;
 
 /* Sets defaults: durability os, cache_size 0, create_if_missing true, read_only false, no fs,
- * no extras. */
+ * no extras, allow_bugs false. */
 void kv_options_init(kv_options *o);
 
 /* Adds an engine-specific option from "key=value" text (copied). A later value for the same
@@ -93,6 +98,15 @@ const char *kv_options_get(const kv_options *o, const char *key);
  * Errors: KV_INVALID naming the key and the bad text, or when outside [min, max]. */
 kv_status kv_options_get_u64(const kv_options *o, const char *key, uint64_t min, uint64_t max,
                              uint64_t *out);
+
+/* The deliberate bug named by the extra option bug=NAME (docs/lab.md): 0 when the option is not
+ * set, else 1 + the index of NAME in names (a NULL-terminated list of the engine's bug names,
+ * static strings), into *bug. engine names the engine in messages. The idea is the mutation
+ * test: a checker is trusted once it catches known-broken variants of the code it checks.
+ * Errors: KV_INVALID when bug= is set but o->allow_bugs is not, or NAME is not in names (the
+ * message lists them); *bug is then unchanged. */
+kv_status kv_options_get_bug(const kv_options *o, const char *engine, const char *const *names,
+                             int *bug);
 
 /* ---- engines ---- */
 

@@ -108,3 +108,31 @@ void kv_stats_add(kv_stats *s, const char *name, uint64_t value)
     snprintf(c->name, sizeof c->name, "%s", name);
     c->value = value;
 }
+
+kv_status kv_options_get_bug(const kv_options *o, const char *engine, const char *const *names,
+                             int *bug)
+{
+    const char *v = kv_options_get(o, "bug");
+    if (!v)
+        return KV_OK;
+    if (!o->allow_bugs)
+        return kv_error(KV_INVALID,
+                        "option bug=%s deliberately breaks %s's crash safety (docs/lab.md); it is "
+                        "refused unless the caller sets kv_options.allow_bugs (the command line's "
+                        "--allow-bugs)",
+                        v, engine);
+    char list[512];
+    size_t len = 0;
+    list[0] = '\0';
+    for (int i = 0; names && names[i]; i++) {
+        if (!strcmp(v, names[i])) {
+            *bug = i + 1;
+            return KV_OK;
+        }
+        int n = snprintf(list + len, sizeof list - len, "%s%s", i ? ", " : "", names[i]);
+        if (n > 0 && (size_t)n < sizeof list - len)
+            len += (size_t)n;
+    }
+    return kv_error(KV_INVALID, "option bug=%s: engine %s has no such bug (it has: %s)", v, engine,
+                    len ? list : "none");
+}

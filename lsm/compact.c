@@ -68,6 +68,14 @@ static void flush_imm(lsm_db *db)
     uint64_t number = db->next_file++;
     lsm_edit e;
     lsm_edit_init(&e);
+    if (db->o.bug == LSM_BUG_LOG_DELETED_EARLY && db->imm_log) {
+        /* BUG (docs/lab.md): the memtable's WAL is deleted (durably) before its table is
+         * written. The correct code deletes it only once the table and the manifest edit naming
+         * it are durable (delete_obsolete, after lsm_log_and_apply): until then the WAL is the
+         * only durable copy of the memtable's commits. */
+        kv_fs_unlink(db->fs, db->imm_log->path);
+        kv_fs_fsync_dir(db->fs, db->dir);
+    }
     pthread_mutex_unlock(&db->mu);
     kv_status s = lsm_write_level0(db, imm, &e, number);
     pthread_mutex_lock(&db->mu);

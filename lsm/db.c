@@ -178,8 +178,14 @@ static const char *const option_help[] = {
     "manifest_max_size: bytes of manifest before it rolls over to a new one (default 4M)",
     "mmap_reads: 1 = read tables through mmap, each block's CRC checked on first touch; 0 = "
     "pread through the block cache (default 1)",
+    "bug: a deliberate crash bug for the lab (docs/lab.md; needs --allow-bugs): wal_no_fsync, "
+    "table_no_fsync, log_deleted_early or no_dir_fsync",
     NULL,
 };
+
+/* The names of lsm_bug's values after LSM_BUG_NONE, in order. */
+static const char *const bug_names[] = {"wal_no_fsync", "table_no_fsync", "log_deleted_early",
+                                        "no_dir_fsync", NULL};
 
 static kv_status parse_opts(const kv_options *o, lsm_opts *out)
 {
@@ -219,6 +225,24 @@ static kv_status parse_opts(const kv_options *o, lsm_opts *out)
     out->sst.restart_interval = (unsigned)ri;
     out->sst.bloom_bits_per_key = (unsigned)bb;
     out->mmap_reads = mm != 0;
+    int bug = 0;
+    if ((s = kv_options_get_bug(o, "lsm", bug_names, &bug)) != KV_OK)
+        return s;
+    out->bug = (lsm_bug)bug;
+    if (out->bug == LSM_BUG_TABLE_NO_FSYNC) {
+        /* BUG (docs/lab.md): tables are renamed into place without an fdatasync. The correct
+         * writer fdatasyncs the table before its rename: the manifest edit naming it then
+         * lets the WAL (or the compaction's inputs) go, and a power loss can leave a table
+         * whose blocks never reached the disk. */
+        out->sst.sync_data = false;
+    }
+    if (out->bug == LSM_BUG_NO_DIR_FSYNC) {
+        /* BUG (docs/lab.md): a flushed table's rename is not followed by a directory fsync.
+         * The correct writer fsyncs the directory after it: the name is durable only then, and
+         * the manifest edit naming the table lets the WAL go, so a power loss can leave a
+         * manifest that names a table that is not there. */
+        out->sst.sync_dir = false;
+    }
     return KV_OK;
 }
 

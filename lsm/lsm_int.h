@@ -287,6 +287,17 @@ size_t lsm_version_find_file(const lsm_version *v, int level, const uint8_t *ike
 
 /* ---- the database ---- */
 
+/* The deliberate crash bugs for the lab (docs/lab.md), option bug=NAME (kv_open refuses it
+ * without kv_options.allow_bugs). LSM_BUG_NONE is the engine as designed; each other value
+ * switches on one marked deviation. The names, in this order, are bug_names in db.c. */
+typedef enum lsm_bug {
+    LSM_BUG_NONE = 0,
+    LSM_BUG_WAL_NO_FSYNC,      /* write.c: kv_sync writes the WAL but does not fdatasync it */
+    LSM_BUG_TABLE_NO_FSYNC,    /* db.c: SSTables renamed into place without an fdatasync */
+    LSM_BUG_LOG_DELETED_EARLY, /* compact.c: a flush deletes its WAL before writing the table */
+    LSM_BUG_NO_DIR_FSYNC,      /* db.c: a flushed SSTable's rename without a directory fsync */
+} lsm_bug;
+
 typedef struct lsm_opts {
     uint64_t write_buffer_size;                /* bytes of memtable before it is flushed */
     uint64_t target_file_size;                 /* bytes of a compaction output table */
@@ -296,6 +307,7 @@ typedef struct lsm_opts {
     uint64_t cache_size;                       /* bytes of block cache */
     bool mmap_reads; /* read tables through a mapping (sst_reader_open_ex) */
     sst_writer_opts sst;
+    lsm_bug bug; /* LSM_BUG_NONE but in the lab */
 } lsm_opts;
 
 #define LSM_CURRENT_MAGIC   "KVLSMCUR"

@@ -93,6 +93,8 @@ typedef struct sst_writer_opts {
                            several tables may say false and fsync the directory once itself
                            before anything refers to them */
     uint64_t unique_id; /* written in the footer (default 0: none); see the layout above */
+    bool sync_data;     /* fdatasync NAME.tmp before the rename (default true); false only for
+                           the crash lab's deliberate bug lsm bug=table_no_fsync (docs/lab.md) */
 } sst_writer_opts;
 
 /* Sets the defaults above. */

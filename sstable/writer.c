@@ -36,6 +36,7 @@ void sst_writer_opts_init(sst_writer_opts *o)
     o->restart_interval = 16;
     o->bloom_bits_per_key = 10;
     o->sync_dir = true;
+    o->sync_data = true;
     o->unique_id = 0;
 }
 
@@ -278,7 +279,7 @@ kv_status sst_writer_finish(sst_writer *w, sst_props *props)
         s = kv_error(KV_INVALID, "%s: a table needs at least one entry", w->tmp);
     if (s == KV_OK)
         s = finish_blocks(w);
-    if (s == KV_OK)
+    if (s == KV_OK && w->opts.sync_data)
         s = kv_file_fdatasync(w->f);
     if (s == KV_OK) {
         kv_status c = kv_file_close(w->f);

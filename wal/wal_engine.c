@@ -19,8 +19,14 @@ static const char *const option_help[] = {
     "point_in_time (cut the log at the first damage)",
     "buffer_bytes: durability none: user-space log buffer flushed above this size (default 256K)",
     "group_max: most batches written by one group commit (default 128)",
+    "bug: a deliberate crash bug for the lab (docs/lab.md; needs --allow-bugs): "
+    "newest_first_truncation, rewrite_in_place, no_commit_record or no_dir_fsync",
     NULL,
 };
+
+/* The names of wal_bug's values after WAL_BUG_NONE, in order. */
+static const char *const wal_bug_names[] = {"newest_first_truncation", "rewrite_in_place",
+                                            "no_commit_record", "no_dir_fsync", NULL};
 
 /* ---- applying batches to the tree ---- */
 
@@ -340,6 +346,10 @@ static kv_status parse_options(const kv_options *o, wal_log_options *lo, uint64_
     if (s == KV_OK)
         s = kv_options_get_u64(o, "group_max", 1, 65536, &gm);
     lo->group_max_items = (size_t)gm;
+    int bug = 0;
+    if (s == KV_OK)
+        s = kv_options_get_bug(o, "wal", wal_bug_names, &bug);
+    lo->bug = (wal_bug)bug;
     const char *rec = kv_options_get(o, "recovery");
     if (s == KV_OK && rec) {
         if (!strcmp(rec, "strict"))

@@ -83,6 +83,18 @@ typedef enum wal_recovery_mode {
     WAL_RECOVER_POINT_IN_TIME,
 } wal_recovery_mode;
 
+/* The log's deliberate crash bugs for the lab (docs/lab.md), chosen by the engine option
+ * bug=NAME (which kv_open refuses without kv_options.allow_bugs). WAL_BUG_NONE is the log as
+ * designed; each other value switches on one marked deviation in the code. The names, in this
+ * order, are wal_bug_names in wal_engine.c. */
+typedef enum wal_bug {
+    WAL_BUG_NONE = 0,
+    WAL_BUG_NEWEST_FIRST_TRUNCATION, /* wal_truncate.c: obsolete segments unlinked newest first */
+    WAL_BUG_REWRITE_IN_PLACE,        /* wal_truncate.c: a mixed segment overwritten in place */
+    WAL_BUG_NO_COMMIT_RECORD,        /* wal_recover.c: records replayed without their COMMIT */
+    WAL_BUG_NO_DIR_FSYNC,            /* wal_segment.c: no directory fsync after a new segment */
+} wal_bug;
+
 typedef struct wal_log_options {
     uint64_t segment_size;      /* bytes per segment before a new one is started; default
                                    64 MiB, at least 4096 (a batch larger than that still goes
@@ -101,6 +113,7 @@ typedef struct wal_log_options {
                                    are KV_INVALID */
     wal_salt_fn check_salt;     /* NULL: none (see wal_salt_fn) */
     void *check_salt_ctx;       /* its first argument; not owned */
+    wal_bug bug;                /* default WAL_BUG_NONE */
 } wal_log_options;
 
 /* Fills the defaults above. */

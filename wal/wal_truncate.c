@@ -45,6 +45,59 @@ static kv_status find_cut(const wal_log *l, const char *path, const wal_image *i
     return KV_OK;
 }
 
+/* The rewrite of bug=rewrite_in_place (docs/lab.md): the live records of im[cut, im->size)
+ * (marks left out) are written over the segment file at path itself, then its header naming
+ * first, then the file is cut, fdatasynced and renamed to first's name; *out (may be NULL) gets
+ * it open for writing and *size its length. */
+static kv_status rewrite_in_place(wal_log *l, const char *path, uint64_t first, const wal_image *im,
+                                  uint64_t cut, kv_file **out, uint64_t *size)
+{
+    kv_buf b = {0};
+    kv_status s = KV_OK;
+    for (uint64_t off = cut; off < im->size && s == KV_OK;) {
+        kv_reclog_rec r;
+        const char *why = NULL;
+        if (kv_reclog_decode(im->buf, im->size, off, l->seed, &r, &why) != KV_RECLOG_OK)
+            s = kv_error(KV_CORRUPTION, "%s: offset %llu: %s", path, (unsigned long long)off, why);
+        else if (r.type != WAL_REC_MARK &&
+                 !kv_buf_append(&b, im->buf + off, KV_RECLOG_FRAME + (size_t)r.len))
+            s = kv_error(KV_NOMEM, "wal: out of memory");
+        off += KV_RECLOG_FRAME + (uint64_t)r.len;
+    }
+    uint8_t hdr[WAL_SEG_HEADER_SIZE], m[WAL_MARK_SIZE];
+    uint64_t len = WAL_SEG_HEADER_SIZE + b.len;
+    wal_seg_header_encode(hdr, l->salt, first, 0);
+    kv_reclog_mark(m, l->seed, len);
+    if (s == KV_OK && b.len && !kv_buf_append(&b, m, sizeof m))
+        s = kv_error(KV_NOMEM, "wal: out of memory");
+    len = WAL_SEG_HEADER_SIZE + b.len;
+    char *to = wal_seg_path(l, first);
+    kv_file *f = NULL;
+    if (s == KV_OK && !to)
+        s = kv_error(KV_NOMEM, "wal: out of memory");
+    if (s == KV_OK)
+        s = kv_fs_open(l->fs, path, KV_FS_WRITE, &f);
+    if (s == KV_OK && b.len)
+        s = kv_file_pwrite(f, b.data, b.len, WAL_SEG_HEADER_SIZE);
+    if (s == KV_OK)
+        s = kv_file_pwrite(f, hdr, sizeof hdr, 0);
+    if (s == KV_OK)
+        s = kv_file_truncate(f, len);
+    if (s == KV_OK)
+        s = kv_file_fdatasync(f);
+    kv_file_close(f);
+    if (s == KV_OK)
+        s = kv_fs_rename(l->fs, path, to);
+    if (s == KV_OK)
+        s = kv_fs_fsync_dir(l->fs, l->dir);
+    if (s == KV_OK && out)
+        s = kv_fs_open(l->fs, to, KV_FS_WRITE, out);
+    *size = len;
+    free(to);
+    kv_buf_free(&b);
+    return s;
+}
+
 kv_status wal_log_truncate(wal_log *l, uint64_t up_to)
 {
     pthread_mutex_lock(&l->mu);
@@ -100,7 +153,14 @@ kv_status wal_log_truncate(wal_log *l, uint64_t up_to)
     }
     uint64_t freed = 0;
     for (size_t i = 0; i < k; i++) {
-        char *p = wal_seg_path(l, l->segs[i].first_lsn);
+        size_t j = i;
+        if (l->opt.bug == WAL_BUG_NEWEST_FIRST_TRUNCATION) {
+            /* BUG (docs/lab.md): the newest obsolete segment goes first. The correct order is
+             * oldest first: a power loss keeps a prefix of the directory's unlinks, and only
+             * oldest-first leaves a contiguous run of segments whose NEXT records chain up. */
+            j = k - 1 - i;
+        }
+        char *p = wal_seg_path(l, l->segs[j].first_lsn);
         s = p ? kv_fs_unlink(l->fs, p) : kv_error(KV_NOMEM, "wal: out of memory");
         free(p);
         if (s != KV_OK) {
@@ -123,12 +183,20 @@ kv_status wal_log_truncate(wal_log *l, uint64_t up_to)
         goto out;
     m = &l->segs[0];
     uint64_t nsize = 0;
-    s = wal_seg_create(l, up_to + 1, m->first_lsn, im.buf, cut, m->size, active ? &nf : NULL,
-                       &nsize);
-    if (s == KV_OK)
-        s = kv_fs_unlink(l->fs, path);
-    if (s == KV_OK)
-        s = kv_fs_fsync_dir(l->fs, l->dir);
+    if (l->opt.bug == WAL_BUG_REWRITE_IN_PLACE) {
+        /* BUG (docs/lab.md): the live records overwrite the segment itself. The correct code
+         * (below) copies them into a new file and unlinks the old one only once the copy is
+         * durable: overwritten in place, the only copy of the live records is half old, half
+         * new until the fdatasync, and a power loss in between destroys them. */
+        s = rewrite_in_place(l, path, up_to + 1, &im, cut, active ? &nf : NULL, &nsize);
+    } else {
+        s = wal_seg_create(l, up_to + 1, m->first_lsn, im.buf, cut, m->size, active ? &nf : NULL,
+                           &nsize);
+        if (s == KV_OK)
+            s = kv_fs_unlink(l->fs, path);
+        if (s == KV_OK)
+            s = kv_fs_fsync_dir(l->fs, l->dir);
+    }
     if (s != KV_OK) {
         wal_poison_locked(l, s);
         goto out;

@@ -16,6 +16,7 @@ static const char usage[] =
     "lose|keep|random|torn|torn-bytes]\n"
     "                   [-o key=value]... [--keys N] [--value-size N] [--sync-permille N]\n"
     "                   [--pace-us N] [--workdir DIR] [--keep-dirs] [--fs faultfs|fuse] [-v]\n"
+    "                   [--small] [--allow-bugs -o bug=NAME]\n"
     "       kvlab crash --kill   ...   SIGKILL a child running the workload (--points = kills)\n"
     "       kvlab crash --faults ...   EIO on fdatasync, ENOSPC in a write, EIO on read\n"
     "       kvlab crash --damage ...   flips, zeroed sectors, cuts, appends, deleted, swapped,\n"
@@ -29,6 +30,10 @@ static const char usage[] =
     "                   many workloads, every crash point, until each engine has its target\n"
     "--at N replays one crash point (0: the uncrashed run: clean close, then the power loss);\n"
     "-v prints each point, and for a violation the keys that differ from the closest prefix.\n"
+    "--small runs the engine with its small-size options (flushes, merges, checkpoints, segment\n"
+    "switches and truncations within the run; printed) unless -o gives engine options.\n"
+    "--allow-bugs lets -o bug=NAME switch on one of the engine's deliberate crash bugs (the\n"
+    "lab, docs/lab.md; kvlab engines E lists them); it implies --small.\n"
     "Power loss (default): crash at every file-system operation (or K seeded ones) on faultfs,\n"
     "apply the policy, recover with posix and check the state against the durability mode's\n"
     "promise (docs/design.md section 3). --fs fuse runs the workload in a child process on a "
@@ -105,6 +110,8 @@ static void print_replay(const crash_config *c, run_mode m, uint64_t point)
            mode_flag(m), c->engine, kv_durability_format(c->durability, d, sizeof d), c->workload,
            c->ops, (unsigned long long)c->seed, kv_crash_policy_name(c->policy), c->keys,
            c->value_max, c->sync_permille, c->pace_us);
+    if (c->allow_bugs)
+        printf(" --allow-bugs");
     for (size_t i = 0; i < c->n_options; i++)
         printf(" -o %s", c->options[i]);
     if (m != MODE_FAULTS)
@@ -168,6 +175,35 @@ static void print_result(const crash_config *c, run_mode m, const crash_result *
     }
 }
 
+/* Whether an option bug=... was given without --allow-bugs. */
+static bool bug_without_allow(const crash_config *c)
+{
+    for (size_t i = 0; i < c->n_options && !c->allow_bugs; i++)
+        if (!strncmp(c->options[i], "bug=", 4))
+            return true;
+    return false;
+}
+
+/* --small: when -o named no engine option (bug= aside), adds the engine's small-size options
+ * (crash_small_options) to options (room for argc + its count was allocated) and prints them. */
+static void add_small_options(crash_config *c, const char **options)
+{
+    for (size_t i = 0; i < c->n_options; i++)
+        if (strncmp(options[i], "bug=", 4))
+            return;
+    size_t n = 0;
+    const char *const *small = crash_small_options(c->engine, &n);
+    if (!n)
+        return;
+    printf("small options for %s (flushes, merges, checkpoints and log switches within the run):",
+           c->engine);
+    for (size_t i = 0; i < n; i++) {
+        options[c->n_options++] = small[i];
+        printf(" -o %s", small[i]);
+    }
+    printf("\n");
+}
+
 int kvlab_cmd_crash(int argc, char **argv)
 {
     crash_config c;
@@ -175,7 +211,7 @@ int kvlab_cmd_crash(int argc, char **argv)
     c.log = stdout;
     run_mode m = MODE_POWER;
     const char *out = "results/crash";
-    const char **options = calloc((size_t)argc + 1, sizeof *options);
+    const char **options = calloc((size_t)argc + 8, sizeof *options); /* + small options */
     const char **exclude = calloc((size_t)argc + 1, sizeof *exclude);
     size_t n_exclude = 0;
     size_t kills = 20;
@@ -211,6 +247,8 @@ int kvlab_cmd_crash(int argc, char **argv)
             m = MODE_SOAK, used = false;
         } else if (!strcmp(a, "--small")) {
             small = true, used = false;
+        } else if (!strcmp(a, "--allow-bugs")) {
+            c.allow_bugs = true, used = false;
         } else if (!strcmp(a, "-v") || !strcmp(a, "--verbose")) {
             c.verbose++, used = false;
         } else if (!strcmp(a, "--keep-dirs")) {
@@ -362,6 +400,19 @@ int kvlab_cmd_crash(int argc, char **argv)
         fprintf(stderr, "\n");
         goto done;
     }
+    if (bug_without_allow(&c)) {
+        fprintf(stderr,
+                "kvlab crash: -o bug=... switches on a deliberate crash bug; add --allow-bugs to "
+                "run it (docs/lab.md)\n");
+        goto done;
+    }
+    if (c.allow_bugs) {
+        fprintf(stderr, "kvlab crash: warning: --allow-bugs: the engine may run with a "
+                        "deliberate crash bug (docs/lab.md); never on data you keep\n");
+        small = true;
+    }
+    if (small && m != MODE_MATRIX && !crash_is_peer(c.engine))
+        add_small_options(&c, options);
     if ((c.at || c.at_zero) && !c.verbose)
         c.verbose = 1;
     if (!c.verbose && m != MODE_FAULTS)

@@ -83,6 +83,9 @@ typedef struct crash_config {
     bool keep_dirs;         /* keep the directory of a failing point (for kvlab dump) */
     uint32_t pace_us;       /* sleep after each commit, in microseconds (lets an interval:MS
                                syncer run during the workload); default 0 */
+    bool allow_bugs;        /* pass kv_options.allow_bugs: the option bug=NAME may switch on
+                               one of the engine's deliberate crash bugs (docs/lab.md); default
+                               false */
 } crash_config;
 
 /* Defaults as documented in crash_config. */

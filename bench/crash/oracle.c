@@ -318,10 +318,21 @@ void crash_oracle_diff(const crash_workload *w, const crash_state *s, size_t p, 
             fprintf(out, "absent");
         fprintf(out, ", the first %zu commits give ", p);
         if (cur[k])
-            fprintf(out, "version %llu (commit %zu)\n", (unsigned long long)cur[k],
+            fprintf(out, "version %llu (commit %zu)", (unsigned long long)cur[k],
                     commit_of_op(w, (size_t)(cur[k] - 1)));
         else
-            fprintf(out, "absent\n");
+            fprintf(out, "absent");
+        /* The same in words: what the crash did to this key. */
+        if (s->ver[k] == PHANTOM_VER)
+            fprintf(out, ": invented\n");
+        else if (!s->ver[k])
+            fprintf(out, ": commit %zu lost\n", commit_of_op(w, (size_t)(cur[k] - 1)));
+        else if (s->ver[k] > cur[k] && commit_of_op(w, (size_t)(s->ver[k] - 1)) >= p)
+            fprintf(out, ": commit %zu survived though an earlier one was lost\n",
+                    commit_of_op(w, (size_t)(s->ver[k] - 1)));
+        else
+            fprintf(out, ": came back (commit %zu's value, which a later commit %s)\n",
+                    commit_of_op(w, (size_t)(s->ver[k] - 1)), cur[k] ? "overwrote" : "deleted");
     }
     if (total > shown)
         fprintf(out, "    ... %zu more keys differ\n", total - shown);

@@ -248,6 +248,7 @@ kv_status crash_ctx_init(crash_ctx *x, const crash_config *c, const char *tag)
                         kv_durability_format(c->durability, b, sizeof b));
     }
     x->opts.durability = c->durability;
+    x->opts.allow_bugs = c->allow_bugs;
     for (size_t i = 0; i < c->n_options; i++) {
         kv_status s = kv_options_set(&x->opts, c->options[i]);
         if (s != KV_OK) {
@@ -406,9 +407,15 @@ bool crash_verify(crash_ctx *x, const char *dir, size_t acked, bool inflight, si
                 res->max_loss_window_us = us;
         }
         if (v.kind != CV_OK) {
+            bool first = !res->first_violation[0];
             crash_violation(x, res, point, "%s: %s", what, v.msg);
-            if (x->c->verbose && x->c->log)
-                crash_oracle_diff(&x->w, &st, v.prefix, x->c->log, 20);
+            /* The keys that differ, in words: all of them with -v, a few for the first
+             * violation otherwise. */
+            if ((x->c->verbose || first) && x->c->log) {
+                /* A loss beyond the promise is shown against the promised prefix. */
+                size_t p = v.kind == CV_LOST ? (lo < acked ? lo : acked) : v.prefix;
+                crash_oracle_diff(&x->w, &st, p, x->c->log, x->c->verbose ? 20 : 5);
+            }
             ok = false;
         } else if (x->c->verbose) {
             crash_logf(x->c, "  %s %llu: %s, lost %llu of %llu acknowledged writes\n", what,
