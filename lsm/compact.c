@@ -26,7 +26,9 @@
  * in age order as RocksDB universal takes adjacent runs: the merged run then holds the newest
  * data of all, its new (largest) file number keeps the runs ordered by age, and a read can stop
  * at the first run holding the key. Flushes run on this same thread, so none can land between
- * the picked runs and the output. When the newest group holds min_merge_width runs, up to
+ * the picked runs and the output, and a due merge runs before the next flush (lsm_bg_main), so
+ * that a new small run never cuts a group of larger runs off. When the newest group holds
+ * min_merge_width runs, up to
  * max_merge_width of them are merged into one run; a shadowed entry is dropped as above, and a
  * tombstone only when the merge includes the oldest run (nothing older is left to hide). */
 #include <stdlib.h>
@@ -653,7 +655,13 @@ void *lsm_bg_main(void *arg)
     pthread_mutex_lock(&db->mu);
     while (!db->stop) {
         bool ok = !atomic_load(&db->poisoned) && !db->bg_paused;
-        if (ok && db->imm) {
+        /* Tiered: a due merge goes before the flush. A flush lands a new run on top, and a
+         * group is always taken from the newest run on: flushing first would let a small run
+         * cut off every group of larger runs under it whenever writes keep up with merges, and
+         * the runs would pile up. Writers wait meanwhile, as leveled ones do on l0_stop. */
+        bool merge_first = ok && db->o.compaction == LSM_COMPACTION_TIERED &&
+                           lsm_tiered_window(db, db->current) >= db->o.min_merge_width;
+        if (ok && db->imm && !merge_first) {
             flush_imm(db);
             continue;
         }
