@@ -13,7 +13,24 @@
  * into tables of about target_file_size bytes, never splitting one user key across two tables.
  * An entry is dropped when a newer entry of its key is visible to every snapshot; a tombstone
  * is dropped when, moreover, no deeper level may hold its key. A single input file with nothing
- * to merge moves down by a manifest edit alone (trivial move). */
+ * to merge moves down by a manifest edit alone (trivial move).
+ *
+ * Size-tiered compaction (-o compaction=tiered; DDIA ch. 3 "Performance optimizations",
+ * Cassandra's SizeTieredCompactionStrategy, RocksDB's universal compaction): every table is
+ * one sorted run at level 0, newest (largest file number) first, and a run is never split
+ * (RocksDB universal keeps each L0 sorted run in one file too). Runs are grouped as STCS buckets
+ * them: a run joins the group when its size is within bucket_low = 0.5 to bucket_high = 1.5 times
+ * the group's average, and runs of at most write_buffer_size bytes (a flush's worth: STCS's
+ * min_sstable_size) all count as similar. Unlike STCS, which buckets sstables of any age
+ * because every cell carries its own timestamp, a group here is always the newest runs, taken
+ * in age order as RocksDB universal takes adjacent runs: the merged run then holds the newest
+ * data of all, its new (largest) file number keeps the runs ordered by age, and a read can stop
+ * at the first run holding the key. Flushes run on this same thread, so none can land between
+ * the picked runs and the output, and a due merge runs before the next flush (lsm_bg_main), so
+ * that a new small run never cuts a group of larger runs off. When the newest group holds
+ * min_merge_width runs, up to
+ * max_merge_width of them are merged into one run; a shadowed entry is dropped as above, and a
+ * tombstone only when the merge includes the oldest run (nothing older is left to hide). */
 #include <assert.h>
 #include <stdlib.h>
 #include <string.h>
@@ -104,6 +121,8 @@ static void flush_imm(lsm_db *db)
 
 typedef struct compaction {
     int level;
+    bool tiered;      /* runs of level 0 merged into one run of level 0 */
+    bool with_oldest; /* tiered: the inputs include the oldest run */
     lsm_version *v;
     lsm_file **in[2];
     size_t n_in[2];
@@ -111,12 +130,13 @@ typedef struct compaction {
 
 /* An empty compaction of level out of version v, which it pins (compaction_free unpins it);
  * NULL when out of memory. */
-static compaction *compaction_new(lsm_version *v, int level)
+static compaction *compaction_new(lsm_db *db, lsm_version *v, int level)
 {
     compaction *c = calloc(1, sizeof *c);
     if (!c)
         return NULL;
     c->level = level;
+    c->tiered = db->o.compaction == LSM_COMPACTION_TIERED;
     c->v = v;
     lsm_version_ref(v);
     return c;
@@ -196,8 +216,59 @@ static bool contains(lsm_file **fs, size_t n, const lsm_file *f)
     return false;
 }
 
+/* ---- size-tiered picking ---- */
+
+const char *lsm_compaction_name(int compaction)
+{
+    return compaction == LSM_COMPACTION_TIERED ? "tiered" : "leveled";
+}
+
+/* Whether a run of `size` bytes belongs with a group of n runs totalling sum bytes (STCS's
+ * bucket test, bucket_low 0.5 and bucket_high 1.5 of the average, in integers). */
+static bool similar_size(const lsm_db *db, uint64_t size, uint64_t sum, uint64_t n)
+{
+    uint64_t small = db->o.write_buffer_size;
+    if (size <= small && sum <= small * n)
+        return true;
+    return 2 * size * n >= sum && 2 * size * n <= 3 * sum;
+}
+
+size_t lsm_tiered_window(const lsm_db *db, const lsm_version *v)
+{
+    if (!v->n[0])
+        return 0;
+    size_t w = 1;
+    uint64_t sum = v->files[0][0]->size;
+    while (w < v->n[0] && w < db->o.max_merge_width &&
+           similar_size(db, v->files[0][w]->size, sum, w))
+        sum += v->files[0][w++]->size;
+    return w;
+}
+
+/* The newest group of similar-size runs once it holds min_merge_width of them, else NULL (also
+ * when out of memory). */
+static compaction *pick_tiered(lsm_db *db)
+{
+    lsm_version *v = db->current;
+    size_t w = lsm_tiered_window(db, v);
+    if (w < db->o.min_merge_width)
+        return NULL;
+    compaction *c = compaction_new(db, v, 0);
+    if (!c)
+        return NULL;
+    for (size_t i = 0; i < w; i++)
+        if (!push(&c->in[0], &c->n_in[0], v->files[0][i])) {
+            compaction_free(c);
+            return NULL;
+        }
+    c->with_oldest = w == v->n[0];
+    return c;
+}
+
 static compaction *pick_compaction(lsm_db *db)
 {
+    if (db->o.compaction == LSM_COMPACTION_TIERED)
+        return pick_tiered(db);
     lsm_version *v = db->current;
     int best = -1;
     double bs = 1.0;
@@ -210,7 +281,7 @@ static compaction *pick_compaction(lsm_db *db)
     }
     if (best < 0)
         return NULL;
-    compaction *c = compaction_new(v, best);
+    compaction *c = compaction_new(db, v, best);
     if (!c)
         return NULL;
     kv_buf *ptr = &db->compact_ptr[best];
@@ -328,7 +399,7 @@ static kv_status merge_inputs(lsm_db *db, compaction *c, uint64_t smallest_snap,
         return kv_error(KV_NOMEM, "lsm: out of memory");
     }
     free(ch);
-    out_state o = {db, c->level + 1, NULL, 0, e};
+    out_state o = {db, c->tiered ? 0 : c->level + 1, NULL, 0, e};
     kv_buf cur = {0};
     bool has_cur = false;
     uint64_t last_seq_for_key = 0;
@@ -352,8 +423,8 @@ static kv_status merge_inputs(lsm_db *db, compaction *c, uint64_t smallest_snap,
         uint64_t t = lsm_ikey_trailer(k, kl);
         uint64_t seq = t >> 8;
         if (!has_cur || lsm_ukey_cmp(u, ul, cur.data, cur.len) != 0) {
-            /* a new user key: a table may end here */
-            if (o.w && sst_writer_estimated_size(o.w) >= db->o.target_file_size)
+            /* a new user key: a table may end here (a tiered run is one table) */
+            if (!c->tiered && o.w && sst_writer_estimated_size(o.w) >= db->o.target_file_size)
                 s = finish_output(&o);
             cur.len = 0;
             if (!kv_buf_append(&cur, u, ul))
@@ -365,7 +436,8 @@ static kv_status merge_inputs(lsm_db *db, compaction *c, uint64_t smallest_snap,
         if (last_seq_for_key <= smallest_snap)
             drop = true; /* shadowed by a newer entry every snapshot sees */
         else if ((t & 0xff) == LSM_TYPE_DEL && seq <= smallest_snap &&
-                 !lsm_version_key_in_deeper(c->v, c->level + 1, u, ul))
+                 (c->tiered ? c->with_oldest
+                            : !lsm_version_key_in_deeper(c->v, c->level + 1, u, ul)))
             drop = true; /* a tombstone with nothing older left to hide */
         last_seq_for_key = seq;
         if (drop || s != KV_OK)
@@ -397,7 +469,7 @@ static kv_status run_compaction(lsm_db *db, compaction *c, bool manual)
     lsm_edit_init(&e);
     kv_status s = KV_OK;
     lsm_file *last = c->in[0][c->n_in[0] - 1];
-    if (!manual && c->n_in[0] == 1 && c->n_in[1] == 0) {
+    if (!manual && !c->tiered && c->n_in[0] == 1 && c->n_in[1] == 0) {
         lsm_file *f = c->in[0][0];
         if (!lsm_edit_del(&e, c->level, f->number) || !lsm_edit_add_file(&e, c->level + 1, f))
             s = kv_error(KV_NOMEM, "lsm: out of memory");
@@ -439,7 +511,7 @@ static kv_status run_compaction(lsm_db *db, compaction *c, bool manual)
 static compaction *whole_level(lsm_db *db, int level)
 {
     lsm_version *v = db->current;
-    compaction *c = compaction_new(v, level);
+    compaction *c = compaction_new(db, v, level);
     if (!c)
         return NULL;
     bool ok = true;
@@ -453,6 +525,7 @@ static compaction *whole_level(lsm_db *db, int level)
         compaction_free(c);
         return NULL;
     }
+    c->with_oldest = true; /* tiered: every run (only level 0 holds tables) */
     return c;
 }
 
@@ -599,7 +672,13 @@ void *lsm_bg_main(void *arg)
     pthread_mutex_lock(&db->mu);
     while (!db->stop) {
         bool ok = !atomic_load(&db->poisoned) && !db->bg_paused;
-        if (ok && db->imm) {
+        /* Tiered: a due merge goes before the flush. A flush lands a new run on top, and a
+         * group is always taken from the newest run on: flushing first would let a small run
+         * cut off every group of larger runs under it whenever writes keep up with merges, and
+         * the runs would pile up. Writers wait meanwhile, as leveled ones do on l0_stop. */
+        bool merge_first = ok && db->o.compaction == LSM_COMPACTION_TIERED &&
+                           lsm_tiered_window(db, db->current) >= db->o.min_merge_width;
+        if (ok && db->imm && !merge_first) {
             flush_imm(db);
             continue;
         }

@@ -166,11 +166,20 @@ uint64_t lsm_smallest_snapshot(lsm_db *db)
 /* ---- options ---- */
 
 static const char *const option_help[] = {
+    "compaction: leveled (LevelDB: L0, then levels of non-overlapping tables) or tiered "
+    "(size-tiered: every flush is a sorted run, runs of similar size are merged; Cassandra "
+    "STCS, RocksDB universal); a database keeps the strategy it was created with (default "
+    "leveled)",
+    "min_merge_width: tiered: runs of similar size (0.5x to 1.5x their average, or all at most "
+    "write_buffer_size) that start a merge (default 4)",
+    "max_merge_width: tiered: at most this many runs merged at once (default 32)",
     "write_buffer_size: bytes of memtable before it is flushed to an L0 SSTable (default 4M)",
     "target_file_size: bytes of an SSTable written by compaction (default 2M)",
     "l0_compaction_trigger: L0 files that start a compaction (default 4)",
-    "l0_slowdown_trigger: L0 files at which each write is delayed 1 ms (default 8)",
-    "l0_stop_trigger: L0 files at which writes wait for compaction (default 12)",
+    "l0_slowdown_trigger: L0 files (tiered: runs awaiting a merge) at which each write is "
+    "delayed 1 ms (default 8)",
+    "l0_stop_trigger: L0 files (tiered: runs awaiting a merge) at which writes wait for "
+    "compaction (default 12)",
     "level_base_bytes: bytes of level 1; each deeper level holds 10x more (default 10M)",
     "block_size: bytes of an SSTable data block (default 4K)",
     "block_restart_interval: keys between restart points in a block (default 16)",
@@ -197,6 +206,19 @@ static kv_status parse_opts(const kv_options *o, lsm_opts *out)
     out->l0_stop = 12;
     out->level_base_bytes = 10 << 20;
     out->manifest_max_size = 4 << 20;
+    out->compaction = LSM_COMPACTION_LEVELED;
+    out->min_merge_width = 4;
+    out->max_merge_width = 32;
+    const char *comp = kv_options_get(o, "compaction");
+    if (comp) {
+        if (!strcmp(comp, "leveled"))
+            out->compaction = LSM_COMPACTION_LEVELED;
+        else if (!strcmp(comp, "tiered"))
+            out->compaction = LSM_COMPACTION_TIERED;
+        else
+            return kv_error(KV_INVALID, "lsm: compaction=%s: want leveled or tiered", comp);
+        out->compaction_given = true;
+    }
     out->cache_size = o->cache_size ? o->cache_size : 8 << 20;
     sst_writer_opts_init(&out->sst);
     uint64_t bs = out->sst.block_size, ri = out->sst.restart_interval,
@@ -216,8 +238,12 @@ static kv_status parse_opts(const kv_options *o, lsm_opts *out)
         (s = kv_options_get_u64(o, "bloom_bits_per_key", 0, 100, &bb)) != KV_OK ||
         (s = kv_options_get_u64(o, "manifest_max_size", 256, 1ull << 32,
                                 &out->manifest_max_size)) != KV_OK ||
-        (s = kv_options_get_u64(o, "mmap_reads", 0, 1, &mm)) != KV_OK)
+        (s = kv_options_get_u64(o, "mmap_reads", 0, 1, &mm)) != KV_OK ||
+        (s = kv_options_get_u64(o, "min_merge_width", 2, 1000, &out->min_merge_width)) != KV_OK ||
+        (s = kv_options_get_u64(o, "max_merge_width", 2, 1000, &out->max_merge_width)) != KV_OK)
         return s;
+    if (out->max_merge_width < out->min_merge_width)
+        return kv_error(KV_INVALID, "lsm: want min_merge_width <= max_merge_width");
     if (out->l0_slowdown < out->l0_trigger || out->l0_stop < out->l0_slowdown)
         return kv_error(KV_INVALID, "lsm: want l0_compaction_trigger <= l0_slowdown_trigger <= "
                                     "l0_stop_trigger");
@@ -370,7 +396,7 @@ static kv_status lsm_close(kv_db *kdb)
 const kv_engine kv_engine_lsm = {
     .name = "lsm",
     .description = "log-structured merge tree (LevelDB-style): WAL + skiplist memtable, "
-                   "SSTables in leveled compaction",
+                   "SSTables in leveled or size-tiered compaction",
     .option_help = option_help,
     .limits = {KV_MAX_KEY, KV_MAX_VALUE},
     .durability_mask = KV_DURABILITY_BIT(KV_DURABILITY_NONE) | KV_DURABILITY_BIT(KV_DURABILITY_OS) |

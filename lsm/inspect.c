@@ -399,6 +399,8 @@ kv_status lsm_dump(kv_db *kdb, FILE *out, const char *file, int64_t page)
     if (s != KV_OK)
         return s;
     bool found = false;
+    if (!file)
+        lsm_version_print(db, out);
     for (size_t i = 0; s == KV_OK && i < names.count; i++) {
         const char *name = names.names[i];
         if (file && strcmp(file, name))

@@ -34,6 +34,8 @@ kv_status lsm_pause_background_work(kv_db *db, bool pause);
  * new tables live, never a mix and never a lost key. Runs on the engine's background thread
  * while the caller waits; reads and writes continue meanwhile (data written during the call may
  * stay in level 0 or the memtable). Output tables are about target_file_size bytes each.
+ * With size-tiered compaction (-o compaction=tiered) every run is merged into one run (one
+ * table at level 0), which includes the oldest run, so tombstones are dropped.
  * Errors: KV_INVALID (db is NULL or not an lsm handle), KV_BUSY (the background work is paused
  * by lsm_pause_background_work, or kv_close began: nothing more is compacted), KV_POISONED
  * (the handle was poisoned before or by a failed write or fsync during the call; the message

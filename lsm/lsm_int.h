@@ -244,8 +244,10 @@ typedef struct lsm_edit_file {
 } lsm_edit_file;
 
 typedef struct lsm_edit {
-    bool has_log_number, has_next_file, has_last_seq, has_comparator, has_sealed;
+    bool has_log_number, has_next_file, has_last_seq, has_comparator, has_sealed, has_compaction;
     uint64_t log_number, next_file, last_seq;
+    int compaction; /* LSM_COMPACTION_*: the strategy the database was created with (written
+                       in each manifest's first record by a tiered database only) */
     uint64_t sealed_log, sealed_len; /* a clean close sealed this WAL at this length */
     char comparator[64];
     lsm_edit_file *adds;
@@ -271,6 +273,9 @@ bool lsm_edit_encode(const lsm_edit *e, kv_buf *out);
 kv_status lsm_edit_decode(const uint8_t *p, size_t n, lsm_edit *e, const char *path, uint64_t off);
 /* Prints an edit field by field (dump). */
 void lsm_edit_print(FILE *out, const lsm_edit *e);
+/* Prints the shape of db's current version (dump): the strategy, then per level its tables, or
+ * for a tiered database its sorted runs newest first with their sizes (bytes) and entries. */
+void lsm_version_print(struct lsm_db *db, FILE *out);
 
 /* A new version = base + edit (files of the edit must be opened: e->adds[i].file set).
  * NULL when out of memory. refs = 0. */
@@ -298,7 +303,14 @@ typedef enum lsm_bug {
     LSM_BUG_NO_DIR_FSYNC,      /* db.c: a flushed SSTable's rename without a directory fsync */
 } lsm_bug;
 
+/* Compaction strategies (DDIA ch. 3 "Performance optimizations": size-tiered and leveled). */
+#define LSM_COMPACTION_LEVELED 0 /* LevelDB: L0, then levels of non-overlapping tables */
+#define LSM_COMPACTION_TIERED  1 /* size-tiered: every table at L0 is one sorted run (compact.c) */
+
 typedef struct lsm_opts {
+    int compaction;        /* LSM_COMPACTION_* */
+    bool compaction_given; /* -o compaction= was set (else a stored strategy is adopted) */
+    uint64_t min_merge_width, max_merge_width; /* tiered: runs merged at once */
     uint64_t write_buffer_size;                /* bytes of memtable before it is flushed */
     uint64_t target_file_size;                 /* bytes of a compaction output table */
     uint64_t l0_trigger, l0_slowdown, l0_stop; /* L0 file counts */
@@ -432,6 +444,13 @@ kv_status lsm_recover(lsm_db *db);
  * only the background thread and open call this). */
 kv_status lsm_log_and_apply(lsm_db *db, lsm_edit *e);
 kv_status lsm_write_snapshot_manifest(lsm_db *db, lsm_version *v, const lsm_edit *extra);
+/* Checks the strategy a loaded manifest records (acc: its edits summed; manifest: its name, for
+ * messages) against db->o: a database without the record is leveled. When -o compaction was not
+ * given the stored strategy is adopted (db->o.compaction set). Errors: KV_INVALID naming the
+ * stored strategy when the option asks for the other one (no conversion: a leveled database's
+ * deeper levels are no runs, and a tiered one's overlapping runs break leveled's invariants),
+ * KV_CORRUPTION when a tiered database's manifest names a table outside level 0. */
+kv_status lsm_check_compaction(lsm_db *db, const lsm_edit *acc, const char *manifest);
 /* kv_close's last step, once the current WAL is sealed: appends to the manifest an edit naming
  * that WAL and its final length (LOG_SEALED) and seals the manifest, so that a WAL a clean
  * close left whole and later found cut short is damage, not a torn tail. No other thread may
@@ -471,6 +490,13 @@ void lsm_delete_obsolete(lsm_db *db); /* mu held */
 /* Serves the pending lsm_compact_all requests (background thread, mu held, released during
  * I/O): see lsm.h. Sets manual_done and manual_status and wakes the callers. */
 void lsm_run_manual(lsm_db *db);
+/* The name of an LSM_COMPACTION_* strategy ("leveled", "tiered"). */
+const char *lsm_compaction_name(int compaction);
+/* Size-tiered compaction (Cassandra's STCS buckets, over adjacent runs as in RocksDB's universal
+ * compaction): the number of runs, newest first, of the newest group of similar size in v, the
+ * group the next merge takes once it holds min_merge_width runs (writers slow down and stop on
+ * this count as leveled ones do on L0's). 0 for an empty v. mu held, or v pinned. */
+size_t lsm_tiered_window(const lsm_db *db, const lsm_version *v);
 
 /* inspect.c */
 kv_status lsm_stats(kv_db *kdb, kv_stats *out);

@@ -69,6 +69,8 @@ static kv_status new_manifest(lsm_db *db, uint64_t number, lsm_version *v, const
     snprintf(snap.comparator, sizeof snap.comparator, "%s", lsm_ikey_ops.name);
     snap.has_log_number = snap.has_next_file = snap.has_last_seq = true;
     snap.log_number = log_number;
+    snap.has_compaction = db->o.compaction != LSM_COMPACTION_LEVELED;
+    snap.compaction = db->o.compaction;
     snap.next_file = next_file;
     snap.last_seq = last_seq;
     for (int l = 0; v && l < LSM_LEVELS; l++)
@@ -92,6 +94,29 @@ static kv_status new_manifest(lsm_db *db, uint64_t number, lsm_version *v, const
         return s;
     }
     *out = m;
+    return KV_OK;
+}
+
+kv_status lsm_check_compaction(lsm_db *db, const lsm_edit *acc, const char *manifest)
+{
+    int stored = acc->has_compaction ? acc->compaction : LSM_COMPACTION_LEVELED;
+    if (stored != db->o.compaction) {
+        if (db->o.compaction_given)
+            return kv_error(KV_INVALID,
+                            "lsm %s: %s: the database was created with compaction=%s; it cannot "
+                            "be opened with compaction=%s (give compaction=%s or leave the option "
+                            "out)",
+                            db->dir, manifest, lsm_compaction_name(stored),
+                            lsm_compaction_name(db->o.compaction), lsm_compaction_name(stored));
+        db->o.compaction = stored;
+    }
+    for (size_t i = 0; stored == LSM_COMPACTION_TIERED && i < acc->n_adds; i++)
+        if (acc->adds[i].level != 0)
+            return kv_error(KV_CORRUPTION,
+                            "lsm %s: %s: table %06llu at level %d in a tiered database (its runs "
+                            "are all at level 0)",
+                            db->dir, manifest, (unsigned long long)acc->adds[i].number,
+                            acc->adds[i].level);
     return KV_OK;
 }
 

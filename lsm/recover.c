@@ -107,6 +107,8 @@ static kv_status manifest_record(void *ctx, const kv_reclog_rec *r)
         a->last_seq = e.last_seq, a->has_last_seq = true;
     if (e.has_sealed)
         a->sealed_log = e.sealed_log, a->sealed_len = e.sealed_len, a->has_sealed = true;
+    if (e.has_compaction)
+        a->compaction = e.compaction, a->has_compaction = true;
     for (size_t i = 0; i < e.n_dels; i++) {
         bool found = false;
         for (size_t j = 0; j < a->n_adds && !found; j++)
@@ -501,6 +503,8 @@ kv_status lsm_recover(lsm_db *db)
         goto out;
     char mname[64];
     snprintf(mname, sizeof mname, "MANIFEST-%06llu", (unsigned long long)mnum);
+    if ((s = lsm_check_compaction(db, &acc, mname)) != KV_OK)
+        goto out;
     for (size_t i = 0; i < acc.n_adds; i++) {
         lsm_edit_file *a = &acc.adds[i];
         if ((s = lsm_open_file(db, a->number, a->size, a->unique_id, &a->file)) != KV_OK) {

@@ -17,6 +17,9 @@ enum {
     TAG_DELETE_FILE = 5,
     TAG_ADD_FILE = 6,
     TAG_LOG_SEALED = 7, /* written by a clean close: the WAL's number and final length */
+    TAG_COMPACTION = 8, /* the compaction strategy (varint LSM_COMPACTION_*): written in the
+                           first record of every manifest of a tiered database only, so that a
+                           leveled database's manifest stays readable by builds without it */
 };
 
 void lsm_file_ref(lsm_file *f)
@@ -135,6 +138,9 @@ bool lsm_edit_encode(const lsm_edit *e, kv_buf *out)
         ok = ok && kv_buf_put_varint(out, TAG_NEXT_FILE) && kv_buf_put_varint(out, e->next_file);
     if (e->has_last_seq)
         ok = ok && kv_buf_put_varint(out, TAG_LAST_SEQ) && kv_buf_put_varint(out, e->last_seq);
+    if (e->has_compaction)
+        ok = ok && kv_buf_put_varint(out, TAG_COMPACTION) &&
+             kv_buf_put_varint(out, (uint64_t)e->compaction);
     if (e->has_sealed)
         ok = ok && kv_buf_put_varint(out, TAG_LOG_SEALED) &&
              kv_buf_put_varint(out, e->sealed_log) && kv_buf_put_varint(out, e->sealed_len);
@@ -194,6 +200,11 @@ kv_status lsm_edit_decode(const uint8_t *p, size_t n, lsm_edit *e, const char *p
                  kv_get_varint64(&p, end, &e->sealed_len) && e->sealed_log != 0;
             e->has_sealed = true;
             break;
+        case TAG_COMPACTION: /* a strategy this build does not know is damage or a newer format */
+            ok = kv_get_varint64(&p, end, &a) && a <= LSM_COMPACTION_TIERED;
+            e->compaction = (int)a;
+            e->has_compaction = true;
+            break;
         case TAG_COMPARATOR:
             ok = get_bytes(&p, end, &k1, &l1) && l1 < sizeof e->comparator;
             if (ok) {
@@ -237,6 +248,8 @@ void lsm_edit_print(FILE *out, const lsm_edit *e)
         fprintf(out, "    next_file = %" PRIu64 "\n", e->next_file);
     if (e->has_last_seq)
         fprintf(out, "    last_sequence = %" PRIu64 "\n", e->last_seq);
+    if (e->has_compaction)
+        fprintf(out, "    compaction = %s\n", lsm_compaction_name(e->compaction));
     if (e->has_sealed)
         fprintf(out, "    log_sealed = %06" PRIu64 ".log at length %" PRIu64 " (a clean close)\n",
                 e->sealed_log, e->sealed_len);
@@ -400,4 +413,33 @@ void lsm_version_unref_locked(lsm_version *v)
         pthread_cond_signal(&v->db->bg_cv);
     }
     version_free(v);
+}
+
+void lsm_version_print(lsm_db *db, FILE *out)
+{
+    pthread_mutex_lock(&db->mu);
+    lsm_version *v = db->current;
+    lsm_version_ref(v);
+    pthread_mutex_unlock(&db->mu);
+    bool tiered = db->o.compaction == LSM_COMPACTION_TIERED;
+    fprintf(out, "version (compaction=%s)\n", lsm_compaction_name(db->o.compaction));
+    if (tiered) {
+        fprintf(out, "  %zu sorted runs, newest first (reads check them in this order)\n", v->n[0]);
+        for (size_t i = 0; i < v->n[0]; i++) {
+            const lsm_file *f = v->files[0][i];
+            fprintf(out, "  run %zu: %06" PRIu64 ".sst size=%" PRIu64 " entries=%" PRIu64 "\n",
+                    i + 1, f->number, f->size, f->entries);
+        }
+    } else
+        for (int l = 0; l < LSM_LEVELS; l++) {
+            if (!v->n[l])
+                continue;
+            fprintf(out, "  level %d: %zu tables, %" PRIu64 " bytes%s:", l, v->n[l],
+                    lsm_version_level_bytes(v, l), l == 0 ? " (newest first)" : "");
+            for (size_t i = 0; i < v->n[l]; i++)
+                fprintf(out, " %06" PRIu64 ".sst", v->files[l][i]->number);
+            fputc('\n', out);
+        }
+    fputc('\n', out);
+    lsm_version_unref(v);
 }

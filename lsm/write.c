@@ -141,7 +141,9 @@ static kv_status switch_memtable(lsm_db *db)
 
 /* Waits until the memtable has room (LevelDB's MakeRoomForWrite): delays each write 1 ms once
  * L0 reaches the slowdown trigger, waits while the previous memtable is still being flushed or
- * L0 reaches the stop trigger, and switches memtables when the current one is full. mu held. */
+ * L0 reaches the stop trigger, and switches memtables when the current one is full. With
+ * size-tiered compaction the count is that of the runs a due merge will take (none while no
+ * merge is due, so that runs of dissimilar sizes never stop writes). mu held. */
 static kv_status make_room(lsm_db *db)
 {
     KV_ASSERT_HELD(&db->mu);
@@ -150,6 +152,10 @@ static kv_status make_room(lsm_db *db)
         if (atomic_load(&db->poisoned))
             return lsm_poisoned_status_locked(db);
         size_t l0 = db->current->n[0];
+        if (db->o.compaction == LSM_COMPACTION_TIERED) { /* runs a due merge will take */
+            l0 = lsm_tiered_window(db, db->current);
+            l0 = l0 >= db->o.min_merge_width ? l0 : 0;
+        }
         if (allow_delay && l0 >= db->o.l0_slowdown) {
             uint64_t t = kv_clock_us();
             pthread_mutex_unlock(&db->mu);

@@ -139,6 +139,10 @@ static void open_opts(kv_options *o, const char *dur, kv_fs *fs)
 {
     kv_options_init(o);
     lt_tiny_options(o, dur);
+#ifdef LSM_CRASH_TIERED /* lsm.crash_tiered: merges of three similar runs at a time */
+    assert_int_equal(kv_options_set(o, "compaction=tiered"), KV_OK);
+    assert_int_equal(kv_options_set(o, "min_merge_width=3"), KV_OK);
+#endif
     o->fs = fs;
 }
 
