@@ -7,7 +7,9 @@
 #   1.31x <!-- fig: results/default/results.csv ratio ops_per_sec engine=btree,workload=readrandom / engine=lmdb,workload=readrandom -->
 #   1,426,427 <!-- fig: results/default/results.csv ops_per_sec engine=btree,workload=readrandom -->
 # The quoted figure is the last number between the previous marker (or the line's start) and
-# this one; it is compared with the computed value rounded to as many decimals as it shows.
+# this one; it is compared with the computed value rounded to as many decimals as it shows (a
+# value exactly halfway passes either way). COLUMN/N or COLUMN*N scales the value for the unit
+# the text uses (peak_mem_bytes/1048576: MiB).
 
 function fail(msg) {
     printf "%s:%d: %s\n", FILENAME, FNR, msg
