@@ -373,6 +373,13 @@ static kv_status pic_page(bt_db *db, kv_pic *pic, int parent, uint32_t pgno, uns
     if (s != KV_OK)
         return s;
     const uint8_t *p = f->data;
+    const char *why = bt_pg_sane(p, db->ps, pgno);
+    if (why || (pg_type(p) != BT_INTERNAL && pg_type(p) != BT_LEAF)) {
+        int bad = kv_pic_node(pic, parent, KV_PIC_BOX, "page %u: %s", pgno, type_name(pg_type(p)));
+        kv_pic_line(pic, bad, "malformed: %s", why ? why : "not a tree page");
+        pool_unpin(f);
+        return KV_OK; /* drawn as it is; kv_check names the damage */
+    }
     unsigned n = pg_n(p);
     bool internal = pg_type(p) == BT_INTERNAL;
     int node = internal ? kv_pic_node(pic, parent, KV_PIC_BOX, "page %u: internal, level %u", pgno,
@@ -381,7 +388,7 @@ static kv_status pic_page(bt_db *db, kv_pic *pic, int parent, uint32_t pgno, uns
     if (n) {
         size_t fl, ll;
         const uint8_t *first = cell_key(p, 0, &fl), *last = cell_key(p, n - 1, &ll);
-        kv_pic_line(pic, node, "%u %s", n, internal ? "separators" : "keys");
+        kv_pic_line(pic, node, "%u %s%s", n, internal ? "separator" : "key", n == 1 ? "" : "s");
         kv_pic_line(pic, node, "%s .. %s", kv_pic_key(pic, first, fl), kv_pic_key(pic, last, ll));
     } else {
         kv_pic_line(pic, node, "no keys");
@@ -399,7 +406,12 @@ static kv_status pic_page(bt_db *db, kv_pic *pic, int parent, uint32_t pgno, uns
             kv_pic_more(pic, node, n + 1 - i);
             break;
         }
-        s = pic_page(db, pic, node, child_at(p, i), depth + 1);
+        uint32_t child = child_at(p, i);
+        if (child == 0 || child >= db->meta.hwm) {
+            kv_pic_line(pic, node, "child %u: page %u outside the file", i, child);
+            continue;
+        }
+        s = pic_page(db, pic, node, child, depth + 1);
     }
     pool_unpin(f);
     return s;
@@ -422,7 +434,8 @@ kv_status bt_picture(kv_db *kdb, kv_pic *pic)
         s = pic_page(db, pic, tree, m->root, 0);
     int fl = kv_pic_node(pic, data, KV_PIC_GROUP, "free list: %" PRIu64 " pages", m->free_count);
     int prev = -1;
-    for (uint32_t pgno = m->free_head, n = 0; s == KV_OK && pgno && n < m->free_count; n++) {
+    for (uint32_t pgno = m->free_head, n = 0;
+         s == KV_OK && pgno && pgno < m->hwm && n < m->free_count; n++) {
         if (!kv_pic_room(pic, fl)) {
             kv_pic_more(pic, fl, m->free_count - n);
             break;
