@@ -508,6 +508,12 @@ static kv_status pic_logs(lsm_db *db, kv_pic *pic, uint64_t log_number, int *liv
     return s;
 }
 
+/* The user-key part of an internal key of n bytes (tables' bounds were checked at open). */
+static size_t ukey_len(size_t n)
+{
+    return n >= 8 ? n - 8 : n;
+}
+
 static const char *plural(uint64_t n, const char *one, const char *many)
 {
     return n == 1 ? one : many;
@@ -552,8 +558,8 @@ kv_status lsm_picture(kv_db *kdb, kv_pic *pic)
             int t = kv_pic_node(pic, level, KV_PIC_FILE, "%06" PRIu64 ".sst", f->number);
             kv_pic_line(pic, t, "%" PRIu64 " %s, %s", f->entries,
                         plural(f->entries, "entry", "entries"), kv_pic_bytes(pic, f->size));
-            kv_pic_line(pic, t, "%s .. %s", kv_pic_key(pic, f->smallest, f->smallest_len - 8),
-                        kv_pic_key(pic, f->largest, f->largest_len - 8));
+            kv_pic_line(pic, t, "%s .. %s", kv_pic_key(pic, f->smallest, ukey_len(f->smallest_len)),
+                        kv_pic_key(pic, f->largest, ukey_len(f->largest_len)));
         }
     }
     lsm_mem_unref(mem);
