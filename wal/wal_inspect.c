@@ -144,12 +144,20 @@ kv_status wal_picture(kv_db *kdb, kv_pic *pic)
     wal_db *db = (wal_db *)kdb;
     uint64_t count = 0, applied = 0;
     wal_node *root = wal_map_snapshot(&db->map, &count, &applied);
-    wal_map_release(&db->map, root);
-    pthread_mutex_lock(&db->ckpt_mu); /* no checkpoint moves the snapshot and log meanwhile */
-    uint64_t snap_lsn = atomic_load(&db->snap_lsn), snap_bytes = atomic_load(&db->snap_bytes);
     int map = kv_pic_node(pic, KV_PIC_ROOT, KV_PIC_MEM, "map (in memory, a B-tree)");
     kv_pic_line(pic, map, "%" PRIu64 " %s, applied up to LSN %" PRIu64, count,
                 count == 1 ? "key" : "keys", applied);
+    wal_cursor c;
+    wal_cursor_first(&c, root); /* the key range: one pass over the snapshot's keys */
+    const wal_entry *first = wal_cursor_entry(&c), *last = first;
+    for (; wal_cursor_entry(&c); wal_cursor_next(&c))
+        last = wal_cursor_entry(&c);
+    if (first)
+        kv_pic_line(pic, map, "%s .. %s", kv_pic_key(pic, first->data, first->klen),
+                    kv_pic_key(pic, last->data, last->klen));
+    wal_map_release(&db->map, root);
+    pthread_mutex_lock(&db->ckpt_mu); /* no checkpoint moves the snapshot and log meanwhile */
+    uint64_t snap_lsn = atomic_load(&db->snap_lsn), snap_bytes = atomic_load(&db->snap_bytes);
     int snap = kv_pic_node(pic, KV_PIC_ROOT, KV_PIC_FILE, "%s", WAL_SNAPSHOT_NAME);
     if (snap_lsn) {
         kv_pic_line(pic, snap, "checkpoint: every key as of LSN %" PRIu64, snap_lsn);
