@@ -22,7 +22,7 @@
 
 DEB_PACKAGES := cmake make gcc clang libclang-rt-14-dev pkg-config zlib1g-dev libjemalloc-dev \
 	libcmocka-dev gnuplot-nox libleveldb-dev librocksdb-dev liblmdb-dev libsqlite3-dev \
-	libjansson-dev clang-format libfuse3-dev fuse3
+	libjansson-dev clang-format libfuse3-dev fuse3 graphviz
 JOBS ?= $(shell nproc)
 BUILD ?= build
 CTEST_ARGS ?=

@@ -477,20 +477,49 @@ int kvlab_cmd_check(int argc, char **argv)
 
 /* ---- dump ---- */
 
-enum { F_FILE = N_COMMON, F_PAGE };
+enum { F_FILE = N_COMMON, F_PAGE, F_FORMAT, F_TREE };
 static const cli_flag dump_flags[] = {
     COMMON_FLAGS,
     {"file", 'f', CLI_VALUE, "NAME", "only this file of the directory"},
     {"page", 'p', CLI_VALUE, "N", "only page or block N (engines with pages)"},
+    {"format", 0, CLI_VALUE, "FMT",
+     "text (default: every field), dot (a Graphviz picture) or tree (a text tree)"},
+    {"tree", 0, CLI_BOOL, "", "the same as --format tree"},
 };
 static const kv_cmd dump_cmd = {
     "dump",
-    "kvlab dump --engine E --dir DIR [--file NAME] [--page N] [flags]",
+    "kvlab dump --engine E --dir DIR [--file NAME] [--page N] [--format text|dot|tree] [flags]",
     "Prints the on-disk structures of the database field by field with their offsets\n"
-    "(kv_dump), for a student to read next to the format description in docs/.",
+    "(kv_dump), for a student to read next to the format description in docs/.\n"
+    "--format dot prints a picture of the structure (pages, levels, files, segments) in\n"
+    "Graphviz's language: `kvlab dump ... --format dot | dot -Tsvg > db.svg`. --tree prints\n"
+    "the same picture as an indented text tree. Large structures show a few nodes per level\n"
+    "and \"... N more\".",
     dump_flags,
     sizeof dump_flags / sizeof dump_flags[0],
     0};
+
+/* The --format and --tree flags as a kv_dump_format, or an exit code (usage error). */
+static int dump_format(const cli_args *a, kv_dump_format *f)
+{
+    *f = a->set[F_TREE] ? KV_DUMP_TREE : KV_DUMP_TEXT;
+    if (!a->set[F_FORMAT])
+        return -1;
+    const char *v = a->value[F_FORMAT];
+    kv_dump_format g;
+    if (!strcmp(v, "text"))
+        g = KV_DUMP_TEXT;
+    else if (!strcmp(v, "dot"))
+        g = KV_DUMP_DOT;
+    else if (!strcmp(v, "tree"))
+        g = KV_DUMP_TREE;
+    else
+        return cli_usage_error("dump", "--format: unknown format '%s' (text, dot or tree)", v);
+    if (a->set[F_TREE] && g != KV_DUMP_TREE)
+        return cli_usage_error("dump", "--tree and --format %s contradict each other", v);
+    *f = g;
+    return -1;
+}
 
 int kvlab_cmd_dump(int argc, char **argv)
 {
@@ -503,11 +532,18 @@ int kvlab_cmd_dump(int argc, char **argv)
     if (a.set[F_PAGE] &&
         !cli_parse_u64(a.value[F_PAGE], false, 0, INT64_MAX, &page, err, sizeof err))
         return cli_usage_error("dump", "--page: %s", err);
+    kv_dump_format fmt;
+    if ((rc = dump_format(&a, &fmt)) >= 0)
+        return rc;
+    if (fmt != KV_DUMP_TEXT && (a.set[F_FILE] || a.set[F_PAGE]))
+        return cli_usage_error("dump", "--file and --page select text output; a picture shows "
+                                       "the whole database");
     kv_db *db = NULL;
     if ((rc = kvcmd_open(&dump_cmd, &a, OPEN_READ, &db)) != KVLAB_EXIT_OK)
         return rc;
-    kv_status s = kv_dump(db, stdout, a.set[F_FILE] ? a.value[F_FILE] : NULL,
-                          a.set[F_PAGE] ? (int64_t)page : -1);
+    kv_status s = fmt == KV_DUMP_TEXT ? kv_dump(db, stdout, a.set[F_FILE] ? a.value[F_FILE] : NULL,
+                                                a.set[F_PAGE] ? (int64_t)page : -1)
+                                      : kv_dump_picture(db, stdout, fmt);
     if (fflush(stdout) && s == KV_OK)
         s = KV_IO;
     rc = s == KV_OK ? KVLAB_EXIT_OK : kvcmd_fail(&dump_cmd, db, s);

@@ -475,3 +475,117 @@ kv_status bc_dump(kv_db *kdb, FILE *out, const char *file, int64_t page)
         return kv_error(KV_INVALID, "bitcask dump: no file %s in %s", file, db->dir);
     return first;
 }
+
+/* ---- picture ---- */
+
+enum { PIC_SAMPLES = 3 }; /* keys shown per data file: the smallest ones (any order is stable) */
+
+typedef struct pic_file {
+    uint64_t id, keys;
+    kv_buf sample[PIC_SAMPLES]; /* sorted, the smallest keys pointing into the file */
+    uint64_t off[PIC_SAMPLES];
+    size_t nsample;
+} pic_file;
+
+typedef struct pic_ctx {
+    pic_file *f;
+    size_t n;
+    bool oom;
+} pic_ctx;
+
+static void pic_one(void *ctx, const uint8_t *key, size_t klen, const bc_loc *loc, bool tomb)
+{
+    pic_ctx *c = ctx;
+    if (tomb)
+        return;
+    size_t lo = 0, hi = c->n; /* c->f is sorted by id, as db->files */
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        if (c->f[mid].id < loc->file_id)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    if (lo == c->n || c->f[lo].id != loc->file_id)
+        return;
+    pic_file *f = &c->f[lo];
+    f->keys++;
+    size_t at = f->nsample;
+    while (at > 0 && kv_key_cmp(key, klen, f->sample[at - 1].data, f->sample[at - 1].len) < 0)
+        at--;
+    if (at == PIC_SAMPLES)
+        return;
+    if (f->nsample < PIC_SAMPLES)
+        f->nsample++;
+    kv_buf spare = f->sample[f->nsample - 1]; /* the largest drops out (or an empty slot) */
+    memmove(&f->sample[at + 1], &f->sample[at], (f->nsample - 1 - at) * sizeof *f->sample);
+    memmove(&f->off[at + 1], &f->off[at], (f->nsample - 1 - at) * sizeof *f->off);
+    spare.len = 0;
+    if (!kv_buf_append(&spare, key, klen))
+        c->oom = true;
+    f->sample[at] = spare;
+    f->off[at] = loc->offset;
+}
+
+kv_status bc_picture(kv_db *kdb, kv_pic *pic)
+{
+    bc_db *db = (bc_db *)kdb;
+    pthread_mutex_lock(&db->wmu);
+    kv_status s = bc_flush_locked(db);
+    pthread_mutex_unlock(&db->wmu);
+    if (s != KV_OK)
+        return s;
+    pthread_rwlock_rdlock(&db->lock);
+    pic_ctx c = {calloc(db->nfiles ? db->nfiles : 1, sizeof *c.f), db->nfiles, false};
+    int *nodes = malloc((db->nfiles ? db->nfiles : 1) * sizeof *nodes);
+    if (!c.f || !nodes) {
+        pthread_rwlock_unlock(&db->lock);
+        free(c.f);
+        free(nodes);
+        return kv_error(KV_NOMEM, "bitcask: out of memory");
+    }
+    uint64_t keys = db->kd.count;
+    for (size_t i = 0; i < db->nfiles; i++) {
+        const bc_file *f = db->files[i];
+        char name[32], hint[32];
+        uint64_t size = atomic_load(&f->size), live = atomic_load(&f->live_bytes);
+        uint64_t recs = size > BC_DATA_HDR ? size - BC_DATA_HDR : 0;
+        c.f[i].id = f->id;
+        nodes[i] = kv_pic_node(pic, KV_PIC_ROOT, KV_PIC_FILE, "%s",
+                               bc_file_name(f->id, "data", name, sizeof name));
+        kv_pic_line(pic, nodes[i], "%s%s", f == db->active ? "active (appended to)" : "sealed",
+                    f->kind == BC_KIND_MERGE ? ", written by a merge" : "");
+        kv_pic_line(pic, nodes[i], "%s of records", kv_pic_bytes(pic, recs));
+        kv_pic_line(pic, nodes[i], "live %s, dead %s", kv_pic_bytes(pic, live),
+                    kv_pic_bytes(pic, recs > live ? recs - live : 0));
+        if (atomic_load(&f->has_hint)) {
+            int h = kv_pic_node(pic, nodes[i], KV_PIC_FILE, "%s",
+                                bc_file_name(f->id, "hint", hint, sizeof hint));
+            kv_pic_line(pic, h, "the keys and offsets of %s", name);
+        }
+    }
+    bc_kd_foreach(&db->kd, pic_one, &c);
+    pthread_rwlock_unlock(&db->lock);
+    int kd = kv_pic_node(pic, KV_PIC_ROOT, KV_PIC_MEM, "keydir (in memory, a hash table)");
+    kv_pic_line(pic, kd, "%" PRIu64 " %s, each -> file, offset, size", keys,
+                keys == 1 ? "key" : "keys");
+    for (size_t i = 0; i < c.n; i++) {
+        pic_file *f = &c.f[i];
+        if (!f->keys)
+            continue;
+        int e = kv_pic_node(pic, kd, KV_PIC_MEM, "%" PRIu64 " %s in file %" PRIu64, f->keys,
+                            f->keys == 1 ? "key" : "keys", f->id);
+        for (size_t j = 0; j < f->nsample; j++)
+            kv_pic_line(pic, e, "%s @%" PRIu64,
+                        kv_pic_key(pic, f->sample[j].data, f->sample[j].len), f->off[j]);
+        if (f->keys > f->nsample)
+            kv_pic_line(pic, e, "...");
+        kv_pic_link(pic, e, nodes[i], NULL);
+    }
+    for (size_t i = 0; i < c.n; i++)
+        for (size_t j = 0; j < PIC_SAMPLES; j++)
+            kv_buf_free(&c.f[i].sample[j]);
+    free(c.f);
+    free(nodes);
+    return c.oom ? kv_error(KV_NOMEM, "bitcask: out of memory") : KV_OK;
+}

@@ -290,5 +290,9 @@ void bc_load_count_live(bc_load_ctx *c, bc_kd_effect r, const bc_loc *loc, bool 
 /* ---- inspection (bc_inspect.c) ---- */
 kv_status bc_check(kv_db *kdb);
 kv_status bc_dump(kv_db *kdb, FILE *out, const char *file, int64_t page);
+/* The engine's picture (kv_dump_picture): each data file (active or sealed, live and dead
+ * bytes) with its hint file, and the keydir: per data file, how many keys point into it and the
+ * smallest few with their offsets. Errors: KV_IO (flushing the write buffer), KV_NOMEM. */
+kv_status bc_picture(kv_db *kdb, kv_pic *pic);
 
 #endif

@@ -418,5 +418,6 @@ const kv_engine kv_engine_bitcask = {
     .stats = bc_stats,
     .check = bc_check,
     .dump = bc_dump,
+    .picture = bc_picture,
     .compact = kv_bitcask_merge,
 };

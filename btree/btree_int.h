@@ -595,5 +595,8 @@ kv_status bt_check(kv_db *kdb);
 /* The engine's kv_dump (file "btree.db" or "btree.wal" or NULL; page -1 for all). Errors:
  * KV_INVALID (no such file or page), KV_IO, KV_CORRUPTION. */
 kv_status bt_dump(kv_db *kdb, FILE *out, const char *file, int64_t page);
+/* The engine's picture (kv_dump_picture): the data file with the tree of pages (type, level,
+ * key range, fill) and the free list, and the log. Errors: KV_IO, KV_CORRUPTION, KV_POISONED. */
+kv_status bt_picture(kv_db *kdb, kv_pic *pic);
 
 #endif

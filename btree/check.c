@@ -361,3 +361,99 @@ kv_status bt_dump(kv_db *kdb, FILE *out, const char *file, int64_t page)
     free(buf);
     return s;
 }
+
+/* ---- picture ---- */
+
+/* Draws page pgno (the tree's state now: cached pages, log-replayed ones included) under parent
+ * and, for an internal page, its children while there is room (the others are counted). */
+static kv_status pic_page(bt_db *db, kv_pic *pic, int parent, uint32_t pgno, unsigned depth)
+{
+    bt_frame *f;
+    kv_status s = bt_pool_get(&db->pool, pgno, &f);
+    if (s != KV_OK)
+        return s;
+    const uint8_t *p = f->data;
+    const char *why = bt_pg_sane(p, db->ps, pgno);
+    if (why || (pg_type(p) != BT_INTERNAL && pg_type(p) != BT_LEAF)) {
+        int bad = kv_pic_node(pic, parent, KV_PIC_BOX, "page %u: %s", pgno, type_name(pg_type(p)));
+        kv_pic_line(pic, bad, "malformed: %s", why ? why : "not a tree page");
+        pool_unpin(f);
+        return KV_OK; /* drawn as it is; kv_check names the damage */
+    }
+    unsigned n = pg_n(p);
+    bool internal = pg_type(p) == BT_INTERNAL;
+    int node = internal ? kv_pic_node(pic, parent, KV_PIC_BOX, "page %u: internal, level %u", pgno,
+                                      pg_level(p))
+                        : kv_pic_node(pic, parent, KV_PIC_BOX, "page %u: leaf", pgno);
+    if (n) {
+        size_t fl, ll;
+        const uint8_t *first = cell_key(p, 0, &fl), *last = cell_key(p, n - 1, &ll);
+        kv_pic_line(pic, node, "%u %s%s", n, internal ? "separator" : "key", n == 1 ? "" : "s");
+        kv_pic_line(pic, node, "%s .. %s", kv_pic_key(pic, first, fl), kv_pic_key(pic, last, ll));
+    } else {
+        kv_pic_line(pic, node, "no keys");
+    }
+    kv_pic_line(pic, node, "fill %zu%%", bt_pg_used(p, db->ps) * 100 / db->usable);
+    if (!internal) {
+        unsigned chains = 0;
+        for (unsigned i = 0; i < n; i++)
+            chains += p[pg_slot(p, i) + 2] != 0; /* the cell's overflow flag */
+        if (chains)
+            kv_pic_line(pic, node, "%u values in overflow chains", chains);
+    }
+    for (unsigned i = 0; internal && node >= 0 && s == KV_OK && i <= n; i++) {
+        if (!kv_pic_room(pic, node) || depth >= KV_PIC_MAX_DEPTH) {
+            kv_pic_more(pic, node, n + 1 - i);
+            break;
+        }
+        uint32_t child = child_at(p, i);
+        if (child == 0 || child >= db->meta.hwm) {
+            kv_pic_line(pic, node, "child %u: page %u outside the file", i, child);
+            continue;
+        }
+        s = pic_page(db, pic, node, child, depth + 1);
+    }
+    pool_unpin(f);
+    return s;
+}
+
+kv_status bt_picture(kv_db *kdb, kv_pic *pic)
+{
+    bt_db *db = (bt_db *)kdb;
+    pthread_mutex_lock(&db->wmu);
+    pthread_rwlock_rdlock(&db->tree);
+    const bt_meta *m = &db->meta;
+    kv_status s = atomic_load(&db->poisoned)
+                      ? kv_error(KV_POISONED, "%s: handle is poisoned", db->log_path)
+                      : KV_OK;
+    int data = kv_pic_node(pic, KV_PIC_ROOT, KV_PIC_FILE, "%s", BT_DATA_FILE);
+    kv_pic_line(pic, data, "%u pages of %u bytes (page 0: meta)", m->hwm, db->ps);
+    kv_pic_line(pic, data, "%" PRIu64 " keys, height %u", m->key_count, m->height);
+    int tree = kv_pic_node(pic, data, KV_PIC_GROUP, "tree: root page %u", m->root);
+    if (s == KV_OK)
+        s = pic_page(db, pic, tree, m->root, 0);
+    int fl = kv_pic_node(pic, data, KV_PIC_GROUP, "free list: %" PRIu64 " pages", m->free_count);
+    int prev = -1;
+    for (uint32_t pgno = m->free_head, n = 0;
+         s == KV_OK && pgno && pgno < m->hwm && n < m->free_count; n++) {
+        if (!kv_pic_room(pic, fl)) {
+            kv_pic_more(pic, fl, m->free_count - n);
+            break;
+        }
+        bt_frame *f;
+        if ((s = bt_pool_get(&db->pool, pgno, &f)) != KV_OK)
+            break;
+        int node = kv_pic_node(pic, fl, KV_PIC_BOX, "page %u: free", pgno);
+        kv_pic_link(pic, prev, node, "next");
+        prev = node;
+        pgno = pg_link(f->data);
+        pool_unpin(f);
+    }
+    int log = kv_pic_node(pic, KV_PIC_ROOT, KV_PIC_FILE, "%s", BT_LOG_FILE);
+    kv_pic_line(pic, log, "generation %" PRIu64 ", after the checkpoint at LSN %" PRIu64,
+                db->log_gen, db->ckpt_lsn);
+    kv_pic_line(pic, log, "last LSN %" PRIu64, m->last_lsn);
+    pthread_rwlock_unlock(&db->tree);
+    pthread_mutex_unlock(&db->wmu);
+    return s;
+}

@@ -568,5 +568,6 @@ const kv_engine kv_engine_btree = {
     .stats = bt_stats,
     .check = bt_check,
     .dump = bt_dump,
+    .picture = bt_picture,
     .compact = bt_compact,
 };

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "dump.h"
 #include "identity.h"
 #include "kv_engine.h"
 
@@ -554,4 +555,26 @@ kv_status kv_dump(kv_db *db, FILE *out, const char *file, int64_t page)
     if (!out)
         return rec(db, kv_error(KV_INVALID, "kv_dump: missing output stream"));
     return rec(db, db->engine->dump(db, out, file, page));
+}
+
+kv_status kv_dump_picture(kv_db *db, FILE *out, kv_dump_format format)
+{
+    if (!out)
+        return rec(db, kv_error(KV_INVALID, "kv_dump_picture: missing output stream"));
+    if (format != KV_DUMP_DOT && format != KV_DUMP_TREE)
+        return rec(
+            db, kv_error(KV_INVALID, "kv_dump_picture: format %d is not dot or tree", (int)format));
+    if (!db->engine->picture)
+        return rec(db, kv_error(KV_NOTSUP,
+                                "%s: no picture of its structure (dot and tree pictures are "
+                                "drawn for kvlab's own engines)",
+                                db->engine->name));
+    kv_pic *pic = kv_pic_new("%s database", db->engine->name);
+    if (!pic)
+        return rec(db, kv_error(KV_NOMEM, "out of memory drawing the picture"));
+    kv_status s = db->engine->picture(db, pic);
+    if (s == KV_OK)
+        s = kv_pic_emit(pic, out, format);
+    kv_pic_free(pic);
+    return rec(db, s);
 }

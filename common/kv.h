@@ -295,6 +295,24 @@ kv_status kv_check(kv_db *db);
  * KV_IO, KV_CORRUPTION (printed up to the damage). */
 kv_status kv_dump(kv_db *db, FILE *out, const char *file, int64_t page);
 
+/* The forms of kv_dump_picture. */
+typedef enum kv_dump_format {
+    KV_DUMP_TEXT, /* kv_dump's field-by-field listing (not a picture) */
+    KV_DUMP_DOT,  /* Graphviz DOT: `kvlab dump --format dot | dot -Tsvg > db.svg` */
+    KV_DUMP_TREE, /* an indented text tree, like tree(1) */
+} kv_dump_format;
+
+/* Prints a picture of the database's structure to out: the B-tree's pages with their levels,
+ * key ranges and fill and the free list (btree); the memtables, log, levels and tables (lsm);
+ * the data and hint files with live and dead bytes and the keydir pointing into them (bitcask);
+ * the log segments with their LSN ranges and the snapshot (wal). Large structures are cut to a
+ * few nodes per level with "... N more" (common/dump.h); keys are quoted with non-printable
+ * bytes as \xNN. The output depends only on the database's contents (no paths, times or
+ * random ids), so pictures can be compared. Errors: KV_INVALID (format is not KV_DUMP_DOT or
+ * KV_DUMP_TREE, or no output stream), KV_NOTSUP (the engine draws no pictures), KV_IO,
+ * KV_CORRUPTION, KV_NOMEM. */
+kv_status kv_dump_picture(kv_db *db, FILE *out, kv_dump_format format);
+
 /* Runs the engine's space-reclaiming step now and returns when it is done (DDIA ch. 3: the
  * compaction and merging of log segments and SSTables, the checkpoint that lets a log be
  * truncated): bitcask merges its immutable data files (the Bitcask paper's merge), wal writes a

@@ -19,6 +19,7 @@
 #include "kv.h"
 
 typedef struct kv_engine kv_engine;
+typedef struct kv_pic kv_pic; /* common/dump.h */
 
 /* The common head of every handle. kv.c fills every field after the engine's open returns. */
 struct kv_db {
@@ -103,6 +104,10 @@ struct kv_engine {
     kv_status (*stats)(kv_db *db, kv_stats *out);
     kv_status (*check)(kv_db *db);
     kv_status (*dump)(kv_db *db, FILE *out, const char *file, int64_t page);
+    /* Optional (NULL: KV_NOTSUP): describes the database's structure into pic, whose root node
+     * is the database (common/dump.h; kv_dump_picture prints it). No paths, times or random
+     * ids in titles, so that the same contents draw the same picture. */
+    kv_status (*picture)(kv_db *db, kv_pic *pic);
     /* Optional (NULL: KV_NOTSUP): the engine's space-reclaiming step, run now and finished
      * before it returns (kv.h, kv_compact). Never called on a read-only handle. */
     kv_status (*compact)(kv_db *db);

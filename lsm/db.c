@@ -415,5 +415,6 @@ const kv_engine kv_engine_lsm = {
     .stats = lsm_stats,
     .check = lsm_check,
     .dump = lsm_dump,
+    .picture = lsm_picture,
     .compact = lsm_compact_all,
 };

@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "dump.h"
 #include "lsm_int.h"
 
 /* Takes a reference to the current version (and memtables) under the mutex. */
@@ -438,5 +439,133 @@ kv_status lsm_dump(kv_db *kdb, FILE *out, const char *file, int64_t page)
     kv_namelist_free(&names);
     if (s == KV_OK && file && !found)
         s = kv_error(KV_INVALID, "%s: no such file in %s", file, db->dir);
+    return s;
+}
+
+/* ---- picture ---- */
+
+/* A memtable: entries, bytes and its first and last user keys (one pass of its skiplist), and
+ * links to the WALs that hold the same writes. */
+static kv_status pic_mem(kv_pic *pic, lsm_mem *m, const char *what, const int *logs, size_t nlogs)
+{
+    int node = kv_pic_node(pic, KV_PIC_ROOT, KV_PIC_MEM, "%s (in memory)", what);
+    uint64_t n = lsm_mem_entries(m);
+    kv_pic_line(pic, node, "%" PRIu64 " %s, %s", n, n == 1 ? "entry" : "entries",
+                kv_pic_bytes(pic, lsm_mem_usage(m)));
+    lsm_it *it = lsm_mem_iter(m);
+    if (!it)
+        return kv_error(KV_NOMEM, "out of memory");
+    kv_buf first = {0}, last = {0};
+    bool ok = true;
+    for (it->ops->seek_first(it); ok && it->ops->valid(it); it->ops->next(it)) {
+        size_t kl;
+        const uint8_t *k = it->ops->key(it, &kl);
+        last.len = 0;
+        ok = kv_buf_append(first.len ? &last : &first, k, kl - 8);
+    }
+    if (first.len)
+        kv_pic_line(pic, node, "%s .. %s", kv_pic_key(pic, first.data, first.len),
+                    last.len ? kv_pic_key(pic, last.data, last.len)
+                             : kv_pic_key(pic, first.data, first.len));
+    kv_buf_free(&first);
+    kv_buf_free(&last);
+    lsm_it_free(it);
+    for (size_t i = 0; i < nlogs; i++)
+        kv_pic_link(pic, node, logs[i], "logged in");
+    return ok ? KV_OK : kv_error(KV_NOMEM, "out of memory");
+}
+
+/* The WALs in the directory (those numbered from the manifest's log number on hold writes the
+ * memtables have and no table has yet) with their sizes; live[0..*nlive): the nodes of those
+ * (at most 4). */
+static kv_status pic_logs(lsm_db *db, kv_pic *pic, uint64_t log_number, int *live, size_t *nlive)
+{
+    kv_namelist names;
+    kv_status s = kv_fs_list(db->fs, db->dir, &names);
+    for (size_t i = 0; s == KV_OK && i < names.count; i++) {
+        uint64_t num;
+        if (lsm_parse_name(names.names[i], &num) != LSM_FILE_LOG)
+            continue;
+        char *path = kv_path_join(db->dir, names.names[i]);
+        kv_file *f = NULL;
+        uint64_t size = 0;
+        s = path ? kv_fs_open(db->fs, path, KV_FS_READ, &f) : kv_error(KV_NOMEM, "out of memory");
+        if (s == KV_OK)
+            s = kv_file_size(f, &size);
+        kv_file_close(f);
+        free(path);
+        if (s == KV_NOT_FOUND) { /* deleted by a flush while we listed */
+            s = KV_OK;
+            continue;
+        }
+        int node = kv_pic_node(pic, KV_PIC_ROOT, KV_PIC_FILE, "%s", names.names[i]);
+        kv_pic_line(pic, node, "WAL, %s", kv_pic_bytes(pic, size));
+        kv_pic_line(pic, node,
+                    num >= log_number ? "writes not yet in a table"
+                                      : "obsolete (every write is in a table)");
+        if (num >= log_number && *nlive < 4)
+            live[(*nlive)++] = node;
+    }
+    kv_namelist_free(&names);
+    return s;
+}
+
+/* The user-key part of an internal key of n bytes (tables' bounds were checked at open). */
+static size_t ukey_len(size_t n)
+{
+    return n >= 8 ? n - 8 : n;
+}
+
+static const char *plural(uint64_t n, const char *one, const char *many)
+{
+    return n == 1 ? one : many;
+}
+
+kv_status lsm_picture(kv_db *kdb, kv_pic *pic)
+{
+    lsm_db *db = (lsm_db *)kdb;
+    pthread_mutex_lock(&db->mu);
+    uint64_t manifest = db->manifest_number, last_seq = atomic_load(&db->last_seq);
+    uint64_t log_number = db->log_number;
+    pthread_mutex_unlock(&db->mu);
+    int logs[4];
+    size_t nlogs = 0;
+    kv_status ls = pic_logs(db, pic, log_number, logs, &nlogs);
+    if (ls != KV_OK)
+        return ls;
+    lsm_mem *mem, *imm;
+    lsm_version *v = pin(db, &mem, &imm);
+    kv_status s = pic_mem(pic, mem, "memtable", logs, nlogs);
+    if (s == KV_OK && imm)
+        s = pic_mem(pic, imm, "immutable memtable (being flushed)", NULL, 0);
+    int man = kv_pic_node(pic, KV_PIC_ROOT, KV_PIC_FILE, "MANIFEST-%06" PRIu64, manifest);
+    kv_pic_line(pic, man, "the tables of each level (CURRENT names it)");
+    kv_pic_line(pic, man, "last sequence number %" PRIu64, last_seq);
+    int deepest = -1;
+    for (int l = 0; l < LSM_LEVELS; l++)
+        if (v->n[l])
+            deepest = l;
+    for (int l = 0; l <= deepest || l == 0; l++) {
+        uint64_t bytes = 0;
+        for (size_t i = 0; i < v->n[l]; i++)
+            bytes += v->files[l][i]->size;
+        int level = kv_pic_node(pic, man, KV_PIC_GROUP, "level %d", l);
+        if (v->n[l])
+            kv_pic_line(pic, level, "%zu %s, %s%s", v->n[l], plural(v->n[l], "table", "tables"),
+                        kv_pic_bytes(pic, bytes), l == 0 ? ", may overlap" : ", sorted, disjoint");
+        else
+            kv_pic_line(pic, level, "empty");
+        for (size_t i = 0; i < v->n[l]; i++) {
+            const lsm_file *f = v->files[l][i];
+            int t = kv_pic_node(pic, level, KV_PIC_FILE, "%06" PRIu64 ".sst", f->number);
+            kv_pic_line(pic, t, "%" PRIu64 " %s, %s", f->entries,
+                        plural(f->entries, "entry", "entries"), kv_pic_bytes(pic, f->size));
+            kv_pic_line(pic, t, "%s .. %s", kv_pic_key(pic, f->smallest, ukey_len(f->smallest_len)),
+                        kv_pic_key(pic, f->largest, ukey_len(f->largest_len)));
+        }
+    }
+    lsm_mem_unref(mem);
+    lsm_mem_unref(imm);
+    lsm_version_unref(v);
     return s;
 }

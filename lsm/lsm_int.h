@@ -502,6 +502,9 @@ size_t lsm_tiered_window(const lsm_db *db, const lsm_version *v);
 kv_status lsm_stats(kv_db *kdb, kv_stats *out);
 kv_status lsm_check(kv_db *kdb);
 kv_status lsm_dump(kv_db *kdb, FILE *out, const char *file, int64_t page);
+/* The engine's picture (kv_dump_picture): memtables and their WALs, the manifest, each level
+ * with its tables (entries, size, user-key range). Errors: KV_NOMEM. */
+kv_status lsm_picture(kv_db *kdb, kv_pic *pic);
 
 /* The kinds of file in an lsm directory (LevelDB's FileType). */
 typedef enum lsm_file_type {

@@ -62,6 +62,9 @@ kv_status wal_iter_new(kv_db *db, kv_iter **out);
 kv_status wal_stats(kv_db *db, kv_stats *out);
 kv_status wal_check(kv_db *db);
 kv_status wal_dump(kv_db *db, FILE *out, const char *file, int64_t page);
+/* The engine's picture (kv_dump_picture): the in-memory map, the snapshot with the LSN it covers
+ * and the log's segments with their LSN ranges. Errors: KV_IO. */
+kv_status wal_picture(kv_db *db, kv_pic *pic);
 /* Prints label(n)= and the first 32 of the n bytes at p: as "text" when printable, else hex. */
 void wal_print_bytes(FILE *out, const char *label, const uint8_t *p, size_t n);
 

@@ -478,5 +478,6 @@ const kv_engine kv_engine_wal = {
     .stats = wal_stats,
     .check = wal_check,
     .dump = wal_dump,
+    .picture = wal_picture,
     .compact = wal_engine_checkpoint,
 };

@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "coding.h"
+#include "dump.h"
 #include "wal_db.h"
 
 kv_status wal_stats(kv_db *kdb, kv_stats *out)
@@ -135,5 +136,40 @@ kv_status wal_dump(kv_db *kdb, FILE *out, const char *file, int64_t page)
     pthread_mutex_unlock(&db->ckpt_mu);
     if (s == KV_OK && file && !found && !seg_found)
         s = kv_error(KV_INVALID, "wal: no file %s (SNAPSHOT or NNNNNNNNNNNNNNNNNNNN.wal)", file);
+    return s;
+}
+
+kv_status wal_picture(kv_db *kdb, kv_pic *pic)
+{
+    wal_db *db = (wal_db *)kdb;
+    uint64_t count = 0, applied = 0;
+    wal_node *root = wal_map_snapshot(&db->map, &count, &applied);
+    int map = kv_pic_node(pic, KV_PIC_ROOT, KV_PIC_MEM, "map (in memory, a B-tree)");
+    kv_pic_line(pic, map, "%" PRIu64 " %s, applied up to LSN %" PRIu64, count,
+                count == 1 ? "key" : "keys", applied);
+    wal_cursor c;
+    wal_cursor_first(&c, root); /* the key range: one pass over the snapshot's keys */
+    const wal_entry *first = wal_cursor_entry(&c), *last = first;
+    for (; wal_cursor_entry(&c); wal_cursor_next(&c))
+        last = wal_cursor_entry(&c);
+    if (first)
+        kv_pic_line(pic, map, "%s .. %s", kv_pic_key(pic, first->data, first->klen),
+                    kv_pic_key(pic, last->data, last->klen));
+    wal_map_release(&db->map, root);
+    pthread_mutex_lock(&db->ckpt_mu); /* no checkpoint moves the snapshot and log meanwhile */
+    uint64_t snap_lsn = atomic_load(&db->snap_lsn), snap_bytes = atomic_load(&db->snap_bytes);
+    int snap = kv_pic_node(pic, KV_PIC_ROOT, KV_PIC_FILE, "%s", WAL_SNAPSHOT_NAME);
+    if (snap_lsn) {
+        kv_pic_line(pic, snap, "checkpoint: every key as of LSN %" PRIu64, snap_lsn);
+        kv_pic_line(pic, snap, "%s", kv_pic_bytes(pic, snap_bytes));
+    } else {
+        kv_pic_line(pic, snap, "none yet (no checkpoint)");
+    }
+    int log = kv_pic_node(pic, KV_PIC_ROOT, KV_PIC_GROUP, "log: segments, oldest first");
+    kv_status s = wal_log_picture(db->log, pic, log, snap_lsn);
+    pthread_mutex_unlock(&db->ckpt_mu);
+    if (snap_lsn)
+        kv_pic_link(pic, map, snap, "loaded at open");
+    kv_pic_link(pic, map, log, snap_lsn ? "then LSNs after it replayed" : "replayed at open");
     return s;
 }

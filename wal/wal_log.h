@@ -28,6 +28,8 @@
 #include "kv.h"
 #include "wal_format.h"
 
+typedef struct kv_pic kv_pic; /* common/dump.h */
+
 typedef struct wal_log wal_log;
 
 /* A piece of a record's payload; the payload is the concatenation of a record's pieces. */
@@ -211,5 +213,10 @@ typedef void (*wal_payload_printer)(FILE *out, uint8_t type, const uint8_t *payl
  * (everything is printed first). */
 kv_status wal_log_dump(wal_log *l, FILE *out, const char *file, wal_payload_printer pp,
                        bool *found);
+
+/* Adds one node per segment under node parent of pic (common/dump.h), oldest first: its name,
+ * LSN range, size, and whether it is the newest or wholly covered by a snapshot of LSNs up to
+ * covered (0: none). Flushes the `none` buffer first. Errors: KV_IO. */
+kv_status wal_log_picture(wal_log *l, kv_pic *pic, int parent, uint64_t covered);
 
 #endif

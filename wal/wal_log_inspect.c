@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "dump.h"
 #include "wal_log_int.h"
 
 /* Opens and reads segment g's file. A missing file is KV_CORRUPTION naming it. */
@@ -218,5 +219,28 @@ kv_status wal_log_dump(wal_log *l, FILE *out, const char *file, wal_payload_prin
     pthread_mutex_unlock(&l->mu);
     if (s == KV_OK && first_err != KV_OK)
         s = kv_error(first_err, "%s", msg);
+    return s;
+}
+
+kv_status wal_log_picture(wal_log *l, kv_pic *pic, int parent, uint64_t covered)
+{
+    pthread_mutex_lock(&l->mu);
+    kv_status s = l->poisoned ? KV_OK : wal_flush_locked(l);
+    for (size_t i = 0; i < l->nsegs && s == KV_OK; i++) {
+        const wal_seg *g = &l->segs[i];
+        char name[WAL_SEG_NAME_LEN + 1];
+        wal_seg_name(name, g->first_lsn);
+        int node = kv_pic_node(pic, parent, KV_PIC_FILE, "%s", name);
+        if (g->last_lsn >= g->first_lsn)
+            kv_pic_line(pic, node, "LSNs %" PRIu64 "..%" PRIu64, g->first_lsn, g->last_lsn);
+        else
+            kv_pic_line(pic, node, "no records yet (next LSN %" PRIu64 ")", g->first_lsn);
+        kv_pic_line(pic, node, "%s", kv_pic_bytes(pic, g->size));
+        if (i + 1 == l->nsegs)
+            kv_pic_line(pic, node, "newest: appended to");
+        else if (g->last_lsn <= covered)
+            kv_pic_line(pic, node, "covered by the snapshot");
+    }
+    pthread_mutex_unlock(&l->mu);
     return s;
 }
