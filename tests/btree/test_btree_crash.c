@@ -454,7 +454,7 @@ static void test_crash_during_recovery(void **state)
         kv_fs *fs = kv_faultfs_new(crashed.scratch);
         kv_db *db;
         assert_int_equal(bt_open_opts(crashed.db, "os", fs, 0, &db, "page_size=4096",
-                                      "checkpoint_bytes=1G", NULL),
+                                      "checkpoint_bytes=1G", "bgwriter=0", NULL),
                          KV_OK);
         for (size_t i = 0; i < wl->n; i++)
             assert_int_equal(ck_run_op(db, &wl->ops[i]), KV_OK);
@@ -570,7 +570,7 @@ static void evict_then_crash(bool again)
             kv_db *db;
             const char *mode = m == 2 ? "interval:60000" : modes[m];
             assert_int_equal(bt_open_opts(w.db, mode, fs, 64 << 10, &db, "page_size=4096",
-                                          "checkpoint_bytes=1G", NULL),
+                                          "checkpoint_bytes=1G", "bgwriter=0", NULL),
                              KV_OK);
             /* durable: the puts covered by the last fdatasync of the log */
             size_t done = 0, durable = 0;
@@ -657,9 +657,9 @@ static void test_crash_every_op_with_steal(void **state)
     ck_world w;
     ck_world_new(&w, NULL);
     kv_db *db;
-    assert_int_equal(
-        bt_open_opts(w.db, "os", NULL, ck_cache, &db, "page_size=4096", ck_checkpoint, NULL),
-        KV_OK);
+    assert_int_equal(bt_open_opts(w.db, "os", NULL, ck_cache, &db, "page_size=4096", ck_checkpoint,
+                                  "bgwriter=0", NULL),
+                     KV_OK);
     for (size_t i = 0; i < wl->n; i++)
         assert_int_equal(ck_run_op(db, &wl->ops[i]), KV_OK);
     uint64_t wb = bt_stat(db, "pages_written_back"), ck = bt_stat(db, "checkpoints");
