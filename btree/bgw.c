@@ -14,7 +14,7 @@
  *   back and not changed again before the checkpoint is clean when it comes.
  *
  * A batch is a copy-on-write-back: with the writer mutex held (no group is being built, every
- * page is as its last group left it, and the `none` buffer is flushed) it pins up to a batch of
+ * page is as its last group left it, and the `none` buffer is flushed) it picks up to a batch of
  * dirty frames, sorts them by page number and copies their pages, together with their LSNs;
  * then, with only flush_mu held, it fdatasyncs the log (the WAL rule of ARIES: the log is durable
  * up to every copied page's LSN before the page moves), writes the copies (consecutive pages in
@@ -116,10 +116,12 @@ static kv_status batch(bt_db *db, bool held, bool *more)
         bt_frame *f = p->frames[db->bgw_hand % nframes];
         db->bgw_hand = (db->bgw_hand + 1) % nframes;
         db->bgw_swept++;
-        if (!f->dirty)
-            continue;
-        atomic_fetch_add(&f->pins, 1); /* CLOCK passes it by until it is marked clean */
-        ents[n++] = (bgw_ent){f, f->pgno, f->lsn};
+        /* No pin: a dirty frame is not evicted, and only a holder of the writer mutex makes one
+         * clean, so the frame holds this page until the copy below. Later it may be written by
+         * the writer, evicted and reused: marking it clean checks it (no pin keeps the pool's
+         * frames evictable, within its budget). */
+        if (f->dirty)
+            ents[n++] = (bgw_ent){f, f->pgno, f->lsn};
     }
     *more = db->bgw_swept < target;
     pthread_rwlock_unlock(&p->lock);
@@ -164,12 +166,12 @@ static kv_status batch(bt_db *db, bool held, bool *more)
     pthread_rwlock_wrlock(&p->lock);
     for (size_t i = 0; i < n; i++) {
         bt_frame *f = ents[i].f;
+        /* A frame reused for the same page was read clean and gets a new LSN when changed. */
         if (s == KV_OK && f->dirty && f->pgno == ents[i].pgno && f->lsn == ents[i].lsn) {
             f->dirty = false;
             p->ndirty--;
             cleaned++;
         }
-        pool_unpin(f);
     }
     pthread_rwlock_unlock(&p->lock);
     if (!held)
