@@ -437,6 +437,25 @@ typedef struct bt_db {
     _Atomic bool warm_stop;
     uint32_t warm_end; /* pages [1, warm_end) are loaded */
 
+    /* the background writer (bgw.c) */
+    int bgw_opt;        /* option bgwriter: 0 off, 1 a thread (default), 2 inline on the writer */
+    unsigned bgw_start; /* option bgwriter_start: percent of checkpoint_bytes */
+    pthread_mutex_t flush_mu; /* held while a batch, a write-back or a checkpoint writes pages */
+    pthread_mutex_t bgw_mu;   /* guards bgw_req and bgw_seen, with bgw_cv */
+    pthread_cond_t bgw_cv;
+    uint64_t bgw_req, bgw_seen;
+    _Atomic bool bgw_stop;
+    bool bgw_running; /* a thread was started and not joined yet */
+    pthread_t bgw;
+    uint64_t bgw_step;                  /* log bytes between two rounds */
+    uint64_t bgw_poke_gen, bgw_poke_at; /* writer mutex: the log's size at the last round */
+    uint64_t bgw_gen;                   /* writer mutex: the generation of the current sweep */
+    size_t bgw_swept, bgw_hand;         /* writer mutex: frames visited by it, next frame */
+    size_t bgw_cap;                     /* pages of a batch */
+    uint8_t *bgw_buf;                   /* bgw_cap pages: the batch's copies */
+    struct bgw_ent *bgw_ents;
+    _Atomic uint64_t bgw_pages, bgw_batches, bgw_syncs;
+
     _Atomic uint64_t splits, merges, borrows, checkpoints, groups, allocs, frees, records;
     /* bytes of committed log groups redone by the open (written by the opening thread before
      * the handle is shared) */
@@ -581,6 +600,21 @@ static inline void bt_imaged_mark(bt_db *db, uint32_t pgno)
 }
 /* Forgets every image (the log was reset). */
 void bt_imaged_clear(bt_db *db);
+
+/* bgw.c: the background writer (PostgreSQL's checkpointer and bgwriter, InnoDB's page
+ * cleaner): log fdatasyncs as the log grows and a copy-on-write-back of dirty pages, paced over
+ * the last part of the log's growth towards checkpoint_bytes, under the WAL rule. */
+/* Allocates the batch buffer (BATCH_BYTES, at least 16 pages; freed by bt_bgw_stop) and, for
+ * bgwriter=1, starts the thread. Nothing for bgwriter=0 or a read-only handle. Call at the end
+ * of open, after recovery. Errors: KV_NOMEM (out of memory, or no thread could be created). */
+kv_status bt_bgw_start(bt_db *db);
+/* Writer mutex held, after a group was logged: every checkpoint_bytes / 256 bytes of log, wakes
+ * the thread (bgwriter=1) or does its round here (bgwriter=2: the same work at the same points
+ * of the operation sequence, for crash tests that replay I/O). I/O errors poison the handle. */
+void bt_bgw_poke(bt_db *db);
+/* Stops and joins the thread (writer mutex not held) and frees the buffers. Before a close's
+ * checkpoint. */
+void bt_bgw_stop(bt_db *db);
 
 /* engine.c */
 /* Poisons the handle when s is an I/O error; returns s. */

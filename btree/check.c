@@ -154,6 +154,7 @@ kv_status bt_check(kv_db *kdb)
 {
     bt_db *db = (bt_db *)kdb;
     pthread_mutex_lock(&db->wmu);
+    pthread_mutex_lock(&db->flush_mu); /* no background batch is writing the data file */
     pthread_rwlock_rdlock(&db->tree);
     chk c = {db, calloc(db->meta.hwm / 8 + 1, 1), 0};
     uint8_t *buf = malloc(db->ps);
@@ -195,6 +196,7 @@ kv_status bt_check(kv_db *kdb)
     if (s == KV_OK)
         s = bt_wal_check_files(db);
     pthread_rwlock_unlock(&db->tree);
+    pthread_mutex_unlock(&db->flush_mu);
     pthread_mutex_unlock(&db->wmu);
     free(c.mark);
     free(buf);
@@ -352,11 +354,13 @@ kv_status bt_dump(kv_db *kdb, FILE *out, const char *file, int64_t page)
     if (!buf)
         return kv_error(KV_NOMEM, "btree: out of memory");
     pthread_mutex_lock(&db->wmu);
+    pthread_mutex_lock(&db->flush_mu); /* no background batch is writing the data file */
     kv_status s = atomic_load(&db->poisoned) ? KV_OK : bt_poison(db, bt_wal_flush_pending(db));
     if (s == KV_OK && (!file || !strcmp(file, BT_DATA_FILE)))
         s = dump_data(db, out, page, buf);
     if (s == KV_OK && page < 0 && (!file || !strcmp(file, BT_LOG_FILE)))
         s = bt_wal_dump(db, out);
+    pthread_mutex_unlock(&db->flush_mu);
     pthread_mutex_unlock(&db->wmu);
     free(buf);
     return s;

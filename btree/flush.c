@@ -145,6 +145,7 @@ kv_status bt_writeback(bt_db *db)
     pthread_rwlock_unlock(&p->lock);
     qsort(list, n, sizeof *list, cmp_frame);
     kv_status s = log_durable(db, max_lsn); /* the WAL rule, once for the batch */
+    pthread_mutex_lock(&db->flush_mu);      /* after a background batch's writes (bgw.c) */
     if (s == KV_OK) {
         bt_pool_disk_write_begin(p); /* pages read meanwhile with no lock are not trusted */
         s = write_frames(db, list, n);
@@ -158,6 +159,7 @@ kv_status bt_writeback(bt_db *db)
         m.data_lsn = max_lsn;
         s = bt_write_meta(db, &m);
     }
+    pthread_mutex_unlock(&db->flush_mu);
     finish(p, list, n, s == KV_OK);
     free(list);
     if (s != KV_OK)
@@ -167,6 +169,8 @@ kv_status bt_writeback(bt_db *db)
     return KV_OK;
 }
 
+static kv_status checkpoint_locked(bt_db *db);
+
 kv_status bt_checkpoint(bt_db *db)
 {
     if (atomic_load(&db->poisoned))
@@ -174,6 +178,17 @@ kv_status bt_checkpoint(bt_db *db)
                         db->log_path);
     if (!db->meta_dirty && db->pool.ndirty == 0 && db->log_end == BT_LOG_HDR)
         return KV_OK; /* nothing since the last checkpoint */
+    /* A background batch (bgw.c) finishes its writes first: none of its copies, older than
+     * the pages written here, may land after them. */
+    pthread_mutex_lock(&db->flush_mu);
+    kv_status s = checkpoint_locked(db);
+    pthread_mutex_unlock(&db->flush_mu);
+    return s;
+}
+
+/* The checkpoint, flush_mu held. */
+static kv_status checkpoint_locked(bt_db *db)
+{
     kv_status s = bt_wal_flush_pending(db);
     if (s == KV_OK)
         s = bt_wal_sync(db); /* every image is durable before any data page moves */

@@ -176,13 +176,20 @@ static inline void ck_world_free(ck_world *w)
     free(w->root);
 }
 
-#define CK_OPTS "page_size=4096", "checkpoint_bytes=64K"
+/* The background writer is off unless a test asks for it: a thread's I/O would make the
+ * numbering of faultfs operations, hence crash points, differ from run to run. */
+#define CK_OPTS "page_size=4096", "checkpoint_bytes=64K", "bgwriter=0"
 
 /* The buffer pool's size for ck_crash_run and ck_verify (0: the engine's default). A small pool
  * (64 KiB: 16 frames) makes the writer write dirty pages back between checkpoints (steal). */
 static uint64_t ck_cache = 0;
 /* The log size that triggers a checkpoint in ck_crash_run. */
 static const char *ck_checkpoint = "checkpoint_bytes=64K";
+/* The background writer in ck_crash_run: off, or "bgwriter=2" (its work inline on the writer's
+ * thread, at the same points of every run). */
+static const char *ck_bgwriter = "bgwriter=0";
+/* The percent of checkpoint_bytes from which it writes pages back in ck_crash_run. */
+static const char *ck_bgwriter_start = "bgwriter_start=90";
 
 /* Outcome of one crash run. */
 typedef struct ck_run {
@@ -202,8 +209,8 @@ static inline ck_run ck_crash_run(ck_world *w, const char *mode, const workload 
     assert_non_null(fs);
     kv_faultfs_set_crash_at(fs, at);
     kv_db *db = NULL;
-    kv_status s =
-        bt_open_opts(w->db, mode, fs, ck_cache, &db, "page_size=4096", ck_checkpoint, NULL);
+    kv_status s = bt_open_opts(w->db, mode, fs, ck_cache, &db, "page_size=4096", ck_checkpoint,
+                               ck_bgwriter, ck_bgwriter_start, NULL);
     bool sync = !strcmp(mode, "sync");
     bool keep_ok = policy == KV_CRASH_KEEP && strcmp(mode, "none");
     for (size_t i = 0; s == KV_OK && i < wl->n; i++) {

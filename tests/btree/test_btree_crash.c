@@ -454,7 +454,7 @@ static void test_crash_during_recovery(void **state)
         kv_fs *fs = kv_faultfs_new(crashed.scratch);
         kv_db *db;
         assert_int_equal(bt_open_opts(crashed.db, "os", fs, 0, &db, "page_size=4096",
-                                      "checkpoint_bytes=1G", NULL),
+                                      "checkpoint_bytes=1G", "bgwriter=0", NULL),
                          KV_OK);
         for (size_t i = 0; i < wl->n; i++)
             assert_int_equal(ck_run_op(db, &wl->ops[i]), KV_OK);
@@ -570,7 +570,7 @@ static void evict_then_crash(bool again)
             kv_db *db;
             const char *mode = m == 2 ? "interval:60000" : modes[m];
             assert_int_equal(bt_open_opts(w.db, mode, fs, 64 << 10, &db, "page_size=4096",
-                                          "checkpoint_bytes=1G", NULL),
+                                          "checkpoint_bytes=1G", "bgwriter=0", NULL),
                              KV_OK);
             /* durable: the puts covered by the last fdatasync of the log */
             size_t done = 0, durable = 0;
@@ -657,9 +657,9 @@ static void test_crash_every_op_with_steal(void **state)
     ck_world w;
     ck_world_new(&w, NULL);
     kv_db *db;
-    assert_int_equal(
-        bt_open_opts(w.db, "os", NULL, ck_cache, &db, "page_size=4096", ck_checkpoint, NULL),
-        KV_OK);
+    assert_int_equal(bt_open_opts(w.db, "os", NULL, ck_cache, &db, "page_size=4096", ck_checkpoint,
+                                  "bgwriter=0", NULL),
+                     KV_OK);
     for (size_t i = 0; i < wl->n; i++)
         assert_int_equal(ck_run_op(db, &wl->ops[i]), KV_OK);
     uint64_t wb = bt_stat(db, "pages_written_back"), ck = bt_stat(db, "checkpoints");
@@ -679,6 +679,229 @@ static void test_crash_every_op_with_steal(void **state)
     ck_cache = 0;
     ck_checkpoint = "checkpoint_bytes=64K";
     free(wl);
+}
+
+/* ---- the background writer (bgw.c): pages written back ahead of the checkpoint ---- */
+
+/* The sweep of test_crash_every_op_inserts_to_height_3 with the background writer's work inline
+ * (bgwriter=2: the same I/O at the same points of every run, so crash points replay) and
+ * writing pages back from a quarter of the log's growth towards each 96 KiB checkpoint: the
+ * crash points fall before, inside and after background batches (their log fdatasync, their
+ * page writes, their meta page), between them and the checkpoints, and inside the checkpoints,
+ * in every mode and (rotating) every power-loss policy, torn ones included; kv_check runs after
+ * every recovery. Once with the default pool (no steal: only the background writer writes pages
+ * before a checkpoint), once with a 16-frame pool (steal write-backs beside it). */
+static void test_crash_every_op_with_bgwriter(void **state)
+{
+    (void)state;
+    workload *wl = calloc(1, sizeof *wl);
+    gen_inserts(wl, tu_seed(13));
+    ck_checkpoint = "checkpoint_bytes=96K";
+    ck_bgwriter = "bgwriter=2";
+    ck_bgwriter_start = "bgwriter_start=25";
+    static const uint64_t caches[] = {0, 64 << 10};
+    for (size_t c = 0; c < 2; c++) {
+        ck_cache = caches[c];
+        ck_world w;
+        ck_world_new(&w, NULL);
+        kv_db *db;
+        assert_int_equal(bt_open_opts(w.db, "os", NULL, ck_cache, &db, "page_size=4096",
+                                      ck_checkpoint, ck_bgwriter, ck_bgwriter_start, NULL),
+                         KV_OK);
+        for (size_t i = 0; i < wl->n; i++)
+            assert_int_equal(ck_run_op(db, &wl->ops[i]), KV_OK);
+        uint64_t bp = bt_stat(db, "bgwriter_pages"), ck = bt_stat(db, "checkpoints");
+        assert_true(bp > 0);
+        assert_true(ck > 0);
+        if (c == 0)
+            assert_int_equal(bt_stat(db, "pages_written_back"), 0);
+        assert_int_equal(kv_close(db), KV_OK);
+        ck_world_free(&w);
+        fprintf(stderr,
+                "bgwriter sweep, pool %llu: %llu pages written back in the background, "
+                "%llu checkpoints without a crash\n",
+                (unsigned long long)ck_cache, (unsigned long long)bp, (unsigned long long)ck);
+        for (size_t m = 0; m < 4; m++) {
+            if (c == 1 && m != 1 && !longrun)
+                continue; /* the small pool: `os` only, unless KVLAB_LONG */
+            uint64_t points = 0;
+            sweep(modes[m], wl, NULL, &points);
+            fprintf(stderr,
+                    "bgwriter, pool %llu, mode %s: %llu crash points recovered and checked\n",
+                    (unsigned long long)ck_cache, modes[m], (unsigned long long)points);
+            assert_true(points > 10 || !strcmp(modes[m], "none"));
+        }
+    }
+    ck_cache = 0;
+    ck_checkpoint = "checkpoint_bytes=64K";
+    ck_bgwriter = "bgwriter=0";
+    ck_bgwriter_start = "bgwriter_start=90";
+    free(wl);
+}
+
+/* Power loss between background write-backs and the checkpoint that follows them, and inside
+ * that checkpoint: the workload runs with no checkpoint (1 MiB of log) while the background
+ * writer (inline) writes pages back from the start of the log, some of them changed again
+ * afterwards; then kv_close checkpoints. A crash at every operation of kv_close, under every
+ * policy with several seeds, must recover every acknowledged put and pass kv_check. */
+static void test_crash_between_bgwriter_and_checkpoint(void **state)
+{
+    (void)state;
+    workload *wl = calloc(1, sizeof *wl);
+    char *base = ck_make_base(wl);
+    gen_inserts(wl, tu_seed(17)); /* overwrites of the base's keys: pages changed again */
+    memset(wl->base, 0, sizeof wl->base);
+    ck_world w0;
+    ck_world_new(&w0, NULL);
+    kv_fs *fs = kv_faultfs_new(w0.scratch);
+    kv_db *db;
+#define BW_OPTS "page_size=4096", "checkpoint_bytes=1M", "bgwriter=2", "bgwriter_start=0"
+    assert_int_equal(bt_open_opts(w0.db, "os", fs, 0, &db, BW_OPTS, NULL), KV_OK);
+    for (size_t i = 0; i < wl->n; i++)
+        assert_int_equal(ck_run_op(db, &wl->ops[i]), KV_OK);
+    uint64_t before = kv_faultfs_ops(fs);
+    assert_true(bt_stat(db, "bgwriter_pages") > 0);
+    assert_int_equal(bt_stat(db, "checkpoints"), 0);
+    assert_true(bt_stat(db, "dirty_pages") > 0); /* the checkpoint still has pages to write */
+    assert_int_equal(kv_close(db), KV_OK);
+    uint64_t total = kv_faultfs_ops(fs);
+    kv_fs_destroy(fs);
+    ck_world_free(&w0);
+    size_t synced = 0;
+    for (size_t i = 0; i < wl->n; i++)
+        if (wl->ops[i].n == 0)
+            synced = i + 1;
+    uint64_t points = 0;
+    for (uint64_t at = before + 1; at <= total; at++) {
+        for (int pi = 0; pi < NPOL; pi++) {
+            kv_crash_policy pol = policy_for((uint64_t)pi);
+            uint64_t seeds = pol == KV_CRASH_TORN || pol == KV_CRASH_TORN_BYTES ? 6 : 2;
+            for (uint64_t seed = 1; seed <= seeds; seed++) {
+                ck_world w;
+                ck_world_new(&w, NULL);
+                fs = kv_faultfs_new(w.scratch);
+                kv_faultfs_set_crash_at(fs, at);
+                assert_int_equal(bt_open_opts(w.db, "os", fs, 0, &db, BW_OPTS, NULL), KV_OK);
+                for (size_t i = 0; i < wl->n; i++)
+                    assert_int_equal(ck_run_op(db, &wl->ops[i]), KV_OK);
+                assert_int_not_equal(kv_close(db), KV_OK);
+                assert_true(kv_faultfs_crashed(fs));
+                assert_int_equal(kv_faultfs_crash(fs, pol, seed), KV_OK);
+                kv_fs_destroy(fs);
+                /* The checkpoint's first operation is its log fdatasync: a crash there keeps
+                 * a prefix at least up to the last kv_sync (durability `os`); from the next
+                 * operation on, every put is durable. */
+                ck_run r = {true, wl->n, at == before + 1 ? synced : wl->n, 0};
+                char what[160];
+                snprintf(what, sizeof what,
+                         "close after background write-back: crash at %llu/%llu, policy %s, "
+                         "seed %llu",
+                         (unsigned long long)at, (unsigned long long)total,
+                         kv_crash_policy_name(pol), (unsigned long long)seed);
+                ck_verify(&w, wl, &r, what);
+                ck_world_free(&w);
+                points++;
+            }
+        }
+    }
+#undef BW_OPTS
+    fprintf(stderr, "bgwriter then checkpoint: %llu crash runs inside kv_close, all recovered\n",
+            (unsigned long long)points);
+    assert_true(points > 0);
+    tu_rmtree(base);
+    free(base);
+    free(wl);
+}
+
+/* The pattern of evict_then_crash for the background writer: a pool big enough that the writer
+ * never writes back (no steal) and no checkpoint, the background writer's work inline from the
+ * start of the log; the puts run until a background batch wrote pages (with `again`: in the
+ * second pass over the keys, so pages it wrote back were changed again and logged as deltas on
+ * their image), then the power fails. The torn policies must really have torn pages the
+ * background writer wrote; recovery rebuilds them from the log's full images and deltas. */
+static void bgwriter_then_crash(bool again)
+{
+    unsigned key[2 * EV_KEYS], ver[2 * EV_KEYS], model[EV_KEYS], got[EV_KEYS];
+    size_t nops = ev_ops(key, ver, again);
+    uint8_t *page = malloc(4096);
+    unsigned torn = 0;
+    for (size_t m = 0; m < 4; m++) {
+        for (size_t pi = 0; pi < NPOL; pi++) {
+            kv_crash_policy pol = policy_for(pi);
+            ck_world w;
+            ck_world_new(&w, NULL);
+            kv_fs *fs = kv_faultfs_new(w.scratch);
+            kv_db *db;
+            const char *mode = m == 2 ? "interval:60000" : modes[m];
+            assert_int_equal(bt_open_opts(w.db, mode, fs, 0, &db, "page_size=4096",
+                                          "checkpoint_bytes=2M", "bgwriter=2", "bgwriter_start=0",
+                                          NULL),
+                             KV_OK);
+            size_t done = 0, durable = 0;
+            uint64_t batches = 0, syncs = 0;
+            bool enough = false;
+            while (done < nops && !enough) {
+                uint8_t v[EV_VLEN];
+                char k[32];
+                ev_val(v, key[done], ver[done]);
+                assert_int_equal(kv_put(db, k, bt_key(k, key[done]), v, EV_VLEN), KV_OK);
+                done++;
+                kv_stats st;
+                assert_int_equal(kv_stats_get(db, &st), KV_OK);
+                if (st.fdatasyncs > syncs)
+                    durable = done; /* no checkpoint: every fdatasync is the log's */
+                syncs = st.fdatasyncs;
+                uint64_t b = bt_stat(db, "bgwriter_batches");
+                if (b > batches) {
+                    batches = b;
+                    enough = !again || done > EV_KEYS + EV_KEYS / 2;
+                }
+            }
+            assert_true(enough);
+            assert_true(bt_stat(db, "bgwriter_pages") > 0);
+            assert_int_equal(bt_stat(db, "pages_written_back"), 0);
+            assert_int_equal(bt_stat(db, "checkpoints"), 0);
+            kv_faultfs_set_crash_at(fs, kv_faultfs_ops(fs) + 1);
+            assert_int_equal(kv_faultfs_crash(fs, pol, 23 * m + pi + 1), KV_OK);
+            kv_close(db); /* fails: the fs is dead; frees the handle */
+            kv_fs_destroy(fs);
+            for (uint32_t pgno = 1; (pol == KV_CRASH_TORN || pol == KV_CRASH_TORN_BYTES) &&
+                                    read_page(w.db, pgno, page);
+                 pgno++)
+                torn += !bt_pg_crc_ok(page, 4096, pgno);
+            assert_int_equal(bt_open_opts(w.db, "os", NULL, 0, &db, "bgwriter=0", NULL), KV_OK);
+            bt_assert_check(db);
+            ev_read(db, got);
+            memset(model, 0, sizeof model);
+            size_t p = 0;
+            for (; p < durable; p++)
+                model[key[p]] = ver[p];
+            for (; memcmp(model, got, sizeof model) && p < done; p++)
+                model[key[p]] = ver[p];
+            if (memcmp(model, got, sizeof model))
+                fail_msg("mode %s, policy %s: recovered state is no prefix of the %zu puts with "
+                         "at least the %zu before the background write-back",
+                         mode, kv_crash_policy_name(pol), done, durable);
+            assert_int_equal(kv_close(db), KV_OK);
+            ck_world_free(&w);
+        }
+    }
+    fprintf(stderr, "bgwriter%s: %u pages written in the background were torn; all rebuilt\n",
+            again ? ", pages changed again" : "", torn);
+    assert_true(torn > 0);
+    free(page);
+}
+
+static void test_bgwriter_write_back_then_crash(void **state)
+{
+    (void)state;
+    bgwriter_then_crash(false);
+}
+
+static void test_bgwriter_page_changed_again_then_crash(void **state)
+{
+    (void)state;
+    bgwriter_then_crash(true);
 }
 
 /* A failed fdatasync poisons the handle (never retried); reopening recovers a legal state. */
@@ -737,6 +960,10 @@ int main(void)
         cmocka_unit_test(test_dirty_page_evicted_then_crash),
         cmocka_unit_test(test_page_written_back_changed_again_then_crash),
         cmocka_unit_test(test_crash_every_op_with_steal),
+        cmocka_unit_test(test_crash_every_op_with_bgwriter),
+        cmocka_unit_test(test_crash_between_bgwriter_and_checkpoint),
+        cmocka_unit_test(test_bgwriter_write_back_then_crash),
+        cmocka_unit_test(test_bgwriter_page_changed_again_then_crash),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     rmdir("/dev/shm/kvlab-btree-tests"); /* only when empty (another run may be using it) */
