@@ -51,7 +51,7 @@ const char *const *crash_small_options(const char *engine, size_t *n)
     static const char *const lsm[] = {"write_buffer_size=8K", "target_file_size=8K",
                                       "l0_compaction_trigger=2", "level_base_bytes=32K",
                                       "manifest_max_size=4K"};
-    static const char *const btree[] = {"checkpoint_bytes=16K"};
+    static const char *const btree[] = {"checkpoint_bytes=16K", "bgwriter=2"};
     static const char *const leveldb[] = {"write_buffer_size=64K", "max_file_size=64K"};
     static const char *const rocksdb[] = {"write_buffer_size=64K", "target_file_size=64K"};
     static const char *const sqlite[] = {"autocheckpoint=16"};
@@ -59,9 +59,13 @@ const char *const *crash_small_options(const char *engine, size_t *n)
         const char *name;
         const char *const *opts;
         size_t n;
-    } table[] = {{"wal", wal, 2},      {"bitcask", bitcask, 4}, {"lsm", lsm, 5},
-                 {"btree", btree, 1},  {"leveldb", leveldb, 2}, {"rocksdb", rocksdb, 2},
-                 {"sqlite", sqlite, 1}};
+    } table[] = {{"wal", wal, sizeof wal / sizeof *wal},
+                 {"bitcask", bitcask, sizeof bitcask / sizeof *bitcask},
+                 {"lsm", lsm, sizeof lsm / sizeof *lsm},
+                 {"btree", btree, sizeof btree / sizeof *btree},
+                 {"leveldb", leveldb, sizeof leveldb / sizeof *leveldb},
+                 {"rocksdb", rocksdb, sizeof rocksdb / sizeof *rocksdb},
+                 {"sqlite", sqlite, sizeof sqlite / sizeof *sqlite}};
     for (size_t i = 0; i < sizeof table / sizeof *table; i++)
         if (!strcmp(engine, table[i].name)) {
             *n = table[i].n;
