@@ -202,6 +202,7 @@ static void add_small_options(crash_config *c, const char **options)
         printf(" -o %s", small[i]);
     }
     printf("\n");
+    fflush(stdout); /* before the run's VIOLATION lines (stderr), also when stdout is a file */
 }
 
 int kvlab_cmd_crash(int argc, char **argv)

@@ -2,7 +2,8 @@
 # run_docs.sh KVLAB FILE.md|DIR...: run every ```console block of the given Markdown files
 # (a DIR stands for its *.md files) with the kvlab executable KVLAB on PATH (as `kvlab`), each
 # block in a fresh temporary directory under $TMPDIR (default /tmp), and compare each command's
-# output with the lines written under it. The convention is in tests/docs/README.md.
+# output with the lines written under it. The commands themselves run with TMPDIR unset, as in
+# a student's shell. The convention is in tests/docs/README.md.
 # Exit status: 0 when every block matches, 1 otherwise, 2 on bad usage.
 set -u
 if [ $# -lt 2 ]; then
@@ -20,6 +21,11 @@ here=$(cd "$(dirname "$0")" && pwd)
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/kvlab-docs.XXXXXX") || exit 2
 trap 'rm -rf "$tmp"' EXIT
 trap 'exit 130' INT TERM
+# $TMPDIR chose where the blocks' directories go (ctest points it into the build tree); the
+# commands see the environment a student has. kvlab crash puts its scratch directories under
+# $TMPDIR, else /dev/shm: the outputs in the text are those of a run in /dev/shm, and in the
+# build tree each crash run of docs/lab.md would take seconds instead of a fraction of one.
+unset TMPDIR
 mkdir "$tmp/bin"
 ln -s "$kvlab" "$tmp/bin/kvlab"
 PATH=$tmp/bin:$PATH
