@@ -7,21 +7,7 @@ K=$1
 W=$2
 rm -rf "$W" && mkdir -p "$W" || exit 1
 cd "$W" || exit 1
-failures=0
-
-fail() {
-    echo "FAIL: $*"
-    failures=$((failures + 1))
-}
-
-# expect CODE CMD...: runs CMD with stdout in out, stderr in err; checks the exit code.
-expect() {
-    want=$1
-    shift
-    "$@" >out 2>err </dev/null
-    rc=$?
-    [ "$rc" -eq "$want" ] || fail "$* -> exit $rc, want $want; stderr: $(cat err)"
-}
+. "$(dirname "$0")/testlib.sh"
 
 # one_line_error TEXT: stderr is exactly one line, equal to TEXT when TEXT is not empty.
 one_line_error() {

@@ -9,21 +9,7 @@ K=$1
 W=$2
 rm -rf "$W" && mkdir -p "$W" || exit 1
 cd "$W" || exit 1
-failures=0
-fail() {
-    echo "FAIL: $*"
-    failures=$((failures + 1))
-}
-expect() { # expect CODE CMD...: stdout in out, stderr in err
-    want=$1
-    shift
-    "$@" >out 2>err </dev/null
-    rc=$?
-    [ "$rc" -eq "$want" ] || fail "$* -> exit $rc, want $want; stderr: $(cat err)"
-}
-has() { # has ENGINE: whether this kvlab was built with it
-    "$K" engines --names | grep -qx "$1"
-}
+. "$(dirname "$0")/testlib.sh"
 HAVE_DOT=0
 command -v dot >/dev/null 2>&1 && HAVE_DOT=1
 # dot_ok WHAT: out holds a DOT graph: one digraph, balanced, and `dot` renders it
