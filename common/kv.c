@@ -205,14 +205,12 @@ kv_status kv_open_engine(const kv_engine *e, const char *dir, const kv_options *
         (opts->durability.interval_ms < 1 || opts->durability.interval_ms > 3600000))
         return kv_error(KV_INVALID, "durability interval %u ms out of range [1, 3600000]",
                         opts->durability.interval_ms);
-    /* The deliberate bugs of the crash lab (docs/lab.md) need an explicit opt-in. */
-    const char *bug = kv_options_get(opts, "bug");
-    if (bug && !opts->allow_bugs)
-        return kv_error(KV_INVALID,
-                        "option bug=%s deliberately breaks %s's crash safety (docs/lab.md); it is "
-                        "refused unless the caller sets kv_options.allow_bugs (the command line's "
-                        "--allow-bugs)",
-                        bug, e->name);
+    /* The deliberate bugs of the crash lab (docs/lab.md) need an explicit opt-in, checked
+     * before the engine creates anything. */
+    int no_bug = 0;
+    kv_status bs = kv_options_get_bug(opts, e->name, NULL, &no_bug);
+    if (bs != KV_OK)
+        return bs;
 
     for (size_t i = 0; i < opts->n_extra; i++)
         if (!known_option(e, opts->extra[i].key))

@@ -101,10 +101,11 @@ kv_status kv_options_get_u64(const kv_options *o, const char *key, uint64_t min,
 
 /* The deliberate bug named by the extra option bug=NAME (docs/lab.md): 0 when the option is not
  * set, else 1 + the index of NAME in names (a NULL-terminated list of the engine's bug names,
- * static strings), into *bug. engine names the engine in messages. The idea is the mutation
- * test: a checker is trusted once it catches known-broken variants of the code it checks.
- * Errors: KV_INVALID when bug= is set but o->allow_bugs is not, or NAME is not in names (the
- * message lists them); *bug is then unchanged. */
+ * static strings), into *bug. engine names the engine in messages. With names NULL it only
+ * checks the opt-in (kv_open_engine does, before the engine runs) and leaves *bug alone. The
+ * idea is the mutation test: a checker is trusted once it catches known-broken variants of the
+ * code it checks. Errors: KV_INVALID when bug= is set but o->allow_bugs is not, or NAME is not
+ * in names (the message lists them); *bug is then unchanged. */
 kv_status kv_options_get_bug(const kv_options *o, const char *engine, const char *const *names,
                              int *bug);
 

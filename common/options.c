@@ -121,10 +121,12 @@ kv_status kv_options_get_bug(const kv_options *o, const char *engine, const char
                         "refused unless the caller sets kv_options.allow_bugs (the command line's "
                         "--allow-bugs)",
                         v, engine);
+    if (!names)
+        return KV_OK;
     char list[512];
     size_t len = 0;
     list[0] = '\0';
-    for (int i = 0; names && names[i]; i++) {
+    for (int i = 0; names[i]; i++) {
         if (!strcmp(v, names[i])) {
             *bug = i + 1;
             return KV_OK;
