@@ -153,11 +153,8 @@ static kv_status batch(bt_db *db, bool held, bool *more)
         s = write_copies(db, ents, n, db->bgw_buf);
         bt_pool_disk_write_end(p);
     }
-    if (s == KV_OK && max_lsn > db->disk_meta.data_lsn) {
-        bt_meta m = db->disk_meta; /* as flush.c's write-back: the log must reach data_lsn */
-        m.data_lsn = max_lsn;
-        s = bt_write_meta(db, &m);
-    }
+    if (s == KV_OK)
+        s = bt_raise_data_lsn(db, max_lsn);
     pthread_mutex_unlock(&db->flush_mu);
 
     if (!held)

@@ -585,6 +585,11 @@ kv_status bt_writeback(bt_db *db);
 /* Writes meta page m (sealed, whole page) to the data file and remembers it as db->disk_meta.
  * Errors: KV_IO, KV_NOSPACE, KV_NOMEM. */
 kv_status bt_write_meta(bt_db *db, const bt_meta *m);
+/* After pages up to LSN lsn were written in place outside a checkpoint (flush_mu held): raises
+ * the data file's meta page's data_lsn to lsn when it is lower, keeping the rest of page 0 as
+ * the last checkpoint wrote it. At open the log must reach data_lsn, or the data file is ahead
+ * of a lost or older log (wal.c). Errors: those of bt_write_meta. */
+kv_status bt_raise_data_lsn(bt_db *db, uint64_t lsn);
 /* Whether the log's current generation holds a full image of page pgno. */
 static inline bool bt_imaged(const bt_db *db, uint32_t pgno)
 {

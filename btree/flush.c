@@ -113,6 +113,15 @@ static void finish(bt_pool *p, bt_frame **list, size_t n, bool ok)
         pool_unpin(list[i]);
 }
 
+kv_status bt_raise_data_lsn(bt_db *db, uint64_t lsn)
+{
+    if (lsn <= db->disk_meta.data_lsn)
+        return KV_OK;
+    bt_meta m = db->disk_meta;
+    m.data_lsn = lsn;
+    return bt_write_meta(db, &m);
+}
+
 kv_status bt_writeback(bt_db *db)
 {
     bt_pool *p = &db->pool;
@@ -151,14 +160,8 @@ kv_status bt_writeback(bt_db *db)
         s = write_frames(db, list, n);
         bt_pool_disk_write_end(p);
     }
-    if (s == KV_OK && max_lsn > db->disk_meta.data_lsn) {
-        /* The meta page records how far the data file now is ahead of the checkpoint: the log
-         * must reach that LSN at open, or it is an older copy or lost durable bytes (wal.c). The
-         * rest of page 0 stays the checkpoint's. */
-        bt_meta m = db->disk_meta;
-        m.data_lsn = max_lsn;
-        s = bt_write_meta(db, &m);
-    }
+    if (s == KV_OK)
+        s = bt_raise_data_lsn(db, max_lsn);
     pthread_mutex_unlock(&db->flush_mu);
     finish(p, list, n, s == KV_OK);
     free(list);
