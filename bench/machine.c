@@ -11,6 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "machine.h"
 
 #ifndef KVLAB_SOURCE_DIR
@@ -205,6 +206,7 @@ void machine_describe(machine_info *m, const char *dir, unsigned n)
 #else
     snprintf(m->allocator, sizeof m->allocator, "jemalloc");
 #endif
+    m->clock_read_ns = bench_clock_read_ns();
     if (n)
         probe(m, dir, n);
 }

@@ -22,6 +22,7 @@ typedef struct machine_info {
     double fdatasync_p50_us, fdatasync_p99_us, fdatasync_max_us; /* of pwrite 4 KiB + fdatasync */
     double fdatasync_mean_us; /* the mean: 1 / mean is the sync-commit rate one thread can reach */
     char probe_error[256];    /* why the probe failed, "" when it worked */
+    double clock_read_ns;     /* one read of the benchmark's clock (bench_clock_read_ns) */
 } machine_info;
 
 /* Describes the machine and probes the fdatasync latency of dir (n probes of a 4 KiB pwrite

@@ -29,6 +29,10 @@ grep -q '"runs"' out/results.json || fail "results.json has no runs"
 grep -q '"git_commit"' out/results.json || fail "results.json has no git_commit"
 grep -q "^# kvlab benchmark report" out/report.md || fail "report.md"
 grep -q "^## Harness overhead" out/report.md || fail "report.md has no overhead section"
+grep -Eq '"clock_read_ns": ([1-9]|0\.0*[1-9])' out/results.json ||
+    fail "results.json has no measured cost of a clock read"
+grep -q "^One read of the clock costs [0-9.]* ns here" out/report.md ||
+    fail "the overhead section does not give the clock's floor"
 grep -q "fillsync,sync,2," out/results.csv || fail "fillsync did not run in sync"
 grep -q "^## Durability sync against the disk" out/report.md ||
     fail "report.md has no table of the sync runs against the disk"
