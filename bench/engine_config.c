@@ -33,9 +33,11 @@ static const config_text texts[] = {
      "through a memory map (page cache)",
      "memtable 4 MiB, SSTables 2 MiB, level 1 of 10 MiB and 10x per level, L0 compaction at 4 "
      "files, bloom filters of 10 bits per key, no compression"},
-    {"btree", "buffer pool of %s (4 KiB pages)", "buffer pool of 64 MiB (its default; 4 KiB pages)",
-     "physical log of page images, a checkpoint every 256 MiB of log; at open the data file is "
-     "read into the pool in the background when it fits (warm=1)"},
+    {"btree", "buffer pool of %s (4 KiB pages)",
+     "buffer pool of a quarter of the machine's memory (its default; 4 KiB pages)",
+     "physical log of page images, a checkpoint every 2 GiB of log, dirty pages written back "
+     "ahead of it by a background writer from 90% of that; at open the data file is read into "
+     "the pool before kv_open returns when it fits (warm=2)"},
     {"leveldb", "LRU block cache of %s", "LevelDB's own 8 MiB block cache",
      "LevelDB 1.23: memtable 4 MiB, SSTables 2 MiB, bloom filters of 10 bits per key, no "
      "compression, 1000 open files (docs/peers.md)"},
