@@ -11,7 +11,7 @@
 #   make clang-check    the whole tree with clang, warnings as errors (build-clang/)
 #   make bench  the default benchmark into results/latest/
 #   make bench-scale  every engine and peer at 100k, 1M, 5M and 20M records into results/scale/
-#               (estimated 1.5 to 2.5 hours on 2 cores; SCALE_NUM=100k,1M takes about 6 minutes)
+#               (1 h 37 min on the 2-core development VM; SCALE_NUM=100k,1M takes about 6 minutes)
 #   make fuzz-smoke  every libFuzzer target for a bounded time (build-fuzz/)
 #   make crash-matrix  the durability matrix into results/crash/matrix.{md,csv} and, with
 #                      small sizes, matrix-small.{md,csv} (about 10 minutes each)
