@@ -56,7 +56,6 @@ static json_t *machine_json(const machine_info *m)
     if (m->probe_error[0])
         json_object_set_new(p, "error", json_string(m->probe_error));
     json_object_set_new(j, "fdatasync_latency", p);
-    json_object_set_new(j, "clock", json_string(bench_clock_name()));
     json_object_set_new(j, "clock_read_ns", json_real(m->clock_read_ns));
     return j;
 }

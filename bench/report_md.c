@@ -62,7 +62,7 @@ static void machine_section(FILE *f, const report_ctx *c)
     else
         fprintf(f, "| fdatasync latency | not measured%s%s |\n", m->probe_error[0] ? ": " : "",
                 m->probe_error);
-    fprintf(f, "| clock | %s, one read %.1f ns |\n", bench_clock_name(), m->clock_read_ns);
+    fprintf(f, "| one read of the clock (Method names it) | %.1f ns |\n", m->clock_read_ns);
     fprintf(f, "| compiler | %s |\n| allocator | %s |\n", m->compiler, m->allocator);
     fprintf(f, "| CPU load beside the runs | %s |\n\n", /* --cpu-load (cpuload.h) */
             c->cfg->cpu_load || c->cfg->is_default
